@@ -1,0 +1,14 @@
+"""ctopen: entry point. Page config and navigation only; each step of the flow is a file in pages/."""
+import os
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # presidio must not reach the network
+
+import streamlit as st
+
+from ui import layout
+
+st.set_page_config(page_title="ctopen: privacy review for CT open data", page_icon=":material/shield_person:", layout="wide")
+
+nav = st.navigation([st.Page(p.path, title=p.title, url_path=p.url, default=(i == 0)) for i, p in enumerate(layout.PAGES)], position="top")
+layout.sidebar()
+nav.run()

@@ -1,0 +1,3 @@
+from ctopen.cli import main
+
+raise SystemExit(main())

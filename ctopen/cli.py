@@ -1,0 +1,51 @@
+"""`python -m ctopen COMMAND ...`: the same engine as the app, without the UI.
+
+Each command lives in ctopen/commands/<name>.py with `register(subparsers)`; the parser it adds
+sets `func=run`. A CtopenError prints one line on stderr and exits with its exit code (2, or 3
+for a blocked privacy gate). Anything else is a bug and surfaces with its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from ctopen.errors import CtopenError
+
+COMMANDS = ["profile", "detect", "risk", "apply", "recommend", "check", "metadata", "publish", "inventory"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ctopen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"ctopen.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ctopen.commands.{name}":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def emit(obj, as_json: bool, text: str | None = None) -> None:
+    """Print a result: JSON when asked, else the given human text (or indented JSON)."""
+    if as_json or text is None:
+        print(json.dumps(obj, indent=None if as_json else 2, default=str, ensure_ascii=False))
+    else:
+        print(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CtopenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
