@@ -55,3 +55,57 @@ def require_table() -> Table:
         st.page_link("pages/load.py", label="Go to Load", icon=":material/upload_file:")
         st.stop()
     return t
+
+
+# --- derived state -------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Preparing the identifier detector (once per server)...")
+def analyzer_engine():
+    """The Presidio engine, built once per server process."""
+    from ctopen.detect import build_engine
+    return build_engine()
+
+
+def detection():
+    """Detected roles of the loaded table (computed once per file, kept in session state)."""
+    t = table()
+    if t is None:
+        return None
+    if st.session_state.get("detection_for") != t.source.sha256 or "detection" not in st.session_state:
+        from ctopen.detect import detect
+        with st.spinner("Looking for identifiers in every column..."):
+            st.session_state["detection"] = detect(t.df, engine=analyzer_engine())
+        st.session_state["detection_for"] = t.source.sha256
+    return st.session_state["detection"]
+
+
+def roles() -> dict[str, str]:
+    """Effective roles: detected, overridden by the user's decisions in the recipe."""
+    found = detection()
+    detected = {c.name: c.role for c in found.columns} if found is not None else {}
+    return {**detected, **recipe().get("roles", {})}
+
+
+def pseudonym_key() -> bytes | None:
+    import os
+    value = os.environ.get("CTOPEN_PSEUDONYM_KEY")
+    if not value:
+        try:
+            value = st.secrets.get("ctopen", {}).get("pseudonym_key")
+        except Exception:  # noqa: BLE001 - no secrets.toml at all is normal
+            value = None
+    return value.encode() if value else None
+
+
+def release():
+    """The table as it would be released: the recipe applied to the loaded table (cached per recipe)."""
+    import json
+    t = table()
+    steps = json.dumps(recipe().get("steps", []), sort_keys=True)
+    token = (t.source.sha256, len(t.df), steps)
+    cache = st.session_state.setdefault("_release_cache", {})
+    if cache.get("token") != token:
+        from ctopen.transform import apply
+        cache["value"] = apply(t.df, recipe(), key=pseudonym_key())
+        cache["token"] = token
+    return cache["value"]
