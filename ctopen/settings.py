@@ -46,4 +46,24 @@ CUSTOM_METADATA_GROUPS = {
     "common_core": "Common Core",
     "dataset_information": "Dataset Information",
 }
-DAPA_CONTACT = "the Office of Policy and Management's Data and Policy Analytics team (opm.dapa@ct.gov)"
+# Verified with the search tool: the CT Open Data Handbook says "contact the Data and Policy Analytics
+# unit at dapa@ct.gov" (data-resources pages of CTOpenData/open-data-handbook); not opm.dapa@ct.gov.
+DAPA_CONTACT = "the Office of Policy and Management's Data and Policy Analytics team (dapa@ct.gov)"
+
+# CT Data Catalog: the compiled high-value data inventories of executive branch agencies on data.ct.gov
+# (issue 11). Ids found with the search tool, not fetched (no internet while building), so configurable:
+#   rym6-myq3 "CT Data Catalog" - linked from the CT Open Data Handbook, "1. Identify data to publish";
+#   f6rf-n3ke "2019 CT Data Catalog (Non GIS)" and kr39-sdfm "2019 CT Data Catalog (GIS)" - linked from
+#   the CT Data Sharing Playbook ("Update Connecticut's High Value Data Inventory").
+# $CTOPEN_CATALOG_IDS (comma-separated ids) replaces the list. Rows found in an earlier catalog are kept once.
+CATALOG_DATASETS = {
+    "rym6-myq3": "CT Data Catalog",
+    "f6rf-n3ke": "CT Data Catalog (Non GIS), 2019",
+    "kr39-sdfm": "CT Data Catalog (GIS), 2019",
+}
+CATALOG_IDS_ENV = "CTOPEN_CATALOG_IDS"
+CATALOG_CACHE_FILE = "ct_data_catalog.json"   # in state_dir(): the last fetch, for speed and offline use
+CATALOG_MAX_AGE_DAYS = 7                      # an older cached copy is refreshed when the portal answers
+CATALOG_TIMEOUT = 30                          # seconds per request
+CATALOG_PAGE_SIZE = 1000
+CATALOG_MAX_ROWS = 100_000
