@@ -59,9 +59,6 @@ def show_error(exc: CtopenError) -> None:
 
 
 def sidebar() -> None:
-    """Review status, derived from the review state. Filled in by ui.status when present."""
-    try:
-        from ui import status
-    except ModuleNotFoundError:
-        return
+    """Review status, derived from the review state."""
+    from ui import status
     status.render()

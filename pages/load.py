@@ -1,0 +1,58 @@
+"""Load: upload a spreadsheet (or try the sample) and see exactly what was read."""
+import streamlit as st
+
+from ctopen import settings
+from ctopen.errors import CtopenError
+from ctopen.load import load
+from ui import find_panel, layout, load_view, state
+
+layout.header("pages/load.py")
+
+
+def _load(data: bytes, name: str, sheet: str | None = None) -> None:
+    try:
+        with st.spinner(f"Reading {name}..."):
+            table = load(data, name=name, sheet=sheet)
+    except CtopenError as exc:
+        st.session_state["load_error"] = str(exc)
+        return
+    st.session_state.pop("load_error", None)
+    state.set_table(table, data)
+
+
+upload_tab, find_tab = st.tabs(["Upload a file", "Find in the high-value data inventory"])
+with upload_tab:
+    uploaded = st.file_uploader(
+        "Spreadsheet to review (CSV, TSV, TXT, Excel .xlsx/.xlsm/.xls, Parquet or JSON)",
+        type=["csv", "tsv", "txt", "tab", "xlsx", "xlsm", "xls", "parquet", "json"],
+        help=f"Up to {settings.MAX_FILE_MB} MB. Nothing leaves this computer until you publish.",
+    )
+    if uploaded is not None and st.session_state.get("uploaded_id") != uploaded.file_id:
+        st.session_state["uploaded_id"] = uploaded.file_id
+        _load(uploaded.getvalue(), uploaded.name)
+    if st.button("Try a sample: Accidental Drug Related Deaths 2012-2018", icon=":material/science:"):
+        _load(settings.SAMPLE_FILE.read_bytes(), settings.SAMPLE_FILE.name)
+with find_tab:
+    find_panel.render()
+
+if st.session_state.get("load_error"):
+    st.error(st.session_state["load_error"], icon=":material/error:")
+
+table = state.table()
+if table is None:
+    st.info("Upload a file or try the sample to begin. The review follows the state's open data guidance, "
+            "one step per tab at the top.", icon=":material/info:")
+    st.stop()
+
+src = table.source
+if len(src.sheets) > 1:
+    choice = st.selectbox("Sheet to review (the portal imports only the first tab)", src.sheets,
+                          index=src.sheets.index(src.sheet))
+    if choice != src.sheet and st.session_state.get("file_bytes"):
+        _load(st.session_state["file_bytes"], src.file, sheet=choice)
+        st.rerun()
+
+load_view.summary(table)
+load_view.preview(table)
+load_view.column_profile(table)
+layout.next_step("pages/load.py", "Next: Evaluate whether this dataset may be published")
