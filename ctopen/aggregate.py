@@ -1,0 +1,538 @@
+"""Count tables with the state's small-cell and complementary suppression.
+
+The CT Open Data Handbook ("Data aggregation") takes the State Department of Education's rules as
+its model; this module follows them:
+
+1. A count of 1 to `threshold` (5) is suppressed, totals included (primary suppression).
+2. Where a line of the table holds exactly one suppressed cell, the next smallest cell of that line is
+   suppressed too (complementary suppression; ties broken at random with a fixed seed), repeated over
+   every line of every dimension together until nothing changes.
+3. Totals are kept wherever possible: a complement is taken from the line's cells, never its total,
+   unless the line has no other non-zero cell left (then its total is suppressed).
+4. Zeros are not suppressed (and never chosen as complements).
+5. Every category appears (the full cross product of the categories), with 0 where there is no data.
+6. A statistic (mean, percent) is suppressed when its count is, when its numerator is 5 or less, or
+   when its denominator is under 20.
+
+"Rows and columns" for any number of dimensions: the table is a cube with a "Total" position added to
+each dimension (all marginal totals). A *line* is every 1-D run of the cube along one dimension with the
+other dimensions held fixed (at a category or at Total): its cells plus its total. Each line is one
+published equation (cells add up to the total). Rule 2 is applied to every line of every dimension.
+
+Beyond the line rule, two checks make sure no suppressed cell can be worked out exactly:
+- a line whose total is published and whose suppressed cells are all 1 (an attacker knows suppressed
+  cells are at least 1, since zeros are shown) gets one more complement;
+- an exact check of the linear system the published table defines (every line equation, with the
+  published values substituted) finds any suppressed cell still determined by combining lines (a
+  "bridge" between two protected groups) and suppresses one more cell next to it, then the line rule
+  runs again. The check projects random vectors on the null space of the equations by conjugate
+  gradients: a cell is determined exactly when every null vector is zero on it.
+
+Complementary suppression always runs over the full table with its totals, even when totals are not
+published (`totals=False`): totals such as "deaths per year" are often published elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ctopen.errors import RecipeError
+from ctopen.values import parse_numbers
+
+DEFAULT_THRESHOLD = 5
+MIN_DENOMINATOR = 20        # rule 6: a mean or percent needs at least 20 records
+MAX_NUMERATOR = 5           # rule 6: ... and a numerator above 5
+TOTAL = "Total"
+MISSING = "(blank)"
+STATS = ("sum", "mean", "percent")
+MAX_CELLS = 5_000_000       # a table bigger than this is not a count table anyone can review
+YES = {"y", "yes", "true", "t", "1", "1.0"}
+
+_NONE = np.iinfo(np.int64).max
+
+
+@dataclass
+class CountTable:
+    """The count table that would be published, with why each suppressed value is empty."""
+
+    frame: pd.DataFrame          # as published: dimensions, count, count_suppressed, measures and flags
+    reasons: pd.DataFrame        # same index; one column per published value column, "" when published
+    by: list[str]
+    threshold: int
+    totals: bool
+    measures: list[dict]
+    records: int                 # records counted
+    cells: int                   # count cells in the published table
+    suppressed: int              # count cells suppressed
+    primary: int                 # ... of which suppressed for being 1..threshold
+    complementary: int           # ... of which suppressed to protect another cell
+    measure_suppressed: dict[str, int] = field(default_factory=dict)
+    exact_check: str = "passed"  # "passed", or why the exact check could not finish
+    notes: str = ""
+
+    def detail(self) -> pd.DataFrame:
+        """The published frame with a plain-words "why suppressed" column (for review, not publishing)."""
+        out = self.frame.copy()
+        why = self.reasons.apply(lambda row: "; ".join(f"{c}: {r}" if c != "count" else r
+                                                       for c, r in row.items() if r), axis=1)
+        out["why suppressed"] = why
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "by": list(self.by),
+            "threshold": self.threshold,
+            "totals": self.totals,
+            "measures": [dict(m) for m in self.measures],
+            "records": self.records,
+            "cells": self.cells,
+            "suppressed": self.suppressed,
+            "primary": self.primary,
+            "complementary": self.complementary,
+            "measure_suppressed": dict(self.measure_suppressed),
+            "exact_check": self.exact_check,
+            "notes": self.notes,
+        }
+
+
+# --- public entry points ---------------------------------------------------------------------
+
+def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: bool = True,
+              measures=(), seed: int = 0, categories: dict | None = None) -> CountTable:
+    """Count the records of `df` by the columns `by` and suppress what could identify someone.
+
+    `measures`: [{"column": C, "stat": "sum"|"mean"|"percent"}]. `categories`: {column: [values]} to
+    show categories that have no records (they appear with 0).
+    """
+    by = _check_by(df, by)
+    threshold = _check_threshold(threshold)
+    measures = _check_measures(df, measures, by)
+    categories = categories or {}
+
+    codes, labels = [], []
+    for col in by:
+        c, lab = _factorize(df[col], categories.get(col))
+        codes.append(c)
+        labels.append(lab)
+    shape = tuple(len(lab) for lab in labels)
+    ncells = int(np.prod([n + 1 for n in shape], dtype=np.int64))
+    if ncells > MAX_CELLS:
+        raise RecipeError(f"A table by {', '.join(by)} would have {ncells:,} cells: choose fewer or "
+                          "coarser dimensions (generalize them first).")
+    flat = np.ravel_multi_index(codes, shape) if by else np.zeros(len(df), dtype=np.int64)
+    interior = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(np.int64)
+    counts = _extend(interior)
+
+    rng = np.random.default_rng(seed)
+    tiekey = rng.permutation(counts.size).reshape(counts.shape).astype(np.int64)
+
+    # counts: rules 1-4 and the exact check
+    supp = (counts >= 1) & (counts <= threshold)
+    why = {int(i): f"primary: count {int(counts.flat[i])} <= {threshold}" for i in np.flatnonzero(supp)}
+    primary_mask = supp.copy()
+    labeller = _Labeller(by, labels)
+    status = _protect(counts, supp, tiekey, why, labeller, ones_rule=True)
+
+    # measures: rule 6, then the same protection on their (additive) sums
+    values_out, reasons_out, msupp_count = {}, {}, {}
+    for m in measures:
+        name = _measure_name(m)
+        num, den, value = _measure_cube(df, m, flat, shape, counts)
+        msupp = supp.copy()
+        mwhy = {i: "count suppressed" for i in why}
+        if m["stat"] in ("mean", "percent"):
+            small_den = (den < MIN_DENOMINATOR) & (counts > 0) & ~msupp
+            for i in np.flatnonzero(small_den):
+                mwhy[int(i)] = f"denominator {int(den.flat[i])} < {MIN_DENOMINATOR}"
+            msupp |= small_den
+            small_num = (num <= MAX_NUMERATOR) & (den > 0) & ~msupp
+            if m["stat"] == "percent":  # the share without the attribute is a numerator too
+                small_num |= ((den - num) <= MAX_NUMERATOR) & (den - num > 0) & (den > 0) & ~msupp
+            for i in np.flatnonzero(small_num):
+                mwhy[int(i)] = f"numerator {_fmt(num.flat[i])} <= {MAX_NUMERATOR}" if num.flat[i] <= MAX_NUMERATOR \
+                    else f"{int(den.flat[i] - num.flat[i])} of {int(den.flat[i])} records without it <= {MAX_NUMERATOR}"
+            msupp |= small_num
+            # a mean times its published count is an additive sum: protect it like the counts
+            mstatus = _protect(counts, msupp, tiekey, mwhy, labeller, ones_rule=False, selectable=den > 0)
+            if mstatus != "passed" and status == "passed":
+                status = mstatus
+        values_out[name] = (value, msupp)
+        reasons_out[name] = mwhy
+        msupp_count[name] = msupp
+
+    frame, reasons = _frame(by, labels, counts, supp, why, values_out, reasons_out, totals)
+    keep = _published_mask(counts.shape, totals)
+    n_supp = int((supp & keep).sum())
+    n_primary = int((primary_mask & keep).sum())
+    return CountTable(
+        frame=frame, reasons=reasons, by=list(by), threshold=threshold, totals=bool(totals),
+        measures=[dict(m) for m in measures], records=int(len(df)), cells=int(keep.sum()),
+        suppressed=n_supp, primary=n_primary, complementary=n_supp - n_primary,
+        measure_suppressed={k: int((v & keep).sum()) for k, v in msupp_count.items()},
+        exact_check=status,
+        notes=_notes(by, threshold, totals, measures, status),
+    )
+
+
+def apply_step(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
+    """The recipe step {"op": "aggregate", "by": [...], "threshold": 5, "totals": true, "measures": [...]}."""
+    if not isinstance(step, dict):
+        raise RecipeError("An aggregate step must be an object with \"by\" listing the columns to count by.")
+    unknown = set(step) - {"op", "by", "threshold", "totals", "measures", "seed", "categories"}
+    if unknown:
+        raise RecipeError(f"The aggregate step has unknown keys: {', '.join(sorted(unknown))}.")
+    table = aggregate(df, step.get("by"), threshold=step.get("threshold", DEFAULT_THRESHOLD),
+                      totals=step.get("totals", True), measures=step.get("measures") or (),
+                      seed=step.get("seed", 0), categories=step.get("categories"))
+    log = {"op": "aggregate", **table.to_dict()}
+    log["records_in"] = log.pop("records")
+    log["rows_out"] = int(len(table.frame))
+    return table.frame, log
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def _check_by(df, by) -> list[str]:
+    if isinstance(by, str):
+        by = [by]
+    if not by or not isinstance(by, (list, tuple)) or not all(isinstance(c, str) for c in by):
+        raise RecipeError("The aggregate step needs \"by\": a list of at least one column to count by.")
+    if len(set(by)) != len(by):
+        raise RecipeError("The aggregate step lists a column twice in \"by\".")
+    missing = [c for c in by if c not in df.columns]
+    if missing:
+        raise RecipeError(f"The file has no column named {', '.join(repr(c) for c in missing)} to count by.")
+    return list(by)
+
+
+def _check_threshold(threshold) -> int:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
+        raise RecipeError(f"The suppression threshold must be a whole number of at least 1, not {threshold!r}.")
+    return int(threshold)
+
+
+def _check_measures(df, measures, by) -> list[dict]:
+    out = []
+    for m in measures or ():
+        if not isinstance(m, dict) or "column" not in m or m.get("stat") not in STATS:
+            raise RecipeError(f"Each aggregate measure needs a column and a stat ({', '.join(STATS)}); got {m!r}.")
+        if m["column"] not in df.columns:
+            raise RecipeError(f"The file has no column named {m['column']!r} to {m['stat']}.")
+        if m["column"] in by:
+            raise RecipeError(f"The column {m['column']!r} is a dimension; it cannot also be a measure.")
+        out.append({"column": m["column"], "stat": m["stat"]})
+    return out
+
+
+# --- the cube --------------------------------------------------------------------------------
+
+def _factorize(series: pd.Series, extra) -> tuple[np.ndarray, list[str]]:
+    s = series.astype("str")
+    s = s.where(s.notna() & (s.str.strip() != ""), MISSING)
+    codes, uniques = pd.factorize(s, sort=False)
+    uniques = [str(u) for u in uniques]
+    wanted = [str(v) for v in (extra or [])]
+    order = wanted + sorted((u for u in uniques if u not in set(wanted)), key=_sort_key)
+    if TOTAL in order:
+        raise RecipeError(f"The column {series.name!r} has a category named {TOTAL!r}, which would be "
+                          "confused with the table's totals: rename it first.")
+    pos = {v: i for i, v in enumerate(order)}
+    remap = np.array([pos[u] for u in uniques], dtype=np.int64)
+    return remap[codes], order
+
+
+def _sort_key(v: str):
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1 if v != MISSING else 2, 0.0, v.lower())
+
+
+def _extend(interior: np.ndarray) -> np.ndarray:
+    """Add a Total position at the end of every dimension (all marginal totals)."""
+    ext = interior
+    for ax in range(interior.ndim):
+        ext = np.concatenate([ext, ext.sum(axis=ax, keepdims=True)], axis=ax)
+    return ext
+
+
+def _published_mask(shape, totals: bool) -> np.ndarray:
+    keep = np.ones(shape, dtype=bool)
+    if not totals:
+        for ax, n in enumerate(shape):
+            idx = [slice(None)] * len(shape)
+            idx[ax] = n - 1
+            keep[tuple(idx)] = False
+    return keep
+
+
+class _Labeller:
+    def __init__(self, by, labels):
+        self.by, self.labels = by, labels
+        self.shape = tuple(len(lab) + 1 for lab in labels)
+
+    def value(self, ax, i) -> str:
+        return self.labels[ax][i] if i < len(self.labels[ax]) else TOTAL
+
+    def cell(self, flat: int) -> str:
+        idx = np.unravel_index(flat, self.shape)
+        return "(" + ", ".join(f"{c}={self.value(a, int(i))}" for a, (c, i) in enumerate(zip(self.by, idx))) + ")"
+
+    def line(self, flat: int, ax: int) -> str:
+        idx = np.unravel_index(flat, self.shape)
+        fixed = [f"{c}={self.value(a, int(i))}" for a, (c, i) in enumerate(zip(self.by, idx)) if a != ax]
+        where = f" at {', '.join(fixed)}" if fixed else ""
+        return f"the line across {self.by[ax]}{where}"
+
+
+# --- protection ------------------------------------------------------------------------------
+
+def _protect(values, supp, tiekey, why, labeller, ones_rule, selectable=None, max_rounds=200) -> str:
+    """Complementary suppression in place on `supp` until no suppressed cell can be worked out."""
+    if selectable is None:
+        selectable = values > 0
+    status = "passed"
+    for _ in range(max_rounds):
+        _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable)
+        determined, status = _determined(supp)
+        if not len(determined):
+            return status
+        if not _protect_determined(values, supp, tiekey, why, labeller, selectable, determined):
+            return "some suppressed cells could still be worked out and no cell was left to protect them"
+    return "stopped after too many rounds; suppressed cells may be recoverable"
+
+
+def _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable) -> None:
+    N = np.int64(values.size)
+    changed = True
+    while changed:
+        changed = False
+        for ax in range(values.ndim):
+            S = np.moveaxis(supp, ax, -1)
+            V = np.moveaxis(values, ax, -1)
+            n = S.shape[-1] - 1
+            s_int = S[..., :n]
+            k_int = s_int.sum(-1)
+            need = (k_int + S[..., n]) == 1
+            if ones_rule:
+                ones = (~S[..., n]) & (k_int >= 2) & ((V[..., :n] * s_int).sum(-1) == k_int)
+                need |= ones
+            if not need.any():
+                continue
+            lines = np.nonzero(need)
+            cand = (~s_int[lines]) & np.moveaxis(selectable, ax, -1)[..., :n][lines]
+            key = np.where(cand, V[..., :n][lines] * N + np.moveaxis(tiekey, ax, -1)[..., :n][lines], _NONE)
+            j = key.argmin(-1)
+            has = key[np.arange(len(j)), j] != _NONE
+            # no non-zero cell left in the line: suppress its total (documented decision)
+            total_ok = ~S[..., n][lines] & np.moveaxis(selectable, ax, -1)[..., n][lines]
+            target = np.where(has, j, n)
+            act = has | total_ok
+            protected = np.moveaxis(supp, ax, -1)[lines].argmax(-1)  # first suppressed cell in the line
+            ones_l = ones[lines] if ones_rule else np.zeros(len(j), dtype=bool)
+            for i in np.flatnonzero(act):
+                coords = [int(c[i]) for c in lines]
+                t = coords.copy()
+                t.insert(ax, int(target[i]))
+                p = coords.copy()
+                p.insert(ax, int(protected[i]))
+                tf = int(np.ravel_multi_index(t, supp.shape))
+                pf = int(np.ravel_multi_index(p, supp.shape))
+                line = labeller.line(tf, ax)
+                if ones_l[i]:
+                    why[tf] = f"complementary: the suppressed cells of {line} would all be 1"
+                elif has[i]:
+                    why[tf] = f"complementary: protects cell {labeller.cell(pf)} in {line}"
+                else:
+                    why[tf] = f"complementary: total suppressed because {line} has no other non-zero cell to protect {labeller.cell(pf)}"
+                supp.flat[tf] = True
+                changed = True
+
+
+def _protect_determined(values, supp, tiekey, why, labeller, selectable, determined) -> int:
+    """One more complement next to each suppressed cell the exact check found determined."""
+    N = np.int64(values.size)
+    touched = set()
+    added = 0
+    for flat in determined:
+        idx = np.unravel_index(int(flat), supp.shape)
+        best = None
+        for ax in range(supp.ndim):
+            line_id = (ax, tuple(int(c) for a, c in enumerate(idx) if a != ax))
+            if line_id in touched:
+                best = None
+                break
+            n = supp.shape[ax] - 1
+            for pos in range(n + 1):
+                cell = list(idx)
+                cell[ax] = pos
+                f = int(np.ravel_multi_index(cell, supp.shape))
+                if supp.flat[f] or not selectable.flat[f]:
+                    continue
+                key = (pos == n, int(values.flat[f]) * N + int(tiekey.flat[f]))
+                if best is None or key < best[0]:
+                    best = (key, f, ax)
+        else:
+            if best is None:
+                continue
+            _, f, ax = best
+            supp.flat[f] = True
+            why[f] = (f"complementary: protects cell {labeller.cell(int(flat))}, which could otherwise be "
+                      "worked out by combining published lines")
+            tidx = np.unravel_index(f, supp.shape)
+            for a in range(supp.ndim):
+                touched.add((a, tuple(int(c) for b, c in enumerate(tidx) if b != a)))
+            added += 1
+    return added
+
+
+def _determined(supp: np.ndarray, rounds: int = 2, tol: float = 1e-6):
+    """Suppressed cells whose value the published line equations determine exactly."""
+    cells = np.flatnonzero(supp)
+    if not len(cells):
+        return cells, "passed"
+    shape = supp.shape
+    idx = np.unravel_index(cells, shape)
+    rows, cols, vals = [], [], []
+    offset = 0
+    var = np.arange(len(cells))
+    for ax, n in enumerate(shape):
+        other = [idx[a] for a in range(len(shape)) if a != ax]
+        oshape = [shape[a] for a in range(len(shape)) if a != ax]
+        line = np.ravel_multi_index(other, oshape) if other else np.zeros(len(cells), dtype=np.int64)
+        uniq, inv = np.unique(line, return_inverse=True)
+        rows.append(inv + offset)
+        cols.append(var)
+        vals.append(np.where(idx[ax] == n - 1, -1.0, 1.0))
+        offset += len(uniq)
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    m, nv = offset, len(cells)
+
+    def A(x):
+        return np.bincount(rows, weights=vals * x[cols], minlength=m)
+
+    def At(y):
+        return np.bincount(cols, weights=vals * y[rows], minlength=nv)
+
+    rng = np.random.default_rng(12345)
+    spread = np.zeros(nv)
+    for _ in range(rounds):
+        r = rng.standard_normal(nv)
+        b = A(r)
+        y = np.zeros(m)
+        res = b.copy()
+        p = res.copy()
+        rs = res @ res
+        bnorm = np.sqrt(b @ b)
+        for _ in range(max(50, 20 * m)):
+            if np.sqrt(rs) <= 1e-12 * max(bnorm, 1.0):
+                break
+            q = A(At(p))
+            pq = p @ q
+            if pq <= 0:
+                break
+            alpha = rs / pq
+            y += alpha * p
+            res -= alpha * q
+            rs_new = res @ res
+            p = res + (rs_new / rs) * p
+            rs = rs_new
+        v = r - At(y)
+        if np.linalg.norm(A(v)) > 1e-8 * max(np.linalg.norm(r), 1.0):
+            return cells[:0], "the exact check of the published equations did not converge"
+        spread = np.maximum(spread, np.abs(v))
+    return cells[spread < tol], "passed"
+
+
+# --- measures --------------------------------------------------------------------------------
+
+def _measure_name(m: dict) -> str:
+    return f"{m['stat']}_{m['column']}"
+
+
+def _measure_cube(df, m, flat, shape, counts):
+    """(numerator, denominator, published value) cubes of one measure, with totals."""
+    col = df[m["column"]]
+    size = int(np.prod(shape))
+    if m["stat"] == "percent":
+        text = col.astype("str").str.strip().str.lower()
+        yes = text.isin(YES).to_numpy(dtype=bool, na_value=False)
+        num = _extend(np.bincount(flat, weights=yes.astype(float), minlength=size).reshape(shape))
+        den = counts.astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(den > 0, 100.0 * num / np.maximum(den, 1), np.nan)
+        return num, den, value
+    numbers = parse_numbers(col).to_numpy(dtype=float, na_value=np.nan)
+    ok = ~np.isnan(numbers)
+    if not ok.any():
+        raise RecipeError(f"The column {m['column']!r} holds no numbers to {m['stat']}.")
+    num = _extend(np.bincount(flat[ok], weights=numbers[ok], minlength=size).reshape(shape))
+    den = _extend(np.bincount(flat[ok], minlength=size).reshape(shape).astype(float))
+    if m["stat"] == "sum":
+        return num, den, num
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(den > 0, num / np.maximum(den, 1), np.nan)
+    return num, den, value
+
+
+def _fmt(x) -> str:
+    return f"{x:g}"
+
+
+# --- output ----------------------------------------------------------------------------------
+
+def _frame(by, labels, counts, supp, why, values_out, reasons_out, totals):
+    shape = counts.shape
+    grid = np.indices(shape).reshape(len(shape), -1) if by else np.zeros((0, 1), dtype=np.int64)
+    data = {}
+    for ax, col in enumerate(by):
+        names = np.array(list(labels[ax]) + [TOTAL], dtype=object)
+        data[col] = pd.array(names[grid[ax]], dtype="str")
+    flat_supp = supp.reshape(-1)
+    data["count"] = pd.array(np.where(flat_supp, 0, counts.reshape(-1)), dtype="Int64")
+    data["count"][flat_supp] = pd.NA
+    data["count_suppressed"] = flat_supp.copy()
+    reasons = {"count": _reason_column(why, counts.size)}
+    for name, (value, msupp) in values_out.items():
+        col = pd.array(value.reshape(-1).astype(float), dtype="Float64")
+        col[msupp.reshape(-1) | np.isnan(value.reshape(-1))] = pd.NA
+        data[name] = col
+        data[f"{name}_suppressed"] = msupp.reshape(-1).copy()
+        reasons[name] = _reason_column(reasons_out[name], counts.size)
+    frame = pd.DataFrame(data)
+    reasons = pd.DataFrame(reasons, index=frame.index)
+    keep = _published_mask(shape, totals).reshape(-1)
+    if not keep.all():
+        frame = frame[keep].reset_index(drop=True)
+        reasons = reasons[keep].reset_index(drop=True)
+    return frame, reasons
+
+
+def _reason_column(why: dict, size: int) -> np.ndarray:
+    out = np.full(size, "", dtype=object)
+    for i, r in why.items():
+        out[i] = r
+    return out
+
+
+def _notes(by, threshold, totals, measures, status) -> str:
+    parts = [
+        f"Counts of records by {', '.join(by)}. Following the CT Open Data Handbook's data aggregation "
+        f"guidance (State Department of Education model): counts of 1 to {threshold} are suppressed, "
+        "totals included; where a row or column (any line of the table, with its total) had only one "
+        "suppressed cell, the next smallest non-zero cell was suppressed too, repeated until no suppressed "
+        "value can be worked out from the published cells and totals; zeros are shown; every category "
+        "appears, with 0 where there are no records.",
+    ]
+    if measures:
+        parts.append("Averages and percents are suppressed where the count is, where the numerator is "
+                     f"{MAX_NUMERATOR} or less or the denominator is under {MIN_DENOMINATOR}; sums where "
+                     "the count is.")
+    if not totals:
+        parts.append("Totals are not included.")
+    parts.append("Suppressed values are empty, with a companion column ending in \"_suppressed\" set to true.")
+    if status != "passed":
+        parts.append(f"Note: {status}.")
+    return " ".join(parts)
