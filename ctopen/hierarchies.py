@@ -1,0 +1,514 @@
+"""Generalization ladders: each turns a column's values into coarser ones, level by level.
+
+`get(name, **options) -> Hierarchy`. Every hierarchy has `levels` (the number of levels, counting
+level 0 = the value as is and the top level = "*", fully suppressed), `generalize(series, level)`,
+`label(level)`, `loss(series, level)` and `unknown(series)`.
+
+Rules shared by every ladder (docs/recipe.md, "Generalization hierarchies"):
+- Values are text (pandas "str" dtype). Work is done once per *distinct* value, then broadcast.
+- A missing value (NA) stays NA at every level below the top; at the top every record is "*".
+- A value the ladder cannot read (an unknown town, an unparseable date) is reported by `unknown()`
+  and becomes "*" at every level above 0: it is never guessed.
+"""
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from ctopen import settings
+from ctopen.errors import RecipeError
+
+STAR = "*"
+
+# HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(B): the 3-digit ZIP prefixes whose areas held 20,000
+# people or fewer in Census 2000, per HHS "Guidance Regarding Methods for De-identification of
+# Protected Health Information" (2012), section 3.3. They are written "000". Connecticut's (063) is
+# also flagged in ctopen/data/ct_zip3_pop_2020.csv, column hhs_2000_restricted_list.
+HHS_RESTRICTED_ZIP3 = frozenset(
+    "036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split()
+)
+
+
+class Hierarchy:
+    """A generalization ladder. Subclasses set `name`, `labels` and implement `_map`."""
+
+    name = ""
+    labels: list[str] = []
+
+    def __init__(self, **options):
+        self.options = options
+
+    # --- public -----------------------------------------------------------------------------
+    @property
+    def levels(self) -> int:
+        """Number of levels, counting 0 (as is) and the top ("*")."""
+        return len(self.labels)
+
+    @property
+    def top(self) -> int:
+        return self.levels - 1
+
+    def label(self, level) -> str:
+        return self.labels[self._level(level)]
+
+    def check_level(self, level) -> int:
+        """The level as an int; "*" means the top. Raises RecipeError when out of range."""
+        return self._level(level)
+
+    def generalize(self, series: pd.Series, level) -> pd.Series:
+        level = self._level(level)
+        if level == self.top:
+            return pd.Series(STAR, index=series.index, dtype="str", name=series.name)
+        codes, uniques = pd.factorize(series)
+        mapped = self._map_uniques(uniques, level)
+        values = np.empty(len(mapped) + 1, dtype=object)
+        values[:-1] = mapped
+        values[-1] = None  # code -1 = NA
+        out = pd.Series(values[codes], index=series.index, name=series.name)
+        return out.astype("str")
+
+    def unknown(self, series: pd.Series) -> list[str]:
+        """Distinct values this ladder cannot read (reported, never guessed)."""
+        uniques = pd.Index(pd.Series(series).dropna().unique())
+        if len(uniques) == 0:
+            return []
+        ok = self._known(uniques.astype("str"))
+        return sorted(str(v) for v in uniques[~ok])
+
+    def loss(self, series: pd.Series, level) -> float:
+        """Information lost at `level`, in [0, 1] (ARX's "loss" measure, on the values present).
+
+        Each distinct value's generalized value covers some share of the column's distinct values;
+        a record's loss is (covered - 1) / (distinct - 1); the result is the average over the
+        non-missing records. Level 0 is 0 (unless top-coding already merges values), the top is 1,
+        and a value the ladder cannot read counts as fully lost above level 0.
+        """
+        level = self._level(level)
+        if level == self.top:
+            return 1.0
+        counts = pd.Series(series).value_counts(dropna=True)
+        distinct = len(counts)
+        if distinct <= 1:
+            return 0.0
+        mapped = pd.Series(self._map_uniques(pd.Index(counts.index.astype("str")), level), index=counts.index)
+        unreadable = mapped.isna() | (mapped == STAR)
+        covered = mapped.map(mapped.value_counts()).astype(float)
+        per_value = ((covered - 1) / (distinct - 1)).where(~unreadable, 1.0)
+        return float((per_value * counts).sum() / counts.sum())
+
+    def to_step(self, column: str, level: int) -> dict:
+        return {"op": "generalize", "column": column, "hierarchy": self.name, "level": int(level), **self.options}
+
+    # --- for subclasses ---------------------------------------------------------------------
+    def _level(self, level) -> int:
+        if level == STAR:
+            return self.top
+        try:
+            value = int(level)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value != level or not 0 <= value <= self.top:
+            raise RecipeError(
+                f"Level {level!r} does not exist for the {self.name} hierarchy: use 0 to {self.top} (or \"*\")."
+            )
+        return value
+
+    def _map_uniques(self, uniques: pd.Index, level: int) -> np.ndarray:
+        """Generalized values for distinct non-NA values (object array; unreadable -> "*" above 0)."""
+        if level == 0 and not self._changes_level0():
+            return np.asarray(uniques, dtype=object)
+        out = np.asarray(self._map(uniques.astype("str"), level), dtype=object)
+        if level > 0:
+            out = np.where(pd.isna(out), STAR, out)
+        else:
+            out = np.where(pd.isna(out), np.asarray(uniques, dtype=object), out)
+        return out
+
+    def _changes_level0(self) -> bool:
+        return False
+
+    def _known(self, uniques: pd.Index) -> np.ndarray:
+        """Which distinct values the ladder can read."""
+        return ~pd.isna(np.asarray(self._map(uniques, 1), dtype=object))
+
+    def _map(self, uniques: pd.Index, level: int):
+        """Map distinct text values at 0 < level < top; None where the value cannot be read."""
+        raise NotImplementedError
+
+
+# --- dates -------------------------------------------------------------------------------------
+
+DATE_FORMATS = ["%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y",
+                "%Y/%m/%d", "%Y%m%d"]
+EXCEL_SERIAL = re.compile(r"^\d{5}(\.\d+)?$")   # 10000..99999 = 1927-05-18 .. 2173-10-14
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def parse_dates(values: pd.Index | pd.Series) -> pd.Series:
+    """Dates from text, trying explicit formats only (never dateutil's guesses).
+
+    ISO 8601 ("2013-03-21", "2013-03-21T00:00:00.000"), US "03/21/2013 12:00:00 AM", "03/21/2013",
+    "03/21/13", "2013/03/21", "20130321", and Excel serial day numbers (1900 system, five digits).
+    Connecticut files write the month first, so "04/03/2013" is April 3 and a day-first date such
+    as "21/03/2013" is not read (it is reported as unknown).
+    """
+    s = pd.Series(values, dtype="str").str.strip()
+    out = pd.to_datetime(s, format="ISO8601", errors="coerce")
+    for fmt in DATE_FORMATS:
+        missing = out.isna() & s.notna()
+        if not missing.any():
+            break
+        out = out.where(~missing, pd.to_datetime(s.where(missing), format=fmt, errors="coerce"))
+    serial = out.isna() & s.str.fullmatch(EXCEL_SERIAL).fillna(False).astype(bool)
+    if serial.any():
+        days = pd.to_numeric(s[serial], errors="coerce")
+        out = out.astype("datetime64[us]")
+        out[serial] = (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out
+
+
+class DateHierarchy(Hierarchy):
+    name = "date"
+    labels = ["as is", "month", "quarter", "year", "decade", STAR]
+
+    def _map(self, uniques, level):
+        d = parse_dates(uniques)
+        year = d.dt.year
+        if level == 1:
+            out = d.dt.strftime("%Y-%m")
+        elif level == 2:
+            out = year.astype("Int64").astype("str") + "-Q" + d.dt.quarter.astype("Int64").astype("str")
+        elif level == 3:
+            out = year.astype("Int64").astype("str")
+        else:
+            start = (year // 10 * 10).astype("Int64")
+            out = start.astype("str") + "-" + (start + 9).astype("str")
+        return out.astype(object).where(d.notna(), None).to_numpy()
+
+
+# --- numbers and ages --------------------------------------------------------------------------
+
+def parse_numbers(values) -> pd.Series:
+    """Plain numbers from text ("34", "34.5", " 1,200 "); anything else is NaN."""
+    s = pd.Series(values, dtype="str").str.strip().str.replace(",", "", regex=False)
+    s = s.where(s.str.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)").fillna(False).astype(bool))
+    return pd.to_numeric(s, errors="coerce").astype(float)
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _bands(x: pd.Series, width: float, integral: bool, top=None, bottom=None) -> pd.Series:
+    """Band labels "30-39" (integers) or "30-<40" (decimals), aligned to multiples of width."""
+    lo = np.floor(x / width) * width
+    hi = lo + width
+    if bottom is not None:
+        lo = np.maximum(lo, bottom)
+    if top is not None:
+        hi = np.minimum(hi, top)
+    out = []
+    for a, b, v in zip(lo, hi, x):
+        if math.isnan(v):
+            out.append(None)
+        elif integral:
+            out.append(_fmt(a) if b - 1 == a else f"{_fmt(a)}-{_fmt(b - 1)}")
+        else:
+            out.append(f"{_fmt(a)}-<{_fmt(b)}")
+    return pd.Series(out, index=x.index, dtype=object)
+
+
+def _tails(x: pd.Series, out: pd.Series, top=None, bottom=None) -> pd.Series:
+    out = out.copy()
+    if top is not None:
+        out[x >= top] = f"{_fmt(top)}+"
+    if bottom is not None:
+        out[x < bottom] = f"<{_fmt(bottom)}"
+    return out
+
+
+class NumberHierarchy(Hierarchy):
+    """Bands of `width`, doubling per level (`steps` band levels, default 4), then "*".
+
+    Options: width (required), top (values >= top -> "top+"), bottom (values < bottom -> "<bottom"),
+    steps (number of band levels).
+    """
+    name = "number"
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        width = options.get("width")
+        if not isinstance(width, (int, float)) or isinstance(width, bool) or width <= 0:
+            raise RecipeError("The number hierarchy needs a positive \"width\" (for example 10 for bands 30-39).")
+        steps = options.get("steps", 4)
+        if not isinstance(steps, int) or not 1 <= steps <= 12:
+            raise RecipeError("The number hierarchy's \"steps\" must be a whole number from 1 to 12.")
+        for opt in ("top", "bottom"):
+            if opt in options and (not isinstance(options[opt], (int, float)) or isinstance(options[opt], bool)):
+                raise RecipeError(f"The number hierarchy's \"{opt}\" must be a number.")
+        self.width, self.steps = width, steps
+        self.labels = ["as is"] + [f"bands of {_fmt(width * 2 ** i)}" for i in range(steps)] + [STAR]
+
+    def _changes_level0(self):
+        return "top" in self.options or "bottom" in self.options
+
+    def _map(self, uniques, level):
+        x = parse_numbers(uniques)
+        top, bottom = self.options.get("top"), self.options.get("bottom")
+        if level == 0:
+            out = pd.Series(np.asarray(uniques, dtype=object), index=x.index).where(x.notna(), None)
+        else:
+            width = self.width * 2 ** (level - 1)
+            # a whole-number width gives "30-39" bands (39.5 falls in 30-39), whatever the data
+            out = _bands(x, width, float(width).is_integer(), top=top, bottom=bottom)
+        return _tails(x, out, top, bottom).where(x.notna(), None).to_numpy()
+
+
+class AgeHierarchy(Hierarchy):
+    """Ages: 5-, 10-, 20-year bands; option top_code (e.g. 90: 90 and over -> "90+" below "*")."""
+    name = "age"
+    labels = ["as is", "5-year bands", "10-year bands", "20-year bands", STAR]
+    WIDTHS = {1: 5, 2: 10, 3: 20}
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        top = options.get("top_code")
+        if top is not None and (not isinstance(top, (int, float)) or isinstance(top, bool) or top <= 0):
+            raise RecipeError("The age hierarchy's \"top_code\" must be a positive number such as 90.")
+        self.top_code = top
+
+    def _changes_level0(self):
+        return self.top_code is not None
+
+    def _map(self, uniques, level):
+        x = parse_numbers(uniques)
+        x = x.where(x >= 0)
+        if level == 0:
+            out = pd.Series(np.asarray(uniques, dtype=object), index=x.index)
+        else:
+            out = _bands(np.floor(x), self.WIDTHS[level], True, top=self.top_code)
+        return _tails(x, out, self.top_code).where(x.notna(), None).to_numpy()
+
+
+# --- ZIP codes ---------------------------------------------------------------------------------
+
+ZIP = re.compile(r"^(\d{4,5})(?:-?(\d{4}))?$")
+
+
+@lru_cache(maxsize=1)
+def restricted_zip3() -> frozenset:
+    table = pd.read_csv(settings.ZIP3_FILE, dtype=str)
+    flagged = table.loc[table["hhs_2000_restricted_list"].str.lower() == "true", "zip3"]
+    return HHS_RESTRICTED_ZIP3 | frozenset(flagged)
+
+
+def zip5(values) -> pd.Series:
+    """Five-digit ZIPs from text ("06001", "06001-2101", "060012101"; "6001" had its leading zero
+    dropped by a spreadsheet and is read as "06001"). Anything else is None."""
+    s = pd.Series(values, dtype="str").str.strip()
+    parts = s.str.extract(ZIP)
+    five = parts[0].str.zfill(5)
+    # 4 digits + 4 digits ("60012101") is a 9-digit ZIP that lost its leading zero
+    nine = s.str.fullmatch(r"\d{8}").fillna(False).astype(bool)
+    five = five.where(~nine, "0" + s.str[:4])
+    return five.astype(object).where(five.notna(), None)
+
+
+class ZipHierarchy(Hierarchy):
+    name = "zip"
+    labels = ["as is", "3-digit prefix", "state", STAR]
+
+    def _map(self, uniques, level):
+        five = zip5(uniques)
+        zip3 = five.str[:3]
+        if level == 1:
+            out = zip3.where(~zip3.isin(restricted_zip3()), "000")
+        else:
+            out = zip3.where(zip3.isna(), np.where(zip3.str.startswith("06"), "CT", "outside CT"))
+        return out.astype(object).where(five.notna(), None).to_numpy()
+
+
+# --- Connecticut towns -------------------------------------------------------------------------
+
+DIRECTIONS = {"N": "NORTH", "NO": "NORTH", "S": "SOUTH", "SO": "SOUTH", "E": "EAST", "W": "WEST"}
+
+
+def normalize_place(values) -> pd.Series:
+    """Upper case, punctuation and ", CT" removed, spaces collapsed, "N HAVEN" -> "NORTH HAVEN",
+    "STAFFORD SPGS" -> "STAFFORD SPRINGS". Spelling mistakes are not corrected."""
+    s = pd.Series(values, dtype="str").str.upper().str.strip()
+    s = s.str.replace(r",?\s*(CT|CONN|CONNECTICUT)\.?$", "", regex=True)
+    s = s.str.replace(r"[.,\-'/]", " ", regex=True).str.split().str.join(" ")
+    s = s.str.replace(r"^(N|NO|S|SO|E|W) (?=\S)", lambda m: DIRECTIONS[m.group(1)] + " ", regex=True)
+    s = s.str.replace(r"\bSPGS\b", "SPRINGS", regex=True)
+    return s
+
+
+@lru_cache(maxsize=1)
+def town_table() -> pd.DataFrame:
+    """Every town's county and planning region, keyed by normalized town and village names.
+
+    Index: normalized name. Columns: town, county, planning_region ("" where a village spans towns
+    in different counties or regions: it is then not mapped at that level)."""
+    towns = pd.read_csv(settings.TOWNS_FILE, dtype=str)
+    rows = {}
+    for t in towns.itertuples():
+        rows[normalize_place([t.town])[0]] = (t.town, t.county_legacy, t.planning_region)
+    by_town = {t.town: t for t in towns.itertuples()}
+    villages_file = settings.DATA_DIR / "ct_villages.csv"
+    if villages_file.exists():
+        villages = pd.read_csv(villages_file, dtype=str)
+        for v in villages.itertuples():
+            key = normalize_place([v.village])[0]
+            if key in rows:
+                continue  # a town's own name wins
+            members = [by_town[x] for x in v.towns.split(";")]
+            county = {m.county_legacy for m in members}
+            region = {m.planning_region for m in members}
+            rows[key] = (v.towns.replace(";", " or "),
+                         county.pop() if len(county) == 1 else "",
+                         region.pop() if len(region) == 1 else "")
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["town", "county", "planning_region"])
+
+
+class TownHierarchy(Hierarchy):
+    """CT town -> county (8, default) or planning region (9, option via="planning_region") ->
+    "Connecticut" -> "*". Option aliases: {"WATERBRUY": "Waterbury"} fixes names the user knows."""
+    name = "ct_town"
+    VIA = {"county": "county", "planning_region": "planning_region"}
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        via = options.get("via", "county")
+        if via not in self.VIA:
+            raise RecipeError("The ct_town hierarchy's \"via\" must be \"county\" or \"planning_region\".")
+        aliases = options.get("aliases", {})
+        if not isinstance(aliases, dict):
+            raise RecipeError("The ct_town hierarchy's \"aliases\" must map names to Connecticut towns.")
+        table = town_table()
+        self.aliases = {}
+        for alias, town in aliases.items():
+            key = normalize_place([town])[0]
+            if key not in table.index:
+                raise RecipeError(f"The alias {alias!r} points to {town!r}, which is not a Connecticut town.")
+            self.aliases[normalize_place([alias])[0]] = key
+        self.via = via
+        self.labels = ["as is", "county" if via == "county" else "planning region", "state", STAR]
+
+    def _map(self, uniques, level):
+        table = town_table()
+        keys = normalize_place(uniques)
+        keys = keys.map(lambda k: self.aliases.get(k, k))
+        found = keys.map(table[self.via]).where(lambda s: s != "")
+        if level == 1:
+            out = found
+        else:
+            out = found.where(found.isna(), "Connecticut")
+        return out.astype(object).where(found.notna(), None).to_numpy()
+
+
+# --- categories and coordinates ----------------------------------------------------------------
+
+class CategoryHierarchy(Hierarchy):
+    """Level 1: values held by fewer than min_count records (default 5) become "Other"; 2: "*"."""
+    name = "category"
+    labels = ["as is", "rare values merged", STAR]
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        m = options.get("min_count", settings.DEFAULT_K)
+        if not isinstance(m, int) or isinstance(m, bool) or m < 1:
+            raise RecipeError("The category hierarchy's \"min_count\" must be a whole number of at least 1.")
+        self.min_count = m
+        self._counts = None
+
+    def generalize(self, series, level):
+        self._counts = pd.Series(series).value_counts(dropna=True)
+        try:
+            return super().generalize(series, level)
+        finally:
+            self._counts = None
+
+    def loss(self, series, level):
+        self._counts = pd.Series(series).value_counts(dropna=True)
+        try:
+            return super().loss(series, level)
+        finally:
+            self._counts = None
+
+    def _known(self, uniques):
+        return np.ones(len(uniques), dtype=bool)
+
+    def _map(self, uniques, level):
+        counts = self._counts if self._counts is not None else pd.Series(dtype=int)
+        n = pd.Series(np.asarray(uniques, dtype=object)).map(counts).fillna(0).to_numpy()
+        return np.where(n < self.min_count, "Other", np.asarray(uniques, dtype=object))
+
+
+NUM = r"[+-]?\d+(?:\.\d+)?"
+PAREN = re.compile(rf"\(\s*({NUM})\s*,\s*({NUM})\s*\)")
+WKT = re.compile(rf"POINT\s*\(\s*({NUM})\s+({NUM})\s*\)", re.IGNORECASE)
+PAIR = re.compile(rf"^\s*({NUM})\s*,\s*({NUM})\s*$")
+
+
+class CoordinatesHierarchy(Hierarchy):
+    """Points as "(lat, lon)" (text around it, such as a town name, is dropped), "POINT (lon lat)"
+    or "lat, lon". Level N keeps `decimals - N` decimals (truncated; default decimals 6), then "*"."""
+    name = "coordinates"
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        d = options.get("decimals", 6)
+        if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 10:
+            raise RecipeError("The coordinates hierarchy's \"decimals\" must be a whole number from 1 to 10.")
+        self.decimals = d
+        self.labels = ["as is"] + [f"{d - n} decimals" for n in range(1, d + 1)] + [STAR]
+
+    def _map(self, uniques, level):
+        keep = self.decimals - level
+        out = []
+        for v in uniques:
+            if m := WKT.search(v):
+                a, b, fmt = m.group(1), m.group(2), "POINT ({} {})"
+            elif m := PAREN.search(v):
+                a, b, fmt = m.group(1), m.group(2), "({}, {})"
+            elif m := PAIR.match(v):
+                a, b, fmt = m.group(1), m.group(2), "{}, {}"
+            else:
+                out.append(None)
+                continue
+            out.append(fmt.format(_trunc(float(a), keep), _trunc(float(b), keep)))
+        return out
+
+
+def _trunc(x: float, decimals: int) -> str:
+    scale = 10 ** decimals
+    value = math.trunc(round(x * scale, 6)) / scale
+    return f"{value:.{decimals}f}"
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+HIERARCHIES = {
+    "date": DateHierarchy,
+    "age": AgeHierarchy,
+    "zip": ZipHierarchy,
+    "ct_town": TownHierarchy,
+    "number": NumberHierarchy,
+    "category": CategoryHierarchy,
+    "coordinates": CoordinatesHierarchy,
+}
+
+
+def get(name: str, **options) -> Hierarchy:
+    """The hierarchy called `name` with its options (RecipeError for an unknown name or option)."""
+    cls = HIERARCHIES.get(name)
+    if cls is None:
+        raise RecipeError(f"There is no hierarchy called {name!r}; use one of: {', '.join(HIERARCHIES)}.")
+    return cls(**options)

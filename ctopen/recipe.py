@@ -1,0 +1,212 @@
+"""The recipe: load, validate, save, and describe its steps in words (docs/recipe.md).
+
+A recipe is a plain dict: {"version": 1, "steps": [...]} at least; "source", "roles", "metadata",
+"target" and other keys written by other steps of the review are kept as they are.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ctopen import settings
+from ctopen.errors import RecipeError
+
+VERSION = 1
+OPS = ("drop", "generalize", "suppress", "pseudonymize", "aggregate")
+COLUMN_OPS = ("drop", "generalize", "pseudonymize")
+
+
+def new(steps: list | None = None) -> dict:
+    return {"version": VERSION, "steps": list(steps or [])}
+
+
+def loads(text: str | bytes, name: str = "The recipe") -> dict:
+    """A recipe from JSON text (validated for shape, not against a file)."""
+    try:
+        recipe = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{name} is not valid JSON ({exc}).") from exc
+    validate(recipe)
+    return recipe
+
+
+def load(path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise RecipeError(f"The recipe file {path} could not be read ({exc.strerror or exc}).") from exc
+    return loads(text, name=f"The recipe file {path.name}")
+
+
+def dumps(recipe: dict) -> str:
+    return json.dumps(recipe, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def save(recipe: dict, path) -> Path:
+    validate(recipe)
+    path = Path(path)
+    path.write_text(dumps(recipe), encoding="utf-8")
+    return path
+
+
+def step_columns(step: dict) -> list[str]:
+    """The columns a step reads (for aggregate: its dimensions and measures)."""
+    op = step.get("op")
+    if op in COLUMN_OPS:
+        return [step.get("column")]
+    if op == "suppress":
+        return list(step.get("columns") or [])
+    if op == "aggregate":
+        measures = [m.get("column") for m in step.get("measures") or [] if isinstance(m, dict)]
+        return list(step.get("by") or []) + [m for m in measures if m]
+    return []
+
+
+def validate(recipe, columns=None) -> dict:
+    """Check a recipe's shape (and, given the file's columns, that every column it names exists).
+
+    Raises RecipeError naming every problem found; returns the recipe unchanged."""
+    if not isinstance(recipe, dict):
+        raise RecipeError("A recipe must be a JSON object with \"version\" and \"steps\".")
+    missing = [k for k in ("version", "steps") if k not in recipe]
+    if missing:
+        raise RecipeError(f"The recipe lacks {' and '.join(repr(m) for m in missing)}: "
+                          "every recipe needs \"version\": 1 and a list of \"steps\".")
+    if recipe["version"] != VERSION:
+        raise RecipeError(f"This recipe has version {recipe['version']!r}; this ctopen reads version {VERSION}.")
+    steps = recipe["steps"]
+    if not isinstance(steps, list):
+        raise RecipeError("The recipe's \"steps\" must be a list.")
+    problems = []
+    for i, step in enumerate(steps, start=1):
+        problems += _step_problems(i, step, last=i == len(steps))
+    if problems:
+        raise RecipeError("The recipe has problems: " + "; ".join(problems) + ".")
+    if columns is not None:
+        check_columns(recipe, columns)
+    return recipe
+
+
+def check_columns(recipe: dict, columns) -> None:
+    """RecipeError naming the columns the steps use that the file lacks (or that an earlier step dropped)."""
+    present = list(columns)
+    available = set(present)
+    absent, dropped = [], []
+    for step in recipe.get("steps", []):
+        for col in step_columns(step):
+            if col in available:
+                continue
+            if col in present and step.get("op") == "suppress":
+                continue  # dropped earlier; suppress ignores it and says so in the log
+            target = dropped if col in present else absent
+            if col not in target:
+                target.append(col)
+        if step.get("op") == "drop":
+            available.discard(step.get("column"))
+    parts = []
+    if absent:
+        parts.append(f"the recipe names {_plural(absent, 'column')} the file does not have: {_names(absent)}")
+    if dropped:
+        parts.append(f"the recipe uses {_plural(dropped, 'column')} after dropping {_it(dropped)}: {_names(dropped)}")
+    if parts:
+        text = "; ".join(parts)
+        raise RecipeError(text[0].upper() + text[1:] + ".")
+
+
+def _step_problems(i: int, step, last: bool) -> list[str]:
+    where = f"step {i}"
+    if not isinstance(step, dict):
+        return [f"{where} is not an object"]
+    op = step.get("op")
+    if op not in OPS:
+        return [f"{where} has an unknown op {op!r} (known: {', '.join(OPS)})"]
+    out = []
+    if op in COLUMN_OPS and not _is_name(step.get("column")):
+        out.append(f"{where} ({op}) needs a \"column\"")
+    if op == "generalize":
+        from ctopen import hierarchies
+        name = step.get("hierarchy")
+        if name not in hierarchies.HIERARCHIES:
+            out.append(f"{where} names an unknown hierarchy {name!r} (known: {', '.join(hierarchies.HIERARCHIES)})")
+        elif "level" not in step:
+            out.append(f"{where} (generalize) needs a \"level\"")
+        else:
+            try:
+                hierarchies.get(name, **hierarchy_options(step)).check_level(step["level"])
+            except RecipeError as exc:
+                out.append(f"{where}: {str(exc).rstrip('.')}")
+    if op == "suppress":
+        k = step.get("k", settings.DEFAULT_K)
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            out.append(f"{where} (suppress) needs \"k\" as a whole number of at least 1")
+        share = step.get("max_share", settings.DEFAULT_MAX_SUPPRESSION)
+        if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1:
+            out.append(f"{where} (suppress) needs \"max_share\" between 0 and 1")
+        cols = step.get("columns")
+        if cols is not None and (not isinstance(cols, list) or not all(_is_name(c) for c in cols)):
+            out.append(f"{where} (suppress) needs \"columns\" as a list of column names")
+    if op == "aggregate":
+        if not last:
+            out.append(f"{where} (aggregate) must be the last step")
+        by = step.get("by")
+        if not isinstance(by, list) or not by or not all(_is_name(c) for c in by):
+            out.append(f"{where} (aggregate) needs \"by\" as a list of column names")
+    return out
+
+
+def hierarchy_options(step: dict) -> dict:
+    """A generalize step's hierarchy options: every key but op, column, hierarchy and level."""
+    return {k: v for k, v in step.items() if k not in ("op", "column", "hierarchy", "level")}
+
+
+def describe_step(step: dict) -> str:
+    """One plain sentence for a step, as the recipe list on the Transform page shows it."""
+    op = step.get("op")
+    col = step.get("column")
+    if op == "drop":
+        return f"Remove the column “{col}”."
+    if op == "generalize":
+        try:
+            from ctopen import hierarchies
+            h = hierarchies.get(step.get("hierarchy"), **hierarchy_options(step))
+            level = h.check_level(step.get("level"))
+            label = h.label(level)
+        except RecipeError:
+            label = f"level {step.get('level')}"
+            level = None
+        if level == 0:
+            extra = " (top-coded)" if step.get("top_code") or step.get("top") or step.get("bottom") else ""
+            return f"Keep “{col}” as is{extra}."
+        if label == "*":
+            return f"Blank out every value of “{col}” (written *)."
+        return f"Generalize “{col}” to {label}."
+    if op == "suppress":
+        cols = ", ".join(step.get("columns") or []) or "the quasi-identifiers"
+        share = step.get("max_share", settings.DEFAULT_MAX_SUPPRESSION)
+        return (f"Remove the records in groups of fewer than {step.get('k', settings.DEFAULT_K)} over {cols} "
+                f"(at most {share:.1%} of the records).")
+    if op == "pseudonymize":
+        return f"Replace “{col}” with an anonymous ID (keyed hash)."
+    if op == "aggregate":
+        measures = [f"{m.get('stat', 'sum')} of {m.get('column')}" for m in step.get("measures") or []]
+        text = f"Publish counts by {', '.join(step.get('by') or [])} instead of records"
+        text += f", with {', '.join(measures)}" if measures else ""
+        return text + f" (counts of {step.get('threshold', 5)} or less suppressed)."
+    return f"Unknown step {op!r}."
+
+
+def _is_name(value) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _names(cols) -> str:
+    return ", ".join(f"“{c}”" for c in cols)
+
+
+def _plural(cols, word) -> str:
+    return f"{'this' if len(cols) == 1 else 'these'} {word}{'' if len(cols) == 1 else 's'}"
+
+
+def _it(cols) -> str:
+    return "it" if len(cols) == 1 else "them"

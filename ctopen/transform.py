@@ -1,0 +1,253 @@
+"""Apply a recipe's steps to a table: drop, generalize, suppress, pseudonymize (and aggregate).
+
+`apply(df, recipe, key=None) -> Applied`. Deterministic: the same table, recipe and key give the same
+release table and log. Steps run in order; each adds one entry to the log:
+{"op", "column" or "columns", "values_changed", "records_removed", "message", ...}.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ctopen import hierarchies, settings
+from ctopen import recipe as recipes
+from ctopen.errors import ConfigError, RecipeError
+
+# 16 hex characters = 64 bits of the HMAC-SHA-256. Two different values get the same ID with
+# probability about n^2 / 2^65: 3 in 100 million for a million distinct values, 3 in 10,000 for a
+# hundred million. 12 characters (48 bits) would already give 1 in 600 at a million values.
+PSEUDONYM_HEX_CHARS = 16
+MIN_KEY_BYTES = 16
+
+
+@dataclass
+class Applied:
+    df: pd.DataFrame
+    log: list[dict] = field(default_factory=list)
+    suppressed: int = 0
+
+    def to_dict(self) -> dict:
+        return {"rows": int(len(self.df)), "columns": list(self.df.columns), "suppressed": int(self.suppressed),
+                "log": self.log}
+
+
+def apply(df: pd.DataFrame, recipe: dict, key: bytes | None = None) -> Applied:
+    """The release table: the recipe's steps applied in order to a copy of df."""
+    recipes.validate(recipe, columns=list(df.columns))
+    out = df.copy()
+    log: list[dict] = []
+    suppressed = 0
+    for step in recipe["steps"]:
+        op = step["op"]
+        if op == "drop":
+            out, entry = drop(out, step)
+        elif op == "generalize":
+            out, entry = generalize(out, step)
+        elif op == "suppress":
+            out, entry = suppress(out, step, roles=recipe.get("roles") or {})
+        elif op == "pseudonymize":
+            out, entry = pseudonymize(out, step, key=key)
+        else:  # aggregate: the last step (validated)
+            try:
+                from ctopen.aggregate import apply_step
+            except ModuleNotFoundError as exc:
+                if exc.name != "ctopen.aggregate":
+                    raise
+                raise RecipeError("This version of ctopen cannot apply an \"aggregate\" step yet.") from exc
+            out, entry = apply_step(out, step)
+            entry = {"op": "aggregate", "values_changed": 0, "records_removed": 0, "message": "", **entry}
+        suppressed += int(entry.get("records_removed", 0)) if op == "suppress" else 0
+        log.append(entry)
+    return Applied(df=out, log=log, suppressed=suppressed)
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+def drop(df: pd.DataFrame, step: dict):
+    col = step["column"]
+    changed = int(df[col].notna().sum())
+    return df.drop(columns=[col]), _entry("drop", col, changed, 0, f"Removed the column “{col}”.")
+
+
+def generalize(df: pd.DataFrame, step: dict):
+    col = step["column"]
+    h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
+    level = h.check_level(step["level"])
+    before = df[col]
+    after = h.generalize(before, level)
+    changed = int((before.fillna("\x00") != after.fillna("\x00")).sum())
+    unknown = h.unknown(before) if level < h.top else []
+    out = df.copy()
+    out[col] = after
+    message = f"Generalized “{col}” to {h.label(level)}: {changed:,} values changed."
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        n = int(before.isin(unknown).sum())
+        message += (f" {len(unknown):,} distinct values ({n:,} records) could not be read as {h.name} "
+                    f"and were written * above level 0: {shown}.")
+    entry = _entry("generalize", col, changed, 0, message)
+    entry.update(hierarchy=h.name, level=level, label=h.label(level), unknown=unknown[:50],
+                 unknown_count=len(unknown))
+    return out, entry
+
+
+def suppress(df: pd.DataFrame, step: dict, roles: dict | None = None):
+    """Remove whole equivalence classes smaller than k, smallest first, up to max_share of the rows."""
+    k = int(step.get("k", settings.DEFAULT_K))
+    share = float(step.get("max_share", settings.DEFAULT_MAX_SUPPRESSION))
+    wanted = step.get("columns")
+    if wanted is None:
+        wanted = [c for c, r in (roles or {}).items() if r == "quasi"]
+    columns = [c for c in wanted if c in df.columns]
+    ignored = [c for c in wanted if c not in df.columns]
+    n = len(df)
+    cap = int(np.floor(share * n + 1e-9))
+    entry = {"op": "suppress", "columns": columns, "k": k, "max_share": share, "cap": cap}
+    if not columns:
+        entry.update(values_changed=0, records_removed=0, k_reached=False, classes_removed=0,
+                     records_at_risk=0,
+                     message="No quasi-identifier columns to suppress over: nothing was removed.")
+        return df, entry
+    sizes, codes = class_sizes(df, columns)
+    small = np.flatnonzero(sizes < k)
+    at_risk = int(sizes[small].sum())
+    # smallest classes first; ties by first appearance in the file (class ids follow it)
+    order = small[np.lexsort((small, sizes[small]))]
+    cum = np.cumsum(sizes[order])
+    take = order[cum <= cap]
+    removed_mask = np.isin(codes, take)
+    removed = int(removed_mask.sum())
+    reached = removed == at_risk
+    out = df.loc[~removed_mask]
+    if reached:
+        message = (f"Removed {removed:,} records in {len(take):,} groups smaller than {k}: "
+                   f"every remaining group has at least {k} records." if removed else
+                   f"Every group already has at least {k} records: nothing was removed.")
+    else:
+        message = (f"{at_risk:,} records sit in groups smaller than {k}, more than the cap of {cap:,} "
+                   f"({share:.1%} of {n:,}); removed {removed:,} (the smallest groups): k = {k} was NOT reached.")
+    if ignored:
+        message += f" Ignored {recipes._names(ignored)}: not in the table at this step (dropped earlier)."
+    entry.update(values_changed=0, records_removed=removed, k_reached=bool(reached), classes_removed=int(len(take)),
+                 records_at_risk=at_risk, message=message, ignored=ignored)
+    return out, entry
+
+
+def class_sizes(df: pd.DataFrame, columns: list[str]):
+    """(size of each class, class id per row); NA is a value of its own. Class ids follow first appearance."""
+    codes = np.zeros(len(df), dtype=np.int64)
+    for col in columns:
+        c, u = pd.factorize(df[col], use_na_sentinel=False)
+        codes = codes * (len(u) + 1) + c
+        codes, _ = pd.factorize(codes)  # keep ids small, in first-appearance order
+    sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+    return sizes, codes
+
+
+def pseudonymize(df: pd.DataFrame, step: dict, key: bytes | None = None):
+    col = step["column"]
+    key = resolve_key(key, col)
+    codes, uniques = pd.factorize(df[col])
+    ids = np.array([pseudonym(v, key) for v in uniques] + [None], dtype=object)
+    out = df.copy()
+    out[col] = pd.Series(ids[codes], index=df.index).astype("str")
+    changed = int(df[col].notna().sum())
+    message = (f"Replaced “{col}” with anonymous IDs ({PSEUDONYM_HEX_CHARS} hex characters of "
+               f"HMAC-SHA-256 under the secret key): {len(uniques):,} distinct values.")
+    if len(set(ids[:-1])) < len(uniques):
+        message += " Two different values received the same ID (a chance collision): check before publishing."
+    if len(key) < MIN_KEY_BYTES:
+        message += f" The key is shorter than {MIN_KEY_BYTES} characters: use a long random key."
+    return out, _entry("pseudonymize", col, changed, 0, message)
+
+
+def pseudonym(value: str, key: bytes) -> str:
+    """The anonymous ID of one value: HMAC-SHA-256(key, value stripped of outer spaces), shortened."""
+    digest = hmac.new(key, str(value).strip().encode("utf-8"), hashlib.sha256).hexdigest()
+    return digest[:PSEUDONYM_HEX_CHARS]
+
+
+def resolve_key(key: bytes | str | None, column: str = "") -> bytes:
+    if not key:
+        key = os.environ.get(settings.PSEUDONYM_KEY_ENV) or None
+    if not key:
+        what = f"“{column}”" if column else "a column"
+        raise ConfigError(
+            f"Replacing {what} with anonymous IDs needs a secret key: set the environment variable "
+            f"{settings.PSEUDONYM_KEY_ENV} (or pseudonym_key under [ctopen] in the app's secrets) to a long "
+            "random text and keep it the same for every update.")
+    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+
+
+def _entry(op, column, changed, removed, message) -> dict:
+    return {"op": op, "column": column, "values_changed": int(changed), "records_removed": int(removed),
+            "message": message}
+
+
+# --- proposing a ladder for a column -----------------------------------------------------------
+
+WORDS = {
+    "date": re.compile(r"date|dob|birth|_dt$|^dt_|day|admit|admission|death|died|time", re.I),
+    "age": re.compile(r"(?<![A-Za-z])[Aa](ge|GE)(?![a-z])|years?_old"),
+    "zip": re.compile(r"zip|postal|post_?code", re.I),
+    "ct_town": re.compile(r"town|city|municipal|residence|place", re.I),
+    "coordinates": re.compile(r"geo|lat|lon|coord|location|point", re.I),
+}
+ENTITIES = {"DATE_TIME": "date", "DATE": "date", "DATE_OF_BIRTH": "date", "AGE": "age", "ZIP": "zip",
+            "US_ZIP": "zip", "ZIP_CODE": "zip", "CT_TOWN": "ct_town", "TOWN": "ct_town", "CITY": "ct_town",
+            "LOCATION": "ct_town", "COORDINATES": "coordinates", "GEO": "coordinates"}
+SAMPLE = 2000
+
+
+def suggest_hierarchy(column_name: str, series: pd.Series, entity: str | None = None):
+    """(hierarchy name, options) to propose for a column, or None for an empty column.
+
+    The header words and the detected entity say what to try; the values must agree (most distinct
+    values readable by that ladder). Otherwise numbers get "number", anything else "category"."""
+    values = pd.Series(pd.Series(series).dropna().unique(), dtype="str")
+    if values.empty:
+        return None
+    if len(values) > SAMPLE:
+        values = values.sample(SAMPLE, random_state=0)
+    name = str(column_name)
+    hint = ENTITIES.get(str(entity or "").upper())
+    candidates = ([hint] if hint else []) + [h for h, rx in WORDS.items() if rx.search(name) and h != hint]
+    for h in candidates:
+        options = _default_options(h, series)
+        readable = 1 - len(hierarchies.get(h, **options).unknown(values)) / len(values)
+        if readable >= (0.5 if h == "ct_town" else 0.8):
+            return h, options
+    numbers = hierarchies.parse_numbers(values)
+    if numbers.notna().mean() >= 0.95 and numbers.nunique() > 20:
+        return "number", {"width": nice_width(numbers.dropna())}
+    if hierarchies.parse_dates(values).notna().mean() >= 0.95:
+        return "date", {}
+    return "category", {"min_count": settings.DEFAULT_K}
+
+
+def _default_options(name: str, series) -> dict:
+    if name == "age":
+        return {"top_code": 90}
+    if name == "ct_town":
+        return {"via": "county"}
+    return {}
+
+
+def nice_width(x: pd.Series) -> float:
+    """A round band width giving about 10 bands over the values' range (1, 2 or 5 times a power of 10)."""
+    span = float(x.max() - x.min())
+    if span <= 0:
+        return 1
+    raw = span / 10
+    power = 10 ** np.floor(np.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * power:
+            w = m * power
+            return int(w) if float(w).is_integer() else float(w)
+    return int(10 * power)
