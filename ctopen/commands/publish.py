@@ -1,0 +1,150 @@
+"""`python -m ctopen publish FILE --recipe R.json [--portal URL] [--dataset-id ID] [--mode create|replace|upsert]
+[--make-public] [--dry-run] [--bundle PATH] [--json]`
+
+Applies the recipe to FILE, runs the privacy gate and publishes the release: to the portal when credentials
+are set (SOCRATA_USERNAME / SOCRATA_PASSWORD or SOCRATA_KEY_ID / SOCRATA_KEY_SECRET, and SOCRATA_APP_TOKEN),
+else as a local bundle. Prints {"status", "dataset_id", "url", "rows", "public", "gate": {"passed", "reasons"}}
+with status private | public | updated | bundle | dry-run | blocked. A blocked gate prints that and exits 3.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ctopen import settings
+from ctopen.errors import ConfigError, PublishError, RecipeError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("publish", help="apply a recipe, check the privacy gate, publish (private) or bundle",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("file", metavar="FILE", help="the source file (as loaded on the Load page)")
+    p.add_argument("--recipe", required=True, metavar="R.json", help="the saved recipe (steps, roles, metadata)")
+    p.add_argument("--portal", default=None, metavar="URL",
+                   help=f"portal domain or URL (default: the recipe's target, else {settings.DEFAULT_PORTAL})")
+    p.add_argument("--dataset-id", default=None, metavar="ID", help="an existing dataset to update, e.g. abcd-1234")
+    p.add_argument("--mode", choices=["create", "replace", "upsert"], default=None,
+                   help="create a new dataset (default without --dataset-id), replace its rows (default with it) or upsert")
+    p.add_argument("--make-public", action="store_true", help="make the dataset public after it is published")
+    p.add_argument("--dry-run", action="store_true", help="apply and check only; send nothing")
+    p.add_argument("--bundle", default=None, metavar="PATH", help="write a local bundle (folder or .zip) instead of publishing")
+    p.add_argument("--sheet", default=None, help="sheet of a workbook")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def read_recipe(path: str) -> dict:
+    try:
+        recipe = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError(f"The recipe {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RecipeError(f"The recipe {path} is not a readable JSON file: {exc}.") from None
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"The recipe {path} must be a JSON object with at least version and steps.")
+    return recipe
+
+
+def pseudonym_key() -> bytes | None:
+    value = os.environ.get(settings.PSEUDONYM_KEY_ENV)
+    return value.encode() if value else None
+
+
+def _result(status, gate, rows, dataset_id=None, url=None, public=False, **extra) -> dict:
+    out = {"status": status, "dataset_id": dataset_id, "url": url, "rows": rows, "public": bool(public),
+           "gate": gate.summary()}
+    out.update(extra)
+    return out
+
+
+def _text(out: dict) -> str:
+    lines = [f"status: {out['status']}"]
+    if out.get("dataset_id"):
+        lines.append(f"dataset: {out['dataset_id']}  {out.get('url') or ''}".rstrip())
+    if out.get("bundle"):
+        lines.append(f"bundle: {out['bundle']}")
+    lines.append(f"rows: {out['rows']:,}  public: {'yes' if out['public'] else 'no'}")
+    lines.append(f"privacy gate: {'passed' if out['gate']['passed'] else 'BLOCKED'}")
+    lines += [f"  - {r}" for r in out["gate"]["reasons"]]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ctopen.cli import emit
+    from ctopen.load import load
+    from ctopen.publish import gate as gate_mod
+    from ctopen.publish import log as plog
+    from ctopen.publish import socrata
+    from ctopen.publish.bundle import write as write_bundle
+    from ctopen.report import build as build_report
+    from ctopen.transform import apply
+
+    recipe = read_recipe(args.recipe)
+    target = recipe.get("target") or {}
+    dataset_id = args.dataset_id or None
+    mode = args.mode or (target.get("mode") if dataset_id and target.get("mode") else None) or ("replace" if dataset_id else "create")
+    if mode in ("replace", "upsert") and not dataset_id:
+        raise ConfigError(f"--mode {mode} updates an existing dataset: give its id with --dataset-id.")
+    portal = args.portal or target.get("portal") or settings.DEFAULT_PORTAL
+    socrata.portal_parts(portal)          # a bad address is a user error before any work
+    if dataset_id:
+        socrata.check_dataset_id(dataset_id)
+    credentials = None if (args.dry_run or args.bundle) else socrata.Credentials.from_env()
+
+    table = load(args.file, sheet=args.sheet)
+    applied = apply(table.df, recipe, key=pseudonym_key())
+    release = applied.df
+    verdict = gate_mod.evaluate(release, recipe)
+    digest = plog.recipe_hash(recipe)
+    title = (recipe.get("metadata") or {}).get("title") or Path(args.file).stem
+    by = (recipe.get("exception") or {}).get("by") or recipe.get("reviewer") or None
+    secrets = credentials.secrets() if credentials else []
+
+    if not verdict.passed:
+        out = _result("blocked", verdict, len(release), dataset_id)
+        plog.record(portal=portal, target=dataset_id or title, status="blocked", dataset_id=dataset_id, mode=mode,
+                    rows=len(release), public=False, recipe_sha256=digest, by=by, message=" ".join(verdict.reasons))
+        emit(out, args.json, _text(out))
+        return 3
+    if args.dry_run:
+        out = _result("dry-run", verdict, len(release), dataset_id)
+        emit(out, args.json, _text(out))
+        return 0
+
+    if args.bundle or credentials is None:
+        path = Path(args.bundle) if args.bundle else Path(args.file).with_name(Path(args.file).stem + "-bundle.zip")
+        report = build_report(table.df, recipe, source=table.source.to_dict(), applied=applied, gate=verdict)
+        bundle = write_bundle(path, release, recipe, report_html=report, secrets=secrets)
+        plog.record(portal="bundle", target=title, status="bundle", mode=mode, rows=len(release), public=False,
+                    recipe_sha256=digest, by=by, message=str(bundle.path))
+        out = _result("bundle", verdict, len(release), bundle=str(bundle.path))
+        emit(out, args.json, _text(out))
+        return 0
+
+    portal_key = socrata.portal_parts(portal)[1]
+    log_target = dataset_id or title
+    if mode == "create" and not dataset_id:
+        dataset_id = plog.unfinished(portal_key, log_target)   # continue a creation that failed half-way
+    view = socrata.view_payload(recipe.get("metadata"), release)
+    plog.record(portal=portal_key, target=log_target, status="started", dataset_id=dataset_id, mode=mode,
+                rows=len(release), recipe_sha256=digest, by=by)
+
+    def created(new_id: str) -> None:
+        plog.record(portal=portal_key, target=log_target, status="created", dataset_id=new_id, mode=mode,
+                    rows=len(release), public=False, recipe_sha256=digest, by=by)
+
+    try:
+        result = socrata.publish(release, view, portal, credentials, dataset_id=dataset_id, mode=mode,
+                                 make_public=args.make_public, row_identifier=target.get("row_identifier"),
+                                 on_created=created)
+    except PublishError as exc:
+        plog.record(portal=portal_key, target=log_target, status="failed",
+                    dataset_id=getattr(exc, "dataset_id", None) or dataset_id, mode=mode, rows=len(release),
+                    public=False, recipe_sha256=digest, by=by, message=str(exc))
+        raise
+    plog.record(portal=portal_key, target=log_target, status=result.status, dataset_id=result.dataset_id, mode=mode,
+                rows=result.rows, public=result.public, recipe_sha256=digest, by=by, message="; ".join(result.steps))
+    out = _result(result.status, verdict, result.rows, result.dataset_id, result.url, result.public)
+    emit(out, args.json, _text(out))
+    return 0

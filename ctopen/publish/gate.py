@@ -1,0 +1,147 @@
+"""The privacy gate: may this release table be published?
+
+It passes when no direct identifier is left in the release table and k (the smallest group over the
+quasi-identifiers left) is at or above the threshold — or when the user recorded a written exception
+(recipe["exception"] = {"justification", "by", "at"}), as for the State Licenses and Credentials register.
+The verdict always lists its reasons, also when an exception lets the release through.
+
+Roles come from the recipe's `roles` (the user's decisions) where it gives them, else from detection run
+on the release table itself. A column replaced by an anonymous ID (a `pseudonymize` step) no longer holds
+the identifier's values: it is not counted as a direct identifier.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from ctopen import settings
+
+MIN_JUSTIFICATION_WORDS = 5
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    reasons: list[str]
+    k: int | None = None              # smallest group size over the quasi-identifiers left (None: no rows)
+    threshold: int = settings.DEFAULT_K
+    direct: list[str] = field(default_factory=list)    # direct identifiers left in the release
+    quasi: list[str] = field(default_factory=list)     # quasi-identifiers left
+    sensitive: list[str] = field(default_factory=list)
+    exception: dict | None = None     # the accepted written exception, when it is what lets the release through
+    roles_from: dict = field(default_factory=dict)     # column -> "recipe" | "detection"
+
+    def summary(self) -> dict:
+        """The two keys the CLI prints: {"passed", "reasons"}."""
+        return {"passed": self.passed, "reasons": list(self.reasons)}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def threshold_of(recipe: dict) -> int:
+    for value in (recipe.get("k"), (recipe.get("target") or {}).get("k")):
+        if value not in (None, ""):
+            try:
+                return max(1, int(value))
+            except (TypeError, ValueError):
+                pass
+    return settings.DEFAULT_K
+
+
+def exception_problem(exc) -> str | None:
+    """Why a written exception cannot be accepted, or None when it can."""
+    if not exc:
+        return "no exception was recorded"
+    if not isinstance(exc, dict):
+        return "the exception is not a justification with a name and date"
+    words = str(exc.get("justification") or "").split()
+    if len(words) < MIN_JUSTIFICATION_WORDS:
+        return f"the exception's justification must say why in at least {MIN_JUSTIFICATION_WORDS} words"
+    if not str(exc.get("by") or "").strip():
+        return "the exception does not say who made it"
+    return None
+
+
+def pseudonymized(recipe: dict) -> set[str]:
+    return {s.get("column") for s in recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
+
+
+def release_roles(df: pd.DataFrame, recipe: dict, detection=None) -> tuple[dict[str, str], dict[str, str]]:
+    """(roles, where each came from) for the release table's columns."""
+    given = {c: r for c, r in (recipe.get("roles") or {}).items() if c in df.columns}
+    roles = dict(given)
+    source = {c: "recipe" for c in given}
+    missing = [c for c in df.columns if c not in given]
+    if missing:
+        if detection is None:
+            from ctopen.detect import detect
+            detection = detect(df[missing])
+        for col in detection.columns:
+            if col.name in missing:
+                roles[col.name] = col.role
+                source[col.name] = "detection"
+        for col in missing:   # detection said nothing: count it as a quasi-identifier, the careful default
+            if col not in roles:
+                roles[col] = "quasi"
+                source[col] = "default"
+    return roles, source
+
+
+def smallest_group(df: pd.DataFrame, quasi: list[str], sensitive: list[str], k: int) -> int | None:
+    if len(df) == 0:
+        return None
+    if not quasi:
+        return len(df)
+    try:
+        from ctopen.risk import assess
+    except ModuleNotFoundError:
+        assess = None
+    if assess is not None:
+        report = assess(df, quasi, sensitive=tuple(sensitive), k=k, combinations=False)
+        return int(report.k_min)
+    # a missing value is a value of its own (ARX)
+    return int(df[quasi].astype(object).fillna("\x00<missing>").groupby(quasi, dropna=False).size().min())
+
+
+def evaluate(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = None) -> GateResult:
+    """The gate's verdict on a release table (the recipe already applied)."""
+    threshold = k if k is not None else threshold_of(recipe)
+    roles, source = release_roles(df, recipe, detection)
+    anonymous_ids = pseudonymized(recipe)
+    direct = [c for c in df.columns if roles.get(c) == "direct" and c not in anonymous_ids]
+    quasi = [c for c in df.columns if roles.get(c) == "quasi"]
+    sensitive = [c for c in df.columns if roles.get(c) == "sensitive"]
+    kmin = smallest_group(df, quasi, sensitive, threshold)
+
+    problems: list[str] = []
+    if direct:
+        problems.append(f"Direct identifiers are still in the release: {', '.join(direct)} "
+                        "(drop them, replace them with an anonymous ID, or record why they must be published).")
+    if kmin is not None and kmin < threshold:
+        problems.append(f"Over the quasi-identifiers left ({', '.join(quasi)}), the smallest group has "
+                        f"{kmin} record{'s' if kmin != 1 else ''}, below the threshold k = {threshold}: "
+                        "generalize or suppress until every group has at least that many.")
+    notes: list[str] = []
+    if not problems:
+        notes.append("No direct identifier is left in the release.")
+        if quasi:
+            notes.append(f"Every group over the quasi-identifiers left ({', '.join(quasi)}) has at least "
+                         f"{kmin} records (threshold k = {threshold}).")
+        else:
+            notes.append("No quasi-identifier is left in the release.")
+        if anonymous_ids & set(df.columns):
+            notes.append(f"Replaced by anonymous IDs: {', '.join(sorted(anonymous_ids & set(df.columns)))}.")
+        return GateResult(True, notes, kmin, threshold, direct, quasi, sensitive, None, source)
+
+    exc = recipe.get("exception")
+    problem = exception_problem(exc)
+    if problem is None:
+        reasons = problems + [f"Published by exception, recorded by {exc.get('by')}"
+                              + (f" on {exc.get('at')}" if exc.get("at") else "")
+                              + f": {' '.join(str(exc.get('justification')).split())}"]
+        return GateResult(True, reasons, kmin, threshold, direct, quasi, sensitive, dict(exc), source)
+    if exc:
+        problems.append(f"The recorded exception cannot be accepted: {problem}.")
+    return GateResult(False, problems, kmin, threshold, direct, quasi, sensitive, None, source)

@@ -1,0 +1,547 @@
+"""Publish a release table to a Socrata portal (the CT Open Data Portal) with sodapy.
+
+The handbook's order: create the dataset **private**, send its rows, publish it (still private), let the
+team review it, and only then make it public — a separate, explicit call (`make_public`).
+For a dataset that already exists, `publish(..., dataset_id=ID, mode="replace"|"upsert")` replaces or
+upserts its rows and updates its metadata (the monthly update); its permission is left as it is.
+
+Safety:
+- Nothing is made public unless asked, and never before every other step succeeded. The dataset is set
+  private explicitly right after it is created (we do not rely on the portal's default).
+- 429 and 5xx answers and time-outs are retried with exponential backoff; other failures are reported at
+  once. Every failure raises `PublishError` with one sentence (what happened, what to do) and, when a
+  dataset was already created, its id in `exc.dataset_id`: the next try continues with it (the publish log
+  remembers it too), so a retry never creates a second dataset.
+- Rows are sent as a replace sequence (PUT the first chunk, POST the others), so re-sending them after a
+  failure never duplicates a row.
+- Credentials live only in the sodapy session; no message, log record or result ever contains them.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping
+
+import pandas as pd
+
+from ctopen import settings
+from ctopen.errors import ConfigError, PublishError
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 5000
+RETRIES = 4              # tries after the first one, for 429 / 5xx / time-outs
+BACKOFF_SECONDS = 2.0    # first wait; doubles each time
+TIMEOUT_SECONDS = 60
+
+Progress = Callable[[float, str], None]
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Credentials:
+    """Portal credentials: username and password, or an API key id and secret (sent the same way).
+
+    repr() never shows the secret parts; use `secrets()` to list the values to scrub from any output.
+    """
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+    app_token: str | None = field(default=None, repr=False)
+    kind: str = "password"   # "password" or "api_key"
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.username, self.password, self.app_token) if s]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping | None) -> "Credentials | None":
+        """From a mapping with keys username/password or key_id/key_secret (+ app_token): env or st.secrets."""
+        if not values:
+            return None
+        get = lambda k: (values.get(k) or "").strip() or None  # noqa: E731
+        token = get("app_token")
+        if get("key_id") and get("key_secret"):
+            return cls(get("key_id"), get("key_secret"), token, "api_key")
+        if get("username") and get("password"):
+            return cls(get("username"), get("password"), token, "password")
+        if get("username") or get("password") or get("key_id") or get("key_secret"):
+            raise ConfigError("The portal credentials are incomplete: give both the username and the password "
+                              "(or both the API key id and the key secret).")
+        return None
+
+    @classmethod
+    def from_env(cls, environ: Mapping | None = None) -> "Credentials | None":
+        environ = os.environ if environ is None else environ
+        return cls.from_mapping({k: environ.get(v) for k, v in settings.SOCRATA_ENV.items()})
+
+
+def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """`text` with every secret value (4 characters or more) replaced by ***."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+# --- portal addresses ---------------------------------------------------------------------------
+
+def portal_parts(portal: str | None) -> tuple[str, str]:
+    """(scheme, host[:port]) of a portal given as a domain ("data.ct.gov") or a URL ("http://127.0.0.1:8123")."""
+    from ctopen.socrata_client import split_portal
+
+    scheme, host = split_portal(portal or settings.DEFAULT_PORTAL)
+    if "@" in host:
+        raise ConfigError("Do not put credentials in the portal address: use the environment variables "
+                          "or the app's secrets.")
+    return scheme, host
+
+
+def dataset_url(portal: str | None, dataset_id: str) -> str:
+    scheme, host = portal_parts(portal)
+    return f"{scheme}://{host}/d/{dataset_id}"
+
+
+def check_dataset_id(dataset_id: str) -> str:
+    dataset_id = (dataset_id or "").strip()
+    if not re.fullmatch(r"[a-z0-9]{4}-[a-z0-9]{4}", dataset_id):
+        raise ConfigError(f"{dataset_id!r} is not a portal dataset id: it looks like abcd-1234 "
+                          "(the last part of the dataset's address).")
+    return dataset_id
+
+
+# --- the table as the portal sees it ------------------------------------------------------------
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?$")
+_NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+def portal_type(series: pd.Series) -> str:
+    """Socrata column type of a release column: number, calendar_date, checkbox or text.
+
+    Only values already in the portal's own format count (ISO dates, plain numbers, true/false); anything
+    else is published as text, exactly as it is in the release table.
+    """
+    values = series.dropna().astype(str).str.strip()
+    values = values[values != ""]
+    if values.empty:
+        return "text"
+    if values.str.fullmatch(_NUMBER.pattern).all():
+        # leading zeros (ZIP, FIPS) are identifiers, not numbers
+        if not values.str.match(r"^-?0\d").any():
+            return "number"
+        return "text"
+    if values.str.fullmatch(_ISO_DATE.pattern).all():
+        return "calendar_date"
+    if values.str.lower().isin(["true", "false"]).all():
+        return "checkbox"
+    return "text"
+
+
+def field_names(columns: list[str]) -> dict[str, str]:
+    """Column -> Socrata field name (lowercase letters, digits and _, starting with a letter, unique)."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for col in columns:
+        base = re.sub(r"[^a-z0-9]+", "_", str(col).strip().lower()).strip("_") or "column"
+        if not base[0].isalpha():
+            base = "c_" + base
+        name, n = base[:60], 2
+        while name in used:
+            name, n = f"{base[:56]}_{n}", n + 1
+        used.add(name)
+        out[col] = name
+    return out
+
+
+def columns_payload(df: pd.DataFrame, descriptions: Mapping[str, str] | None = None) -> list[dict]:
+    descriptions = descriptions or {}
+    names = field_names(list(df.columns))
+    return [{"name": str(col), "fieldName": names[col], "dataTypeName": portal_type(df[col]),
+             "description": str(descriptions.get(col) or "")} for col in df.columns]
+
+
+def rows_payload(df: pd.DataFrame) -> list[dict]:
+    """Rows keyed by field name, values as text; a missing value is left out (null on the portal)."""
+    names = field_names(list(df.columns))
+    out = []
+    for record in df.astype(object).itertuples(index=False, name=None):
+        row = {}
+        for col, value in zip(df.columns, record):
+            if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+                continue
+            row[names[col]] = str(value)
+        out.append(row)
+    return out
+
+
+# --- result -------------------------------------------------------------------------------------
+
+@dataclass
+class PortalResult:
+    status: str            # private | public | updated
+    dataset_id: str
+    url: str
+    rows: int
+    public: bool
+    steps: list[str] = field(default_factory=list)   # what was done, in order (no secrets)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+class Portal:
+    """A sodapy client for one portal, with retries and plain-language errors."""
+
+    def __init__(self, portal: str | None, credentials: Credentials | None, timeout: float = TIMEOUT_SECONDS,
+                 retries: int = RETRIES, backoff: float = BACKOFF_SECONDS, sleep: Callable[[float], None] = time.sleep):
+        if credentials is None:
+            raise ConfigError("No portal credentials: set SOCRATA_USERNAME and SOCRATA_PASSWORD (or "
+                              "SOCRATA_KEY_ID and SOCRATA_KEY_SECRET), or write a bundle instead.")
+        from ctopen.socrata_client import client as socrata_client
+
+        scheme, host = portal_parts(portal)
+        self.portal = f"{scheme}://{host}"
+        self.credentials = credentials
+        self.retries, self.backoff, self.sleep, self.timeout = retries, backoff, sleep, timeout
+        # sodapy builds every address as uri_prefix + domain + path; ctopen.socrata_client mounts an http://
+        # adapter for an http portal (a local test server).
+        self.client = socrata_client(self.portal, app_token=credentials.app_token or None,
+                                     username=credentials.username, password=credentials.password, timeout=timeout)
+        self.client.session.trust_env = False  # no credentials from ~/.netrc, no proxies picked up silently
+
+    def close(self) -> None:
+        self.client.close()
+
+    # every call goes through here
+    def call(self, what: str, fn, *args, dataset_id: str | None = None, retry: bool = True, **kwargs):
+        import requests
+
+        attempt = 0
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except requests.exceptions.HTTPError as exc:
+                status = exc.response.status_code if exc.response is not None else 0
+                if retry and (status == 429 or status >= 500) and attempt < self.retries:
+                    self._wait(attempt, exc.response)
+                    attempt += 1
+                    continue
+                raise self._error(what, status, dataset_id, attempt) from None
+            except requests.exceptions.Timeout:
+                if retry and attempt < self.retries:
+                    self._wait(attempt, None)
+                    attempt += 1
+                    continue
+                raise self._error(what, "timeout", dataset_id, attempt) from None
+            except requests.exceptions.ConnectionError:
+                if retry and attempt < self.retries:
+                    self._wait(attempt, None)
+                    attempt += 1
+                    continue
+                raise self._error(what, "connection", dataset_id, attempt) from None
+
+    def _wait(self, attempt: int, response) -> None:
+        delay = self.backoff * (2 ** attempt)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), 300.0))
+        self.sleep(delay)
+
+    def _error(self, what: str, status, dataset_id: str | None, attempts: int) -> PublishError:
+        tries = f" after {attempts + 1} tries" if attempts else ""
+        if status == 401:
+            msg = (f"The portal {self.portal} did not accept the credentials while {what} (HTTP 401): check "
+                   "SOCRATA_USERNAME and SOCRATA_PASSWORD (or the API key id and secret) and try again.")
+        elif status == 403:
+            msg = (f"The account is not allowed to do this on {self.portal} while {what} (HTTP 403): ask the "
+                   "portal administrator for publishing rights on this dataset.")
+        elif status == 404:
+            msg = (f"The portal {self.portal} has no dataset {dataset_id} (HTTP 404) while {what}: check the "
+                   "dataset id (the last part of its address, like abcd-1234)." if dataset_id else
+                   f"The portal {self.portal} did not find the address while {what} (HTTP 404): check the portal address.")
+        elif status == 429:
+            msg = (f"The portal {self.portal} refused too many requests{tries} while {what} (HTTP 429): wait "
+                   "a few minutes and try again.")
+        elif status == "timeout":
+            msg = (f"The portal {self.portal} did not answer within {self.timeout:g} seconds{tries} while {what}: "
+                   "try again later.")
+        elif status == "connection":
+            msg = (f"The portal {self.portal} could not be reached{tries} while {what}: check the portal "
+                   "address and the network connection.")
+        elif isinstance(status, int) and status >= 500:
+            msg = (f"The portal {self.portal} had a server error (HTTP {status}){tries} while {what}: try again "
+                   "later; if it persists, contact the portal's support.")
+        else:
+            msg = (f"The portal {self.portal} rejected the request while {what} (HTTP {status}): check the "
+                   "release table's columns and the metadata.")
+        if dataset_id:
+            msg += f" Nothing was made public; the dataset {dataset_id} stays private and the next try continues with it."
+        else:
+            msg += " Nothing was made public."
+        err = PublishError(scrub(msg, self.credentials.secrets()))
+        err.dataset_id = dataset_id
+        err.http_status = status
+        return err
+
+    # --- steps ------------------------------------------------------------------------------
+    def view(self, dataset_id: str) -> dict:
+        return self.call("reading the dataset", self.client.get_metadata, dataset_id, dataset_id=dataset_id)
+
+    def is_public(self, dataset_id: str) -> bool:
+        return is_public_view(self.view(dataset_id))
+
+    def create(self, view: dict) -> str:
+        payload = {k: v for k, v in view.items() if k != "name"}
+        # a create that times out may have happened: never re-send it blindly (it would make a duplicate);
+        # only a 429 (the portal did nothing) is retried.
+        result = self._create_retry_429(view["name"], payload)
+        dataset_id = result.get("id") if isinstance(result, dict) else None
+        if not dataset_id:
+            raise PublishError(f"The portal {self.portal} did not return the new dataset's id: check the "
+                               "portal's catalog for a private dataset with this title before trying again.")
+        return dataset_id
+
+    def _create_retry_429(self, name: str, payload: dict):
+        import requests
+
+        attempt = 0
+        while True:
+            try:
+                return self.client.create(name, **payload)
+            except requests.exceptions.HTTPError as exc:
+                status = exc.response.status_code if exc.response is not None else 0
+                if status == 429 and attempt < self.retries:
+                    self._wait(attempt, exc.response)
+                    attempt += 1
+                    continue
+                raise self._error("creating the dataset", status, None, attempt) from None
+            except requests.exceptions.Timeout:
+                err = self._error("creating the dataset", "timeout", None, attempt)
+                err.message = scrub(err.message + " The dataset may have been created anyway: look for a private "
+                                    f"dataset titled {name!r} in your portal profile and, if it is there, run again "
+                                    "with its id (--dataset-id) to continue.", self.credentials.secrets())
+                raise err from None
+            except requests.exceptions.ConnectionError:
+                raise self._error("creating the dataset", "connection", None, attempt) from None
+
+    def set_private(self, dataset_id: str) -> None:
+        self.call("keeping the dataset private", self.client.set_permission, dataset_id, "private",
+                  dataset_id=dataset_id)
+
+    def set_public(self, dataset_id: str) -> None:
+        self.call("making the dataset public", self.client.set_permission, dataset_id, "public",
+                  dataset_id=dataset_id)
+
+    def update_metadata(self, dataset_id: str, view: dict) -> None:
+        fields = {k: v for k, v in view.items() if k != "columns"}
+        self.call("updating the metadata", self.client.update_metadata, dataset_id, fields, dataset_id=dataset_id)
+
+    def publish(self, dataset_id: str) -> str:
+        result = self.call("publishing the dataset (as private)", self.client.publish, dataset_id,
+                           dataset_id=dataset_id)
+        return (result.get("id") if isinstance(result, dict) else None) or dataset_id
+
+    def send_rows(self, dataset_id: str, rows: list[dict], mode: str, chunk: int = CHUNK_ROWS,
+                  progress: Progress | None = None) -> int:
+        """Send every row in chunks. mode "replace": PUT the first chunk, POST the rest; on a retryable
+        failure the whole sequence starts again (so no row is sent twice). mode "upsert": POST each chunk
+        (idempotent on the row identifier), retrying the chunk."""
+        chunks = [rows[i:i + chunk] for i in range(0, len(rows), chunk)] or [[]]
+        total = len(chunks)
+        if mode == "upsert":
+            for i, part in enumerate(chunks):
+                self.call(f"sending rows {i * chunk + 1}-{i * chunk + len(part)}", self.client.upsert,
+                          dataset_id, part, dataset_id=dataset_id)
+                if progress:
+                    progress((i + 1) / total, f"Sent {min((i + 1) * chunk, len(rows)):,} of {len(rows):,} rows")
+            return len(rows)
+        attempt = 0
+        while True:
+            try:
+                for i, part in enumerate(chunks):
+                    fn = self.client.replace if i == 0 else self.client.upsert
+                    self.call(f"sending rows {i * chunk + 1}-{i * chunk + len(part)}", fn, dataset_id, part,
+                              dataset_id=dataset_id, retry=False)
+                    if progress:
+                        progress((i + 1) / total, f"Sent {min((i + 1) * chunk, len(rows)):,} of {len(rows):,} rows")
+                return len(rows)
+            except PublishError as exc:
+                status = getattr(exc, "http_status", None)
+                retryable = status in ("timeout", "connection") or (isinstance(status, int) and (status == 429 or status >= 500))
+                if not retryable or attempt >= self.retries:
+                    if attempt:
+                        exc.message = exc.message.replace(" while sending", f" (after {attempt + 1} tries) while sending", 1)
+                    raise
+                self._wait(attempt, None)
+                attempt += 1
+                if progress:
+                    progress(0.0, "The portal did not take a part of the rows; sending them again from the start")
+
+
+def is_public_view(view: dict) -> bool:
+    for grant in view.get("grants") or []:
+        if "public" in (grant.get("flags") or []):
+            return True
+    return False
+
+
+# --- the operations -----------------------------------------------------------------------------
+
+def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Credentials | None, *,
+            dataset_id: str | None = None, mode: str = "create", make_public: bool = False,
+            row_identifier: str | None = None, chunk: int = CHUNK_ROWS, progress: Progress | None = None,
+            on_created: Callable[[str], None] | None = None, client: Portal | None = None) -> PortalResult:
+    """Send a release table to the portal. `view` is the Socrata view payload (name, description, category,
+    tags, metadata, ...); its columns are built from the table when it has none.
+
+    mode "create" without a dataset id creates a new private dataset; with an id (a retry of a creation
+    that failed half-way) it continues with that dataset. "replace"/"upsert" need the id of an existing
+    dataset. `on_created(id)` is called as soon as a new dataset exists (the publish log remembers it).
+    """
+    if mode not in ("create", "replace", "upsert"):
+        raise ConfigError(f"Unknown publish mode {mode!r}: use create, replace or upsert.")
+    if mode in ("replace", "upsert") and not dataset_id:
+        raise ConfigError(f"Mode {mode} updates an existing dataset: give its id (--dataset-id abcd-1234).")
+    if dataset_id:
+        dataset_id = check_dataset_id(dataset_id)
+    if not view.get("name"):
+        raise ConfigError("The dataset has no title: fill in the title on the Describe page (metadata.title).")
+    names = field_names(list(df.columns))
+    view = dict(view)
+    if not view.get("columns"):
+        view["columns"] = columns_payload(df)
+    if mode == "upsert":
+        if not row_identifier:
+            raise ConfigError("Upsert needs a row identifier: name the column whose value is unique per row "
+                              "(recipe target.row_identifier), or use mode replace.")
+        if row_identifier not in names and row_identifier not in names.values():
+            raise ConfigError(f"The row identifier {row_identifier!r} is not a column of the release table.")
+        row_identifier = names.get(row_identifier, row_identifier)
+        meta = dict(view.get("metadata") or {})
+        meta["rowIdentifier"] = row_identifier
+        view["metadata"] = meta
+    rows = rows_payload(df)
+    own = client is None
+    portal_client = client or Portal(portal, credentials)
+    steps: list[str] = []
+    say = progress or (lambda share, text: None)
+    try:
+        if mode == "create":
+            if dataset_id:   # continuing a creation that failed half-way
+                existing = portal_client.view(dataset_id)
+                steps.append(f"continued with dataset {dataset_id}")
+                was_public = is_public_view(existing)
+                if not was_public:
+                    portal_client.set_private(dataset_id)
+                portal_client.update_metadata(dataset_id, view)
+            else:
+                say(0.0, "Creating the dataset (private)")
+                dataset_id = portal_client.create(view)
+                steps.append(f"created dataset {dataset_id}")
+                if on_created:
+                    on_created(dataset_id)
+                was_public = False
+                portal_client.set_private(dataset_id)
+                steps.append("set private")
+            portal_client.send_rows(dataset_id, rows, "replace", chunk, progress)
+            steps.append(f"sent {len(rows)} rows")
+            dataset_id = portal_client.publish(dataset_id)
+            steps.append("published (private)")
+            status = "private"
+        else:
+            existing = portal_client.view(dataset_id)
+            was_public = is_public_view(existing)
+            portal_client.update_metadata(dataset_id, view)
+            steps.append("updated metadata")
+            portal_client.send_rows(dataset_id, rows, "replace" if mode == "replace" else "upsert", chunk, progress)
+            steps.append(f"{'replaced' if mode == 'replace' else 'upserted'} {len(rows)} rows")
+            status = "updated"
+        public = was_public
+        if make_public and not was_public:
+            portal_client.set_public(dataset_id)
+            steps.append("made public")
+            public = True
+        if mode == "create" and public:
+            status = "public"
+        say(1.0, "Done")
+        return PortalResult(status, dataset_id, dataset_url(portal, dataset_id), len(rows), public, steps)
+    finally:
+        if own:
+            portal_client.close()
+
+
+def make_public(dataset_id: str, portal: str | None, credentials: Credentials | None,
+                client: Portal | None = None) -> PortalResult:
+    """The separate, explicit step after the review: make a (published, private) dataset public."""
+    dataset_id = check_dataset_id(dataset_id)
+    own = client is None
+    portal_client = client or Portal(portal, credentials)
+    try:
+        view = portal_client.view(dataset_id)
+        if not is_public_view(view):
+            portal_client.set_public(dataset_id)
+        rows = int(view.get("rowCount") or 0)
+        return PortalResult("public", dataset_id, dataset_url(portal, dataset_id), rows, True, ["made public"])
+    finally:
+        if own:
+            portal_client.close()
+
+
+# --- metadata -> the Socrata view payload --------------------------------------------------------
+
+def _from_metadata_module(names: tuple[str, ...], *args):
+    """Call the first rendering ctopen.metadata offers among `names` (issue 9), or None."""
+    try:
+        from ctopen import metadata as md
+    except ModuleNotFoundError:
+        return None
+    for name in names:
+        fn = getattr(md, name, None)
+        if callable(fn):
+            return fn(*args)
+    return None
+
+
+def view_payload(metadata: Mapping | None, df: pd.DataFrame) -> dict:
+    """The Socrata view for a release table: ctopen.metadata's rendering when present, with the columns'
+    portal types and descriptions built from the release table (only columns that are released)."""
+    metadata = dict(metadata or {})
+    view = _from_metadata_module(("socrata_payload", "to_socrata", "socrata_view"), metadata)
+    if not isinstance(view, dict):
+        groups = settings.CUSTOM_METADATA_GROUPS
+        custom = {
+            groups["common_core"]: {k: v for k, v in {
+                "Contact Email": metadata.get("contact_email"),
+                "Temporal Applicability": metadata.get("temporal_coverage"),
+            }.items() if v},
+            groups["dataset_information"]: {k: v for k, v in {
+                "Agency": metadata.get("agency"),
+                "Update Frequency": metadata.get("update_frequency"),
+                "Geographic Unit": metadata.get("geographic_unit"),
+                "Data Provided By": metadata.get("data_provided_by"),
+            }.items() if v},
+        }
+        view = {
+            "name": metadata.get("title") or "",
+            "description": metadata.get("description") or "",
+            "category": metadata.get("category") or None,
+            "tags": list(metadata.get("tags") or []),
+            "attribution": metadata.get("agency") or metadata.get("data_provided_by") or None,
+            "attributionLink": metadata.get("source_link") or None,
+            "license": metadata.get("license") or None,
+            "metadata": {k: v for k, v in {"rowLabel": metadata.get("row_label"),
+                                           "custom_fields": {g: f for g, f in custom.items() if f}}.items() if v},
+        }
+        view = {k: v for k, v in view.items() if v not in (None, "", [], {})} | {"name": view["name"]}
+    view = dict(view)
+    descriptions = dict(metadata.get("columns") or {})
+    for col in view.get("columns") or []:       # descriptions the metadata module put on the columns
+        if isinstance(col, dict) and col.get("name") and col.get("description"):
+            descriptions.setdefault(col["name"], col["description"])
+    view["columns"] = columns_payload(df, descriptions)
+    return view

@@ -1,0 +1,297 @@
+"""The privacy review report: one self-contained, printable HTML page.
+
+What it holds (in this order): the source file and its sha256 fingerprint; the eligibility answers (when
+the Evaluate step recorded them); each column's role with the detector's evidence and the user's
+overrides; the re-identification risk before and after; each recipe step and what it did; the privacy
+gate's verdict or the justified exception; the metadata; the reviewer's name and the date.
+
+`build(...)` computes what is missing (detection, risk, the release, the gate) from the source table and
+the recipe; `render(...)` only lays out what it is given. No data values are shown, only column names and
+figures, so the report can be shared. It never contains credentials.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import date as _date
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ctopen import settings
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;border-bottom:1px solid #999;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #bbb;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#eee}.verdict{font-weight:bold;font-size:1.1rem;padding:.5rem;border:2px solid #111}
+.muted{color:#444;font-size:.9rem}code{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,tr{break-inside:avoid}a{color:#000}}
+"""
+
+
+@dataclass
+class RiskFigures:
+    rows: int
+    quasi: list[str]
+    k_min: int | None
+    records_at_risk: int | None
+    uniques: int | None
+    threshold: int
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, quasi: list[str], sensitive: list[str], k: int) -> "RiskFigures":
+        quasi = [c for c in quasi if c in df.columns]
+        sensitive = [c for c in sensitive if c in df.columns]
+        if len(df) == 0:
+            return cls(0, quasi, None, 0, 0, k)
+        if not quasi:
+            return cls(len(df), quasi, len(df), 0, 0, k)
+        try:
+            from ctopen.risk import assess
+        except ModuleNotFoundError:
+            assess = None
+        if assess is not None:
+            d = assess(df, quasi, sensitive=tuple(sensitive), k=k, combinations=False).to_dict()
+            return cls(int(d.get("rows", len(df))), quasi, d.get("k_min"), d.get("records_at_risk"), d.get("uniques"), k)
+        sizes = df[quasi].astype(object).fillna("\x00").groupby(quasi, dropna=False).size()
+        return cls(len(df), quasi, int(sizes.min()), int(sizes[sizes < k].sum()), int(sizes[sizes == 1].sum()), k)
+
+
+@dataclass
+class ReportParts:
+    source: dict
+    recipe: dict
+    roles: list[dict] = field(default_factory=list)    # {column, role, from, evidence, override}
+    risk_before: RiskFigures | None = None
+    risk_after: RiskFigures | None = None
+    steps: list[dict] = field(default_factory=list)    # Applied.log
+    suppressed: int = 0
+    gate: Any = None                                  # ctopen.publish.gate.GateResult
+    reviewer: str = ""
+    date: str = ""
+    published: dict | None = None                     # {status, dataset_id, url} when known
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th scope='col'>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _plain(value) -> str:
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def describe_step(step: Mapping) -> str:
+    """One line for a recipe step (what it asks for)."""
+    op = step.get("op")
+    col = step.get("column")
+    if op == "drop":
+        return f"Drop the column {col}"
+    if op == "generalize":
+        return f"Generalize {col} with the {step.get('hierarchy')} ladder to level {step.get('level')}"
+    if op == "suppress":
+        return (f"Remove records in groups smaller than {step.get('k')} over {', '.join(step.get('columns') or [])}"
+                f" (at most {float(step.get('max_share', settings.DEFAULT_MAX_SUPPRESSION)):.0%} of records)")
+    if op == "pseudonymize":
+        return f"Replace {col} with a keyed anonymous ID"
+    rest = {k: v for k, v in step.items() if k != "op"}
+    return f"{op}: {_plain(rest)}"
+
+
+def deidentification_summary(recipe: Mapping) -> str:
+    """A short sentence for the Data Access Plan's de-identification column."""
+    parts = [describe_step(s) for s in recipe.get("steps") or []]
+    if recipe.get("exception"):
+        parts.append("published with identifiers by a recorded exception")
+    return "; ".join(parts) or "none"
+
+
+def _roles_section(parts: ReportParts) -> str:
+    if not parts.roles:
+        return "<p>No roles were recorded.</p>"
+    rows = [[r["column"], r["role"], r.get("from", ""), "; ".join(r.get("evidence") or []), r.get("override") or ""]
+            for r in parts.roles]
+    return _table(["Column", "Role", "Decided by", "Evidence", "Override and reason"], rows)
+
+
+def _risk_section(parts: ReportParts) -> str:
+    def fig(r: RiskFigures | None, attr):
+        if r is None:
+            return "not computed"
+        v = getattr(r, attr)
+        if attr == "quasi":
+            return ", ".join(v) or "none"
+        return "n/a" if v is None else f"{v:,}" if isinstance(v, int) else v
+    labels = [("rows", "Records"), ("quasi", "Quasi-identifiers"), ("k_min", "Smallest group (k)"),
+              ("records_at_risk", "Records in groups smaller than the threshold"),
+              ("uniques", "Records unique on the quasi-identifiers")]
+    rows = [[label, fig(parts.risk_before, a), fig(parts.risk_after, a)] for a, label in labels]
+    threshold = (parts.risk_after or parts.risk_before).threshold if (parts.risk_after or parts.risk_before) else settings.DEFAULT_K
+    return (f"<p>Threshold k = {threshold}. A group is the set of records sharing the same values on every "
+            "quasi-identifier; a record in a small group can be picked out by someone who knows those facts.</p>"
+            + _table(["Figure", "Uploaded file", "Release"], rows))
+
+
+def _steps_section(parts: ReportParts) -> str:
+    steps = parts.recipe.get("steps") or []
+    if not steps:
+        return "<p>No transformation: the release is the uploaded file as it is.</p>"
+    rows = []
+    for i, step in enumerate(steps):
+        did = parts.steps[i] if i < len(parts.steps) else {}
+        what = did.get("message") or did.get("what") or _plain({k: v for k, v in did.items() if k not in ("op", "column", "columns")})
+        rows.append([i + 1, describe_step(step), what])
+    tail = f"<p>Records removed in total: {parts.suppressed:,}.</p>" if parts.suppressed else ""
+    return _table(["#", "Step", "What it did"], rows) + tail
+
+
+def _gate_section(parts: ReportParts) -> str:
+    g = parts.gate
+    if g is None:
+        return "<p>The privacy gate was not run.</p>"
+    exc = getattr(g, "exception", None)
+    if not g.passed:
+        verdict = "BLOCKED: the release may not be published as it is."
+    elif exc:
+        verdict = "PASSED BY EXCEPTION: the release keeps identifiers for the reason recorded below."
+    else:
+        verdict = "PASSED: no direct identifier is left and every group reaches the threshold."
+    out = f"<p class='verdict'>{_e(verdict)}</p><ul>" + "".join(f"<li>{_e(r)}</li>" for r in g.reasons) + "</ul>"
+    if exc:
+        out += ("<h3>Exception</h3>" + _table(["Justification", "Recorded by", "On"],
+                                            [[exc.get("justification"), exc.get("by"), exc.get("at", "")]]))
+    return out
+
+
+def _eligibility_section(recipe: Mapping) -> str:
+    answers = recipe.get("eligibility") or {}
+    if not answers:
+        return "<p>The eligibility questions (Evaluate step) were not answered in this review.</p>"
+    try:
+        from ctopen import eligibility
+        section = getattr(eligibility, "report_html", None) or getattr(eligibility, "report_section", None)
+        if callable(section):
+            text = section(answers)
+            if isinstance(text, str) and text.strip():
+                return text
+    except ModuleNotFoundError:
+        pass
+    if isinstance(answers, Mapping):
+        rows = [[q, _plain(a)] for q, a in answers.items()]
+    else:
+        rows = [[i + 1, _plain(a)] for i, a in enumerate(answers)]
+    return _table(["Question", "Answer"], rows)
+
+
+def _metadata_section(recipe: Mapping) -> str:
+    md = dict(recipe.get("metadata") or {})
+    if not md:
+        return "<p>No metadata was entered.</p>"
+    cols = md.pop("columns", None) or {}
+    out = _table(["Field", "Value"], [[k.replace("_", " ").capitalize(), _plain(v)] for k, v in md.items()])
+    if cols:
+        out += "<h3>Column descriptions</h3>" + _table(["Column", "Description"], [[c, d] for c, d in cols.items()])
+    return out
+
+
+def render(parts: ReportParts) -> str:
+    src = parts.source or {}
+    title = (parts.recipe.get("metadata") or {}).get("title") or src.get("file") or "dataset"
+    published = ""
+    if parts.published:
+        p = parts.published
+        published = ("<h2>Publication</h2>" + _table(["Status", "Dataset id", "Address"],
+                                                     [[p.get("status"), p.get("dataset_id") or "", p.get("url") or ""]]))
+    source_rows = [["File", src.get("file", "")], ["Format", src.get("format", "")],
+                   ["Sheet", src.get("sheet") or ""], ["SHA-256 fingerprint", src.get("sha256") or "not recorded"]]
+    skipped = src.get("skipped") or []
+    if skipped:
+        source_rows.append(["Skipped when loading", _plain(skipped)])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Privacy review: {_e(title)}</title><style>{CSS}</style></head>
+<body>
+<h1>Privacy review: {_e(title)}</h1>
+<p class="muted">Reviewed by {_e(parts.reviewer or "(no reviewer named)")} on {_e(parts.date)}. Written by ctopen, following the
+CT Open Data Handbook: publish privately, review, then make public.</p>
+<h2>1. Source file</h2>{_table(["", ""], source_rows)}
+<h2>2. Eligibility</h2>{_eligibility_section(parts.recipe)}
+<h2>3. Column roles</h2>
+<p>Direct identifiers single a person out by themselves; quasi-identifiers do in combination; sensitive attributes are what must not be disclosed about a person.</p>
+{_roles_section(parts)}
+<h2>4. Re-identification risk, before and after</h2>{_risk_section(parts)}
+<h2>5. Steps applied</h2>{_steps_section(parts)}
+<h2>6. Privacy gate</h2>{_gate_section(parts)}
+<h2>7. Metadata</h2>{_metadata_section(parts.recipe)}
+{published}
+<h2>Sign-off</h2>{_table(["Reviewer", "Date"], [[parts.reviewer or "", parts.date]])}
+</body></html>
+"""
+
+
+def _roles(df: pd.DataFrame, recipe: Mapping, detection) -> list[dict]:
+    found = {c.name: c for c in detection.columns} if detection is not None else {}
+    decided = recipe.get("roles") or {}
+    decisions = recipe.get("decisions") or {}
+    if isinstance(decisions, list):
+        decisions = {d.get("column"): d for d in decisions if isinstance(d, Mapping) and d.get("column")}
+    out = []
+    for col in df.columns:
+        det = found.get(col)
+        role = decided.get(col) or (det.role if det else "")
+        note = decisions.get(col)
+        override = ""
+        if col in decided and (det is None or det.role != decided[col]):
+            override = f"set to {decided[col]}" + (f" (detected: {det.role})" if det else "")
+        if note:
+            override = (override + "; " if override else "") + _plain(note)
+        out.append({"column": col, "role": role or "other",
+                    "from": "reviewer" if col in decided else "detection",
+                    "evidence": list(getattr(det, "evidence", []) or []), "override": override})
+    return out
+
+
+def build(df: pd.DataFrame, recipe: Mapping, *, source: Mapping | None = None, applied=None, detection=None,
+          gate=None, reviewer: str | None = None, date: str | None = None, key: bytes | None = None,
+          published: Mapping | None = None) -> str:
+    """The report for a source table and its recipe (computes the release, detection, risk and gate when
+    not given). `df` is the table as loaded."""
+    recipe = dict(recipe)
+    if applied is None:
+        from ctopen.transform import apply
+        applied = apply(df, recipe, key=key)
+    if detection is None:
+        from ctopen.detect import detect
+        detection = detect(df)
+    if gate is None:
+        from ctopen.publish.gate import evaluate
+        gate = evaluate(applied.df, recipe)
+    roles = _roles(df, recipe, detection)
+    effective = {r["column"]: r["role"] for r in roles}
+    from ctopen.publish.gate import threshold_of
+    k = threshold_of(recipe)
+    quasi = [c for c, r in effective.items() if r == "quasi"]
+    sensitive = [c for c, r in effective.items() if r == "sensitive"]
+    before = RiskFigures.of(df, quasi, sensitive, k)
+    after = RiskFigures.of(applied.df, list(getattr(gate, "quasi", None) or [c for c in quasi if c in applied.df.columns]),
+                           sensitive, k)
+    suppressed = applied.suppressed
+    suppressed = len(suppressed) if hasattr(suppressed, "__len__") else int(suppressed or 0)
+    parts = ReportParts(
+        source=dict(source or recipe.get("source") or {}), recipe=recipe, roles=roles, risk_before=before,
+        risk_after=after, steps=list(applied.log or []), suppressed=suppressed, gate=gate,
+        reviewer=reviewer or recipe.get("reviewer") or "", date=date or _date.today().isoformat(),
+        published=dict(published) if published else None)
+    return render(parts)
