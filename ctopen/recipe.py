@@ -53,6 +53,8 @@ def save(recipe: dict, path) -> Path:
 def step_columns(step: dict) -> list[str]:
     """The columns a step reads (for aggregate: its dimensions and measures)."""
     op = step.get("op")
+    if op == "generalize" and step.get("state_column"):
+        return [step.get("column"), step.get("state_column")]
     if op in COLUMN_OPS:
         return [step.get("column")]
     if op == "suppress":
@@ -155,9 +157,12 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
     return out
 
 
+STEP_KEYS = ("op", "column", "hierarchy", "level", "state_column")
+
+
 def hierarchy_options(step: dict) -> dict:
-    """A generalize step's hierarchy options: every key but op, column, hierarchy and level."""
-    return {k: v for k, v in step.items() if k not in ("op", "column", "hierarchy", "level")}
+    """A generalize step's hierarchy options: every key but op, column, hierarchy, level, state_column."""
+    return {k: v for k, v in step.items() if k not in STEP_KEYS}
 
 
 def describe_step(step: dict) -> str:

@@ -81,19 +81,29 @@ def generalize(df: pd.DataFrame, step: dict):
     level = h.check_level(step["level"])
     before = df[col]
     after = h.generalize(before, level)
+    outside = _outside_ct(df, step.get("state_column")) if h.name == "ct_town" else None
+    if outside is not None and 0 < level < h.top:
+        # a town of the same name in another state ("WARREN", state "OH") is not a Connecticut town
+        after = after.where(~(outside & before.notna()), hierarchies.STAR)
     changed = int((before.fillna("\x00") != after.fillna("\x00")).sum())
-    unknown = h.unknown(before) if level < h.top else []
+    in_ct = before if outside is None else before[~outside]
+    unknown = h.unknown(in_ct) if level < h.top else []
     out = df.copy()
     out[col] = after
-    message = f"Generalized “{col}” to {h.label(level)}: {changed:,} values changed."
+    message = (f"Generalized “{col}” to {h.label(level)}: {changed:,} values changed." if level else
+               f"Kept “{col}” as is: {changed:,} values changed.")
     if unknown:
-        shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        n = int(before.isin(unknown).sum())
-        message += (f" {len(unknown):,} distinct values ({n:,} records) could not be read as {h.name} "
-                    f"and were written * above level 0: {shown}.")
+        shown = ", ".join(repr(u) for u in unknown[:5]) + (", and more" if len(unknown) > 5 else "")
+        n = int(in_ct.isin(unknown).sum())
+        message += (f" {len(unknown):,} distinct values ({n:,} records) could not be read as {h.name}"
+                    f"{' and were written * at this level' if level else ' (they are written * at higher levels)'}"
+                    f": {shown}.")
+    n_outside = int((outside & before.notna()).sum()) if outside is not None and 0 < level < h.top else 0
+    if n_outside:
+        message += (f" {n_outside:,} records whose “{step['state_column']}” is not Connecticut were written *.")
     entry = _entry("generalize", col, changed, 0, message)
     entry.update(hierarchy=h.name, level=level, label=h.label(level), unknown=unknown[:50],
-                 unknown_count=len(unknown))
+                 unknown_count=len(unknown), outside_ct=n_outside)
     return out, entry
 
 
@@ -137,6 +147,17 @@ def suppress(df: pd.DataFrame, step: dict, roles: dict | None = None):
     entry.update(values_changed=0, records_removed=removed, k_reached=bool(reached), classes_removed=int(len(take)),
                  records_at_risk=at_risk, message=message, ignored=ignored)
     return out, entry
+
+
+CT_STATE = {"CT", "CONN", "CONNECTICUT"}
+
+
+def _outside_ct(df: pd.DataFrame, state_column: str | None):
+    """Rows whose state column names a state other than Connecticut (blank counts as Connecticut)."""
+    if not state_column:
+        return None
+    state = df[state_column].str.strip().str.upper().str.replace(".", "", regex=False)
+    return (state.notna() & ~state.isin(CT_STATE)).to_numpy()
 
 
 def class_sizes(df: pd.DataFrame, columns: list[str]):

@@ -1,0 +1,83 @@
+"""`python -m ctopen apply FILE --recipe RECIPE.json --out OUT.csv|OUT.xlsx [--sheet NAME] [--log LOG.json] [--json]`
+
+Re-applies a saved recipe to a file (for example next month's update) and writes the release table.
+A pseudonymize step reads its key from the environment variable CTOPEN_PSEUDONYM_KEY.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ctopen import recipe as recipes
+from ctopen.cli import emit
+from ctopen.errors import CtopenError
+from ctopen.load import load
+from ctopen.transform import apply
+
+EXCEL_MAX_ROWS = 1_048_575  # plus the header row
+
+
+def register(sub) -> None:
+    p = sub.add_parser("apply", help="apply a saved recipe to a file and write the release table",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("file", metavar="FILE", help="the file to transform")
+    p.add_argument("--recipe", required=True, metavar="RECIPE.json", help="the saved recipe")
+    p.add_argument("--out", required=True, metavar="OUT.csv|OUT.xlsx", help="where to write the release table")
+    p.add_argument("--sheet", default=None, help="sheet of a workbook (default: the first with data)")
+    p.add_argument("--log", default=None, metavar="LOG.json", help="also write what each step did as JSON")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        raise CtopenError(f"The output {out.name} must end in .csv or .xlsx.")
+    recipe = recipes.load(args.recipe)
+    table = load(args.file, sheet=args.sheet)
+    result = apply(table.df, recipe)
+    write(result.df, out)
+    summary = {"file": str(args.file), "out": str(out), "rows_in": int(len(table.df)), **result.to_dict()}
+    if args.log:
+        try:
+            Path(args.log).write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
+                                      encoding="utf-8")
+        except OSError as exc:
+            raise CtopenError(f"The log {args.log} could not be written ({exc.strerror or exc}).") from exc
+    emit(summary, args.json, _text(summary))
+    return 0
+
+
+def write(df, out: Path) -> None:
+    """CSV (UTF-8) or XLSX with every value written as text (leading zeros kept, nothing run as a formula)."""
+    try:
+        if out.suffix.lower() == ".csv":
+            df.to_csv(out, index=False, encoding="utf-8")
+            return
+        if len(df) > EXCEL_MAX_ROWS:
+            raise CtopenError(f"The release has {len(df):,} rows, more than an Excel sheet holds: write a .csv.")
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("release")
+        ws.append([str(c) for c in df.columns])
+        for row in df.itertuples(index=False, name=None):
+            cells = []
+            for v in row:
+                if v is None or v != v:  # NA / NaN
+                    cells.append(None)
+                    continue
+                cell = WriteOnlyCell(ws, value=str(v))
+                cell.data_type = "s"
+                cells.append(cell)
+            ws.append(cells)
+        wb.save(out)
+    except OSError as exc:
+        raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+
+
+def _text(s: dict) -> str:
+    lines = [f"{s['file']}: {s['rows_in']:,} rows in, {s['rows']:,} rows out "
+             f"({s['suppressed']:,} suppressed) -> {s['out']}"]
+    lines += [f"  {i}. {e.get('message', e.get('op'))}" for i, e in enumerate(s["log"], start=1)]
+    return "\n".join(lines)
