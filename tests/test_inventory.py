@@ -255,3 +255,31 @@ def test_to_dict_is_json(portal):
     assert d["count"] == len(d["datasets"]) == 13
     assert set(d["datasets"][0]) >= {"agency", "dataset", "description", "published", "update_frequency", "url", "raw"}
     assert d["unmapped"] == ["category"]
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+def test_cli_catalog_json_and_agency(portal, monkeypatch, capsys):
+    from ctopen.cli import main
+    monkeypatch.setenv("CTOPEN_CATALOG_IDS", ",".join(IDS))
+    assert main(["inventory", "--portal", portal.url, "--agency", "Department of Correction", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["count"] == 2 and {x["agency"] for x in d["datasets"]} == {"Department of Correction"}
+    assert d["from_cache"] is False
+    assert main(["inventory", "--portal", portal.url]) == 0                  # text; served from the cache now
+    out = capsys.readouterr().out
+    assert "(cached copy)" in out and "State Licenses and Credentials" in out
+
+
+def test_cli_file_and_errors_are_one_line(tmp_path, capsys):
+    from ctopen.cli import main
+    path = template_workbook(tmp_path / "hvdi.xlsx")
+    assert main(["inventory", "--file", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["count"] == 3 and d["sheet"] == "Inventory" and d["unmapped"] == ["contact", "category"]
+    assert main(["inventory", "--file", str(path), "--agency", "Department of Motor Vehicle"]) == 0
+    assert main(["inventory", "--file", str(path), "--agency", "Revenue Services"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: No agency in the inventory matches 'Revenue Services'")
+    assert main(["inventory", "--portal", "http://127.0.0.1:9", "--timeout", "2"]) == 2
+    assert "Upload your agency's inventory file" in capsys.readouterr().err
