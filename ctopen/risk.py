@@ -137,10 +137,11 @@ class WhatIf:
     k_min: int
     records_at_risk: int
     uniques: int
+    detail: str = ""     # for "coarsened": to what, e.g. "5-year band"
 
     def to_dict(self) -> dict:
-        return {"column": self.column, "change": self.change, "classes": self.classes, "k_min": self.k_min,
-                "records_at_risk": self.records_at_risk, "uniques": self.uniques}
+        return {"column": self.column, "change": self.change, "detail": self.detail, "classes": self.classes,
+                "k_min": self.k_min, "records_at_risk": self.records_at_risk, "uniques": self.uniques}
 
 
 # --- encoding and grouping (also useful to other modules: search, aggregate) ----------------------
@@ -342,11 +343,12 @@ def _combinations(table: list[np.ndarray], cards: list[int], counts: np.ndarray,
 # --- what the page needs beyond the report ------------------------------------------------------
 
 def what_if(df: pd.DataFrame, quasi: Sequence[str], k: int = DEFAULT_K,
-            coarsened: Mapping[str, Any] | None = None) -> list[WhatIf]:
+            coarsened: Mapping[str, Any] | None = None, details: Mapping[str, str] | None = None) -> list[WhatIf]:
     """The figures if each QI were dropped (one at a time), and if a QI were replaced by a coarser version.
 
     coarsened: {column: values} where values (a Series or array, one per record, in df's row order,
-    e.g. `ctopen.hierarchies.get("age").generalize(df["Age"], 1)`) replace that column's values.
+    e.g. `ctopen.hierarchies.get("age").generalize(df["Age"], 1)`) replace that column's values;
+    details: {column: what it was coarsened to}, copied into the result. See `one_level_coarser`.
     """
     quasi = _columns(df, quasi, "quasi-identifier")
     k = _threshold(k)
@@ -370,8 +372,35 @@ def what_if(df: pd.DataFrame, quasi: Sequence[str], k: int = DEFAULT_K,
         j = quasi.index(col)
         c_codes, c_card = encode(values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
         g_ids, g = group(codes[:j] + [c_codes] + codes[j + 1:], cards[:j] + [c_card] + cards[j + 1:], n)
-        out.append(WhatIf(col, "coarsened", g, *_stats(np.bincount(g_ids, minlength=g), k)))
+        out.append(WhatIf(col, "coarsened", g, *_stats(np.bincount(g_ids, minlength=g), k),
+                          detail=(details or {}).get(col, "")))
     return out
+
+
+def one_level_coarser(df: pd.DataFrame, quasi: Sequence[str], entities: Mapping[str, str] | None = None
+                      ) -> tuple[dict[str, pd.Series], dict[str, str]]:
+    """For each QI, its values one level up the generalization ladder the Transform step would suggest
+    for it (ctopen.transform.suggest_hierarchy), and that level's name: the `coarsened` and `details`
+    arguments of `what_if`. Columns without a usable ladder are left out; without ctopen.transform, none."""
+    try:
+        from ctopen import hierarchies
+        from ctopen.transform import suggest_hierarchy
+    except ImportError:
+        return {}, {}
+    values, details = {}, {}
+    for col in _columns(df, quasi, "quasi-identifier"):
+        try:
+            found = suggest_hierarchy(col, df[col], (entities or {}).get(col))
+            if not found:
+                continue
+            ladder = hierarchies.get(found[0], **found[1])
+            if ladder.top < 2:       # level 1 would already be "*": that is dropping, shown apart
+                continue
+            values[col] = ladder.generalize(df[col], 1)
+            details[col] = f"{ladder.label(1)} ({found[0].replace('_', ' ')})"
+        except CtopenError:
+            continue
+    return values, details
 
 
 def key_combinations(report: RiskReport, min_share: float = 0.05, limit: int = 10) -> list[Combination]:
