@@ -179,15 +179,19 @@ def _eligibility_section(recipe: Mapping) -> str:
     answers = recipe.get("eligibility") or {}
     if not answers:
         return "<p>The eligibility questions (Evaluate step) were not answered in this review.</p>"
+    import importlib
+
     try:
-        from ctopen import eligibility
-        section = getattr(eligibility, "report_html", None) or getattr(eligibility, "report_section", None)
-        if callable(section):
-            text = section(answers)
-            if isinstance(text, str) and text.strip():
-                return text
-    except ModuleNotFoundError:
-        pass
+        eligibility = importlib.import_module("ctopen.eligibility")
+    except ModuleNotFoundError as exc:
+        if exc.name != "ctopen.eligibility":
+            raise
+        eligibility = None
+    section = getattr(eligibility, "report_html", None) or getattr(eligibility, "report_section", None)
+    if callable(section):
+        text = section(answers)
+        if isinstance(text, str) and text.strip():
+            return text
     if isinstance(answers, Mapping):
         rows = [[q, _plain(a)] for q, a in answers.items()]
     else:
@@ -273,8 +277,13 @@ def build(df: pd.DataFrame, recipe: Mapping, *, source: Mapping | None = None, a
         from ctopen.transform import apply
         applied = apply(df, recipe, key=key)
     if detection is None:
-        from ctopen.detect import detect
-        detection = detect(df)
+        try:
+            from ctopen.detect import detect
+        except ModuleNotFoundError as exc:   # detection not installed: the recipe's roles only
+            if exc.name != "ctopen.detect":
+                raise
+        else:
+            detection = detect(df)
     if gate is None:
         from ctopen.publish.gate import evaluate
         gate = evaluate(applied.df, recipe)

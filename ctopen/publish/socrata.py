@@ -197,8 +197,8 @@ class PortalResult:
 class Portal:
     """A sodapy client for one portal, with retries and plain-language errors."""
 
-    def __init__(self, portal: str | None, credentials: Credentials | None, timeout: float = TIMEOUT_SECONDS,
-                 retries: int = RETRIES, backoff: float = BACKOFF_SECONDS, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, portal: str | None, credentials: Credentials | None, timeout: float | None = None,
+                 retries: int | None = None, backoff: float | None = None, sleep: Callable[[float], None] | None = None):
         if credentials is None:
             raise ConfigError("No portal credentials: set SOCRATA_USERNAME and SOCRATA_PASSWORD (or "
                               "SOCRATA_KEY_ID and SOCRATA_KEY_SECRET), or write a bundle instead.")
@@ -207,11 +207,14 @@ class Portal:
         scheme, host = portal_parts(portal)
         self.portal = f"{scheme}://{host}"
         self.credentials = credentials
-        self.retries, self.backoff, self.sleep, self.timeout = retries, backoff, sleep, timeout
+        self.retries = RETRIES if retries is None else retries
+        self.backoff = BACKOFF_SECONDS if backoff is None else backoff
+        self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
+        self.sleep = sleep or time.sleep
         # sodapy builds every address as uri_prefix + domain + path; ctopen.socrata_client mounts an http://
         # adapter for an http portal (a local test server).
         self.client = socrata_client(self.portal, app_token=credentials.app_token or None,
-                                     username=credentials.username, password=credentials.password, timeout=timeout)
+                                     username=credentials.username, password=credentials.password, timeout=self.timeout)
         self.client.session.trust_env = False  # no credentials from ~/.netrc, no proxies picked up silently
 
     def close(self) -> None:
@@ -496,9 +499,13 @@ def make_public(dataset_id: str, portal: str | None, credentials: Credentials | 
 
 def _from_metadata_module(names: tuple[str, ...], *args):
     """Call the first rendering ctopen.metadata offers among `names` (issue 9), or None."""
+    import importlib
+
     try:
-        from ctopen import metadata as md
-    except ModuleNotFoundError:
+        md = importlib.import_module("ctopen.metadata")
+    except ModuleNotFoundError as exc:
+        if exc.name != "ctopen.metadata":
+            raise
         return None
     for name in names:
         fn = getattr(md, name, None)
