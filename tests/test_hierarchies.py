@@ -1,0 +1,346 @@
+"""Generalization ladders: every level on real CT values, and the rules all ladders share."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from ctopen import hierarchies as H
+from ctopen.errors import RecipeError
+from ctopen.load import load
+from tests.conftest import DRUG, LICENSES, shared_file
+
+
+def S(*values):
+    return pd.Series(list(values), dtype="str")
+
+
+@pytest.fixture(scope="module")
+def drug():
+    return load(shared_file(DRUG)).df
+
+
+@pytest.fixture(scope="module")
+def licenses():
+    return load(shared_file(LICENSES)).df
+
+
+# --- dates ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("level, expected", [
+    (0, "1987-02-23"), (1, "1987-02"), (2, "1987-Q1"), (3, "1987"), (4, "1980-1989"), (5, "*")])
+def test_date_ladder_of_the_issue(level, expected):
+    assert H.get("date").generalize(S("1987-02-23"), level).tolist() == [expected]
+
+
+@pytest.mark.parametrize("text", ["2013-03-21", "03/21/2013 12:00:00 AM", "2013-03-21T00:00:00.000", "03/21/2013",
+                                  "3/21/13", "41354", "2013/03/21", "20130321"])
+def test_date_formats_all_read_as_the_same_day(text):
+    assert H.get("date").generalize(S(text), 1).tolist() == ["2013-03"]
+    assert H.get("date").generalize(S(text), 2).tolist() == ["2013-Q1"]
+
+
+def test_unparseable_and_day_first_dates_are_reported_not_guessed():
+    h = H.get("date")
+    s = S("21/03/2013", "soon", "2013-03-21", None)
+    assert h.unknown(s) == ["21/03/2013", "soon"]
+    assert h.generalize(s, 3).tolist()[:3] == ["*", "*", "2013"]
+    assert h.generalize(s, 0).tolist()[:3] == ["21/03/2013", "soon", "2013-03-21"]
+
+
+def test_drug_deaths_dates_at_every_level(drug):
+    h = H.get("date")
+    dates = drug["Date"]
+    assert h.unknown(dates) == []
+    parsed = pd.to_datetime(dates, format="%m/%d/%Y %I:%M:%S %p")
+    filled = dates.notna()
+    month, quarter, year, decade = (h.generalize(dates, lv) for lv in (1, 2, 3, 4))
+    assert (month[filled] == parsed[filled].dt.strftime("%Y-%m")).all()
+    assert (quarter[filled] == parsed[filled].dt.year.astype(str) + "-Q" + parsed[filled].dt.quarter.astype(str)).all()
+    assert (year[filled] == parsed[filled].dt.year.astype(str)).all()
+    assert set(decade.dropna()) == {"2010-2019"}
+    assert h.generalize(dates, 0).equals(dates)
+    assert (h.generalize(dates, 5) == "*").all()
+    # missing dates stay missing below the top
+    assert month[~filled].isna().all() and (~filled).sum() == 2
+    row = drug.index[drug["Date"] == "06/28/2014 12:00:00 AM"][0]
+    assert [h.generalize(dates, lv)[row] for lv in range(6)] == [
+        "06/28/2014 12:00:00 AM", "2014-06", "2014-Q2", "2014", "2010-2019", "*"]
+
+
+# --- ages ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("age, levels", [
+    ("34", ["34", "30-34", "30-39", "20-39", "*"]),
+    ("0", ["0", "0-4", "0-9", "0-19", "*"]),
+    ("89", ["89", "85-89", "80-89", "80-89", "*"]),     # the 20-year band stops below the top code
+    ("90", ["90+", "90+", "90+", "90+", "*"]),
+    ("104", ["90+", "90+", "90+", "90+", "*"]),
+    ("17.5", ["17.5", "15-19", "10-19", "0-19", "*"]),
+])
+def test_age_bands_with_hipaa_top_code(age, levels):
+    h = H.get("age", top_code=90)
+    assert [h.generalize(S(age), lv)[0] for lv in range(h.levels)] == levels
+
+
+def test_age_without_top_code_keeps_old_ages():
+    h = H.get("age")
+    assert h.generalize(S("93"), 0).tolist() == ["93"]
+    assert h.generalize(S("93"), 2).tolist() == ["90-99"]
+
+
+def test_drug_deaths_ages_over_90_are_top_coded(drug):
+    h = H.get("age", top_code=90)
+    ages = pd.to_numeric(drug["Age"])
+    assert h.unknown(drug["Age"]) == []
+    for level in range(h.top):
+        out = h.generalize(drug["Age"], level)
+        assert (out[ages >= 90] == "90+").all()
+        assert not out[ages < 90].eq("90+").any()
+        assert out[ages.isna()].isna().all()
+    five = h.generalize(drug["Age"], 1)
+    lo = five[ages < 90].str.split("-").str[0].astype(int)
+    assert (lo == (ages[ages < 90] // 5 * 5)).all()
+
+
+def test_age_rejects_bad_top_code():
+    with pytest.raises(RecipeError, match="top_code"):
+        H.get("age", top_code="ninety")
+
+
+# --- ZIP codes -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("zip_, levels", [
+    ("06001", ["06001", "060", "CT", "*"]),
+    ("060012101", ["060012101", "060", "CT", "*"]),
+    ("06001-2101", ["06001-2101", "060", "CT", "*"]),
+    ("6810", ["6810", "068", "CT", "*"]),            # lost its leading zero in a spreadsheet
+    ("06390", ["06390", "000", "CT", "*"]),          # 063: 20,000 people or fewer in Census 2000
+    ("03601", ["03601", "000", "outside CT", "*"]),  # on HHS's list for another state
+    ("90404", ["90404", "904", "outside CT", "*"]),
+])
+def test_zip_ladder_and_safe_harbor(zip_, levels):
+    h = H.get("zip")
+    assert [h.generalize(S(zip_), lv)[0] for lv in range(h.levels)] == levels
+
+
+def test_zip_restricted_prefixes_come_from_the_data_file():
+    assert "063" in H.restricted_zip3()
+    assert not {"060", "061", "062", "064", "065", "066", "067", "068", "069"} & H.restricted_zip3()
+
+
+def test_licenses_zips_keep_their_leading_zeros(licenses):
+    h = H.get("zip")
+    zips = licenses["zip"]
+    assert h.generalize(zips, 0).equals(zips)
+    three = h.generalize(zips, 1)
+    ct = licenses["state"] == "CT"
+    assert three[ct].str.fullmatch(r"06\d|000").all()
+    assert (three[ct & zips.str.startswith("063")] == "000").all()
+    assert three[ct & zips.str.startswith("064")].eq("064").all()
+    assert h.unknown(zips) == []
+
+
+def test_zip_junk_is_unknown():
+    h = H.get("zip")
+    assert h.unknown(S("06001", "ABCDE", "123")) == ["123", "ABCDE"]
+
+
+# --- Connecticut towns ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("town, county, region", [
+    ("HARTFORD", "Hartford", "Capitol"),
+    ("new haven", "New Haven", "South Central Connecticut"),
+    ("SANDY HOOK", "Fairfield", "Western Connecticut"),         # village of Newtown
+    ("WATERBURY", "New Haven", "Naugatuck Valley"),
+    ("NORWALK", "Fairfield", "Western Connecticut"),
+    ("BRIDGEPORT", "Fairfield", "Greater Bridgeport"),
+    ("WILLIMANTIC", "Windham", "Southeastern Connecticut"),      # village of Windham
+    ("MYSTIC", "New London", "Southeastern Connecticut"),        # spans Groton and Stonington
+    ("N HAVEN", "New Haven", "South Central Connecticut"),
+    ("STAFFORD SPGS", "Tolland", "Capitol"),
+    ("VERNON-ROCKVILLE", "Tolland", "Capitol"),
+    ("Hartford, CT", "Hartford", "Capitol"),
+    ("RIVERTON", "Litchfield", "Northwest Hills"),                # in Barkhamsted, though its ZIP is mostly Hartland
+])
+def test_town_to_county_and_planning_region(town, county, region):
+    by_county = H.get("ct_town")
+    by_region = H.get("ct_town", via="planning_region")
+    assert [by_county.generalize(S(town), lv)[0] for lv in range(4)] == [town, county, "Connecticut", "*"]
+    assert by_region.generalize(S(town), 1)[0] == region
+
+
+def test_all_169_towns_map_to_8_counties_and_9_regions():
+    towns = H.town_table()
+    names = pd.read_csv(H.settings.TOWNS_FILE, dtype=str)["town"]
+    assert len(names) == 169
+    county = H.get("ct_town").generalize(pd.Series(names, dtype="str"), 1)
+    region = H.get("ct_town", via="planning_region").generalize(pd.Series(names, dtype="str"), 1)
+    assert county.nunique() == 8 and region.nunique() == 9 and not county.eq("*").any()
+    assert len(towns) > 169  # villages too
+
+
+def test_village_spanning_counties_is_mapped_only_where_its_towns_agree():
+    s = S("HADLYME")   # East Haddam (Middlesex) or Lyme (New London); both Lower CT River Valley
+    assert H.get("ct_town").generalize(s, 1).tolist() == ["*"]
+    assert H.get("ct_town").unknown(s) == ["HADLYME"]
+    assert H.get("ct_town", via="planning_region").generalize(s, 1).tolist() == ["Lower Connecticut River Valley"]
+
+
+def test_unknown_towns_are_reported_not_guessed():
+    h = H.get("ct_town")
+    s = S("WATERBRUY", "BRONX", "Avon")
+    assert h.unknown(s) == ["BRONX", "WATERBRUY"]
+    assert h.generalize(s, 1).tolist() == ["*", "*", "Hartford"]
+    fixed = H.get("ct_town", aliases={"WATERBRUY": "Waterbury"})
+    assert fixed.generalize(s, 1).tolist() == ["New Haven", "*", "Hartford"]
+    with pytest.raises(RecipeError, match="not a Connecticut town"):
+        H.get("ct_town", aliases={"X": "Gotham"})
+
+
+def test_drug_deaths_towns_match_the_files_own_county(drug):
+    """The medical examiner recorded a county next to each town: ours agree for every CT resident."""
+    h = H.get("ct_town")
+    for city, county, state in [("ResidenceCity", "ResidenceCounty", "ResidenceState"),
+                                ("DeathCity", "DeathCounty", None)]:
+        ours = h.generalize(drug[city], 1)
+        ok = drug[county].notna() & ours.ne("*") & ours.notna() & drug[county].ne("USA")
+        if state:
+            ok &= drug[state].eq("CT")
+        assert ok.sum() > 3300
+        assert (ours[ok].str.upper() == drug.loc[ok, county].str.strip().str.upper()).all()
+    assert h.generalize(drug["ResidenceCity"], 1)[drug["ResidenceCity"] == "SANDY HOOK"].eq("Fairfield").all()
+
+
+def test_licenses_ct_towns_all_map_except_a_misspelling(licenses):
+    ct = licenses[licenses["state"] == "CT"]
+    assert H.get("ct_town").unknown(ct["city"]) == ["Fairfeild"]
+    region = H.get("ct_town", via="planning_region").generalize(ct["city"], 1)
+    assert region[ct["city"].str.upper() == "AVON"].eq("Capitol").all()
+    assert region[ct["city"] == "Mystic"].eq("Southeastern Connecticut").all()
+
+
+# --- numbers, categories, coordinates -------------------------------------------------------------
+
+def test_number_bands_double_per_level_with_tails():
+    h = H.get("number", width=10, top=100, bottom=0)
+    s = S("34", "99", "150", "-3", "x")
+    assert h.levels == 6
+    assert [h.label(lv) for lv in range(6)] == ["as is", "bands of 10", "bands of 20", "bands of 40", "bands of 80", "*"]
+    assert h.generalize(s, 0).tolist() == ["34", "99", "100+", "<0", "x"]
+    assert h.generalize(s, 1).tolist() == ["30-39", "90-99", "100+", "<0", "*"]
+    assert h.generalize(s, 2).tolist() == ["20-39", "80-99", "100+", "<0", "*"]
+    assert h.generalize(s, 4).tolist() == ["0-79", "80-99", "100+", "<0", "*"]
+    with pytest.raises(RecipeError, match="width"):
+        H.get("number")
+
+
+def test_category_merges_rare_values():
+    h = H.get("category", min_count=3)
+    s = S("a", "a", "a", "b", "b", "c", None)
+    assert h.generalize(s, 1).tolist()[:6] == ["a", "a", "a", "Other", "Other", "Other"]
+    assert h.unknown(s) == []
+
+
+def test_coordinates_lose_decimals_and_the_town_text(drug):
+    h = H.get("coordinates")
+    geo = drug["ResidenceCityGeo"]
+    assert h.unknown(geo) == []
+    two = h.generalize(geo, 4)
+    assert two.dropna().str.fullmatch(r"\(4[12]\.\d\d, -7[1-3]\.\d\d\)").all()
+    assert h.generalize(S("POINT (-72.738288 41.575155)"), 5).tolist() == ["POINT (-72.7 41.5)"]
+
+
+# --- rules every ladder follows ------------------------------------------------------------------
+
+LADDERS = [
+    (H.get("date"), S("1987-02-23", "2014-06-28", None, "junk")),
+    (H.get("age", top_code=90), S("34", "95", None, "junk")),
+    (H.get("zip"), S("06001", "06390", None, "junk")),
+    (H.get("ct_town"), S("Avon", "SANDY HOOK", None, "junk")),
+    (H.get("number", width=5), S("1", "12", None, "junk")),
+    (H.get("category"), S("a", "b", None, "c")),
+    (H.get("coordinates"), S("(41.1, -72.2)", "(41.3, -72.9)", None, "junk")),
+]
+
+
+@pytest.mark.parametrize("h, s", LADDERS, ids=[h.name for h, _ in LADDERS])
+def test_na_stays_na_below_the_top_and_top_is_star(h, s):
+    for level in range(h.top):
+        out = h.generalize(s, level)
+        assert out.dtype == "str" and out.isna().tolist() == [False, False, True, False]
+    assert h.generalize(s, h.top).tolist() == ["*"] * 4
+    assert h.generalize(s, "*").tolist() == ["*"] * 4
+    assert h.label(h.top) == "*"
+    with pytest.raises(RecipeError, match="does not exist"):
+        h.generalize(s, h.levels)
+
+
+@pytest.mark.parametrize("h, s", LADDERS, ids=[h.name for h, _ in LADDERS])
+def test_loss_grows_from_0_to_1(h, s):
+    losses = [h.loss(s, level) for level in range(h.levels)]
+    assert losses[-1] == 1.0 and all(0 <= x <= 1 for x in losses)
+    assert losses == sorted(losses)
+
+
+def test_loss_values_are_the_share_of_the_domain_covered():
+    h = H.get("date")
+    s = S("2014-01-01", "2014-01-02", "2014-05-01", "2015-01-01")
+    assert h.loss(s, 0) == 0
+    # month: the two January days each cover 2 of 4 values -> (2-1)/3; the others 0
+    assert h.loss(s, 1) == pytest.approx((1 / 3 + 1 / 3) / 4)
+    # year: three 2014 values cover 3 of 4 -> 2/3 each
+    assert h.loss(s, 3) == pytest.approx(3 * (2 / 3) / 4)
+
+
+def test_unknown_hierarchy_is_a_recipe_error():
+    with pytest.raises(RecipeError, match="no hierarchy called 'postcode'"):
+        H.get("postcode")
+
+
+def test_generalize_maps_distinct_values_only():
+    """A million rows over 1,000 dates take well under a second (vectorised over distinct values)."""
+    import time
+    days = pd.date_range("2010-01-01", periods=1000).strftime("%m/%d/%Y 12:00:00 AM")
+    s = pd.Series(np.random.default_rng(0).choice(days, 1_000_000), dtype="str")
+    start = time.perf_counter()
+    out = H.get("date").generalize(s, 2)
+    assert time.perf_counter() - start < 5
+    assert out.str.match(r"20\d\d-Q[1-4]").all()
+
+
+# --- monotonic ladders (Recommend relies on it): equal at one level -> equal at the next ----------
+
+def _check_monotone(h, values):
+    s = pd.Series(values, dtype="str")
+    previous = h.generalize(s, 0)
+    for level in range(1, h.levels):
+        current = h.generalize(s, level)
+        pairs = pd.DataFrame({"a": previous.fillna("<NA>"), "b": current.fillna("<NA>")})
+        assert pairs.groupby("a")["b"].nunique().max() == 1, (h.name, level)
+        previous = current
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.dates(min_value=pd.Timestamp("1900-01-01").date(), max_value=pd.Timestamp("2100-12-31").date()),
+                min_size=1, max_size=40))
+def test_date_ladder_is_monotone(dates):
+    _check_monotone(H.get("date"), [d.isoformat() for d in dates])
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 120).map(str), min_size=1, max_size=40), st.sampled_from([None, 85, 90]))
+def test_age_ladder_is_monotone(ages, top):
+    _check_monotone(H.get("age", top_code=top) if top else H.get("age"), ages)
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-50, 500).map(str), min_size=1, max_size=40), st.sampled_from([1, 3, 10, 25]))
+def test_number_ladder_is_monotone(numbers, width):
+    _check_monotone(H.get("number", width=width, top=400), numbers)
+
+
+@hsettings(max_examples=30, deadline=None)
+@given(st.lists(st.sampled_from(sorted(H.town_table().index)), min_size=1, max_size=40),
+       st.sampled_from(["county", "planning_region"]))
+def test_town_ladder_is_monotone(towns, via):
+    _check_monotone(H.get("ct_town", via=via), towns)
