@@ -1,0 +1,695 @@
+"""Data-preparation checks from the CT Open Data Handbook ("Data preparation and formatting").
+
+Each check is a small function `(df, ctx) -> list[Finding]` over the release table. A finding names
+the check, the column (or None for the whole table), a severity (error / warning / info), a plain
+message and, when a fix is safe, a recipe step (`fix`) that `ctopen.transform.apply` runs through
+`FIX_OPS` below. Messages never quote cell values of text columns (they may be names): numbers and
+headers only.
+
+    findings = run(table_or_df)                 # all checks
+    [f.to_dict() for f in findings]             # {"check","column","severity","message","fix","count"}
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+import pandas as pd
+
+from ctopen.values import DATE, parse_dates
+
+SEVERITIES = ("error", "warning", "info")
+MAX_HEADER = 60            # characters; longer headers are hard to read on the portal
+NUMERIC_SHARE = 0.95       # a column is numeric when this share of its values parse as numbers
+CAPS_SHARE = 0.5           # a text column is "ALL CAPS" when this share of its values are
+
+# --- findings ---------------------------------------------------------------------------------
+
+@dataclass
+class Finding:
+    check: str
+    column: str | None
+    severity: str
+    message: str
+    fix: dict | None = None
+    count: int = 0          # cells or rows affected (0 when not countable)
+
+    def to_dict(self) -> dict:
+        return {"check": self.check, "column": self.column, "severity": self.severity,
+                "message": self.message, "fix": self.fix, "count": self.count}
+
+
+@dataclass
+class Context:
+    types: dict[str, str] = field(default_factory=dict)   # column -> text/integer/decimal/date/boolean
+    roles: dict[str, str] = field(default_factory=dict)   # column -> direct/quasi/sensitive/other
+    source: object = None                                 # ctopen.load.SourceInfo or None
+    cache: dict = field(default_factory=dict)             # column -> (parsed values, counts), computed once
+
+
+# --- value parsing ----------------------------------------------------------------------------
+
+CURRENCY = r"US\$|\$|€|£"
+SCALES = {"thousand": 3, "k": 3, "million": 6, "mil": 6, "mln": 6, "m": 6, "billion": 9, "bn": 9, "b": 9, "trillion": 12}
+UNITS = ["%", "lbs", "lb", "pounds", "kg", "g", "mg", "oz", "tons", "mi", "miles", "km", "ft", "feet", "sq ft", "sqft",
+         "acres", "in", "inches", "gal", "gallons", "hrs", "hr", "hours", "min", "mins", "minutes", "days", "yrs", "years",
+         "mph", "°f", "°c"]
+_UNIT_RE = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+_NUM_RE = re.compile(
+    rf"^(?P<neg>-)?\s*(?P<open>\()?\s*(?P<neg2>-)?\s*(?P<cur>{CURRENCY})?\s*(?P<neg3>-)?"
+    rf"(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    rf"(?:\s*(?P<scale>thousand|million|billion|trillion|mil|mln|bn|[kmb])\b)?"
+    rf"(?:\s*(?P<unit>{_UNIT_RE})(?![a-z]))?\s*(?P<close>\))?$", re.IGNORECASE)
+PLAIN_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+@dataclass
+class Parsed:
+    value: Decimal
+    commas: bool = False
+    currency: bool = False
+    parens: bool = False
+    scale: str | None = None
+    unit: str | None = None
+
+    @property
+    def formatted(self) -> bool:
+        return self.commas or self.currency or self.parens or bool(self.unit)
+
+
+def parse_number(text: str) -> Parsed | None:
+    """A number written with commas, currency, accounting parentheses, a unit or a scale word; else None."""
+    if text is None:
+        return None
+    m = _NUM_RE.match(str(text).strip())
+    if not m or bool(m["open"]) != bool(m["close"]):
+        return None
+    scale = (m["scale"] or "").lower() or None
+    if scale in ("k", "m", "b") and not m["cur"]:
+        return None  # "12 m" is metres, "12 b" unclear: a bare letter counts as a scale only after a currency sign
+    try:
+        value = Decimal(m["num"].replace(",", ""))
+    except InvalidOperation:
+        return None
+    if scale:
+        value = value.scaleb(SCALES[scale])
+    negative = bool(m["neg"] or m["neg2"] or m["neg3"] or m["open"])
+    return Parsed(-value if negative else value, commas="," in m["num"], currency=bool(m["cur"]),
+                  parens=bool(m["open"]), scale=scale, unit=(m["unit"] or "").lower() or None)
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as plain text, no exponent, no trailing zeros after scaling ("1200000", "12.5")."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _counts(series: pd.Series) -> pd.Series:
+    """Distinct non-empty values with how often each occurs."""
+    s = series.dropna()
+    s = s[s.astype("str").str.strip() != ""]
+    return s.astype("str").value_counts(sort=False)
+
+
+@dataclass
+class Numbers:
+    """A column's distinct values read as numbers: plain ones in bulk, formatted ones one by one."""
+    counts: pd.Series                      # distinct value -> rows
+    plain: pd.Series                       # distinct value -> float, for plain numbers ("12", "-3.5")
+    special: dict[str, Parsed]             # distinct value -> Parsed, for formatted numbers ("1,200", "$5", "12 lbs")
+    rows: dict[str, int] = field(default_factory=dict)   # distinct value -> rows, as a plain dict
+
+    @property
+    def numeric(self) -> bool:
+        total = int(self.counts.sum())
+        ok = int(self.counts.reindex(self.plain.index).sum()) + sum(self.rows[v] for v in self.special)
+        return bool(total) and ok / total >= NUMERIC_SHARE
+
+    def weighted(self) -> list[tuple[float, int]]:
+        """(value, rows) for every numeric distinct value."""
+        rows = self.counts.reindex(self.plain.index).to_numpy()
+        out = [(float(x), int(c)) for x, c in zip(self.plain.to_numpy(), rows)]
+        return out + [(float(p.value), self.rows[v]) for v, p in self.special.items()]
+
+
+def _numbers(series: pd.Series, ctx: "Context | None" = None) -> Numbers:
+    if ctx is not None and series.name in ctx.cache:
+        return ctx.cache[series.name]
+    counts = _counts(series)
+    index = counts.index.to_series(index=counts.index).astype("str").str.strip()
+    is_plain = index.str.fullmatch(PLAIN_NUMBER.pattern).fillna(False).astype(bool)
+    plain_values = pd.to_numeric(index[is_plain], errors="coerce").dropna()
+    rest = index[~is_plain & index.str.contains(r"\d", regex=True).fillna(False).astype(bool)]
+    special = {}
+    for v in rest.index.tolist():
+        p = parse_number(v)
+        if p is not None:
+            special[v] = p
+    out = Numbers(counts, plain_values, special, dict(zip(counts.index.tolist(), counts.to_numpy().tolist())))
+    if ctx is not None:
+        ctx.cache[series.name] = out
+    return out
+
+
+# --- header checks ------------------------------------------------------------------------------
+
+BLANK_HEADER = re.compile(r"^(column_\d+|Unnamed: \d+|\s*)$")
+COMMON_WORDS = {"SEX", "AGE", "RACE", "NAME", "CITY", "TOWN", "DATE", "TIME", "YEAR", "TYPE", "KEY", "CODE", "AREA",
+                "SITE", "UNIT", "RATE", "COST", "DAY", "MONTH", "STATE", "ZONE", "COUNT", "TOTAL", "NOTES", "CLASS"}
+KNOWN_SHORT = {"ID", "ZIP", "FIPS", "GEOID", "URL", "GPS", "EIN", "NAICS", "SIC", "PIN", "AM", "PM", "CT", "US", "USA"}
+CONCAT_SUFFIXES = ("id", "date", "name", "number", "code", "type", "reason", "category", "amount", "count", "status", "desc")
+
+
+def _words_of(header: str) -> str | None:
+    """A readable form of a camelCase / snake_case / ALL CAPS header, or None when it is already readable."""
+    h = header.strip()
+    if re.search(r"[a-z][A-Z]", h) or "_" in h:
+        text = re.sub(r"(?<=[a-z])(of|if|and|or|by|for|the|in|per|to)(?=[A-Z])", r" \1", h.replace("_", " "))
+        text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+        text = re.sub(r"\s+", " ", text).strip()
+        return text[:1].upper() + text[1:] if text else None
+    if h.isupper() and (" " in h or len(h) > 5 or h in COMMON_WORDS):
+        return titlecase(h) if " " in h else h.capitalize()
+    return None
+
+
+def check_headers(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    out: list[Finding] = []
+    names = [str(c) for c in df.columns]
+    renamed = {}
+    if ctx.source is not None:
+        for s in getattr(ctx.source, "skipped", []) or []:
+            if s.get("what") == "a duplicate header":
+                new = str(s.get("why", "")).rsplit("'", 2)
+                if len(new) == 3:
+                    renamed[new[1]] = str(s.get("where", ""))
+    seen: dict[str, str] = {}
+    for name in names:
+        key = " ".join(name.lower().split())
+        if key in seen:
+            out.append(Finding("header_duplicate", name, "warning",
+                               f"'{name}' repeats the header '{seen[key]}': give each column its own clear name."))
+        else:
+            seen[key] = name
+        base = re.sub(r"_\d+$", "", name)
+        if name in renamed or (base != name and base in names and not BLANK_HEADER.match(name)):
+            out.append(Finding("header_duplicate", name, "warning",
+                               f"The file had two columns headed '{base}' (the second was named '{name}'): "
+                               "give each column its own clear name."))
+    for name in names:
+        values = df[name]
+        if BLANK_HEADER.match(name):
+            fix = {"op": "drop", "column": name} if _is_row_number(values) else None
+            what = "counts 0, 1, 2, ...: a row number left by another program" if fix else "add a header that says what it holds"
+            out.append(Finding("header_unclear", name, "warning", f"Column '{name}' has no header; it {what}.", fix))
+            continue
+        if name != name.strip() or "  " in name:
+            clean = " ".join(name.split())
+            out.append(Finding("header_unclear", name, "warning",
+                               f"The header '{name}' has extra spaces; the portal keeps them and users must type them.",
+                               {"op": "rename", "column": name, "to": clean}))
+            continue
+        if len(name) > MAX_HEADER:
+            out.append(Finding("header_too_long", name, "warning",
+                               f"The header '{name[:40]}...' is {len(name)} characters; keep headers under {MAX_HEADER} "
+                               "and put the detail in the column description."))
+            continue
+        readable = _words_of(name)
+        if readable and readable != name and readable not in names:
+            out.append(Finding("header_unclear", name, "info",
+                               f"The header '{name}' reads like a database field; '{readable}' is clearer.",
+                               {"op": "rename", "column": name, "to": readable}))
+        elif not re.search(r"[A-Za-z]", name):
+            out.append(Finding("header_unclear", name, "warning", f"The header '{name}' has no words; say what the column holds."))
+        elif re.fullmatch(r"[A-Z]{2,5}", name) and name not in KNOWN_SHORT:
+            out.append(Finding("header_unclear", name, "warning",
+                               f"The header '{name}' is an abbreviation; spell it out (and explain it in the column description)."))
+        elif re.fullmatch(r"[a-z]+", name) and len(name) >= 9 and any(
+                name.endswith(s) and len(name) - len(s) >= 3 for s in CONCAT_SUFFIXES):
+            out.append(Finding("header_unclear", name, "info",
+                               f"The header '{name}' runs words together; separate them with spaces (e.g. 'Issue Date')."))
+    return out
+
+
+def _is_row_number(series: pd.Series) -> bool:
+    if len(series) == 0 or series.isna().any():
+        return False
+    numbers = pd.to_numeric(series, errors="coerce")
+    return bool(numbers.notna().all() and numbers.iloc[0] in (0, 1) and (numbers.diff().iloc[1:] == 1).all())
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+NOTE_START = re.compile(r"^\s*(\*|†|‡|source\b|sources\b|note\b|notes\b|footnote|data as of|as of\b|prepared by|"
+                        r"updated\b|last updated|disclaimer|suppressed|n/a\s*=|\(\d\)|\[\d\])", re.IGNORECASE)
+
+
+def note_rows(df: pd.DataFrame) -> list[int]:
+    """Positions of rows that hold a note instead of data: one filled cell with a note-like or sentence-like text."""
+    if df.shape[1] < 3 or df.empty:
+        return []
+    filled = df.notna() & (df.astype("str").apply(lambda c: c.str.strip()) != "")
+    one = filled.sum(axis=1) == 1
+    if not one.any():
+        return []
+    out = []
+    for pos in [i for i, flag in enumerate(one.to_numpy()) if flag]:
+        row = df.iloc[pos]
+        text = str(row[filled.iloc[pos].to_numpy()].iloc[0])
+        if NOTE_START.match(text) or (len(text.split()) >= 6 and text.rstrip().endswith((".", ":"))):
+            out.append(pos)
+    return out
+
+
+def check_note_rows(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    rows = note_rows(df)
+    if not rows:
+        return []
+    where = ", ".join(str(r + 1) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+    return [Finding("note_rows", None, "warning",
+                    f"{len(rows)} row(s) hold a note, source or footnote instead of data (data rows {where}); "
+                    "move that text into the description or notes.", {"op": "drop_note_rows"}, len(rows))]
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+def _caps(value: str) -> bool:
+    letters = [ch for ch in value if ch.isalpha()]
+    return len(letters) >= 2 and value == value.upper() and value != value.lower() and bool(re.search(r"[A-Z]{3}", value))
+
+
+def _caps_mask(values: pd.Series) -> pd.Series:
+    v = values.astype("str")
+    return ((v.str.upper() == v) & (v.str.lower() != v) & v.str.contains(r"[A-Z]{3}", regex=True)).fillna(False).astype(bool)
+
+
+def check_all_caps(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    out = []
+    for name in df.columns:
+        if ctx.types.get(name, "text") != "text":
+            continue
+        counts = _counts(df[name])
+        if counts.empty:
+            continue
+        index = counts.index.to_series(index=counts.index).astype("str")
+        letters = index.str.contains(r"[A-Za-z]", regex=True).fillna(False).astype(bool).to_numpy()
+        total = int(counts[letters].sum())
+        if not total:
+            continue
+        caps_mask = _caps_mask(index).to_numpy()
+        caps = counts[caps_mask]
+        n = int(caps.sum())
+        if n / total < CAPS_SHARE:
+            continue
+        ci = index[caps_mask].str.strip()
+        spaced = ci.str.contains(" ", regex=False).to_numpy()
+        wordy = spaced | ((ci.str.len() >= 5) & ~ci.str.contains(r"\d", regex=True)).to_numpy()
+        if int(caps[wordy].sum()) / n < 0.5:
+            continue  # short codes ("CT", "M", "CSP"): upper case is their normal form
+        if int(caps[~spaced].sum()) / n >= 0.8 and len(counts) / max(int(counts.sum()), 1) > 0.5:
+            continue  # mostly-unique single tokens: identifiers, whose case may matter
+        out.append(Finding("all_caps", name, "info",
+                           f"{n:,} value(s) in '{name}' are written in ALL CAPS; Title Case is easier to read.",
+                           {"op": "titlecase", "column": name}, n))
+    return out
+
+
+def check_number_format(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    out = []
+    for name in df.columns:
+        nums = _numbers(df[name], ctx)
+        counts = nums.counts
+        formatted = {v: p for v, p in nums.special.items() if p.formatted}
+        if not formatted or not nums.numeric:
+            continue
+        if not formatted:
+            continue
+        units = {p.unit for p in formatted.values() if p.unit}
+        n = sum(nums.rows[v] for v in formatted)
+        examples = ", ".join(repr(v) for v in list(formatted)[:2])
+        kinds = [k for k, flag in (("thousands separators", any(p.commas for p in formatted.values())),
+                                   ("currency signs", any(p.currency for p in formatted.values())),
+                                   ("accounting parentheses", any(p.parens for p in formatted.values())),
+                                   ("units", bool(units))) if flag]
+        if len(units) > 1:
+            out.append(Finding("number_format", name, "warning",
+                               f"'{name}' mixes units ({', '.join(sorted(units))}); convert to one unit and name it in the header.",
+                               None, n))
+            continue
+        if units == {"%"} and (len(nums.plain) or any(not p.unit for p in nums.special.values())):
+            continue  # some with %, some without: check_percentages reports it
+        fix = {"op": "format_number", "column": name}
+        note = ""
+        if units:
+            unit = units.pop()
+            fix.update({"unit": unit, "to": f"{name} ({unit})"})
+            note = f" and name the unit in the header ('{name} ({unit})')"
+        out.append(Finding("number_format", name, "warning",
+                           f"{n:,} number(s) in '{name}' are written with {' and '.join(kinds)} (e.g. {examples}); "
+                           f"the portal reads them as text. Write plain numbers{note}.", fix, n))
+    return out
+
+
+def check_number_words(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    out = []
+    for name in df.columns:
+        nums = _numbers(df[name], ctx)
+        counts = nums.counts
+        scaled = [v for v, p in nums.special.items() if p.scale]
+        if not scaled or not nums.numeric:
+            continue
+        n = sum(nums.rows[v] for v in scaled)
+        out.append(Finding("number_words", name, "warning",
+                           f"{n:,} number(s) in '{name}' are written with a word for the scale (e.g. {scaled[0]!r}); "
+                           f"write the whole number ({plain(nums.special[scaled[0]].value)}).",
+                           {"op": "format_number", "column": name}, n))
+    return out
+
+
+PERCENT_HEADER = re.compile(r"percent|pct|%|percentage|proportion", re.IGNORECASE)
+
+
+def check_percentages(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    out = []
+    for name in df.columns:
+        nums = _numbers(df[name], ctx)
+        counts = nums.counts
+        with_sign = [v for v, p in nums.special.items() if p.unit == "%"]
+        if not (with_sign or PERCENT_HEADER.search(str(name))) or not nums.numeric:
+            continue
+        bare = [v for v, x in nums.plain.items() if x != 0] + [v for v, p in nums.special.items() if not p.unit and p.value != 0]
+        if with_sign and bare:
+            n = sum(nums.rows[v] for v in bare)
+            out.append(Finding("percent_inconsistent", name, "warning",
+                               f"'{name}' mixes values with a % sign and {n:,} without one; write every value the same "
+                               "way (plain numbers from 0 to 100, with '(%)' in the header).", None, n))
+            continue
+        if with_sign or not PERCENT_HEADER.search(name):
+            continue
+        values = nums.weighted()
+        total = sum(c for _, c in values) or 1
+        fraction = sum(c for x, c in values if 0 < x < 1)
+        whole = sum(c for x, c in values if x > 1)
+        if any(x > 100 for x, _ in values):
+            out.append(Finding("percent_inconsistent", name, "warning",
+                               f"'{name}' is headed as a percentage but has values over 100; check the scale."))
+        elif fraction / total >= 0.1 and whole / total >= 0.1:
+            out.append(Finding("percent_inconsistent", name, "warning",
+                               f"'{name}' has {fraction:,} value(s) between 0 and 1 and {whole:,} above 1: some look like "
+                               "fractions (0.45) and others like percentages (45). Use one scale.", None, fraction))
+    return out
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_formula(value) -> bool:
+    """True for a cell a spreadsheet would run as a formula; numbers like "-5" or "+1.5%" are not."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return False
+    if PLAIN_NUMBER.match(value.strip()) or parse_number(value) is not None:
+        return False
+    return not re.fullmatch(r"[-+\s]*", value)  # "-" or "--" alone is a placeholder, not a formula
+
+
+def check_formula_injection(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    out = []
+    for name in df.columns:
+        counts = _counts(df[name])
+        index = counts.index.to_series(index=counts.index).astype("str")
+        maybe = index[index.str.match(r"[=+\-@\t\r]").fillna(False).astype(bool).to_numpy()]
+        bad = [v for v in maybe.tolist() if is_formula(v)]
+        if bad:
+            n = int(counts[bad].sum())
+            out.append(Finding("formula_injection", name, "error",
+                               f"{n:,} cell(s) in '{name}' begin with =, +, - or @: a spreadsheet opening the published "
+                               "CSV would run them as formulas. Escape them (a leading apostrophe).",
+                               {"op": "escape_formulas", "column": name}, n))
+    return out
+
+
+# --- column order -----------------------------------------------------------------------------------
+
+ID_SUFFIXES = ("id", "identifier", "number", "serialnumber", "recordnumber", "caseno", "casenumber", "key")
+NOT_MEASURE = re.compile(r"(\bid|identifier|number|\bno\.?|code|zip|fips|year|latitude|longitude|\blat\b|\blon)$", re.IGNORECASE)
+
+
+def _compact(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def identifier_columns(df: pd.DataFrame, ctx: Context) -> list[str]:
+    """Columns that identify a row: an ID-like header and (almost) all values distinct and filled."""
+    if "__ids__" in ctx.cache:
+        return ctx.cache["__ids__"]
+    out = []
+    for name in df.columns:
+        c = _compact(str(name))
+        if not c.endswith(ID_SUFFIXES) or c in ("paid", "void"):
+            continue
+        s = df[name]
+        if len(s) and s.notna().mean() >= 0.99 and s.nunique() / len(s) >= 0.95:
+            out.append(name)
+    ctx.cache["__ids__"] = out
+    return out
+
+
+def check_identifier_position(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    ids = identifier_columns(df, ctx)
+    if not ids or df.columns[0] in ids:
+        return []
+    first = ids[0]
+    return [Finding("identifier_position", first, "info",
+                    f"The identifier column '{first}' is not the left-most column; put it first so each row is easy to cite.",
+                    {"op": "reorder", "columns": [first]})]
+
+
+def _is_date(df: pd.DataFrame, name: str, ctx: Context) -> bool:
+    if ctx.types.get(name) == "date":
+        return True
+    if ctx.types:
+        return False
+    s = _counts(df[name]).index.to_series().head(200)
+    return bool(len(s)) and s.str.strip().str.fullmatch(DATE.pattern).all() and parse_dates(s).notna().all()
+
+
+def _is_measure(df: pd.DataFrame, name: str, ctx: Context) -> bool:
+    if ctx.types and ctx.types.get(name) not in ("integer", "decimal"):
+        return False
+    if NOT_MEASURE.search(str(name).strip()) or BLANK_HEADER.match(str(name)) or name in identifier_columns(df, ctx):
+        return False
+    nums = _numbers(df[name], ctx)
+    if len(nums.counts) <= 2 or not nums.numeric:
+        return False  # 0/1 flags are not measures
+    return not all(float(v).is_integer() and 1900 <= v <= 2100 for v, _ in nums.weighted())  # years are time, not measures
+
+
+def check_date_position(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    columns = list(df.columns)
+    dates = [c for c in columns if _is_date(df, c, ctx)]
+    if not dates:
+        return []
+    measures = [c for c in columns if c not in dates and _is_measure(df, c, ctx)]
+    if not measures:
+        return []
+    first = columns.index(measures[0])
+    late = [d for d in dates if columns.index(d) > first]
+    if not late:
+        return []
+    return [Finding("date_position", d, "info",
+                    f"The date column '{d}' is to the right of the measure '{measures[0]}'; put dates and times "
+                    "before the measures they describe.", {"op": "reorder", "columns": late, "before": measures[0]})
+            for d in late[:1]]
+
+
+def check_sheets(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    sheets = list(getattr(ctx.source, "sheets", None) or [])
+    if len(sheets) <= 1:
+        return []
+    used = getattr(ctx.source, "sheet", None) or sheets[0]
+    others = [s for s in sheets if s != used]
+    return [Finding("extra_sheets", None, "warning",
+                    f"The workbook has {len(sheets)} sheets; the portal imports only the first tab. Reviewing '{used}'; "
+                    f"publish {', '.join(repr(s) for s in others[:5])} as separate datasets or leave them out.")]
+
+
+CHECKS = {
+    "headers": check_headers,
+    "note_rows": check_note_rows,
+    "all_caps": check_all_caps,
+    "number_format": check_number_format,
+    "number_words": check_number_words,
+    "percentages": check_percentages,
+    "identifier_position": check_identifier_position,
+    "date_position": check_date_position,
+    "sheets": check_sheets,
+    "formula_injection": check_formula_injection,
+}
+
+
+def run(data, types: dict | None = None, roles: dict | None = None, source=None,
+        only: list[str] | None = None) -> list[Finding]:
+    """Every check (or `only` those named) over a Table or DataFrame; findings errors first."""
+    df = getattr(data, "df", data)
+    if types is None:
+        types = {c: t for c, t in (getattr(data, "types", None) or {}).items() if c in df.columns}
+        if types and set(types) != set(df.columns):
+            types = {}   # the release table changed columns: infer instead of trusting a partial map
+    ctx = Context(types=types or {}, roles=roles or {}, source=source or getattr(data, "source", None))
+    out: list[Finding] = []
+    for name, fn in CHECKS.items():
+        if only and name not in only:
+            continue
+        out.extend(fn(df, ctx))
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(out, key=lambda f: order.get(f.severity, 9))
+
+
+# --- fix operations (recipe steps) ------------------------------------------------------------------
+
+SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to"}
+KEEP_UPPER = {"CT", "USA", "US", "LLC", "LLP", "LP", "INC", "PC", "PLLC", "DBA", "II", "III", "IV", "VI", "PO", "NE",
+              "NW", "SE", "SW", "N/A", "MD", "DDS", "DMD", "RN", "LPN", "APRN", "CPA", "DVM", "PA", "NA", "YMCA", "UCONN"}
+
+
+def titlecase(text):
+    """ALL CAPS text in Title Case, keeping known abbreviations ("LLC", "CT") and ordinals ("1st") right."""
+    if not isinstance(text, str) or not _caps(text):
+        return text
+
+    def word(w: str, first: bool) -> str:
+        core = w.strip("().,;:'\"")
+        if core.upper() in KEEP_UPPER:
+            return w
+        lower = w.lower()
+        if re.search(r"\d", core):
+            return lower if re.fullmatch(r"\d+(st|nd|rd|th)", core.lower()) else w   # "1st", but "2B", "A1"
+        if not first and core.lower() in SMALL_WORDS:
+            return lower
+        out = re.sub(r"(^|[-/(\"])([a-z])", lambda m: m[1] + m[2].upper(), lower)
+        out = re.sub(r"^([od]')([a-z])", lambda m: m[1].upper() + m[2].upper(), out, flags=re.IGNORECASE)
+        out = re.sub(r"^mc([a-z])", lambda m: "Mc" + m[1].upper(), out, flags=re.IGNORECASE)
+        return out
+
+    parts = re.split(r"(\s+)", text)
+    return "".join(p if p.isspace() or not p else word(p, i == 0) for i, p in enumerate(parts))
+
+
+def _need(df: pd.DataFrame, step: dict) -> str:
+    from ctopen.errors import RecipeError
+    column = step.get("column")
+    if column not in df.columns:
+        raise RecipeError(f"The recipe step '{step.get('op')}' names the column '{column}', which is not in the file.")
+    return column
+
+
+def op_format_number(df: pd.DataFrame, step: dict):
+    column = _need(df, step)
+    unit = (step.get("unit") or "").lower() or None
+    s = df[column]
+    changed = 0
+    left = 0
+    mapping = {}
+    counts = _counts(s)
+    for v in counts.index:
+        p = parse_number(v)
+        if p is None or (p.unit and p.unit != unit):
+            if p is None and not PLAIN_NUMBER.match(v.strip()):
+                left += int(counts[v])
+            continue
+        new = plain(p.value)
+        if new != v:
+            mapping[v] = new
+    if mapping:
+        hit = s.isin(list(mapping))
+        changed = int(hit.sum())
+        df = df.copy()
+        df[column] = s.where(~hit, s.map(mapping)).astype(s.dtype)
+    to = step.get("to")
+    if to and to != column:
+        df = df.rename(columns={column: to})
+    entry = {"op": "format_number", "column": column, "changed": changed,
+             "did": f"wrote {changed:,} value(s) of '{column}' as plain numbers"
+                    + (f"; {left:,} value(s) that are not numbers left as they were" if left else "")
+                    + (f"; renamed the column '{to}'" if to and to != column else "")}
+    return df, entry
+
+
+def op_rename(df: pd.DataFrame, step: dict):
+    column = _need(df, step)
+    to = str(step.get("to") or "").strip()
+    from ctopen.errors import RecipeError
+    if not to:
+        raise RecipeError(f"The recipe step 'rename' for '{column}' has no new name ('to').")
+    if to in df.columns and to != column:
+        raise RecipeError(f"The recipe step 'rename' would give '{column}' the name '{to}', which another column has.")
+    return df.rename(columns={column: to}), {"op": "rename", "column": column, "to": to,
+                                              "did": f"renamed '{column}' to '{to}'"}
+
+
+def op_titlecase(df: pd.DataFrame, step: dict):
+    column = _need(df, step)
+    s = df[column]
+    new = s.map(titlecase, na_action="ignore").astype(s.dtype)
+    changed = int((new != s).fillna(False).sum())
+    df = df.copy()
+    df[column] = new
+    return df, {"op": "titlecase", "column": column, "changed": changed,
+                "did": f"wrote {changed:,} ALL CAPS value(s) of '{column}' in Title Case"}
+
+
+def op_reorder(df: pd.DataFrame, step: dict):
+    wanted = [c for c in step.get("columns", []) if c in df.columns]
+    missing = [c for c in step.get("columns", []) if c not in df.columns]
+    rest = [c for c in df.columns if c not in wanted]
+    before = step.get("before")
+    if before in rest:
+        i = rest.index(before)
+        order = rest[:i] + wanted + rest[i:]
+    else:
+        order = wanted + rest
+    did = f"moved {', '.join(repr(c) for c in wanted)} " + (f"before '{before}'" if before in rest else "to the left")
+    if missing:
+        did += f" (not in the file: {', '.join(repr(c) for c in missing)})"
+    return df[order], {"op": "reorder", "columns": wanted, "did": did}
+
+
+def op_escape_formulas(df: pd.DataFrame, step: dict):
+    column = _need(df, step)
+    s = df[column]
+    hit = s.map(is_formula, na_action="ignore").fillna(False).astype(bool)
+    df = df.copy()
+    df[column] = s.where(~hit, "'" + s.astype("str"))
+    n = int(hit.sum())
+    return df, {"op": "escape_formulas", "column": column, "changed": n,
+                "did": f"put an apostrophe before {n:,} cell(s) of '{column}' that a spreadsheet would run as formulas"}
+
+
+def op_drop_note_rows(df: pd.DataFrame, step: dict):
+    rows = note_rows(df)
+    keep = [i for i in range(len(df)) if i not in set(rows)]
+    out = df.iloc[keep].reset_index(drop=True)
+    return out, {"op": "drop_note_rows", "rows": len(rows),
+                 "did": f"removed {len(rows)} note or footnote row(s) (they are not records)"}
+
+
+FIX_OPS = {
+    "format_number": op_format_number,
+    "rename": op_rename,
+    "titlecase": op_titlecase,
+    "reorder": op_reorder,
+    "escape_formulas": op_escape_formulas,
+    "drop_note_rows": op_drop_note_rows,
+}
+
+
+def apply_fixes(df: pd.DataFrame, steps: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
+    """Run fix steps alone (for tests and for a transform module that dispatches unknown ops here)."""
+    log = []
+    for step in steps:
+        df, entry = FIX_OPS[step["op"]](df, step)
+        log.append(entry)
+    return df, log
