@@ -38,6 +38,7 @@ def new_recipe(t: Table, keep: dict | None = None) -> dict:
         "metadata": keep.get("metadata", {}),
         "target": keep.get("target", {}),
         "eligibility": keep.get("eligibility", {}),
+        "inventory": keep.get("inventory", {}),   # the inventory row the review started from (Find)
     }
 
 
