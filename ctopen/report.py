@@ -175,7 +175,7 @@ def _gate_section(parts: ReportParts) -> str:
     return out
 
 
-def _eligibility_section(recipe: Mapping) -> str:
+def _eligibility_section(recipe: Mapping, gate=None) -> str:
     answers = recipe.get("eligibility") or {}
     if not answers:
         return "<p>The eligibility questions (Evaluate step) were not answered in this review.</p>"
@@ -187,9 +187,9 @@ def _eligibility_section(recipe: Mapping) -> str:
         if exc.name != "ctopen.eligibility":
             raise
         eligibility = None
-    section = getattr(eligibility, "report_html", None) or getattr(eligibility, "report_section", None)
+    section = getattr(eligibility, "report_section", None)
     if callable(section):
-        text = section(answers)
+        text = section(answers, gate)
         if isinstance(text, str) and text.strip():
             return text
     if isinstance(answers, Mapping):
@@ -231,7 +231,7 @@ def render(parts: ReportParts) -> str:
 <p class="muted">Reviewed by {_e(parts.reviewer or "(no reviewer named)")} on {_e(parts.date)}. Written by ctopen, following the
 CT Open Data Handbook: publish privately, review, then make public.</p>
 <h2>1. Source file</h2>{_table(["", ""], source_rows)}
-<h2>2. Eligibility</h2>{_eligibility_section(parts.recipe)}
+<h2>2. Eligibility</h2>{_eligibility_section(parts.recipe, parts.gate)}
 <h2>3. Column roles</h2>
 <p>Direct identifiers single a person out by themselves; quasi-identifiers do in combination; sensitive attributes are what must not be disclosed about a person.</p>
 {_roles_section(parts)}
