@@ -60,8 +60,10 @@ def step_columns(step: dict) -> list[str]:
     if op == "suppress":
         return list(step.get("columns") or [])
     if op == "aggregate":
+        by = step.get("by") or []
+        by = [by] if isinstance(by, str) else [c for c in by if isinstance(c, str)] if isinstance(by, list) else []
         measures = [m.get("column") for m in step.get("measures") or [] if isinstance(m, dict)]
-        return list(step.get("by") or []) + [m for m in measures if m]
+        return by + [m for m in measures if isinstance(m, str) and m]
     return []
 
 
@@ -152,7 +154,7 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
         if not last:
             out.append(f"{where} (aggregate) must be the last step")
         by = step.get("by")
-        if not isinstance(by, list) or not by or not all(_is_name(c) for c in by):
+        if not (_is_name(by) or isinstance(by, list) and by and all(_is_name(c) for c in by)):
             out.append(f"{where} (aggregate) needs \"by\" as a list of column names")
     return out
 
@@ -195,7 +197,8 @@ def describe_step(step: dict) -> str:
         return f"Replace “{col}” with an anonymous ID (keyed hash)."
     if op == "aggregate":
         measures = [f"{m.get('stat', 'sum')} of {m.get('column')}" for m in step.get("measures") or []]
-        text = f"Publish counts by {', '.join(step.get('by') or [])} instead of records"
+        by = step.get("by") or []
+        text = f"Publish counts by {by if isinstance(by, str) else ', '.join(map(str, by))} instead of records"
         text += f", with {', '.join(measures)}" if measures else ""
         return text + f" (counts of {step.get('threshold', 5)} or less suppressed)."
     return f"Unknown step {op!r}."

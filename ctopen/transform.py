@@ -61,7 +61,8 @@ def apply(df: pd.DataFrame, recipe: dict, key: bytes | None = None) -> Applied:
                     raise
                 raise RecipeError("This version of ctopen cannot apply an \"aggregate\" step yet.") from exc
             out, entry = apply_step(out, step)
-            entry = {"op": "aggregate", "values_changed": 0, "records_removed": 0, "message": "", **entry}
+            entry = {"op": "aggregate", "values_changed": 0, "records_removed": 0, **entry}
+            entry.setdefault("message", recipes.describe_step(step))
         suppressed += int(entry.get("records_removed", 0)) if op == "suppress" else 0
         log.append(entry)
     return Applied(df=out, log=log, suppressed=suppressed)
