@@ -611,8 +611,8 @@ def op_format_number(df: pd.DataFrame, step: dict):
     to = step.get("to")
     if to and to != column:
         df = df.rename(columns={column: to})
-    entry = {"op": "format_number", "column": column, "changed": changed,
-             "did": f"wrote {changed:,} value(s) of '{column}' as plain numbers"
+    entry = {"op": "format_number", "column": column, "values_changed": changed, "records_removed": 0,
+             "message": f"Wrote {changed:,} value(s) of '{column}' as plain numbers"
                     + (f"; {left:,} value(s) that are not numbers left as they were" if left else "")
                     + (f"; renamed the column '{to}'" if to and to != column else "")}
     return df, entry
@@ -626,8 +626,8 @@ def op_rename(df: pd.DataFrame, step: dict):
         raise RecipeError(f"The recipe step 'rename' for '{column}' has no new name ('to').")
     if to in df.columns and to != column:
         raise RecipeError(f"The recipe step 'rename' would give '{column}' the name '{to}', which another column has.")
-    return df.rename(columns={column: to}), {"op": "rename", "column": column, "to": to,
-                                              "did": f"renamed '{column}' to '{to}'"}
+    return df.rename(columns={column: to}), {"op": "rename", "column": column, "to": to, "values_changed": 0,
+                                              "records_removed": 0, "message": f"Renamed '{column}' to '{to}'"}
 
 
 def op_titlecase(df: pd.DataFrame, step: dict):
@@ -637,8 +637,8 @@ def op_titlecase(df: pd.DataFrame, step: dict):
     changed = int((new != s).fillna(False).sum())
     df = df.copy()
     df[column] = new
-    return df, {"op": "titlecase", "column": column, "changed": changed,
-                "did": f"wrote {changed:,} ALL CAPS value(s) of '{column}' in Title Case"}
+    return df, {"op": "titlecase", "column": column, "values_changed": changed, "records_removed": 0,
+                "message": f"Wrote {changed:,} ALL CAPS value(s) of '{column}' in Title Case"}
 
 
 def op_reorder(df: pd.DataFrame, step: dict):
@@ -651,10 +651,10 @@ def op_reorder(df: pd.DataFrame, step: dict):
         order = rest[:i] + wanted + rest[i:]
     else:
         order = wanted + rest
-    did = f"moved {', '.join(repr(c) for c in wanted)} " + (f"before '{before}'" if before in rest else "to the left")
+    did = f"Moved {', '.join(repr(c) for c in wanted)} " + (f"before '{before}'" if before in rest else "to the left")
     if missing:
         did += f" (not in the file: {', '.join(repr(c) for c in missing)})"
-    return df[order], {"op": "reorder", "columns": wanted, "did": did}
+    return df[order], {"op": "reorder", "columns": wanted, "values_changed": 0, "records_removed": 0, "message": did}
 
 
 def op_escape_formulas(df: pd.DataFrame, step: dict):
@@ -664,16 +664,16 @@ def op_escape_formulas(df: pd.DataFrame, step: dict):
     df = df.copy()
     df[column] = s.where(~hit, "'" + s.astype("str"))
     n = int(hit.sum())
-    return df, {"op": "escape_formulas", "column": column, "changed": n,
-                "did": f"put an apostrophe before {n:,} cell(s) of '{column}' that a spreadsheet would run as formulas"}
+    return df, {"op": "escape_formulas", "column": column, "values_changed": n, "records_removed": 0,
+                "message": f"Put an apostrophe before {n:,} cell(s) of '{column}' that a spreadsheet would run as formulas"}
 
 
 def op_drop_note_rows(df: pd.DataFrame, step: dict):
     rows = note_rows(df)
     keep = [i for i in range(len(df)) if i not in set(rows)]
     out = df.iloc[keep].reset_index(drop=True)
-    return out, {"op": "drop_note_rows", "rows": len(rows),
-                 "did": f"removed {len(rows)} note or footnote row(s) (they are not records)"}
+    return out, {"op": "drop_note_rows", "column": None, "values_changed": 0, "records_removed": len(rows),
+                 "message": f"Removed {len(rows)} note or footnote row(s) (they are not records)"}
 
 
 FIX_OPS = {
