@@ -1,0 +1,598 @@
+"""Column roles with evidence: which columns identify a person, which help to, which are sensitive.
+
+For each column, a random sample of rows (settings.DETECT_SAMPLE_SIZE, 500) is profiled; its distinct
+values (up to rules.PRESIDIO_VALUES) go to Presidio in one call, with the column header as context.
+The column's kind of data comes from the SHARE of sampled values that match (the coverage rule), never
+from a single hit, combined with the header words, an offline person-name check (probablepeople), the
+values' shape, their uniqueness, and word lists for health and criminal-justice attributes. The rules are
+data in `ctopen.rules`; the recognizers in `ctopen.recognizers`. Time is bounded by the sample, not the rows.
+
+A row-number column (the values are exactly 0..n-1 or 1..n in file order, like pandas' "Unnamed: 0")
+is `other`: it only says where a row sits in this file and links to nothing outside it. If the same
+number is used elsewhere (a register's serial number), the reviewer marks it `direct`.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ctopen import rules, settings
+
+MASK = "•"
+
+# ---------------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class TextScan:
+    """Personal data found inside the cells of a free-text column."""
+    cells_sampled: int
+    cells_with_pii: int
+    found: dict[str, int]              # entity code -> cells holding it
+    examples: list[str]                # cell snippets with the personal data masked
+
+    @property
+    def summary(self) -> str:
+        if not self.cells_with_pii:
+            return f"No personal data found in {self.cells_sampled:,} sampled cells."
+        kinds = ", ".join(f"{n:,} {rules.label_of(e)}" for e, n in sorted(self.found.items(), key=lambda x: -x[1]))
+        return f"{self.cells_with_pii:,} of {self.cells_sampled:,} sampled cells hold personal data ({kinds})."
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "summary": self.summary}
+
+
+@dataclass
+class ColumnRole:
+    name: str
+    role: str                  # direct | quasi | sensitive | other
+    entity: str                # rules.ENTITIES code
+    confidence: float          # 0..1
+    evidence: list[str]        # plain sentences
+    label: str = ""            # the entity in plain words
+    examples: list[str] = field(default_factory=list)   # masked when the column is a direct identifier
+    non_empty: int = 0
+    distinct_share: float = 0.0
+    text_scan: TextScan | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["text_scan"] = self.text_scan.to_dict() if self.text_scan else None
+        return d
+
+
+@dataclass
+class Detection:
+    rows: int
+    engine: str
+    columns: list[ColumnRole]
+    seconds: float = 0.0
+
+    def roles(self) -> dict[str, str]:
+        return {c.name: c.role for c in self.columns}
+
+    def column(self, name: str) -> ColumnRole:
+        return next(c for c in self.columns if c.name == name)
+
+    def by_role(self, role: str) -> list[str]:
+        return [c.name for c in self.columns if c.role == role]
+
+    @property
+    def text_findings(self) -> list[ColumnRole]:
+        """Columns whose cells were scanned for personal data inside free text."""
+        return [c for c in self.columns if c.text_scan is not None]
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "engine": self.engine, "seconds": round(self.seconds, 3),
+                "columns": [c.to_dict() for c in self.columns]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# masking
+
+
+def mask(value) -> str:
+    """Mask a value for display: its first character, then a fixed run of bullets (the length stays hidden).
+
+    "John Smith" -> "J••••", "860-555-0100" -> "8••••"; a value of 1-2 characters is all bullets.
+    """
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    text = str(value).strip()
+    if not text:
+        return ""
+    if len(text) <= 2:
+        return MASK * 4
+    return text[0] + MASK * 4
+
+
+def mask_spans(text: str, spans: list[tuple[int, int]], width: int = 80) -> str:
+    """A snippet of free text around the first span, with every span masked."""
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:
+            continue
+        out.append(text[last:start])
+        out.append(mask(text[start:end]))
+        last = end
+    out.append(text[last:])
+    masked = "".join(out).replace("\n", " ")
+    if len(masked) > width:
+        first = max(0, sorted(spans)[0][0] - width // 3) if spans else 0
+        masked = ("…" if first else "") + masked[first:first + width] + "…"
+    return masked
+
+
+# ---------------------------------------------------------------------------------------------------
+# engine
+
+_ENGINE = None
+
+
+def build_engine(model: str | None = "auto"):
+    """The Presidio engine (a `ctopen.recognizers.Engine`), built once per process and reused."""
+    global _ENGINE
+    if model != "auto":
+        from ctopen.recognizers import build_engine as build
+        return build(model)
+    if _ENGINE is None:
+        from ctopen.recognizers import build_engine as build
+        _ENGINE = build()
+    return _ENGINE
+
+
+# ---------------------------------------------------------------------------------------------------
+# header words
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+_ID_SUFFIX_EXCEPTIONS = {"paid", "valid", "invalid", "void", "fluid", "liquid", "humid", "rapid", "solid",
+                         "avoid", "covid", "acid", "lucid", "vivid", "timid", "hybrid", "squid", "david",
+                         "android", "steroid", "opioid", "thyroid", "unpaid", "prepaid", "medicaid", "overpaid",
+                         "said", "laid", "raid", "maid", "aid", "bid", "did", "hid", "kid", "lid", "mid", "rid",
+                         "grid", "skid", "amid", "arid", "braid", "staid", "afraid", "pyramid", "candid"}
+
+
+def header_tokens(name: str) -> tuple[list[str], str]:
+    """Words of a header ("ResidenceCity" -> ["residence", "city"]) and its run-together lowercase form."""
+    spaced = _CAMEL.sub(" ", str(name))
+    tokens = [t for t in re.split(r"[^A-Za-z0-9#]+", spaced.lower()) if t]
+    compact = re.sub(r"[^a-z0-9#]", "", str(name).lower())
+    return tokens, compact
+
+
+def _word_in_header(word: str, tokens: list[str], compact: str, spaced: str) -> bool:
+    if " " in word:
+        return word in spaced or word.replace(" ", "") in compact
+    if len(word) <= 3:
+        if word in tokens:
+            return True
+        # run-together lowercase headers: "credentialid", "casenum"
+        if word in ("id", "no", "num", "nbr", "dob", "ssn", "zip") and compact.endswith(word) \
+                and len(compact) > len(word) + 3 and compact not in _ID_SUFFIX_EXCEPTIONS \
+                and not any(compact.endswith(x) for x in _ID_SUFFIX_EXCEPTIONS if len(x) >= 5):
+            return True
+        return False
+    return word in compact
+
+
+def header_hits(name: str) -> dict[str, str]:
+    """Kinds of data the header points at -> the header word that says so (vetoes applied)."""
+    tokens, compact = header_tokens(name)
+    spaced = " ".join(tokens)
+    hits: dict[str, str] = {}
+    for entity, words in rules.HEADER_WORDS.items():
+        for w in words:
+            if _word_in_header(w, tokens, compact, spaced):
+                hits[entity] = w
+                break
+    for entity, vetoes in rules.HEADER_VETO.items():
+        if entity in hits and any(_word_in_header(v, tokens, compact, spaced) for v in vetoes):
+            del hits[entity]
+    return hits
+
+
+# ---------------------------------------------------------------------------------------------------
+# column profile
+
+_NUM = re.compile(r"^[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$")
+_INT = re.compile(r"^[-+]?\d+$")
+_THOUSANDS_OR_DECIMAL = re.compile(r"^[-+]?\$?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d*\.\d+)%?$|^\$")
+_CODE = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9]+(?:[-./_#:][A-Za-z0-9]+){0,4}$")
+_AGE = re.compile(r"^(?:\d{1,3}(?:\s*(?:-|to)\s*\d{1,3})?\+?|\d{1,3}\s*(?:years?|yrs?|y)\.?)$", re.I)
+_DECIMAL_COORD = re.compile(r"^-?\d{1,3}\.\d{3,}$")
+
+
+@dataclass
+class Profile:
+    rows: int
+    non_empty: int
+    values: list[str]             # sampled non-empty values (rows, with repeats)
+    counts: Counter               # distinct sampled value -> times sampled
+    distinct_share: float         # distinct / non-empty (exact, or estimated on a sample for large columns)
+    distinct_exact: bool
+    numeric: float = 0.0          # shares of sampled values
+    integer: float = 0.0
+    measured: float = 0.0         # thousands separators, decimals, $ or %
+    code_like: float = 0.0
+    alpha: float = 0.0
+    flag: float = 0.0
+    age_like: float = 0.0
+    coord_like: float = 0.0
+    mean_words: float = 0.0
+    leading_zero: float = 0.0
+    fixed_width: bool = False
+    row_number: bool = False
+    constant: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+def _share(values, pred) -> float:
+    return sum(1 for v in values if pred(v)) / len(values) if values else 0.0
+
+
+def _is_missing(v: str) -> bool:
+    return v.strip().lower() in rules.MISSING_VALUES
+
+
+def profile(series: pd.Series, sample_rows: int, rng: np.random.Generator) -> Profile:
+    rows = len(series)
+    s = series if series.dtype == "str" else series.astype("str")
+    # sample rows at random positions; a sparse column falls back to its non-empty values
+    take = min(rows, sample_rows * 3)
+    pos = np.sort(rng.choice(rows, size=take, replace=False)) if rows > take else np.arange(rows)
+    picked = s.iloc[pos].dropna()
+    if len(picked) < min(sample_rows, rows) // 2:
+        nonnull = s.dropna()
+        picked = nonnull.sample(min(len(nonnull), sample_rows * 3), random_state=1) if len(nonnull) else nonnull
+    values = [v.strip() for v in picked.tolist() if not _is_missing(v)][:sample_rows]
+    non_empty = int(s.notna().sum()) if rows <= rules.EXACT_UNIQUE_ROWS else int(round(rows * (s.iloc[pos].notna().mean() if take else 0)))
+    counts = Counter(values)
+    if rows <= rules.EXACT_UNIQUE_ROWS:
+        nun = s.nunique(dropna=True)
+        distinct_share, exact = (nun / non_empty if non_empty else 0.0), True
+    else:
+        block = s.iloc[np.sort(rng.choice(rows, size=50_000, replace=False))].dropna()
+        distinct_share, exact = (block.nunique() / len(block) if len(block) else 0.0), False
+    p = Profile(rows=rows, non_empty=non_empty, values=values, counts=counts,
+                distinct_share=distinct_share, distinct_exact=exact)
+    if not values:
+        return p
+    p.numeric = _share(values, _NUM.match)
+    p.integer = _share(values, _INT.match)
+    p.measured = _share(values, _THOUSANDS_OR_DECIMAL.match)
+    p.code_like = _share(values, lambda v: bool(_CODE.match(v)) and len(v) >= 3 and not _THOUSANDS_OR_DECIMAL.match(v))
+    p.alpha = _share(values, lambda v: any(c.isalpha() for c in v) and not any(c.isdigit() for c in v))
+    p.flag = _share(values, lambda v: v.lower() in rules.FLAG_VALUES or v.lower().startswith("y "))
+    p.age_like = _share(values, lambda v: bool(_AGE.match(v)) and int(re.match(r"\d+", v).group()) <= 120)
+    p.coord_like = _share(values, lambda v: bool(_DECIMAL_COORD.match(v)) and abs(float(v)) <= 180)
+    p.mean_words = sum(len(v.split()) for v in values) / len(values)
+    p.leading_zero = _share(values, lambda v: len(v) > 1 and v[0] == "0" and v.isdigit())
+    p.fixed_width = len({len(v) for v in counts}) == 1
+    # every row holds the same value (a column of "Y" or empty is a flag, not a constant)
+    p.constant = len(counts) == 1 and non_empty == rows and (distinct_share * non_empty <= 1.0 if exact else True)
+    if p.integer == 1.0 and rows > 1:
+        check = np.unique(np.concatenate([[0, rows - 1], pos[:200]]))
+        got = s.iloc[check]
+        for base in (0, 1):
+            if all(isinstance(v, str) and v.strip().lstrip("0") == str(i + base).lstrip("0") for i, v in zip(check, got)):
+                p.row_number = True
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------
+# Presidio on the sample
+
+_DIGIT_ENTITIES = {"PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "DATE_TIME", "CT_ZIP", "DATE_OF_BIRTH",
+                   "RECORD_NUMBER", "STREET_ADDRESS", "COORDINATES"}
+_ALPHA_ENTITIES = {"SEX", "RACE", "ETHNICITY", "CT_TOWN", "CT_COUNTY", "US_STATE", "TITLED_NAME", "PERSON",
+                   "LOCATION", "EMAIL_ADDRESS", "STREET_ADDRESS"}
+_CONTAINS = {"COORDINATES"}          # a value counts when it holds one (e.g. "Norwalk, CT\n(41.1, -73.4)")
+_TEXT_PII = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "TITLED_NAME", "PERSON",
+             "STREET_ADDRESS"}
+SEP = "\n\n"
+_TEXT_ENTITIES = {"free_text", "free_text_pii", "health", "criminal_justice", "financial", "text", "category",
+                  "organization"}
+_PHONE_HINT = re.compile(r"(?<![\d.])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\d.])|\+\d")
+
+
+@dataclass
+class Scan:
+    analyzed: list[str]
+    weights: list[int]
+    full: dict[str, set[int]]            # our entity -> indexes of values it covers
+    inside: dict[str, set[int]]          # Presidio entity -> indexes of values holding one somewhere
+    spans: dict[int, list[tuple[int, int, str]]]
+
+
+def presidio_scan(engine, values: list[str], counts: Counter, header: str, limit: int) -> Scan:
+    distinct = list(dict.fromkeys(values))[:limit]
+    weights = [counts[v] for v in distinct]
+    wanted = set(engine.entities())
+    if not any(any(c.isdigit() for c in v) for v in distinct):
+        wanted -= _DIGIT_ENTITIES - _ALPHA_ENTITIES
+    if all(_NUM.match(v) for v in distinct):
+        wanted -= _ALPHA_ENTITIES
+    if not any("@" in v for v in distinct):
+        wanted.discard("EMAIL_ADDRESS")
+    if not any(_PHONE_HINT.search(v) for v in distinct):
+        wanted.discard("PHONE_NUMBER")      # phonenumbers is slow: run it only where a phone could be
+    scan = Scan(distinct, weights, {}, {}, {})
+    if not distinct or not wanted:
+        return scan
+    text = SEP.join(distinct)
+    starts, at = [], 0
+    for v in distinct:
+        starts.append(at)
+        at += len(v) + len(SEP)
+    tokens, compact = header_tokens(header)
+    context = list(dict.fromkeys(tokens + [compact]))
+    results = engine.analyze(text, entities=sorted(wanted), context=context)
+    if engine.has_ner and sum(any(c.isalpha() for c in v) for v in distinct) >= len(distinct) / 2:
+        for i, v in enumerate(distinct[:100]):      # the model's NER, value by value
+            for r in engine.analyze_ner(v, context=context):
+                r.start, r.end = r.start + starts[i], r.end + starts[i]
+                results.append(r)
+    covered: dict[tuple[int, str], int] = {}
+    for r in results:
+        if r.score < rules.MIN_SCORE:
+            continue
+        i = bisect.bisect_right(starts, r.start) - 1
+        if i < 0 or r.end > starts[i] + len(distinct[i]):
+            continue                      # a match across two values
+        scan.inside.setdefault(r.entity_type, set()).add(i)
+        scan.spans.setdefault(i, []).append((r.start - starts[i], r.end - starts[i], r.entity_type))
+        ours = rules.PRESIDIO_ENTITIES.get(r.entity_type)
+        if ours:
+            covered[(i, ours)] = covered.get((i, ours), 0) + (r.end - r.start)
+            if r.entity_type in _CONTAINS:
+                covered[(i, ours)] = 10 ** 6
+    for (i, ours), n in covered.items():
+        if n >= 0.6 * len(distinct[i].strip()):
+            scan.full.setdefault(ours, set()).add(i)
+    return scan
+
+
+def _text_pii_spans(scan: Scan) -> dict[int, list[tuple[int, int, str]]]:
+    """Direct identifiers inside cell text, leaving out digits that belong to a date or coordinates."""
+    out = {}
+    for i, spans in scan.spans.items():
+        shields = [(a, b) for a, b, e in spans if e in ("COORDINATES", "DATE_TIME")]
+        keep = [(a, b, e) for a, b, e in spans if e in _TEXT_PII
+                and not any(a < y and x < b for x, y in shields)]
+        if keep:
+            out[i] = keep
+    return out
+
+
+def _weighted(scan: Scan, idx: set[int]) -> int:
+    return sum(scan.weights[i] for i in idx)
+
+
+# ---------------------------------------------------------------------------------------------------
+# decision
+
+
+@dataclass
+class Candidate:
+    entity: str
+    confidence: float
+    evidence: list[str]
+
+
+_ROLE_RANK = {"direct": 3, "sensitive": 2, "quasi": 1, "other": 0}
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x < 0.995 or x == 1 else f"{x:.1%}"
+
+
+def _vocab_share(values: list[str], words: list[str]) -> float:
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b", re.I)
+    return _share(values, pattern.search)
+
+
+def _compatible(entity: str, p: Profile) -> bool:
+    """May a header's word be believed for these values? (A header alone is weaker than the values.)"""
+    distinct = len(p.counts)
+    if entity in ("person_name", "organization"):
+        return p.alpha >= 0.8 and p.flag < 0.5
+    if entity in ("email", "phone", "ssn", "street_address"):
+        return p.flag < 0.5 and p.measured < 0.5
+    if entity in ("town", "county", "state"):
+        return p.alpha >= 0.8 or (p.integer >= 0.95 and distinct <= 200 and p.measured == 0)
+    if entity in ("sex", "race", "ethnicity"):
+        return distinct <= 30
+    if entity == "age":
+        return p.age_like >= 0.9
+    if entity == "coordinates":
+        return p.coord_like >= 0.9
+    if entity in ("amount", "count"):
+        return p.numeric >= 0.8
+    if entity in ("health", "criminal_justice"):
+        return p.numeric < 0.5
+    if entity == "financial":
+        return p.numeric >= 0.5
+    if entity == "category":
+        return distinct <= 100 or p.distinct_share <= 0.05
+    return False
+
+
+def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[list[Candidate], TextScan | None]:
+    cands: list[Candidate] = []
+    n = sum(scan.weights) or 1
+    header = f"header '{name}'"
+
+    # 1. values matched by Presidio recognizers (the coverage rule)
+    for ent, idx in scan.full.items():
+        if ent == "record_id":
+            continue
+        k = _weighted(scan, idx)
+        share = k / n
+        agrees = ent in hits
+        if share >= (rules.VALUE_SHARE_WITH_HEADER if agrees else rules.VALUE_SHARE):
+            ev = [f"{k:,} of {n:,} sampled values are {rules.label_of(ent)} ({_pct(share)})"]
+            conf = 0.5 + 0.4 * share
+            if agrees:
+                ev.append(f"{header} also reads as {rules.label_of(ent)} ('{hits[ent]}')")
+                conf += 0.1
+            cands.append(Candidate(ent, conf, ev))
+    # town and county share names (Hartford, Windham, ...): a column of county names only is a county
+    names = {c.entity for c in cands}
+    if {"town", "county"} <= names and "town" not in hits:
+        county_idx = scan.full["county"]
+        if len(county_idx) == len(scan.full.get("town", ())) and len(scan.analyzed) <= 12:
+            cands = [c for c in cands if c.entity != "town"]
+
+    # 2. person names (offline check; NER adds PERSON above when a model is installed)
+    if p.alpha >= 0.5:
+        from ctopen.recognizers import looks_like_person_name
+        k = sum(w for v, w in zip(scan.analyzed, scan.weights) if looks_like_person_name(v))
+        share = k / n
+        agrees = "person_name" in hits
+        if share >= (rules.NAME_SHARE_WITH_HEADER if agrees else rules.NAME_SHARE) and (agrees or p.distinct_share >= 0.2):
+            ev = [f"{k:,} of {n:,} sampled values read as a person's given name and surname ({_pct(share)})"]
+            if agrees:
+                ev.append(f"{header} reads as a person's name ('{hits['person_name']}')")
+            cands.append(Candidate("person_name", 0.5 + 0.35 * share + (0.1 if agrees else 0), ev))
+
+    # 3. record/case numbers: (nearly) unique codes, or an identifier header over many distinct codes
+    measure = p.measured >= 0.5 or any(e in hits for e in ("amount", "count", "financial"))
+    flaglike = p.flag >= 0.9
+    if not measure and not flaglike and not p.row_number and p.n:
+        plain_int = p.integer >= 0.95
+        code_ok = p.code_like >= 0.8 and (not plain_int or "record_id" in hits or p.leading_zero >= 0.5
+                                           or (p.fixed_width and len(next(iter(p.counts))) >= 5))
+        uniq = f"{_pct(p.distinct_share)} of values are unique" + ("" if p.distinct_exact else " (estimated on 50,000 sampled rows)")
+        pattern_k = _weighted(scan, scan.full.get("record_id", set()))
+        if code_ok and p.distinct_share >= rules.UNIQUE_RECORD_ID:
+            ev = [uniq, "the values are codes, not measured amounts"]
+            conf = 0.85
+            if "record_id" in hits:
+                ev.append(f"{header} reads as an identifier ('{hits['record_id']}')")
+                conf += 0.1
+            cands.append(Candidate("record_id", conf, ev))
+        elif code_ok and "record_id" in hits and p.distinct_share >= rules.ID_WITH_HEADER and len(p.counts) >= 20:
+            ev = [f"{header} reads as an identifier ('{hits['record_id']}')", uniq + ": each code marks few records"]
+            cands.append(Candidate("record_id", 0.75, ev))
+        elif plain_int and p.distinct_share >= rules.UNIQUE_RECORD_ID and not hits and min(len(v) for v in p.counts) >= 4:
+            cands.append(Candidate("record_id", 0.6, [uniq, "whole numbers with no header word for a measure: read as record numbers"]))
+        if pattern_k and cands and cands[-1].entity == "record_id":
+            cands[-1].evidence.append(f"{pattern_k:,} of {n:,} sampled values look like case or record numbers")
+
+    # 4. health and criminal-justice words inside the values; drug-finding flags
+    for ent in ("health", "criminal_justice"):
+        share = _vocab_share(list(p.counts), rules.VALUE_WORDS[ent]) if p.counts else 0.0
+        if share >= rules.VOCAB_SHARE and p.numeric < 0.5 and "town" not in {c.entity for c in cands}:
+            cands.append(Candidate(ent, 0.6 + 0.3 * share + (0.05 if ent in hits else 0),
+                                   [f"{_pct(share)} of distinct sampled values name a {rules.label_of(ent).split(' (')[0]} matter"]))
+    if "health" in hits and flaglike:
+        cands.append(Candidate("health", 0.9, [f"{header} names a drug or condition ('{hits['health']}') and the values are "
+                                               "yes/no findings: a health attribute of the person"]))
+
+    # 5. header words alone (weaker), when the values do not contradict them
+    have = {c.entity for c in cands}
+    for ent, word in hits.items():
+        if ent in have or ent in ("record_id", "date", "date_of_birth", "record_date", "zip", "email", "phone", "ssn"):
+            continue
+        if _compatible(ent, p):
+            base = {"age": 0.8, "coordinates": 0.8, "health": 0.7, "criminal_justice": 0.7, "financial": 0.7, "amount": 0.65, "count": 0.65,
+                    "category": 0.45, "organization": 0.5}.get(ent, 0.55)
+            cands.append(Candidate(ent, base, [f"{header} reads as {rules.label_of(ent)} ('{word}')"]))
+    if "date" in have and "record_date" in hits:
+        for c in cands:
+            if c.entity == "date":
+                c.entity = "record_date"
+                c.evidence.append(f"{header} says it records when the data was kept ('{hits['record_date']}'), not an event about a person")
+    if "date" in have and "date_of_birth" in hits:
+        for c in cands:
+            if c.entity == "date":
+                c.entity, c.confidence = "date_of_birth", c.confidence + 0.05
+                c.evidence.append(f"{header} reads as date of birth ('{hits['date_of_birth']}')")
+
+    # 6. free text: personal data inside the cells
+    text_scan = None
+    if p.mean_words >= 2.5 and len(p.counts) >= 5:
+        pii = _text_pii_spans(scan)
+        found: Counter = Counter()
+        for i, spans in pii.items():
+            for e in {e for _, _, e in spans}:
+                found[rules.PRESIDIO_ENTITIES.get(e, e)] += scan.weights[i]
+        k = _weighted(scan, set(pii))
+        examples = [mask_spans(scan.analyzed[i], [(a, b) for a, b, _ in pii[i]]) for i in sorted(pii)[:3]]
+        text_scan = TextScan(cells_sampled=n, cells_with_pii=k, found=dict(found), examples=examples)
+        if p.mean_words >= rules.FREE_TEXT_WORDS:
+            if k >= max(2, rules.FREE_TEXT_PII_CELLS * n):
+                cands.append(Candidate("free_text_pii", 0.8, [f"free text: {text_scan.summary}"]))
+            else:
+                cands.append(Candidate("free_text", 0.4, [f"free text (on average {p.mean_words:.1f} words a value); {text_scan.summary}"]))
+
+    # 7. shape of the values
+    if flaglike:
+        cands.append(Candidate("flag", 0.7, ["the values are yes/no flags"]))
+    if p.numeric >= 0.95 and not any(c.entity in ("amount", "count") for c in cands):
+        kind = "count" if p.integer >= 0.95 and p.measured < 0.5 else "amount"
+        cands.append(Candidate(kind, 0.5, ["the values are numbers" + (" with thousands separators or decimals" if p.measured >= 0.5 else "")]))
+    if len(p.counts) <= 50 and p.distinct_share <= 0.05 and not cands:
+        cands.append(Candidate("category", 0.45, [f"{len(p.counts)} different values repeat across the rows: a category"]))
+    return cands, text_scan
+
+
+def classify(name: str, series: pd.Series, engine, rng, sample_rows: int, presidio_values: int) -> ColumnRole:
+    p = profile(series, sample_rows, rng)
+    if not p.values:
+        return ColumnRole(name, "other", "empty", 1.0, ["the column has no values"], rules.label_of("empty"))
+    hits = header_hits(name)
+    base = [f"{p.non_empty:,} non-empty values, {_pct(p.distinct_share)} distinct"
+            + ("" if p.distinct_exact else " (estimated)")]
+    if p.row_number:
+        return ColumnRole(name, "other", "row_number", 0.8,
+                          ["the values are the row positions (0..n-1 or 1..n in file order): a row number that "
+                           "links to nothing outside this file; mark it direct if the same number is used elsewhere"],
+                          rules.label_of("row_number"), examples=list(p.counts)[:3], non_empty=p.non_empty,
+                          distinct_share=p.distinct_share)
+    scan = presidio_scan(engine, p.values, p.counts, name, presidio_values)
+    cands, text_scan = decide(name, p, scan, hits)
+    if p.measured >= 0.5 or p.flag >= 0.9:         # no count, amount or flag column is a direct identifier
+        cands = [c for c in cands if rules.role_of(c.entity) != "direct" or c.entity in ("phone", "ssn")]
+    if p.constant:
+        if not any(rules.role_of(c.entity) == "direct" for c in cands):
+            cands = [Candidate("constant", 0.9, [f"every row holds the same value: it cannot tell people apart"])]
+    if not cands:
+        cands = [Candidate("text", 0.3, ["no recognizer, header word or value shape matched"])]
+    best = max(cands, key=lambda c: (round(min(c.confidence, 0.99), 2), _ROLE_RANK[rules.role_of(c.entity)]))
+    others = [f"also considered: {rules.label_of(c.entity)} ({c.confidence:.0%})"
+              for c in sorted(cands, key=lambda c: -c.confidence) if c is not best and c.entity != best.entity][:2]
+    role = rules.role_of(best.entity)
+    shown = list(p.counts)[:3]
+    if role == "direct":
+        shown = [mask(v) for v in shown]
+    if best.entity == "free_text_pii" and text_scan:
+        shown = text_scan.examples
+    if best.entity not in _TEXT_ENTITIES:
+        text_scan = None         # values of one kind (addresses, coordinates): the column itself is the finding
+    return ColumnRole(name=name, role=role, entity=best.entity, confidence=round(min(best.confidence, 0.99), 2),
+                      evidence=best.evidence + base + others, label=rules.label_of(best.entity), examples=shown,
+                      non_empty=p.non_empty, distinct_share=round(p.distinct_share, 4), text_scan=text_scan)
+
+
+def detect(df: pd.DataFrame, engine=None, sample_size: int | None = None,
+           presidio_values: int | None = None, seed: int = 0) -> Detection:
+    """Propose a role for every column of `df` (values as text), with the evidence for it."""
+    t0 = time.perf_counter()
+    engine = engine or build_engine()
+    rng = np.random.default_rng(seed)
+    sample_size = sample_size or getattr(settings, "DETECT_SAMPLE_SIZE", rules.SAMPLE_ROWS)
+    presidio_values = presidio_values or rules.PRESIDIO_VALUES
+    columns = [classify(str(name), df.iloc[:, j], engine, rng, sample_size, presidio_values)
+               for j, name in enumerate(df.columns)]
+    return Detection(rows=len(df), engine=engine.description, columns=columns, seconds=time.perf_counter() - t0)

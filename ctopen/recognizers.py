@@ -1,0 +1,272 @@
+"""Presidio recognizers ctopen adds for CT agency files, and the engine that runs them.
+
+Presidio (presidio-analyzer) brings email, phone, SSN, credit card, IP address and date recognizers.
+This module adds what it lacks for this data — ZIP (CT ZIPs known by name), date of birth, sex/gender,
+race, ethnicity, CT towns (169 towns plus village names), CT counties, US states, case/record numbers,
+street addresses, coordinates and names after a title (Mr., Dr.) — as ordinary Presidio
+`PatternRecognizer`s, built from the word lists in `ctopen.rules`.
+
+The engine works offline with no spaCy model: Presidio's no-op NLP engine (no download), with the
+column header passed to `analyze()` as context words, so a header such as "Zip" or "DOB" raises the
+score of matching values. When a spaCy model is installed (en_core_web_lg/md/sm/trf), its NER adds
+PERSON and LOCATION (see `Engine`).
+
+`person_name_share()` is the offline person-name check (probablepeople), used on column values.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+from ctopen import rules, settings
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # presidio must not reach the network
+
+from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerResult  # noqa: E402
+from presidio_analyzer.nlp_engine import NoOpNlpEngine  # noqa: E402
+
+logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+
+SPACY_MODELS = ("en_core_web_lg", "en_core_web_md", "en_core_web_sm", "en_core_web_trf")
+
+
+# --- reference data ---------------------------------------------------------------------------
+
+@functools.cache
+def ct_towns() -> dict[str, str]:
+    """Lowercase name -> official town: the 169 towns, plus villages (ct_villages.csv) mapped to their town."""
+    names: dict[str, str] = {}
+    with open(settings.TOWNS_FILE, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            names[row["town"].strip().lower()] = row["town"].strip()
+    villages = settings.DATA_DIR / "ct_villages.csv"
+    if villages.exists():
+        with open(villages, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                name = (row.get("village") or "").strip()
+                town = (row.get("towns") or row.get("town") or "").split(";")[0].strip()
+                if name and name.lower() not in names:
+                    names[name.lower()] = town or name
+    return names
+
+
+@functools.cache
+def ct_zips() -> frozenset[str]:
+    with open(settings.ZIP_FILE, newline="", encoding="utf-8") as fh:
+        return frozenset(row["zip"].strip().zfill(5) for row in csv.DictReader(fh))
+
+
+# --- recognizers --------------------------------------------------------------------------------
+
+class CtZipRecognizer(PatternRecognizer):
+    """5- or 9-digit ZIP codes; a known Connecticut ZIP scores higher than any other 5 digits."""
+
+    def __init__(self):
+        super().__init__(
+            supported_entity="CT_ZIP", name="CtZipRecognizer",
+            patterns=[Pattern("zip", r"\b\d{5}(?:-?\d{4})?\b", 0.3)],
+            context=["zip", "zipcode", "postal", "postcode", "zcta"],
+        )
+
+    def validate_result(self, pattern_text: str):  # None keeps the score, True raises it to 1.0
+        return None
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        known = ct_zips()
+        for r in results:
+            if text[r.start:r.start + 5] in known:
+                r.score = max(r.score, 0.6)
+        return results
+
+
+_DATE = (r"(?:\b\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?"
+         r"|\b\d{1,2}[/-]\d{1,2}[/-](?:\d{4}|\d{2})\b(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?)?"
+         r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}\b"
+         r"|\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{4}\b)")
+
+
+def _recognizers() -> list:
+    towns = sorted(ct_towns(), key=len, reverse=True)
+    words = lambda xs: sorted(set(xs), key=len, reverse=True)  # noqa: E731 - longest first for alternation
+    out = [
+        CtZipRecognizer(),
+        # dates Presidio's DATE_TIME misses: ISO with time ("2011-06-07T00:00:00.000"), "March 3, 2019"
+        PatternRecognizer(supported_entity="DATE_TIME", name="CtopenDateRecognizer",
+                          patterns=[Pattern("date", _DATE, 0.6)]),
+        # a date is a date of birth only with a header or a word nearby that says so
+        PatternRecognizer(supported_entity="DATE_OF_BIRTH", name="DateOfBirthRecognizer",
+                          patterns=[Pattern("date", _DATE, 0.05)],
+                          context=["dob", "birth", "born", "birthdate", "bdate", "bday"]),
+        PatternRecognizer(supported_entity="SEX", name="SexRecognizer", deny_list=words(rules.SEX_VALUES),
+                          deny_list_score=0.5, context=["sex", "gender"]),
+        PatternRecognizer(supported_entity="RACE", name="RaceRecognizer", deny_list=words(rules.RACE_VALUES),
+                          deny_list_score=0.5, context=["race"]),
+        PatternRecognizer(supported_entity="ETHNICITY", name="EthnicityRecognizer",
+                          deny_list=words(rules.ETHNICITY_VALUES), deny_list_score=0.4,
+                          context=["ethnicity", "ethnic", "eth"]),
+        PatternRecognizer(supported_entity="CT_TOWN", name="CtTownRecognizer", deny_list=towns,
+                          deny_list_score=0.6, context=["town", "city", "municipality", "residence"]),
+        PatternRecognizer(supported_entity="CT_COUNTY", name="CtCountyRecognizer",
+                          deny_list=words(rules.CT_COUNTIES + [c + " County" for c in rules.CT_COUNTIES]),
+                          deny_list_score=0.3, context=["county", "cnty"]),
+        PatternRecognizer(supported_entity="US_STATE", name="UsStateRecognizer",
+                          deny_list=words(rules.US_STATES), deny_list_score=0.3, context=["state"]),
+        PatternRecognizer(
+            supported_entity="RECORD_NUMBER", name="RecordNumberRecognizer",
+            patterns=[Pattern("year-serial", r"\b(?:19|20)?\d{2}-\d{3,8}\b", 0.3),
+                      Pattern("prefix-code", r"\b[A-Z]{1,6}[-.]?\d{3,12}\b", 0.3),
+                      Pattern("long-digits", r"\b\d{6,12}\b", 0.1)],
+            context=["id", "identifier", "case", "record", "number", "mrn", "docket", "accession", "file",
+                     "credential", "license", "permit", "account", "serial"]),
+        PatternRecognizer(
+            supported_entity="STREET_ADDRESS", name="StreetAddressRecognizer",
+            patterns=[Pattern("street", r"\b\d{1,6}[A-Z]?(?:-\d{1,5})?\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z0-9'.-]+\s+){0,4}?"
+                                        r"(?:" + "|".join(re.escape(s) for s in words(rules.STREET_SUFFIXES))
+                                        + r")\b\.?(?:\s+(?:north|south|east|west|[NSEW]))?"
+                                          r"(?:,?\s*(?:apt|unit|ste|suite|fl|#)\.?\s*[A-Z0-9-]+)?", 0.5),
+                      Pattern("po-box", r"\bP\.?\s?O\.?\s+Box\s+\d+\b", 0.5)],
+            context=["address", "addr", "street", "residence"]),
+        PatternRecognizer(
+            supported_entity="COORDINATES", name="CoordinatesRecognizer",
+            patterns=[Pattern("lat-lon", r"\(?\s*-?\d{1,3}\.\d{3,}\s*,\s*-?\d{1,3}\.\d{3,}\s*\)?", 0.6),
+                      Pattern("wkt-point", r"POINT\s*\(\s*-?\d{1,3}\.\d+\s+-?\d{1,3}\.\d+\s*\)", 0.8)],
+            context=["geo", "location", "lat", "lon", "coordinates", "point"]),
+        PatternRecognizer(
+            supported_entity="TITLED_NAME", name="TitledNameRecognizer",
+            patterns=[Pattern("title-name", r"\b(?:Mr|Mrs|Ms|Miss|Dr|Rev|Sgt|Officer|Det)\.?\s+[A-Z][a-z'-]+"
+                                            r"(?:\s+[A-Z][a-z'-]+)?", 0.6)],
+            global_regex_flags=re.DOTALL | re.MULTILINE),
+    ]
+    return out
+
+
+# --- engine ---------------------------------------------------------------------------------------
+
+@dataclass
+class Engine:
+    """The Presidio engines ctopen uses, and what they are, in words for the page and the CLI.
+
+    `analyzer` runs the pattern recognizers on a column's sampled values joined in one text, with the
+    header as context words (Presidio's no-op NLP engine: no model, nothing to download; context passed
+    to `analyze()` still raises a match's score). `ner`, only when a spaCy model is installed, runs the
+    model's named-entity recognition (PERSON, LOCATION) value by value.
+    """
+    analyzer: AnalyzerEngine
+    model: str | None = None       # spaCy model name, or None
+    ner: AnalyzerEngine | None = None
+    description: str = ""
+
+    @property
+    def has_ner(self) -> bool:
+        return self.ner is not None
+
+    def analyze(self, text: str, entities: list[str], context: list[str] | None = None) -> list[RecognizerResult]:
+        return self.analyzer.analyze(text, language="en", entities=entities, context=context or None)
+
+    def analyze_ner(self, text: str, context: list[str] | None = None) -> list[RecognizerResult]:
+        if self.ner is None:
+            return []
+        return self.ner.analyze(text, language="en", entities=["PERSON", "LOCATION"], context=context or None)
+
+    def entities(self) -> list[str]:
+        """Presidio entity names asked of the pattern recognizers."""
+        return [e for e in rules.PRESIDIO_ENTITIES if e not in ("PERSON", "LOCATION")]
+
+
+def installed_spacy_model() -> str | None:
+    try:
+        import spacy
+    except ImportError:  # pragma: no cover - spaCy is a dependency of presidio-analyzer
+        return None
+    forced = os.environ.get("CTOPEN_SPACY_MODEL")
+    if forced is not None:
+        return forced or None      # CTOPEN_SPACY_MODEL="" forces the offline engine
+    for name in SPACY_MODELS:
+        if spacy.util.is_package(name):
+            return name
+    return None
+
+
+def build_engine(model: str | None = "auto") -> Engine:
+    """Build the engines once (callers cache them): NER from a spaCy model when one is installed."""
+    if model == "auto":
+        model = installed_spacy_model()
+    nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+    nlp.load()
+    analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+    for rec in _recognizers():
+        analyzer.registry.add_recognizer(rec)
+    ner = None
+    if model:
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+        if not spacy_package(model):
+            from ctopen.errors import ConfigError
+            raise ConfigError(f"The spaCy model {model} is not installed; install it or unset CTOPEN_SPACY_MODEL.")
+        nlp_engine = NlpEngineProvider(nlp_configuration={
+            "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}).create_engine()
+        ner = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
+        ner.registry.recognizers = [r for r in ner.registry.recognizers if isinstance(r, SpacyRecognizer)]
+        description = (f"Presidio with spaCy model {model}: pattern recognizers, context words "
+                       "and named-entity recognition (PERSON, LOCATION)")
+    else:
+        description = ("Presidio with no language model: pattern recognizers and context words "
+                       "(person names are found by an offline name check on whole values, and inside "
+                       "free text only after a title such as Mr. or Dr.)")
+    return Engine(analyzer=analyzer, model=model or None, ner=ner, description=description)
+
+
+def spacy_package(name: str) -> bool:
+    import spacy
+    return bool(spacy.util.is_package(name))
+
+
+# --- person names (offline) -------------------------------------------------------------------------
+
+_NAME_TOKEN = re.compile(r"^[A-Za-z][A-Za-z'.-]*,?$")
+
+
+@functools.cache
+def _not_name_words() -> frozenset[str]:
+    words = {w.lower() for w in rules.RACE_VALUES + rules.SEX_VALUES + rules.CT_COUNTIES}
+    for key in ("health", "criminal_justice"):
+        words |= set(rules.VALUE_WORDS[key])
+    words |= {s.lower() for s in rules.US_STATES}
+    words |= {"hospital", "residence", "other", "unknown", "home", "park", "street", "motel", "hotel",
+              "school", "church", "center", "inc", "llc", "corp", "company", "co", "association", "club",
+              "the", "of", "and", "for", "registered", "nurse", "active", "inactive", "pending", "expired",
+              "license", "permit", "employee", "class", "dept", "department", "services", "group", "care"}
+    return frozenset(words)
+
+
+def looks_like_person_name(value: str) -> bool:
+    """Two to four name-like words that probablepeople reads as a person's given name and surname."""
+    import probablepeople
+
+    tokens = value.split()
+    if not 2 <= len(tokens) <= 5 or not all(_NAME_TOKEN.match(t) for t in tokens):
+        return False
+    if value.lower().strip() in ct_towns():           # "NEW HAVEN", "SANDY HOOK"
+        return False
+    stop = _not_name_words()                          # a town word alone ("SHARON SMITH") does not disqualify
+    if any(t.lower().strip(",.") in stop for t in tokens):
+        return False
+    try:
+        tags, kind = probablepeople.tag(value)
+    except probablepeople.RepeatedLabelError:
+        return False
+    if kind != "Person":
+        return False
+    has_given = any(k in tags for k in ("GivenName", "FirstInitial"))
+    return has_given and "Surname" in tags
+
+
+def person_name_share(values) -> tuple[int, int]:
+    """(how many look like person names, how many were checked)."""
+    values = [v for v in values if v]
+    return sum(looks_like_person_name(v) for v in values), len(values)
