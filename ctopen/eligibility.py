@@ -38,28 +38,29 @@ class Question:
     text: str          # asked so that "yes" is the answer that allows publication (checklist)
     help: str = ""
     if_no: str = ""    # the reason publication is blocked when the answer is "no"
+    short: str = ""    # a few words naming the question (labels of its note field)
 
 
 CHECKLIST = [
     Question("owned", "Does the data belong to your agency?",
              "If several departments or agencies contribute to it, decide case by case with each of them "
              "before publishing, and say so in the note.",
-             "The data does not belong to the agency: only the agency that owns data publishes it."),
+             "The data does not belong to the agency: only the agency that owns data publishes it.", "ownership"),
     Question("no_fee", "Can the data be given out with no fee for access, use or adaptation?",
              "Open data is free to get, use and adapt. Data sold or licensed for a fee is not open data.",
-             "Access, use or adaptation of the data carries a fee: fee-bearing data is not published as open data."),
+             "Access, use or adaptation of the data carries a fee: fee-bearing data is not published as open data.", "fees"),
     Question("unrestricted", "Is the data free from legal, contract or policy restrictions?",
              "Statutes, data-sharing agreements, vendor contracts and agency policy can forbid release; "
              "ask your agency's legal counsel when in doubt.",
-             "A legal, contract or policy restriction forbids releasing the data."),
+             "A legal, contract or policy restriction forbids releasing the data.", "restrictions"),
     Question("updates", "Is there a plan for predictable or regular updates?",
              "Name how often and who updates it. A saved recipe re-applied to each new file "
              "(python -m ctopen apply) makes every update the same.",
-             "There is no plan to keep the data updated: publish once a predictable update plan exists."),
+             "There is no plan to keep the data updated: publish once a predictable update plan exists.", "updates"),
     Question("privacy", "Can the data be published without violating the privacy of individuals in it?",
              "Answered from the Identify and Risk steps once they have run (the privacy gate); "
              "until then answer it yourself.",
-             "Publishing the data as it stands would violate the privacy of individuals in it."),
+             "Publishing the data as it stands would violate the privacy of individuals in it.", "privacy"),
 ]
 PRIORITY = [
     Question("foi", "Subject to freedom-of-information, right-to-know or public-records requests"),
@@ -72,9 +73,10 @@ PRIORITY = [
 EQUITY = [
     Question("harm", "Could publishing the data have a negative impact on the people represented in it?",
              "Consider the perspectives of the individuals and communities in the data, and the social, "
-             "economic and racial context."),
+             "economic and racial context.", short="harm to the people in the data"),
     Question("disparate", "Could publishing it have a disparate impact on certain groups?",
-             "For example a group that is small in some towns, or one the data already portrays unevenly."),
+             "For example a group that is small in some towns, or one the data already portrays unevenly.",
+             short="disparate impact"),
 ]
 _BY_KEY = {q.key: q for q in CHECKLIST + PRIORITY + EQUITY}
 

@@ -367,6 +367,17 @@ def read_catalog(portal: str = settings.DEFAULT_PORTAL, refresh: bool = False, a
     return _catalog_inventory(doc, from_cache, notes)
 
 
+def cached_catalog(portal: str = settings.DEFAULT_PORTAL, dataset_ids: dict[str, str] | None = None) -> Inventory | None:
+    """The last copy of the catalog read from ``portal``, without touching the network (None: no copy)."""
+    doc = _read_cache(portal, dataset_ids or catalog_ids())
+    if doc is None:
+        return None
+    try:
+        return _catalog_inventory(doc, True, [])
+    except InventoryError:
+        return None
+
+
 def _catalog_inventory(doc: dict, from_cache: bool, notes: list[str]) -> Inventory:
     frames, mappings, warnings = [], {}, list(notes)
     for dataset_id, part in doc["datasets"].items():

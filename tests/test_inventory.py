@@ -283,3 +283,11 @@ def test_cli_file_and_errors_are_one_line(tmp_path, capsys):
     assert err[-1].startswith("error: No agency in the inventory matches 'Revenue Services'")
     assert main(["inventory", "--portal", "http://127.0.0.1:9", "--timeout", "2"]) == 2
     assert "Upload your agency's inventory file" in capsys.readouterr().err
+
+
+def test_cached_catalog_never_touches_the_network(portal):
+    assert inventory.cached_catalog(portal.url, IDS) is None
+    inventory.read_catalog(portal.url, dataset_ids=IDS, timeout=5)
+    n = len(portal.requests)
+    inv = inventory.cached_catalog(portal.url, IDS)
+    assert inv is not None and inv.from_cache and len(inv.df) == 13 and len(portal.requests) == n
