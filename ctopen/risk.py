@@ -149,7 +149,10 @@ class WhatIf:
 def encode(values: Any) -> tuple[np.ndarray, int]:
     """Integer codes (0..n-1, int64) of a column's values, and n. Every missing value (None, NaN, NA,
     NaT) gets one code of its own; other values are compared exactly as they are (no parsing)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if getattr(values, "dtype", None) is not None and values.dtype != object:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)   # one missing marker per dtype
+        return np.asarray(codes, dtype=np.int64), len(uniques)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)        # None, NaN, NA... may all occur
     codes = np.asarray(codes, dtype=np.int64)
     card = len(uniques)
     missing = codes < 0
@@ -278,6 +281,8 @@ def _histogram(sizes: np.ndarray) -> list[Bucket]:
 def _diversity(ids: np.ndarray, n_classes: int, sizes: np.ndarray, values: pd.Series) -> Diversity:
     if not n_classes:
         return Diversity(0, 0.0)
+    if sizes.min() == 1:        # a class of one record holds one value: l is 1 whatever the others hold
+        return Diversity(1, 1.0)
     s_codes, s_card = encode(values)
     pair, n_pairs = group([ids, s_codes], [n_classes, s_card], len(ids))
     pair_class = _scatter(ids, pair, n_pairs)

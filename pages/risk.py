@@ -1,9 +1,112 @@
-"""Risk page (placeholder until its issue lands)."""
+"""Risk: could someone be picked out of this file? k-anonymity and re-identification figures on the table
+as it would be released, recomputed on every change.
+
+Plain session keys (they survive leaving the page): `risk_choice` ({"based_on", "quasi", "sensitive"}:
+the columns chosen here, reset when the roles from Identify change), `risk_k` (the threshold),
+`_risk_cache` (the last report, keyed by file, recipe steps, columns and threshold).
+"""
+import json
+
 import streamlit as st
 
+from ctopen import risk
+from ctopen.errors import CtopenError
+from ctopen.settings import DEFAULT_K
 from ui import layout, state
+from ui import risk_panel as panel
 
 layout.header("pages/risk.py")
-state.require_table()
-st.info("This step is being built. Meanwhile, load a file on the Load page.", icon=":material/construction:")
+t = state.require_table()
+
+try:
+    roles = state.roles()
+except ModuleNotFoundError:          # no detector installed: the user's own role decisions only
+    roles = dict(state.recipe().get("roles", {}))
+
+df, suppressed, released = t.df, 0, False
+if state.recipe().get("steps"):
+    try:
+        applied = state.release()
+        df, suppressed, released = applied.df, applied.suppressed, True
+    except ModuleNotFoundError:
+        pass
+    except CtopenError as exc:
+        layout.show_error(exc)
+        st.caption("The figures below are for the file as loaded, before any transformation.")
+st.caption(f"Computed on the release table: the recipe's {len(state.recipe()['steps'])} step(s) applied"
+           + (f", {suppressed:,} record(s) suppressed." if suppressed else ".") if released
+           else "Computed on the file as loaded (no transformation yet).")
+
+columns = list(df.columns)
+default_quasi = [c for c in columns if roles.get(c) == "quasi"]
+default_sens = [c for c in columns if roles.get(c) == "sensitive"]
+based_on = [default_quasi, default_sens]
+choice = st.session_state.get("risk_choice")
+if not choice or choice.get("based_on") != based_on:      # the roles changed: start from them again
+    choice = {"based_on": based_on, "quasi": default_quasi, "sensitive": default_sens}
+for key, name in (("_w_risk_quasi", "quasi"), ("_w_risk_sensitive", "sensitive")):
+    if key not in st.session_state:
+        st.session_state[key] = [c for c in choice[name] if c in columns]
+if "_w_risk_k" not in st.session_state:
+    st.session_state["_w_risk_k"] = int(st.session_state.get("risk_k", DEFAULT_K))
+
+left, right = st.columns([3, 1])
+quasi = left.multiselect("Quasi-identifiers: columns someone could already know about a person (age, sex, town, dates...)",
+                         columns, key="_w_risk_quasi")
+sensitive = left.multiselect("Sensitive attributes: what a group could disclose (diagnosis, offense...)",
+                             [c for c in columns if c not in quasi], key="_w_risk_sensitive")
+k = right.slider("Threshold k: smallest group size you accept", 2, 25, key="_w_risk_k",
+                 help="Records in groups smaller than this are counted as at risk. 5 is the usual minimum.")
+st.session_state["risk_choice"] = {"based_on": based_on, "quasi": quasi, "sensitive": sensitive}
+st.session_state["risk_k"] = k
+gone = [c for c in t.df.columns if roles.get(c) == "quasi" and c not in columns]
+if gone:
+    st.caption(f"Not in the release (dropped by the recipe): {', '.join(gone)}.")
+if not quasi:
+    st.info("Choose at least one quasi-identifier to see the risk. The Identify step proposes them.", icon=":material/info:")
+    layout.next_step("pages/risk.py")
+    st.stop()
+
+token = (t.source.sha256, len(t.df), json.dumps(state.recipe().get("steps", []), sort_keys=True, default=str),
+         tuple(quasi), tuple(sensitive), k)
+cache = st.session_state.setdefault("_risk_cache", {})
+if cache.get("token") != token:
+    try:
+        with st.spinner("Computing the risk figures..."):
+            entities = {}
+            try:
+                found = state.detection()
+                entities = {c.name: c.entity for c in found.columns} if found is not None else {}
+            except ModuleNotFoundError:
+                pass
+            report = risk.assess(df, quasi, sensitive, k=k, suppressed=suppressed)
+            before = risk.assess(t.df, [c for c in quasi if c in t.df.columns], [], k=k, combinations=False) if released else None
+            coarser, details = risk.one_level_coarser(df, quasi, entities)
+            changes = risk.what_if(df, quasi, k=k, coarsened=coarser, details=details)
+    except CtopenError as exc:
+        layout.show_error(exc)
+        st.stop()
+    cache.update(token=token, report=report, before=before, changes=changes)
+report, before, changes = cache["report"], cache["before"], cache["changes"]
+
+panel.verdict(report)
+panel.metrics(report, before=before, before_label="the file as loaded")
+panel.more_figures(report)
+panel.histogram(report)
+
+st.subheader("Which columns single people out")
+panel.combinations_table(report)
+st.markdown("**If one column changed**")
+panel.what_if_table(changes, report)
+
+st.subheader("Sensitive attributes (l-diversity)")
+if sensitive:
+    panel.diversity_table(report)
+else:
+    st.caption("Choose sensitive attributes above to see whether a group discloses them.")
+
+st.subheader("The riskiest records")
+if st.toggle("Show the 10 records in the smallest groups", key="_w_risk_show_records"):
+    panel.riskiest_table(df, report, masked=[c for c in columns if roles.get(c) == "direct"])
+
 layout.next_step("pages/risk.py")

@@ -1,6 +1,187 @@
-"""Placeholder: replaced by the issue that builds it."""
+"""Risk figures rendered for people: headline metrics (also shown by Transform beside its controls),
+the group-size chart, the columns that single people out, what-if tables, l-diversity, riskiest records.
+
+Every function takes a `ctopen.risk.RiskReport` (or what ctopen.risk returns) and only renders it.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from ctopen.risk import RiskReport, key_combinations, riskiest
 
-def render(*args, **kwargs) -> None:
-    st.caption("Not available yet.")
+EXPLAIN = {
+    "k": "The fewest records that share one combination of quasi-identifier values. "
+         "k = 1 means someone is alone: anyone who knows their values finds their row.",
+    "at_risk": "Records in groups smaller than the threshold: the ones most easily picked out.",
+    "uniques": "Records whose quasi-identifier values no other record has.",
+    "rows_kept": "Records left in the release after suppression, of the records in the file.",
+    "highest": "The chance of picking out a person in the smallest group (1 / k).",
+    "average": "The chance of picking out a record, averaged over all records (groups / records).",
+    "classes": "How many different combinations of quasi-identifier values the table holds.",
+}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _delta(now: int, then: int | None):
+    """A signed, thousands-separated change; 0 (a number) shows grey without an arrow."""
+    if then is None:
+        return None
+    d = int(now) - int(then)
+    return 0 if d == 0 else f"{d:+,}"
+
+
+def metrics(report: RiskReport, before: RiskReport | None = None, before_label: str = "before") -> None:
+    """The headline figures (k, records at risk, unique records, rows kept), with their change since
+    `before` when given (e.g. the file as loaded vs. the transformed release; `before_label` names it).
+    Arrows and signed numbers carry the direction; colour only repeats it (fewer records at risk is green)."""
+    r, b = report, before
+    since = f"since {before_label}" if b else None
+    kept, kept_before = r.rows - r.suppressed, (b.rows - b.suppressed) if b else None
+    cols = st.columns(4)
+    with cols[0]:
+        st.metric("Smallest group (k)", f"{r.k_min:,}" if r.records else "no records",
+                  delta=_delta(r.k_min, b.k_min if b else None), help=EXPLAIN["k"], delta_description=since)
+        st.caption("1 means someone can be singled out." if r.k_min == 1 else
+                   f"Every record shares its values with at least {max(r.k_min - 1, 0):,} other(s).")
+    with cols[1]:
+        st.metric(f"Records at risk (groups < {r.k_threshold})", f"{r.records_at_risk:,}",
+                  delta=_delta(r.records_at_risk, b.records_at_risk if b else None), delta_color="inverse",
+                  help=EXPLAIN["at_risk"], delta_description=since)
+        st.caption(f"{_pct(r.records_at_risk_share)} of the records released.")
+    with cols[2]:
+        st.metric("Unique records", f"{r.uniques:,}", delta=_delta(r.uniques, b.uniques if b else None),
+                  delta_color="inverse", help=EXPLAIN["uniques"], delta_description=since)
+        st.caption(f"{_pct(r.uniques_share)} are alone in their group.")
+    with cols[3]:
+        st.metric("Rows kept", f"{kept:,}", delta=_delta(kept, kept_before), help=EXPLAIN["rows_kept"], delta_description=since)
+        st.caption(f"of {r.rows:,}; {r.suppressed:,} suppressed." if r.suppressed else f"of {r.rows:,}; none suppressed.")
+
+
+render = metrics   # the placeholder's name, kept for callers written against it
+
+
+def verdict(report: RiskReport) -> None:
+    """One sentence: can someone be picked out at this threshold?"""
+    r = report
+    if not r.records:
+        st.info("No records are left to assess.", icon=":material/info:")
+    elif r.records_at_risk:
+        st.warning(f"**Someone could be picked out.** {r.records_at_risk:,} of {r.records:,} records "
+                   f"({_pct(r.records_at_risk_share)}) sit in groups smaller than {r.k_threshold}; "
+                   f"{r.uniques:,} are unique.", icon=":material/warning:")
+    else:
+        st.success(f"**Every record shares its quasi-identifier values with at least {r.k_threshold - 1} "
+                   f"other(s)** (k = {r.k_min:,}).", icon=":material/check_circle:")
+
+
+def more_figures(report: RiskReport) -> None:
+    r = report
+    cols = st.columns(3)
+    for col, (label, value, key) in zip(cols, [
+        ("Highest re-identification risk", _pct(r.highest_risk), "highest"),
+        ("Average re-identification risk", _pct(r.average_risk), "average"),
+        ("Groups", f"{r.classes:,}", "classes"),
+    ]):
+        with col:
+            st.metric(label, value, help=EXPLAIN[key])
+            st.caption(EXPLAIN[key])
+
+
+def histogram(report: RiskReport) -> None:
+    """Records per group size, the sizes below the threshold marked by pattern and legend, not colour alone."""
+    r = report
+    if not r.histogram:
+        return
+    rows = []
+    for b in r.histogram:
+        label = str(b.min_size) if b.min_size == b.max_size else f"{b.min_size}-{b.max_size}"
+        status = ("In groups smaller than k (at risk)" if b.max_size < r.k_threshold else
+                  "In groups of k or more" if b.min_size >= r.k_threshold else "Partly below k")
+        rows.append((label, b.records, b.classes, status))
+    fig = go.Figure()
+    styles = {"In groups smaller than k (at risk)": ("#b2182b", "/"), "Partly below k": ("#ef8a62", "."),
+              "In groups of k or more": ("#2166ac", "")}
+    for status, (colour, pattern) in styles.items():
+        part = [x for x in rows if x[3] == status]
+        if part:
+            fig.add_bar(x=[x[0] for x in part], y=[x[1] for x in part], name=status,
+                        marker={"color": colour, "pattern": {"shape": pattern}},
+                        customdata=[x[2] for x in part], text=[f"{x[1]:,}" for x in part], textposition="outside",
+                        hovertemplate="Group size %{x}: %{y:,} records in %{customdata:,} groups<extra></extra>")
+    fig.update_layout(title=f"How many records share their values with how many others (threshold k = {r.k_threshold})",
+                      xaxis_title="Group size (records with the same quasi-identifier values)",
+                      yaxis_title="Records", xaxis={"type": "category", "categoryorder": "array",
+                                                    "categoryarray": [x[0] for x in rows]},
+                      legend_title_text="", height=380, margin={"t": 60, "b": 40})
+    st.plotly_chart(fig, use_container_width=True)
+    st.caption("Each bar counts the records in groups of that size. A group of 1 is a person alone in the file.")
+
+
+def _cols(columns) -> str:
+    return " + ".join(columns)
+
+
+def combinations_table(report: RiskReport, min_share: float = 0.05) -> None:
+    """The smallest QI combinations that already make many records unique, and every combination on demand."""
+    r = report
+    if not r.qi_combinations:
+        return
+    keys = key_combinations(r, min_share=min_share)
+    st.caption(f"The smallest sets of columns that already make at least {min_share:.0%} of the records unique: "
+               "these drive the risk. Coarsening or dropping one of them helps most.")
+    if keys:
+        st.dataframe(pd.DataFrame([{"Columns": _cols(c.columns), "Unique records": c.uniques,
+                                    "Share unique": _pct(c.uniques / r.records), "Smallest group": c.k_min}
+                                   for c in keys]), hide_index=True, use_container_width=True)
+    else:
+        st.write(f"No combination of these columns makes {min_share:.0%} of the records unique.")
+    if r.combinations_note:
+        st.caption(r.combinations_note)
+    with st.expander(f"Every combination ({len(r.qi_combinations):,})"):
+        st.dataframe(pd.DataFrame([{"Columns": _cols(c.columns), "Number of columns": len(c.columns),
+                                    "Unique records": c.uniques, "Smallest group": c.k_min,
+                                    f"Records in groups < {r.k_threshold}": c.records_at_risk}
+                                   for c in r.qi_combinations]), hide_index=True, use_container_width=True)
+
+
+def what_if_table(items, report: RiskReport) -> None:
+    """What k, records at risk and uniques become if one column is dropped or coarsened one level."""
+    if not items:
+        return
+    r = report
+    rows = [{"Change": "None (as now)", "Smallest group (k)": r.k_min,
+             f"Records at risk (< {r.k_threshold})": r.records_at_risk, "Unique records": r.uniques}]
+    for w in items:
+        change = f"Drop {w.column}" if w.change == "dropped" else f"{w.column} to {w.detail or 'one level coarser'}"
+        rows.append({"Change": change, "Smallest group (k)": w.k_min,
+                     f"Records at risk (< {r.k_threshold})": w.records_at_risk, "Unique records": w.uniques})
+    st.caption("What the figures would become with one change at a time (the Transform step makes changes for real).")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+
+
+def diversity_table(report: RiskReport) -> None:
+    """l-diversity per sensitive attribute."""
+    r = report
+    if not r.l_diversity:
+        return
+    st.caption("A group of 6 where everyone has the same diagnosis discloses it. Distinct-l is the fewest different "
+               "values any group holds (1 = some group all share one value); entropy-l is the same idea, weighted "
+               "by how evenly the values are spread.")
+    st.dataframe(pd.DataFrame([{"Sensitive attribute": col, "Fewest distinct values in a group (distinct-l)": d.distinct,
+                                "Entropy-l": round(d.entropy, 2),
+                                "Reading": ("Some group discloses its value" if d.distinct <= 1 else
+                                            f"Every group holds at least {d.distinct} values")}
+                               for col, d in r.l_diversity.items()]), hide_index=True, use_container_width=True)
+
+
+def riskiest_table(df: pd.DataFrame, report: RiskReport, masked=(), n: int = 10) -> None:
+    """The records in the smallest groups; direct identifiers masked."""
+    top = riskiest(df, report, n=n, masked=masked)
+    st.dataframe(top, hide_index=True, use_container_width=True)
+    st.caption("Direct identifiers are masked." if any(c in top.columns for c in masked) else
+               "Only the quasi-identifiers and sensitive attributes are shown.")

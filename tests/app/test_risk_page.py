@@ -1,0 +1,127 @@
+"""The Risk page with AppTest: empty state, defaults from the roles, figures that match ctopen.risk, the
+threshold slider, the release table after a recipe, masked identifiers, choices kept across pages."""
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ctopen.load import load
+from ctopen.risk import assess
+from tests.conftest import DRUG, shared_file
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGE = "pages/risk.py"
+CSV = ("Name,Age,Sex,Town,Diagnosis\n"
+       "Ann Lee,34,F,Hartford,flu\nBo Chan,34,F,Hartford,flu\nCy Diaz,34,F,Hartford,cold\n"
+       "Di Fay,51,M,Avon,flu\nEd Gold,51,M,Avon,asthma\nFlo Hu,78,F,Canaan,flu\n").encode()
+ROLES = {"Name": "direct", "Age": "quasi", "Sex": "quasi", "Town": "quasi", "Diagnosis": "sensitive"}
+
+
+def app(data=CSV, name="people.csv", roles=ROLES, steps=(), table=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    t = table or load(data, name=name)
+    at.session_state["table"] = t
+    at.session_state["recipe"] = {"version": 1, "source": t.source.to_dict(), "roles": dict(roles),
+                                  "steps": list(steps), "metadata": {}, "target": {}}
+    at.session_state["detection"] = SimpleNamespace(columns=[])   # roles come from the recipe only
+    at.session_state["detection_for"] = t.source.sha256
+    at.switch_page(PAGE)
+    return at.run()
+
+
+def metric(at, label_start):
+    return next(m for m in at.metric if m.label.startswith(label_start))
+
+
+def test_empty_state_without_a_file():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    assert "No file is loaded yet" in at.info[0].value
+    assert len(at.multiselect) == 0
+
+
+def test_defaults_come_from_the_roles_and_figures_match_the_core():
+    at = app()
+    assert not at.exception
+    assert at.multiselect(key="_w_risk_quasi").value == ["Age", "Sex", "Town"]
+    assert at.multiselect(key="_w_risk_sensitive").value == ["Diagnosis"]
+    assert at.slider(key="_w_risk_k").value == 5
+    # classes: (34,F,Hartford) x3, (51,M,Avon) x2, (78,F,Canaan) x1
+    assert metric(at, "Smallest group").value == "1"
+    assert metric(at, "Records at risk").value == "6"
+    assert metric(at, "Unique records").value == "1"
+    assert metric(at, "Rows kept").value == "6"
+    assert "Someone could be picked out" in at.warning[0].value
+    assert all(w.label for w in list(at.multiselect) + list(at.slider) + list(at.toggle))
+    assert len(at.get("plotly_chart")) == 1
+    frames = [d.value for d in at.dataframe]
+    div = next(f for f in frames if "Sensitive attribute" in f.columns)
+    assert div.iloc[0]["Fewest distinct values in a group (distinct-l)"] == 1
+
+
+def test_threshold_slider_changes_records_at_risk():
+    at = app()
+    at.slider(key="_w_risk_k").set_value(2).run()
+    assert not at.exception
+    assert metric(at, "Records at risk").value == "1"
+    assert st_value(at, "risk_k") == 2
+
+
+def st_value(at, key):
+    return at.session_state[key]
+
+
+def test_no_quasi_identifier_selected_says_what_to_do():
+    at = app(roles={"Name": "direct"})
+    assert not at.exception
+    assert any("Choose at least one quasi-identifier" in i.value for i in at.info)
+    assert len(at.metric) == 0
+
+
+def test_riskiest_records_mask_direct_identifiers():
+    at = app()
+    at.toggle(key="_w_risk_show_records").set_value(True).run()
+    assert not at.exception
+    top = at.dataframe[-1].value
+    assert list(top.columns[:4]) == ["Group size", "Age", "Sex", "Town"]
+    assert top.iloc[0]["Group size"] == 1 and top.iloc[0]["Town"] == "Canaan"
+    names = set(load(CSV, name="people.csv").df["Name"])
+    assert not names & set(top["Name"])
+
+
+def test_release_table_after_a_recipe_is_assessed_with_before_deltas():
+    pytest.importorskip("ctopen.transform")
+    steps = [{"op": "drop", "column": "Town"}]
+    at = app(steps=steps)
+    assert not at.exception, at.exception
+    assert "release table" in " ".join(c.value for c in at.caption)
+    assert at.multiselect(key="_w_risk_quasi").value == ["Age", "Sex"]
+    assert metric(at, "Unique records").value == "1"
+    assert any("Town" in c.value for c in at.caption)   # dropped QI is named
+
+
+def test_choices_survive_leaving_the_page():
+    at = app()
+    at.multiselect(key="_w_risk_quasi").set_value(["Age"]).run()
+    at.slider(key="_w_risk_k").set_value(3).run()
+    at.switch_page("pages/transform.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.multiselect(key="_w_risk_quasi").value == ["Age"]
+    assert at.slider(key="_w_risk_k").value == 3
+
+
+def test_real_file_page_agrees_with_assess():
+    t = load(shared_file(DRUG))
+    roles = {"Age": "quasi", "Sex": "quasi", "Race": "quasi", "ResidenceCity": "quasi", "COD": "sensitive", "ID": "direct"}
+    at = app(table=t, roles=roles)
+    assert not at.exception
+    r = assess(t.df, ["Age", "Sex", "Race", "ResidenceCity"], ["COD"])
+    assert metric(at, "Unique records").value == f"{r.uniques:,}" == "3,031"
+    assert metric(at, "Records at risk").value == "4,881"
+    combos = next(d.value for d in at.dataframe if "Share unique" in d.value.columns)
+    assert combos.iloc[0]["Columns"] == "Age + ResidenceCity"
