@@ -102,8 +102,11 @@ def render() -> None:
     event = st.dataframe(view.df[SHOWN], hide_index=True, on_select="rerun", selection_mode="single-row",
                          key="find_table",
                          column_config={**CONFIG, "url": st.column_config.LinkColumn("Link")})
-    rows = event.selection.rows if event is not None else []
-    row = view.row(rows[0]) if rows and rows[0] < len(view.df) else None
+    rows = [i for i in (event.selection.rows if event is not None else []) if i < len(view.df)]
+    names = view.df["dataset"].fillna("(no name)") + " — " + view.df["agency"].fillna("(no agency)")
+    pick = st.selectbox("Dataset to start a review from", range(len(view.df)), index=rows[0] if rows else None,
+                        format_func=lambda i: names.iloc[i], placeholder="Select a row in the table, or choose here")
+    row = view.row(pick) if pick is not None and pick < len(view.df) else None
     label = f"Start a review from “{row['dataset']}”" if row else "Start a review from this dataset"
     if st.button(label, type="primary", disabled=row is None, icon=":material/play_arrow:"):
         _start(row)
