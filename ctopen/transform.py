@@ -221,9 +221,10 @@ WORDS = {
     "ct_town": re.compile(r"town|city|municipal|residence|place", re.I),
     "coordinates": re.compile(r"geo|lat|lon|coord|location|point", re.I),
 }
-ENTITIES = {"DATE_TIME": "date", "DATE": "date", "DATE_OF_BIRTH": "date", "AGE": "age", "ZIP": "zip",
-            "US_ZIP": "zip", "ZIP_CODE": "zip", "CT_TOWN": "ct_town", "TOWN": "ct_town", "CITY": "ct_town",
-            "LOCATION": "ct_town", "COORDINATES": "coordinates", "GEO": "coordinates"}
+# detected entities (ctopen.rules codes, and Presidio's) -> the ladder to try first
+ENTITIES = {"date": "date", "date_of_birth": "date", "record_date": "date", "date_time": "date", "age": "age",
+            "zip": "zip", "town": "ct_town", "ct_town": "ct_town", "location": "ct_town",
+            "coordinates": "coordinates"}
 SAMPLE = 2000
 
 
@@ -238,7 +239,7 @@ def suggest_hierarchy(column_name: str, series: pd.Series, entity: str | None = 
     if len(values) > SAMPLE:
         values = values.sample(SAMPLE, random_state=0)
     name = str(column_name)
-    hint = ENTITIES.get(str(entity or "").upper())
+    hint = ENTITIES.get(str(entity or "").lower())
     candidates = ([hint] if hint else []) + [h for h, rx in WORDS.items() if rx.search(name) and h != hint]
     for h in candidates:
         options = _default_options(h, series)
@@ -273,3 +274,30 @@ def nice_width(x: pd.Series) -> float:
             w = m * power
             return int(w) if float(w).is_integer() else float(w)
     return int(10 * power)
+
+
+# --- the price of a recipe ---------------------------------------------------------------------
+
+def information_loss(df: pd.DataFrame, recipe: dict, columns: list[str], suppressed: int = 0) -> float:
+    """Information lost over `columns` (the quasi-identifiers), in [0, 1] (docs/recipe.md).
+
+    Per column: the hierarchy's loss at the recipe's level (ARX's share-of-domain measure), 1 for a
+    dropped or pseudonymized column, 0 for one left as is. The columns' average, for the records kept;
+    suppressed records count as fully lost: loss = kept/total * average + suppressed/total."""
+    columns = [c for c in columns if c in df.columns]
+    if not columns or not len(df):
+        return 0.0
+    per_column = dict.fromkeys(columns, 0.0)
+    for step in recipe.get("steps", []):
+        col = step.get("column")
+        if col not in per_column:
+            continue
+        if step["op"] in ("drop", "pseudonymize"):
+            per_column[col] = 1.0
+        elif step["op"] == "generalize":
+            h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
+            per_column[col] = h.loss(df[col], step["level"])
+    average = sum(per_column.values()) / len(per_column)
+    total = len(df)
+    suppressed = min(int(suppressed), total)
+    return (total - suppressed) / total * average + suppressed / total

@@ -1,9 +1,60 @@
-"""Transform page (placeholder until its issue lands)."""
+"""Transform: drop, generalize, suppress or pseudonymize, and see the price live. The steps are the recipe."""
 import streamlit as st
 
-from ui import layout, state
+from ctopen import recipe as recipes
+from ctopen import settings
+from ui import aggregate_panel, layout, recommend_panel, state
+from ui import transform_widgets as w
 
 layout.header("pages/transform.py")
-state.require_table()
-st.info("This step is being built. Meanwhile, load a file on the Load page.", icon=":material/construction:")
+t = state.require_table()
+w.sync_history()
+roles = state.roles()
+found = state.detection()
+entities = {c.name: getattr(c, "entity", None) for c in getattr(found, "columns", [])}
+direct = [c for c in t.df.columns if roles.get(c) == "direct"]
+qi = [c for c in t.df.columns if roles.get(c) == "quasi"]
+token = f"{t.source.sha256}:{len(t.df)}"
+
+controls, figures = st.columns([3, 2], gap="large")
+with controls:
+    columns_tab, recommend_tab, counts_tab = st.tabs(["Columns", "Recommend", "Publish counts instead of records"])
+    with columns_tab:
+        if not direct and not qi:
+            st.info("No column is marked as an identifier or quasi-identifier. Mark them on the Identify page; "
+                    "you can still remove other columns below.", icon=":material/info:")
+        for role, cols, title in (("direct", direct, "Identifiers"), ("quasi", qi, "Quasi-identifiers")):
+            if cols:
+                st.subheader(title)
+            for col in cols:
+                with st.container(border=True):
+                    w.column_editor(t.df, col, role, entities.get(col), token)
+        others = [c for c in t.df.columns if c not in direct + qi]
+        dropped = [s["column"] for s in state.recipe().get("steps", []) if s.get("op") == "drop"]
+        with st.expander("Other columns"):
+            keep_out = st.multiselect("Remove these columns too", others, default=[c for c in others if c in dropped],
+                                      key=f"tf_{w._key()}_others")
+            if set(keep_out) != {c for c in others if c in dropped}:
+                w.set_drops(others, keep_out)
+                st.rerun()
+        st.subheader("Small groups")
+        k = w.suppress_editor([c for c in qi if c not in dropped])
+    with recommend_tab:
+        recommend_panel.render()
+    with counts_tab:
+        aggregate_panel.render()
+
+with figures:
+    st.subheader("The release")
+    with st.spinner("Applying the recipe..."):
+        w.live_figures(t, qi, k if k else settings.DEFAULT_K)
+    st.subheader("The recipe")
+    w.undo_redo()
+    w.recipe_list()
+    st.download_button("Download the recipe (JSON)", recipes.dumps(state.recipe()), mime="application/json",
+                       file_name=f"{t.source.file.rsplit('.', 1)[0]}.recipe.json", icon=":material/download:",
+                       use_container_width=True)
+    w.upload_recipe(t)
+    st.caption("Re-apply it to next month's file: `python -m ctopen apply FILE --recipe RECIPE.json --out OUT.csv`")
+
 layout.next_step("pages/transform.py")

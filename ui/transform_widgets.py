@@ -1,0 +1,281 @@
+"""The Transform page's parts: one editor per column, the suppress step, live figures, the recipe list,
+undo/redo and recipe upload. Steps live in the recipe (`state.recipe()["steps"]`); widgets only edit it.
+
+Session keys: transform_history (list of step lists), transform_pos (where undo/redo stand),
+transform_upload (the last uploaded recipe file applied, so it is applied once).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import pandas as pd
+import streamlit as st
+
+from ctopen import hierarchies, settings
+from ctopen import recipe as recipes
+from ctopen import transform
+from ctopen.errors import CtopenError
+from ui import layout, state
+
+ACTIONS = {"keep": "Keep as is", "generalize": "Generalize", "drop": "Remove the column",
+           "pseudonymize": "Replace with an anonymous ID"}
+H_NAMES = {"date": "date", "age": "age", "zip": "ZIP code", "ct_town": "CT town", "number": "number",
+           "category": "category", "coordinates": "coordinates"}
+
+
+# --- steps and history ---------------------------------------------------------------------------
+
+def _steps() -> list[dict]:
+    return state.recipe().setdefault("steps", [])
+
+
+def _key() -> str:
+    """Widget keys change whenever the steps change, so widgets always start from the recipe."""
+    return hashlib.sha1(json.dumps(_steps(), sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def sync_history() -> None:
+    hist = st.session_state.setdefault("transform_history", [copy.deepcopy(_steps())])
+    pos = st.session_state.setdefault("transform_pos", 0)
+    if hist[pos] != _steps():  # changed elsewhere (Recommend, Aggregate, a new file)
+        _push(_steps())
+
+
+def _push(steps: list[dict]) -> None:
+    hist = st.session_state["transform_history"][: st.session_state["transform_pos"] + 1]
+    hist.append(copy.deepcopy(steps))
+    st.session_state["transform_history"] = hist[-50:]
+    st.session_state["transform_pos"] = len(st.session_state["transform_history"]) - 1
+
+
+def _set_steps(steps: list[dict]) -> None:
+    state.recipe()["steps"] = order_steps(steps)
+    _push(state.recipe()["steps"])
+
+
+def order_steps(steps: list[dict]) -> list[dict]:
+    """Column steps first (in the order chosen), then suppress, then aggregate (always last)."""
+    rank = {"suppress": 1, "aggregate": 2}
+    return sorted(steps, key=lambda s: rank.get(s.get("op"), 0))
+
+
+def set_column_step(column: str, step: dict | None) -> None:
+    steps = [s for s in _steps() if not (s.get("op") in recipes.COLUMN_OPS and s.get("column") == column)]
+    _set_steps(steps + ([step] if step else []))
+
+
+def set_drops(columns: list[str], removed: list[str]) -> None:
+    """Drop exactly `removed` among `columns` (other steps unchanged)."""
+    steps = [s for s in _steps() if not (s.get("op") == "drop" and s.get("column") in columns)]
+    _set_steps(steps + [{"op": "drop", "column": c} for c in columns if c in removed])
+
+
+def set_suppress(step: dict | None) -> None:
+    _set_steps([s for s in _steps() if s.get("op") != "suppress"] + ([step] if step else []))
+
+
+def move(delta: int) -> None:
+    hist, pos = st.session_state["transform_history"], st.session_state["transform_pos"] + delta
+    if 0 <= pos < len(hist):
+        st.session_state["transform_pos"] = pos
+        state.recipe()["steps"] = copy.deepcopy(hist[pos])
+
+
+def undo_redo() -> None:
+    pos, n = st.session_state["transform_pos"], len(st.session_state["transform_history"])
+    a, b = st.columns(2)
+    a.button("Undo", icon=":material/undo:", on_click=move, args=(-1,), disabled=pos == 0, use_container_width=True)
+    b.button("Redo", icon=":material/redo:", on_click=move, args=(1,), disabled=pos >= n - 1, use_container_width=True)
+
+
+# --- one column ----------------------------------------------------------------------------------
+
+def current_step(column: str) -> dict | None:
+    return next((s for s in _steps() if s.get("op") in recipes.COLUMN_OPS and s.get("column") == column), None)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _suggest(column: str, token: str, _series: pd.Series, entity: str | None):
+    return transform.suggest_hierarchy(column, _series, entity=entity)
+
+
+def column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None, token: str) -> None:
+    """Drop / keep / pseudonymize / generalize along the ladder, with examples changing."""
+    step = current_step(column)
+    action = step["op"] if step else "keep"
+    choices = ["keep", "drop", "pseudonymize"] if role == "direct" else ["keep", "generalize", "drop"]
+    if action not in choices:
+        choices.append(action)
+    k = f"tf_{_key()}_{column}"
+    picked = st.radio(f"What to do with “{column}” ({role})", choices, index=choices.index(action),
+                      format_func=ACTIONS.get, horizontal=True, key=k + "_action")
+    if picked != "generalize":
+        if picked != action:
+            set_column_step(column, None if picked == "keep" else {"op": picked, "column": column})
+            st.rerun()
+        _examples(df[column], lambda s: s, masked=role == "direct", drop=picked == "drop")
+        return
+    suggested = _suggest(column, token, df[column], entity) or ("category", {"min_count": settings.DEFAULT_K})
+    name = step.get("hierarchy") if step and step["op"] == "generalize" else suggested[0]
+    options = recipes.hierarchy_options(step) if step and step["op"] == "generalize" else suggested[1]
+    name = st.selectbox("Kind of values", list(H_NAMES), index=list(H_NAMES).index(name), format_func=H_NAMES.get,
+                        key=k + "_h")
+    if name != (step or {}).get("hierarchy"):
+        options = suggested[1] if name == suggested[0] else _default_options(name, df[column])
+    options = _options_widgets(name, options, k)
+    try:
+        h = hierarchies.get(name, **options)
+    except CtopenError as exc:
+        layout.show_error(exc)
+        return
+    level = step.get("level", 1) if step and step["op"] == "generalize" and step.get("hierarchy") == name else 1
+    level = h.check_level(min(h.top, level if level != "*" else h.top))
+    level = st.select_slider("Level", options=list(range(h.levels)), value=level, format_func=h.label, key=k + "_lv")
+    new = h.to_step(column, level)
+    if new != step:
+        set_column_step(column, new)
+        st.rerun()
+    _examples(df[column], lambda s: h.generalize(s, level), masked=role == "direct")
+    unknown = h.unknown(df[column]) if 0 < level < h.top else []
+    if unknown:
+        st.caption(f"{len(unknown):,} values could not be read as {H_NAMES[name]} and become *: "
+                   + ", ".join(unknown[:8]) + (" ..." if len(unknown) > 8 else ""))
+
+
+def _default_options(name: str, series: pd.Series) -> dict:
+    if name == "number":
+        x = hierarchies.parse_numbers(series.dropna().unique()[:5000]).dropna()
+        return {"width": transform.nice_width(x) if len(x) else 10}
+    return {"age": {"top_code": 90}, "ct_town": {"via": "county"}, "category": {"min_count": settings.DEFAULT_K}}.get(name, {})
+
+
+def _options_widgets(name: str, options: dict, k: str) -> dict:
+    options = dict(options)
+    if name == "ct_town":
+        via = st.radio("Group towns by", ["county", "planning_region"], horizontal=True, key=k + "_via",
+                       index=0 if options.get("via", "county") == "county" else 1,
+                       format_func=lambda v: "county (8)" if v == "county" else "planning region (9)")
+        options["via"] = via
+    elif name == "age":
+        if st.checkbox("Write 90 and over as “90+” (HIPAA Safe Harbor)", value="top_code" in options, key=k + "_top"):
+            options["top_code"] = options.get("top_code", 90)
+        else:
+            options.pop("top_code", None)
+    elif name == "number":
+        options["width"] = st.number_input("Band width", min_value=0.001, value=float(options.get("width", 10)),
+                                           key=k + "_w")
+        if float(options["width"]).is_integer():
+            options["width"] = int(options["width"])
+    elif name == "category":
+        options["min_count"] = int(st.number_input("Merge values held by fewer records than", min_value=1, step=1,
+                                                   value=int(options.get("min_count", settings.DEFAULT_K)), key=k + "_m"))
+    return options
+
+
+def _examples(series: pd.Series, fn, masked: bool, drop: bool = False, n: int = 4) -> None:
+    values = pd.Series(series.dropna().unique()[:n], dtype="str")
+    if values.empty:
+        return
+    after = ["(removed)"] * len(values) if drop else list(fn(values))
+    if masked:
+        from ui.masking import mask
+        values = values.map(mask)
+    st.caption("Examples: " + " · ".join(f"{a} → {b}" for a, b in zip(values, after)))
+
+
+# --- suppress, figures, the recipe ---------------------------------------------------------------
+
+def suppress_editor(qi: list[str]) -> int:
+    """The suppress step over the quasi-identifiers; returns the target k."""
+    step = next((s for s in _steps() if s.get("op") == "suppress"), None)
+    k = f"tf_{_key()}_suppress"
+    on = st.toggle("Remove the records still in groups smaller than k", value=step is not None, key=k + "_on")
+    a, b = st.columns(2)
+    target = int(a.number_input("k (smallest group allowed)", 2, 100, int((step or {}).get("k", settings.DEFAULT_K)),
+                                key=k + "_k"))
+    share = b.number_input("At most this % of records", 0.0, 100.0, 100 * float(
+        (step or {}).get("max_share", settings.DEFAULT_MAX_SUPPRESSION)), step=0.5, key=k + "_s") / 100
+    new = {"op": "suppress", "k": target, "columns": list(qi), "max_share": round(share, 6)} if on and qi else None
+    if new != step:
+        set_suppress(new)
+        st.rerun()
+    return target
+
+
+def live_figures(t, qi: list[str], k: int) -> None:
+    """The Risk figures on the transformed table, beside the controls."""
+    try:
+        applied = state.release()
+    except CtopenError as exc:
+        layout.show_error(exc)
+        return
+    present = [c for c in qi if c in applied.df.columns]
+    loss = transform.information_loss(t.df, state.recipe(), qi, applied.suppressed)
+    try:
+        from ctopen.risk import assess
+        report = assess(applied.df, present, k=k, combinations=False, suppressed=applied.suppressed)
+        before = _before(t, tuple(qi), k)
+    except (ImportError, CtopenError) as exc:
+        st.caption(f"Risk figures are not available: {exc}")
+        report = before = None
+    shown = False
+    if report is not None:
+        try:
+            from ui.risk_panel import metrics, verdict
+            metrics(report, before=before, before_label="the file as loaded")
+            verdict(report)
+            shown = True
+        except (ImportError, AttributeError, TypeError):
+            pass
+    if report is not None and not shown:
+        c1, c2 = st.columns(2)
+        c1.metric("Smallest group (k)", report.k_min, delta=report.k_min - before.k_min if before else None)
+        c2.metric("Records at risk", f"{report.records_at_risk:,}", help=f"in groups smaller than {k}",
+                  delta=report.records_at_risk - before.records_at_risk if before else None, delta_color="inverse")
+    if not shown:
+        st.metric("Rows kept", f"{len(applied.df):,} of {len(t.df):,}")
+    st.metric("Information lost", f"{loss:.0%}",
+              help="The share of detail removed from the quasi-identifiers; suppressed records count as fully lost "
+                   "(docs/recipe.md).")
+    if not present and qi:
+        st.caption("Every quasi-identifier is removed: no record can be singled out by them.")
+
+
+def _before(t, qi: tuple, k: int):
+    from ctopen.risk import assess
+    cache = st.session_state.setdefault("_transform_before", {})
+    token = (t.source.sha256, len(t.df), qi, k)
+    if token not in cache:
+        cache.clear()
+        cache[token] = assess(t.df, list(qi), k=k, combinations=False)
+    return cache[token]
+
+
+def recipe_list() -> None:
+    steps = _steps()
+    if not steps:
+        st.caption("No steps yet: the file would be published as it is.")
+    for i, s in enumerate(steps, start=1):
+        st.markdown(f"{i}. {recipes.describe_step(s)}")
+
+
+def upload_recipe(t) -> None:
+    up = st.file_uploader("Upload a saved recipe (JSON)", type=["json"], key="transform_recipe_file")
+    if up is None or st.session_state.get("transform_upload") == up.file_id:
+        return
+    st.session_state["transform_upload"] = up.file_id
+    try:
+        loaded = recipes.loads(up.getvalue(), name=f"The recipe {up.name}")
+        recipes.check_columns(loaded, t.df.columns)
+    except CtopenError as exc:
+        layout.show_error(exc)
+        return
+    rec = state.recipe()
+    for key in ("roles", "metadata", "target"):
+        if loaded.get(key):
+            rec[key] = loaded[key]
+    _set_steps(loaded["steps"])
+    st.success(f"Recipe {up.name} loaded: {len(loaded['steps'])} steps.")
+    st.rerun()
