@@ -1,0 +1,660 @@
+"""Recommend the least-loss generalization that reaches a target k (and optionally l).
+
+`recommend(df, quasi, k=5, sensitive=None, l=None, max_suppression=0.01, hierarchies=None)`
+searches the lattice of level vectors (one generalization level per quasi-identifier) and
+returns a `Recommendation` whose `to_dict()` is the JSON of `python -m ctopen recommend`.
+
+How (docs/recipe.md, "Information loss (recommend)"):
+- Work on the table of distinct combinations of the quasi-identifiers (and the sensitive
+  attribute, when an l target is set) with their record counts: one grouping of the rows. Each
+  column is generalized once per level on its distinct values; a level is then a code map, and a
+  node of the lattice is a few array gathers and one count of its equivalence classes.
+- Target: after removing the records in classes smaller than k (what the recipe's `suppress`
+  step does), at most `max_suppression` of the records are removed and, with an l target, every
+  remaining class holds at least l distinct sensitive values (distinct-l; a missing value is a value).
+- The k part is monotone (if a node meets it, every coarser node does; if it fails, every finer
+  node fails), so one evaluation settles whole up- or down-sets, as ARX's Flash does. The l part is
+  NOT monotone once small classes are suppressed (a coarser node can merge two suppressed classes
+  of one value into a kept class that fails l), so it is checked on every candidate, never inferred.
+- Loss of a node (in [0, 1]): the mean over records and quasi-identifiers of ARX's loss of the
+  generalized value (the share of the column's distinct values it covers, (covered-1)/(distinct-1));
+  a suppressed record counts as fully lost (1 for every quasi-identifier). Without suppression the
+  loss is a sum over columns, monotone up the lattice: that is a lower bound for every node, and the
+  search evaluates nodes in the order of that bound and stops when the bound passes the best loss
+  found: the answer is optimal over the whole lattice (tests compare it with exhaustive search).
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ctopen import settings
+from ctopen.errors import CtopenError, RecipeError
+
+# Hierarchies whose generalization of a value depends on that value alone: they are generalized on
+# the distinct values. Others (category: "rare" depends on counts) are generalized on the column.
+PER_VALUE = {"date", "age", "zip", "ct_town", "number", "coordinates"}
+MAX_NODES = 2_000_000          # lattice size above which recommend asks for fewer quasi-identifiers
+EPS = 1e-12
+EXTRA_EVALUATIONS = 60   # evaluations spent after the optimum, looking for alternatives
+
+
+class RecommendError(CtopenError):
+    """No generalization meets the target, or the request cannot be searched."""
+
+
+@dataclass
+class Alternative:
+    levels: dict[str, int]
+    k_min: int | None
+    suppressed: int
+    loss: float
+    l_min: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"levels": dict(self.levels), "k_min": self.k_min, "suppressed": self.suppressed,
+                "loss": round(self.loss, 6), "l_min": self.l_min}
+
+
+@dataclass
+class Recommendation:
+    levels: dict[str, int]
+    k_min: int | None
+    suppressed: int
+    loss: float
+    nodes_evaluated: int
+    seconds: float
+    recipe: dict
+    rows: int = 0
+    l_min: int | None = None
+    lattice_size: int = 0
+    target: dict = field(default_factory=dict)
+    alternatives: list[Alternative] = field(default_factory=list)
+    minimal: bool = True          # no single QI one level lower meets the target within the budget
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "levels": dict(self.levels),
+            "k_min": self.k_min,
+            "suppressed": self.suppressed,
+            "loss": round(self.loss, 6),
+            "nodes_evaluated": self.nodes_evaluated,
+            "seconds": round(self.seconds, 3),
+            "recipe": self.recipe,
+            "rows": self.rows,
+            "l_min": self.l_min,
+            "lattice_size": self.lattice_size,
+            "target": dict(self.target),
+            "minimal": self.minimal,
+            "alternatives": [a.to_dict() for a in self.alternatives],
+            "notes": list(self.notes),
+        }
+
+
+# --- hierarchies -----------------------------------------------------------------------------------
+
+def resolve_hierarchy(column: str, series: pd.Series, spec=None):
+    """(hierarchy object, step options) for a column: from a spec ("age", {"hierarchy": "age",
+    "top_code": 90}, or a hierarchy object), else the hierarchy Transform suggests for it."""
+    from ctopen import hierarchies
+
+    if spec is None:
+        spec = _suggest(column, series)
+    if isinstance(spec, str):
+        return hierarchies.get(spec), {"hierarchy": spec}
+    if isinstance(spec, dict):
+        spec = {k: v for k, v in spec.items() if k not in ("op", "column", "level")}
+        name = spec.get("hierarchy")
+        if not name:
+            raise RecipeError(f"The hierarchy for column {column!r} has no name.")
+        options = {k: v for k, v in spec.items() if k != "hierarchy"}
+        return hierarchies.get(name, **options), {"hierarchy": name, **options}
+    # an object with .levels and .generalize (tests, or a hierarchy built by the caller)
+    name = getattr(spec, "name", None) or "custom"
+    return spec, {"hierarchy": name, **dict(getattr(spec, "options", {}) or {})}
+
+
+def _suggest(column: str, series: pd.Series):
+    try:
+        from ctopen.transform import suggest_hierarchy
+    except ImportError:
+        suggest_hierarchy = None
+    if suggest_hierarchy is not None:
+        found = suggest_hierarchy(column, series)
+        if found:
+            return found
+    return {"hierarchy": "category"}
+
+
+# --- the distinct-combination table ---------------------------------------------------------------
+
+@dataclass
+class _Column:
+    name: str
+    step: dict                    # {"hierarchy": H, **options} for the recipe
+    height: int                   # number of levels (0 .. height-1)
+    codes: list[np.ndarray]       # per level: group code of each distinct value (int32, len M)
+    cards: list[int]              # per level: number of groups
+    gloss: list[np.ndarray]       # per level: loss of each group (float, len cards[level])
+    row_codes: list[np.ndarray] = field(default_factory=list)   # per level: code of each table row
+    row_loss: list[np.ndarray] = field(default_factory=list)    # per level: loss of each table row
+    nested: bool = True
+
+
+def _codes_of(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes.astype(np.int64), uniques
+
+
+def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict) -> tuple[_Column, np.ndarray]:
+    """Generalize one column at every level; returns the column's ladder and its per-row value codes."""
+    value_codes, uniques = _codes_of(series)
+    m = len(uniques)
+    height = int(hierarchy.levels)
+    hname = step.get("hierarchy")
+    if hname in PER_VALUE:
+        source = pd.Series(pd.array(list(uniques), dtype="str"), name=name)
+        take = None
+    else:
+        # data-dependent ladders (category) see the whole column; keep one row per distinct value
+        source = series
+        first = np.full(m, -1, dtype=np.int64)
+        first[value_codes[::-1]] = np.arange(len(value_codes) - 1, -1, -1)
+        take = first
+    is_na = np.asarray(pd.isna(pd.Series(list(uniques), dtype=object)), dtype=bool) if m else np.zeros(0, bool)
+    non_na = int((~is_na).sum())
+    codes, cards, gloss = [], [], []
+    for level in range(height):
+        out = hierarchy.generalize(source, level)
+        out = np.asarray(out, dtype=object) if take is None else np.asarray(out, dtype=object)[take]
+        c, u = pd.factorize(pd.Series(out, dtype=object), use_na_sentinel=False)
+        c = c.astype(np.int32)
+        card = len(u)
+        # ARX loss of each group: (distinct non-missing values covered - 1) / (distinct - 1)
+        covered = np.bincount(c[~is_na], minlength=card).astype(float)
+        if level == height - 1:
+            g = np.ones(card)
+        elif non_na <= 1:
+            g = np.zeros(card)
+        else:
+            g = np.clip((covered - 1) / (non_na - 1), 0.0, 1.0)
+            if level > 0:
+                star = np.array([str(v) == "*" for v in u])
+                g = np.where(star & (covered > 0), 1.0, g)   # unreadable values: fully lost
+        # a missing value that stays missing loses nothing; at the top it is "*" like the rest
+        codes.append(c)
+        cards.append(card)
+        gloss.append(g)
+    col = _Column(name=name, step=step, height=height, codes=codes, cards=cards, gloss=gloss)
+    col.nested = _is_nested(col)
+    return col, value_codes
+
+
+def _is_nested(col: _Column) -> bool:
+    """Each level must be a function of the level below it (else monotonicity does not hold)."""
+    for level in range(col.height - 1):
+        a, b = col.codes[level].astype(np.int64), col.codes[level + 1].astype(np.int64)
+        pairs = np.unique(a * (col.cards[level + 1] + 1) + b)
+        if len(pairs) != col.cards[level]:
+            return False
+    return True
+
+
+def _group(keys: list[np.ndarray], cards: list[int]) -> tuple[np.ndarray, int]:
+    """Group ids of rows over several code columns: (ids, n) with 0 <= ids < n (not always dense).
+
+    One mixed-radix key when the product of the cardinalities fits in int64 (hashed once when it
+    is much larger than the rows); else combined pairwise, re-densified as needed."""
+    size = len(keys[0]) if keys else 0
+    total = 1
+    for card in cards:
+        total *= max(card, 1)
+    if total < 2 ** 62:
+        ids = np.zeros(size, dtype=np.int64)
+        for codes, card in zip(keys, cards):
+            if card > 1:
+                ids *= card
+                ids += codes
+        if total <= 4 * size + 1024:
+            return ids, int(total)
+        ids, uniq = pd.factorize(ids)
+        return ids.astype(np.int64, copy=False), len(uniq)
+    ids = np.zeros(size, dtype=np.int64)
+    n = 1
+    for codes, card in zip(keys, cards):
+        combined = ids * max(card, 1) + codes
+        if n * max(card, 1) < 2 ** 62 and n * max(card, 1) <= 4 * size + 1024:
+            ids, n = combined, n * max(card, 1)
+        else:
+            ids, uniq = pd.factorize(combined)
+            ids, n = ids.astype(np.int64), len(uniq)
+    return ids, n
+
+
+class _Problem:
+    """The distinct-combination table and the per-level code maps, built once."""
+
+    def __init__(self, df: pd.DataFrame, quasi: list[str], sensitive: str | None, specs: dict):
+        self.n = len(df)
+        self.quasi = quasi
+        cols, value_codes = [], []
+        for name in quasi:
+            hierarchy, step = resolve_hierarchy(name, df[name], specs.get(name))
+            col, vc = _column_ladder(name, df[name], hierarchy, step)
+            cols.append(col)
+            value_codes.append(vc)
+        self.cols = cols
+        keys = list(value_codes)
+        cards = [len(c.codes[0]) for c in cols]
+        self.sens_card = 0
+        if sensitive is not None:
+            s_codes, s_uniques = _codes_of(df[sensitive])
+            keys.append(s_codes)
+            cards.append(len(s_uniques))
+            self.sens_card = len(s_uniques)
+        ids, _ = _group(keys, cards)
+        row_ids, first = np.unique(ids, return_index=True)
+        inverse = np.searchsorted(row_ids, ids)
+        self.count = np.bincount(inverse, minlength=len(row_ids)).astype(np.int64)
+        self.rows = len(row_ids)
+        self.sens = keys[-1][first] if sensitive is not None else None
+        for col, vc in zip(cols, value_codes):
+            base = vc[first]
+            col.row_codes = [c[base] for c in col.codes]
+            col.row_loss = [g[rc] for g, rc in zip(col.gloss, col.row_codes)]
+        self.nested = all(c.nested for c in cols)
+        # lower bound of the loss (no suppression), per column and level: mean loss over records
+        self.level_loss = [np.array([float(rl @ self.count) / max(self.n, 1) for rl in c.row_loss]) for c in cols]
+
+
+# --- evaluating one node ---------------------------------------------------------------------------
+
+@dataclass
+class _Eval:
+    suppressed: int
+    k_min: int | None
+    l_min: int | None
+    extra: float            # loss added by suppression: sum over suppressed records of (q - their loss)
+    classes: int
+
+
+class _Evaluator:
+    """Evaluates nodes, rolling each one up from the smallest stored class table below it (ARX's
+    "snapshots"): a node's classes are unions of the classes of any finer node, so once a node has
+    been counted its table of classes (often far smaller than the distinct combinations) serves
+    every coarser node. Needs nested hierarchies; the reference (exhaustive) mode uses the base only."""
+
+    def __init__(self, p: _Problem, k: int, with_l: bool, rollup: bool, cap: int | None = None,
+                 budget_rows: int | None = None):
+        self.p, self.k, self.with_l, self.rollup = p, k, with_l, rollup
+        self.cap = p.n if cap is None else cap   # beyond it the node fails: loss and l are not needed
+        base = _Snapshot(tuple(0 for _ in p.cols), [c.row_codes[0] for c in p.cols], p.count, p.sens)
+        self.snaps = [base]
+        self.snap_levels = np.zeros((1, len(p.cols)), dtype=np.int16)
+        self.snap_rows = np.array([p.rows])
+        self.budget = budget_rows if budget_rows is not None else 6 * max(p.rows, 1000)
+        self._up: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def _map(self, j: int, a: int, b: int) -> np.ndarray:
+        key = (j, a, b)
+        if key not in self._up:
+            c = self.p.cols[j]
+            up = np.zeros(c.cards[a], dtype=np.int32)
+            up[c.codes[a]] = c.codes[b]
+            self._up[key] = up
+        return self._up[key]
+
+    def _source(self, levels) -> _Snapshot:
+        if not self.rollup or len(self.snaps) == 1:
+            return self.snaps[0]
+        ok = np.all(self.snap_levels <= np.asarray(levels, dtype=np.int16), axis=1)
+        rows = np.where(ok, self.snap_rows, np.iinfo(np.int64).max)
+        return self.snaps[int(np.argmin(rows))]
+
+    def __call__(self, levels: tuple[int, ...]) -> _Eval:
+        p, k = self.p, self.k
+        src = self._source(levels)
+        codes = []
+        for j, (a, b) in enumerate(zip(src.levels, levels)):
+            codes.append(src.codes[j] if a == b else self._map(j, a, b)[src.codes[j]])
+        cards = [c.cards[v] for c, v in zip(p.cols, levels)]
+        ids, n_ids = _group(codes, cards)
+        sizes = np.bincount(ids, weights=src.count, minlength=n_ids)
+        small = (sizes > 0) & (sizes < k)
+        suppressed = int(round(sizes[small].sum()))
+        kept = sizes >= max(k, 1)
+        k_min = int(sizes[kept].min()) if kept.any() else None
+        extra = 0.0
+        l_min = None
+        pair_ids = None
+        if suppressed and suppressed <= self.cap:
+            rows = np.flatnonzero(small[ids])
+            row_loss = np.zeros(len(rows))
+            for c, v, cj in zip(p.cols, levels, codes):
+                row_loss += c.gloss[v][cj[rows]]
+            extra = float(((len(p.cols) - row_loss) * src.count[rows]).sum())
+        if self.with_l and (suppressed <= self.cap or self.rollup):
+            pair_ids, pairs = pd.factorize(ids * np.int64(p.sens_card) + src.sens)
+            if kept.any():
+                distinct = np.bincount(pairs // p.sens_card, minlength=n_ids)
+                l_min = int(distinct[kept].min())
+        classes = int((sizes > 0).sum())
+        if self.rollup:
+            self._store(levels, codes, ids, n_ids, sizes, src, pair_ids)
+        return _Eval(suppressed, k_min, l_min, extra, classes)
+
+    def _store(self, levels, codes, ids, n_ids, sizes, src, pair_ids) -> None:
+        if pair_ids is None:
+            present = sizes > 0
+            n = int(present.sum())
+            if n > len(ids) // 2 or n > self.p.rows // 4:
+                return   # not worth keeping: rolling up from it would save little
+            if n < n_ids:   # make the class ids dense
+                ids = (np.cumsum(present) - 1)[ids]
+                sizes = sizes[present]
+            groups = ids
+        else:
+            groups = pair_ids
+            n = int(pair_ids.max()) + 1 if len(pair_ids) else 0
+            if n > len(ids) // 2 or n > self.p.rows // 4:
+                return
+        first = np.empty(n, dtype=np.int64)
+        first[groups[::-1]] = np.arange(len(groups) - 1, -1, -1)
+        count = sizes[ids[first]].astype(np.int64) if pair_ids is None else \
+            np.bincount(groups, weights=src.count, minlength=n).astype(np.int64)
+        snap = _Snapshot(tuple(levels), [c[first] for c in codes], count,
+                         None if src.sens is None else src.sens[first])
+        self.snaps.append(snap)
+        self.snap_levels = np.vstack([self.snap_levels, np.asarray(levels, dtype=np.int16)])
+        self.snap_rows = np.append(self.snap_rows, n)
+        while self.snap_rows[1:].sum() > self.budget and len(self.snaps) > 1:
+            drop = 1 + int(np.argmax(self.snap_rows[1:]))
+            del self.snaps[drop]
+            self.snap_levels = np.delete(self.snap_levels, drop, axis=0)
+            self.snap_rows = np.delete(self.snap_rows, drop)
+
+
+@dataclass
+class _Snapshot:
+    levels: tuple
+    codes: list            # per column: group code at `levels` of each row
+    count: np.ndarray      # records per row
+    sens: np.ndarray | None
+
+
+# --- the search --------------------------------------------------------------------------------------
+
+def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: str | None = None,
+              l: int | None = None, max_suppression: float = settings.DEFAULT_MAX_SUPPRESSION,
+              hierarchies: dict | None = None, alternatives: int = 6, exhaustive: bool = False,
+              progress=None) -> Recommendation:
+    """The least-loss level vector that meets k (and l) within the suppression budget.
+
+    hierarchies: {column: "age" | {"hierarchy": "age", "top_code": 90} | hierarchy object}; columns
+    not named get Transform's suggestion. exhaustive=True evaluates every node (the reference).
+    progress: optional callable(share_done: float) for a progress bar.
+    """
+    start = time.perf_counter()
+    quasi = list(dict.fromkeys(quasi or []))
+    _check_request(df, quasi, k, sensitive, l, max_suppression)
+    with_l = sensitive is not None and l is not None and l > 1
+    p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {})
+    heights = [c.height for c in p.cols]
+    n_nodes = int(np.prod(heights, dtype=np.int64))
+    if n_nodes > MAX_NODES:
+        raise RecommendError(
+            f"{len(quasi)} quasi-identifiers give {n_nodes:,} combinations of levels, too many to search; "
+            "fix the level of some columns first or choose fewer quasi-identifiers.")
+    cap = int(np.floor(max_suppression * p.n + 1e-9))
+    nq = len(quasi)
+    grid = np.array(list(itertools.product(*[range(h) for h in heights])), dtype=np.int16).reshape(-1, nq)
+    lb = np.zeros(len(grid))
+    for j, c in enumerate(p.cols):
+        lb += p.level_loss[j][grid[:, j]]
+    lb /= nq
+    height_sum = grid.sum(axis=1)
+    order = np.lexsort(tuple(grid[:, j] for j in range(nq - 1, -1, -1)) + (height_sum, lb))
+    prune = p.nested and not exhaustive
+    status = np.zeros(len(grid), dtype=np.int8)       # k part: 1 meets, -1 fails, 0 unknown
+    zero = np.zeros(len(grid), dtype=bool)            # known to suppress nothing
+    cache: dict[int, _Eval] = {}
+    run = _Evaluator(p, k, with_l, rollup=prune, cap=cap)
+    evaluated = 0
+
+    found: dict[int, tuple] = {}      # nodes that meet the target -> (loss, suppressed)
+    state = {"best": None, "best_loss": np.inf, "zero_best": np.inf, "evaluated": 0}
+
+    def consider(i: int, e: _Eval | None) -> None:
+        """Record node i if it meets the whole target (k within the budget, and l)."""
+        if i in found:
+            return
+        if e is None:                      # inferred: meets k and suppresses nothing
+            loss, sup = float(lb[i]), 0
+        else:
+            if e.suppressed > cap or (with_l and (e.l_min is None or e.l_min < l)):
+                return
+            loss, sup = (float(lb[i] + e.extra / (p.n * nq)) if p.n else 0.0), e.suppressed
+        found[i] = (loss, sup)
+        if loss < state["best_loss"] - EPS:
+            state["best"], state["best_loss"] = i, loss
+        if sup == 0 and loss < state["zero_best"]:
+            state["zero_best"] = loss
+
+    def evaluate(i: int) -> _Eval:
+        if i not in cache:
+            cache[i] = e = run(tuple(int(x) for x in grid[i]))
+            state["evaluated"] += 1
+            if prune:
+                if e.suppressed <= cap:
+                    up = np.all(grid >= grid[i], axis=1)
+                    status[up] = 1
+                    if e.suppressed == 0:
+                        zero[up] = True
+                else:
+                    status[np.all(grid <= grid[i], axis=1)] = -1
+            else:
+                status[i] = 1 if e.suppressed <= cap else -1
+            consider(i, e)
+        return cache[i]
+
+    def resolve(i: int, limit: float) -> None:
+        """Settle the k part of node i. Most nodes below the optimum's bound fail, so first evaluate
+        the highest unknown node above i that is still within the bound (if it fails, i and all
+        below it fail), then bisect the chain below it (Flash-like)."""
+        chain = [i]
+        node = grid[i].astype(int).copy()
+        while True:     # down: lower the column whose lowering saves the most loss, while unknown
+            steps = [(p.level_loss[j][node[j]] - p.level_loss[j][node[j] - 1], j) for j in range(nq) if node[j] > 0]
+            nxt = None
+            for _, j in sorted(steps, reverse=True):
+                node[j] -= 1
+                idx = _index(node, heights)
+                if status[idx] == 0:
+                    nxt = idx
+                    break
+                node[j] += 1
+            if nxt is None:
+                break
+            chain.insert(0, nxt)
+        node = grid[i].astype(int).copy()
+        while True:     # up: raise the column that costs the least loss, while unknown and in bound
+            steps = [(p.level_loss[j][node[j] + 1] - p.level_loss[j][node[j]], j)
+                     for j in range(nq) if node[j] < heights[j] - 1]
+            nxt = None
+            for _, j in sorted(steps):
+                node[j] += 1
+                idx = _index(node, heights)
+                if status[idx] == 0 and lb[idx] <= limit + 1e-9:
+                    nxt = idx
+                    break
+                node[j] -= 1
+            if nxt is None:
+                break
+            chain.append(nxt)
+        if len(chain) > 1 and evaluate(chain[-1]).suppressed > cap:
+            return
+        lo, hi = 0, len(chain) - 1
+        while status[i] == 0 and lo <= hi:
+            mid = (lo + hi) // 2
+            if status[chain[mid]] != 0:
+                if status[chain[mid]] > 0:
+                    hi = mid - 1
+                else:
+                    lo = mid + 1
+                continue
+            if evaluate(chain[mid]).suppressed <= cap:
+                hi = mid - 1
+            else:
+                lo = mid + 1
+
+    extra_budget = None               # evaluations allowed after the optimum is settled (alternatives)
+    total = len(order)
+    for n_done, i in enumerate(order):
+        if progress is not None and n_done % 64 == 0:
+            progress(min(1.0, n_done / total))
+        if not exhaustive and lb[i] > state["best_loss"] + 1e-9:
+            # the optimum is settled; go on a little to find alternatives with fewer records suppressed
+            if extra_budget is None:
+                extra_budget = state["evaluated"] + EXTRA_EVALUATIONS
+                settled = (state["best"], state["best_loss"])
+            if lb[i] > state["zero_best"] + 1e-9 or state["evaluated"] >= extra_budget:
+                break
+        if status[i] == 0:
+            if prune:
+                limit = state["best_loss"] if extra_budget is None else state["zero_best"]
+                resolve(i, limit)
+            else:
+                evaluate(i)
+        if status[i] < 0:
+            continue
+        if zero[i] and not with_l:
+            consider(i, None)
+        else:
+            evaluate(i)
+    best, best_loss = state["best"], state["best_loss"]
+    if extra_budget is not None:
+        best, best_loss = settled
+    evaluated = state["evaluated"]
+    if progress is not None:
+        progress(1.0)
+    if best is None:
+        raise RecommendError(_no_solution(p, k, l if with_l else None, max_suppression))
+    best = _tie_break(best, best_loss, found, grid)
+    e = evaluate(best)
+    levels = {c.name: int(v) for c, v in zip(p.cols, grid[best])}
+    rec = Recommendation(
+        levels=levels,
+        k_min=e.k_min,
+        suppressed=e.suppressed,
+        loss=best_loss,
+        nodes_evaluated=evaluated,
+        seconds=0.0,
+        recipe=build_recipe(p.cols, grid[best], k, quasi, max_suppression),
+        rows=p.n,
+        l_min=e.l_min if with_l else None,
+        lattice_size=n_nodes,
+        target={"k": k, "max_suppression": max_suppression,
+                **({"sensitive": sensitive, "l": l} if with_l else {})},
+    )
+    rec.minimal = _is_minimal(best, grid, heights, found)
+    if not rec.minimal:
+        rec.notes.append("A column could be one level finer and still meet the target, but that would "
+                         "suppress more records and lose more information overall.")
+    if not p.nested:
+        rec.notes.append("Some hierarchy is not nested (a level is not a function of the one below), "
+                         "so no node's result was inferred from another's: each candidate was evaluated.")
+    rec.alternatives = _alternatives(found, evaluate, grid, p, alternatives, with_l)
+    rec.seconds = time.perf_counter() - start
+    return rec
+
+
+def _index(node, heights) -> int:
+    idx = 0
+    for v, h in zip(node, heights):
+        idx = idx * h + int(v)
+    return idx
+
+
+def _tie_break(best, best_loss, found, grid):
+    """Among nodes with the same loss: fewer records suppressed, then fewer levels, then by column."""
+    ties = [i for i, (loss, _) in found.items() if abs(loss - best_loss) <= 1e-12]
+    return min(ties, key=lambda i: (found[i][1], int(grid[i].sum()), tuple(int(x) for x in grid[i])))
+
+
+def _is_minimal(best, grid, heights, found) -> bool:
+    node = grid[best].astype(int)
+    for j in range(len(node)):
+        if node[j] == 0:
+            continue
+        lower = node.copy()
+        lower[j] -= 1
+        if _index(lower, heights) in found:
+            return False
+    return True
+
+
+def _alternatives(found, evaluate, grid, p, limit, with_l) -> list[Alternative]:
+    """A few good alternatives: the Pareto front of (loss, records suppressed) among the nodes seen
+    that meet the target, from the least loss to the least suppression, evenly thinned to `limit`."""
+    if limit <= 0:
+        return []
+    rows = sorted((loss, sup, int(grid[i].sum()), i) for i, (loss, sup) in found.items())
+    front, least_sup = [], np.inf
+    for loss, sup, _, i in rows:
+        if sup < least_sup:
+            front.append(i)
+            least_sup = sup
+    if len(front) > limit:
+        keep = np.unique(np.linspace(0, len(front) - 1, limit).round().astype(int))
+        front = [front[j] for j in keep]
+    out = []
+    for i in front:
+        e = evaluate(i)
+        out.append(Alternative(levels={c.name: int(v) for c, v in zip(p.cols, grid[i])}, k_min=e.k_min,
+                               suppressed=e.suppressed, loss=found[i][0], l_min=e.l_min if with_l else None))
+    return out
+
+
+def build_recipe(cols, levels, k, quasi, max_suppression) -> dict:
+    """A Transform recipe that applies the levels and suppresses what is left below k."""
+    steps = []
+    for c, v in zip(cols, levels):
+        if int(v) > 0:
+            steps.append({"op": "generalize", "column": c.name, **c.step, "level": int(v)})
+    steps.append({"op": "suppress", "k": int(k), "columns": list(quasi), "max_share": float(max_suppression)})
+    return {"version": 1, "steps": steps}
+
+
+def _check_request(df, quasi, k, sensitive, l, max_suppression) -> None:
+    if not quasi:
+        raise RecommendError("Choose at least one quasi-identifier to recommend a generalization for.")
+    missing = [c for c in quasi + ([sensitive] if sensitive else []) if c not in df.columns]
+    if missing:
+        raise RecipeError(f"The file has no column named {', '.join(repr(c) for c in missing)}.")
+    if sensitive is not None and sensitive in quasi:
+        raise RecommendError(f"{sensitive!r} cannot be both a quasi-identifier and the sensitive attribute.")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise RecommendError("The target k must be a whole number of at least 1.")
+    if l is not None and (not isinstance(l, (int, np.integer)) or l < 1):
+        raise RecommendError("The target l must be a whole number of at least 1.")
+    if l is not None and l > 1 and sensitive is None:
+        raise RecommendError("An l-diversity target needs a sensitive attribute.")
+    if not 0 <= float(max_suppression) <= 1:
+        raise RecommendError("The suppression budget must be a share between 0 and 1 (0.01 = 1%).")
+    if len(df) == 0:
+        raise RecommendError("The file has no records.")
+
+
+def _no_solution(p, k, l, max_suppression) -> str:
+    if p.n < k:
+        return f"The file has {p.n} records, fewer than k = {k}: no generalization can reach it."
+    if l is not None:
+        return (f"No generalization gives every group at least {l} different values of the sensitive "
+                f"attribute within a {max_suppression:.1%} suppression budget; lower l or raise the budget.")
+    return (f"No generalization reaches k = {k} within a {max_suppression:.1%} suppression budget; "
+            "raise the budget or lower k.")
