@@ -50,7 +50,8 @@ FIELDS: dict[str, dict] = {
                   "names": ["published", "publicly available", "public", "is the data publicly available",
                             "is this data publicly available", "available to the public", "on open data portal",
                             "published on open data portal", "on the open data portal", "open data", "currently published",
-                            "public availability", "publication status"],
+                            "public availability", "publication status", "is the data published", "is this data published",
+                            "published yes no", "published y n"],
                   "contains": ["publicly available", "published", "public availability", "open data portal",
                                "available to the public", "publicly"]},
     "update_frequency": {"label": "update frequency",
@@ -71,6 +72,9 @@ FIELDS: dict[str, dict] = {
                  "contains": ["category", "topic", "theme"]},
 }
 STANDARD = list(FIELDS)
+# Partial matches go from the most telling words to the most common ones: "Where is it published (URL)?"
+# is a link, "Dataset Description" a description, and "dataset"/"agency" appear in many other headers.
+PARTIAL_ORDER = ["url", "description", "update_frequency", "published", "contact", "category", "agency", "dataset"]
 EXTRA = ["source"]      # which catalog or file a row came from
 PUBLISHED_WORDS = {
     "yes": ["yes", "y", "true", "published", "public", "available", "publicly available", "on portal",
@@ -151,7 +155,8 @@ def map_columns(columns: list[str]) -> dict[str, str | None]:
                 mapping[f] = hit
                 used.add(hit)
                 break
-    for f, spec in FIELDS.items():                      # pass 2: a name that contains a telling word
+    for f in PARTIAL_ORDER:                              # pass 2: a name that contains a telling word
+        spec = FIELDS[f]
         if mapping[f]:
             continue
         for word in spec["contains"]:

@@ -291,3 +291,15 @@ def test_cached_catalog_never_touches_the_network(portal):
     n = len(portal.requests)
     inv = inventory.cached_catalog(portal.url, IDS)
     assert inv is not None and inv.from_cache and len(inv.df) == 13 and len(portal.requests) == n
+
+
+def test_partial_names_go_to_the_most_telling_field():
+    columns = ["Data Set Description (long)", "Data Set Title (short)", "Where is the data published (URL)?",
+               "Is it published?", "Agency Contact Email", "Responsible Agency"]
+    mapping = inventory.map_columns(columns)
+    assert mapping["description"] == "Data Set Description (long)"
+    assert mapping["dataset"] == "Data Set Title (short)"
+    assert mapping["url"] == "Where is the data published (URL)?"
+    assert mapping["published"] == "Is it published?"
+    assert mapping["contact"] == "Agency Contact Email"
+    assert mapping["agency"] == "Responsible Agency"
