@@ -304,3 +304,62 @@ def build(df: pd.DataFrame, recipe: Mapping, *, source: Mapping | None = None, a
         reviewer=reviewer or recipe.get("reviewer") or "", date=date or _date.today().isoformat(),
         published=dict(published) if published else None)
     return render(parts)
+
+
+@dataclass
+class Changes:
+    """What the release changes against the uploaded file (for the Publish page's preview)."""
+    dropped: list[str]
+    changed: dict[str, int]          # column -> values changed (generalized, pseudonymized)
+    added: list[str]
+    rows_before: int
+    rows_after: int
+    rows_suppressed: int
+    cells_suppressed: int            # values turned into "*" or emptied in kept rows
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.dropped:
+            out.append(f"Columns dropped: {', '.join(self.dropped)}.")
+        for col, n in self.changed.items():
+            out.append(f"{col}: {n:,} values changed.")
+        if self.added:
+            out.append(f"Columns added: {', '.join(self.added)}.")
+        if self.rows_suppressed:
+            out.append(f"Records removed: {self.rows_suppressed:,} of {self.rows_before:,}.")
+        if self.cells_suppressed:
+            out.append(f"Cells suppressed (shown as * or left empty): {self.cells_suppressed:,}.")
+        return out or ["Nothing changed: the release is the uploaded file as it is."]
+
+
+def changes(df: pd.DataFrame, applied) -> Changes:
+    """Compare the release (`applied.df`, whose index keeps the source rows' labels) with the source."""
+    release = applied.df
+    dropped = [c for c in df.columns if c not in release.columns]
+    added = [c for c in release.columns if c not in df.columns]
+    changed: dict[str, int] = {}
+    cells = 0
+    common = [c for c in release.columns if c in df.columns]
+    same_index = release.index.isin(df.index).all()
+    for entry in getattr(applied, "log", None) or []:
+        col = entry.get("column")
+        if col in common and entry.get("values_changed"):
+            changed[col] = changed.get(col, 0) + int(entry["values_changed"])
+    if same_index and len(release):
+        before = df.loc[release.index, common]
+        after = release[common]
+        star = after.eq("*").fillna(False) & before.ne("*").fillna(True)
+        emptied = after.isna() & before.notna()
+        cells = int(star.to_numpy().sum() + emptied.to_numpy().sum())
+        for col in common:
+            if col not in changed:
+                n = int((before[col].astype(object).fillna("\x00") != after[col].astype(object).fillna("\x00")).sum())
+                if n:
+                    changed[col] = n
+    removed = int(getattr(applied, "suppressed", 0) or 0) if not hasattr(getattr(applied, "suppressed", 0), "__len__") \
+        else len(applied.suppressed)
+    return Changes(dropped, changed, added, len(df), len(release), max(removed, len(df) - len(release)), cells)

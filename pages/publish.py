@@ -1,9 +1,150 @@
-"""Publish page (placeholder until its issue lands)."""
+"""Publish (Step 4): preview the release, the privacy gate, publish private or a bundle, make public, report, plan.
+Kept across pages: recipe["exception"], recipe["target"]; the reviewer and the last result in plain session keys."""
+import datetime as dt
+
+import pandas as pd
 import streamlit as st
 
-from ui import layout, state
+from ctopen import dap, report, settings
+from ctopen.errors import CtopenError
+from ctopen.publish import bundle, gate, socrata
+from ui import layout, masking, state
 
 layout.header("pages/publish.py")
-state.require_table()
-st.info("This step is being built. Meanwhile, load a file on the Load page.", icon=":material/construction:")
+t = state.require_table()
+recipe = state.recipe()
+target = recipe.setdefault("target", {})
+
+
+def portal_secrets() -> dict:
+    try:
+        return dict(st.secrets.get("socrata", {}))
+    except Exception:  # noqa: BLE001 - no secrets.toml at all is normal
+        return {}
+
+
+try:
+    applied = state.release()
+    release = applied.df
+    detection = state.detection()
+    verdict = gate.evaluate(release, recipe, detection=detection)
+    creds = socrata.credentials_from(portal_secrets())
+    view = socrata.view_payload(recipe.get("metadata"), release)
+except CtopenError as exc:
+    layout.show_error(exc)
+    st.stop()
+result = st.session_state.get("publish_result")
+
+st.subheader("1. What will be published")
+changes = report.changes(t.df, applied)
+c1, c2, c3 = st.columns(3)
+c1.metric("Records in the release", f"{len(release):,}", f"{len(release) - len(t.df):,} vs the upload" if len(release) != len(t.df) else None)
+c2.metric("Columns in the release", len(release.columns))
+c3.metric("Cells suppressed", f"{changes.cells_suppressed:,}")
+st.markdown("\n".join(f"- {line}" for line in changes.lines()))
+st.dataframe(masking.mask_frame(release.head(20)), hide_index=True)
+st.caption("The first 20 rows. Direct identifiers are masked on screen only.")
+st.dataframe(pd.DataFrame([{"Column": c["name"], "Portal field name": c["fieldName"], "Portal type": c["dataTypeName"],
+                            "Description": c["description"] or "(none yet)"} for c in view["columns"]]), hide_index=True)
+
+st.subheader("2. Metadata as the portal will show it")
+if not view.get("name"):
+    st.warning("The dataset has no title yet: fill in the metadata on the Describe page.", icon=":material/warning:")
+    st.page_link("pages/describe.py", label="Go to Describe", icon=":material/edit_note:")
+st.markdown(f"#### {view.get('name') or '(no title)'}\n\n{view.get('description') or '(no description)'}")
+st.table(pd.DataFrame(socrata.portal_fields(view) or [("Other fields", "(none yet)")], columns=["Field", "Value"]))
+
+st.subheader("3. Privacy gate")
+if verdict.passed and verdict.exception:
+    st.warning("Passed by a recorded exception: the release keeps identifiers on purpose.", icon=":material/gavel:")
+elif verdict.passed:
+    st.success("Passed: no direct identifier is left and every group reaches the threshold.", icon=":material/verified_user:")
+else:
+    st.error("Blocked: this release may not be published as it is.", icon=":material/block:")
+st.markdown("\n".join(f"- {r}" for r in verdict.reasons))
+exc = recipe.get("exception") or {}
+with st.expander("Record an exception (publish identifiers on purpose)", expanded=not verdict.passed and bool(verdict.direct)):
+    st.caption("As for a public register of license holders: say why publishing them serves a clear public good.")
+    why = st.text_area("Why must these identifiers be published?", value=exc.get("justification", ""), key="pub_exc_why")
+    who = st.text_input("Your name (recorded with the exception)", value=exc.get("by", ""), key="pub_exc_by")
+    b1, b2 = st.columns(2)
+    if b1.button("Record the exception", icon=":material/gavel:"):
+        problem = gate.exception_problem({"justification": why, "by": who})
+        if problem:
+            st.error(f"Not recorded: {problem}.")
+        else:
+            recipe["exception"] = {"justification": why.strip(), "by": who.strip(), "at": dt.date.today().isoformat()}
+            st.rerun()
+    if exc and b2.button("Withdraw the exception", icon=":material/undo:"):
+        recipe.pop("exception", None)
+        st.rerun()
+
+st.subheader("4. Publish")
+reviewer = st.text_input("Reviewer's name (for the report and the publish log)", value=st.session_state.get("reviewer", ""), key="pub_reviewer")
+st.session_state["reviewer"] = reviewer
+html = report.build(t.df, recipe, source=t.source.to_dict(), applied=applied, detection=detection, gate=verdict,
+                    reviewer=reviewer, published=result)
+stem = (view.get("name") or t.source.file or "dataset").replace("/", "-")
+st.download_button("Download the privacy review report (HTML, printable)", html, file_name=f"{stem} - privacy review.html",
+                   mime="text/html", icon=":material/description:")
+if creds is None:
+    st.info("No portal credentials are set (SOCRATA_USERNAME and SOCRATA_PASSWORD, or an API key, in the environment "
+            "or the app's secrets): download the bundle and give it to your portal administrator.", icon=":material/info:")
+    if verdict.passed:
+        files = bundle.contents(release, recipe, report_html=html)
+        st.download_button("Download the publication bundle (ZIP)", bundle.to_zip(files), file_name=f"{stem} - bundle.zip",
+                           mime="application/zip", type="primary", icon=":material/download:")
+else:
+    portal = st.text_input("Portal", value=target.get("portal") or portal_secrets().get("portal") or settings.DEFAULT_PORTAL, key="pub_portal")
+    dataset_id = st.text_input("Existing dataset id, to update it (empty: create a new dataset)", value=target.get("dataset_id") or "",
+                               key="pub_dataset_id", placeholder="abcd-1234").strip()
+    mode = "create"
+    if dataset_id:
+        mode = st.radio("How to update its rows", ["replace", "upsert"], horizontal=True, key="pub_mode",
+                        format_func={"replace": "Replace all rows", "upsert": "Upsert on a row identifier"}.get)
+        if mode == "upsert":
+            target["row_identifier"] = st.selectbox("Row identifier (unique per row)", list(release.columns), key="pub_row_id")
+    target.update(portal=portal, dataset_id=dataset_id or None, mode=mode)
+    label = "Update the dataset" if dataset_id else "Publish privately"
+    if st.button(label, type="primary", disabled=not verdict.passed, icon=":material/cloud_upload:"):
+        bar = st.progress(0.0, text="Starting")
+        try:
+            res = socrata.publish_logged(release, recipe, portal, creds, dataset_id=dataset_id or None, mode=mode,
+                                         by=reviewer or None, progress=lambda share, text: bar.progress(min(max(share, 0.0), 1.0), text=text))
+        except CtopenError as err:
+            layout.show_error(err)
+        else:
+            result = st.session_state["publish_result"] = res.to_dict()
+            target.update(dataset_id=res.dataset_id, mode="replace" if mode == "create" else mode)
+    if result:
+        st.success(f"Dataset {result['dataset_id']} is {'public' if result['public'] else 'private'} on the portal: "
+                   f"[{result['url']}]({result['url']})", icon=":material/check_circle:")
+        if not result["public"]:
+            reviewed = st.checkbox("The team has reviewed the private dataset on the portal", key="pub_reviewed")
+            if st.button("Make public", disabled=not (reviewed and verdict.passed), icon=":material/public:"):
+                try:
+                    done = socrata.make_public_logged(result["dataset_id"], portal, creds, by=reviewer or None)
+                except CtopenError as err:
+                    layout.show_error(err)
+                else:
+                    st.session_state["publish_result"] = {**result, "public": True, "status": done.status}
+                    st.rerun()
+
+st.subheader("5. Data Access Plan")
+plan = st.file_uploader("Your agency's Data Access Plan workbook (.xlsx); leave empty to start a new one", type=["xlsx"], key="pub_dap_file")
+k1, k2 = st.columns(2)
+kind = k1.radio("Portal", dap.PORTALS, horizontal=True, key="pub_dap_portal")
+default = "public" if result and result["public"] else "private" if result else "planned"
+status = k2.selectbox("Status", dap.STATUSES, index=dap.STATUSES.index(default), key="pub_dap_status")
+if st.button("Add or update this dataset's row", icon=":material/table_edit:"):
+    try:
+        row = dap.row_from_recipe(recipe, status=status, url=(result or {}).get("url", ""), portal=kind)
+        st.session_state["dap_result"] = dap.update_plan(plan.getvalue() if plan else None, row)
+    except CtopenError as err:
+        layout.show_error(err)
+if st.session_state.get("dap_result"):
+    up = st.session_state["dap_result"]
+    st.success(f"{'Added' if up.added else 'Updated'} row {up.row} of the sheet {up.sheet!r}.", icon=":material/check:")
+    st.download_button("Download the Data Access Plan", up.content, file_name="data-access-plan.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/download:")
 layout.next_step("pages/publish.py")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ctopen import settings
-from ctopen.errors import ConfigError, PublishError, RecipeError
+from ctopen.errors import ConfigError, RecipeError
 
 
 def register(subparsers) -> None:
@@ -82,15 +82,23 @@ def run(args) -> int:
 
     recipe = read_recipe(args.recipe)
     target = recipe.get("target") or {}
-    dataset_id = args.dataset_id or None
-    mode = args.mode or (target.get("mode") if dataset_id and target.get("mode") else None) or ("replace" if dataset_id else "create")
+    # the monthly update: a recipe saved after publishing names its dataset (target.dataset_id)
+    dataset_id = args.dataset_id or (target.get("dataset_id") if args.mode != "create" else None) or None
+    saved_mode = target.get("mode") if dataset_id and target.get("mode") in ("replace", "upsert") else None
+    mode = args.mode or saved_mode or ("replace" if dataset_id else "create")
     if mode in ("replace", "upsert") and not dataset_id:
         raise ConfigError(f"--mode {mode} updates an existing dataset: give its id with --dataset-id.")
     portal = args.portal or target.get("portal") or settings.DEFAULT_PORTAL
     socrata.portal_parts(portal)          # a bad address is a user error before any work
     if dataset_id:
         socrata.check_dataset_id(dataset_id)
-    credentials = None if (args.dry_run or args.bundle) else socrata.Credentials.from_env()
+    try:
+        found = socrata.Credentials.from_env()
+    except ConfigError:
+        if not (args.dry_run or args.bundle):
+            raise
+        found = None
+    credentials = None if (args.dry_run or args.bundle) else found
 
     table = load(args.file, sheet=args.sheet)
     applied = apply(table.df, recipe, key=pseudonym_key())
@@ -99,7 +107,7 @@ def run(args) -> int:
     digest = plog.recipe_hash(recipe)
     title = (recipe.get("metadata") or {}).get("title") or Path(args.file).stem
     by = (recipe.get("exception") or {}).get("by") or recipe.get("reviewer") or None
-    secrets = credentials.secrets() if credentials else []
+    secrets = found.secrets() if found else []   # never written into a bundle, even when not used
 
     if not verdict.passed:
         out = _result("blocked", verdict, len(release), dataset_id)
@@ -122,29 +130,8 @@ def run(args) -> int:
         emit(out, args.json, _text(out))
         return 0
 
-    portal_key = socrata.portal_parts(portal)[1]
-    log_target = dataset_id or title
-    if mode == "create" and not dataset_id:
-        dataset_id = plog.unfinished(portal_key, log_target)   # continue a creation that failed half-way
-    view = socrata.view_payload(recipe.get("metadata"), release)
-    plog.record(portal=portal_key, target=log_target, status="started", dataset_id=dataset_id, mode=mode,
-                rows=len(release), recipe_sha256=digest, by=by)
-
-    def created(new_id: str) -> None:
-        plog.record(portal=portal_key, target=log_target, status="created", dataset_id=new_id, mode=mode,
-                    rows=len(release), public=False, recipe_sha256=digest, by=by)
-
-    try:
-        result = socrata.publish(release, view, portal, credentials, dataset_id=dataset_id, mode=mode,
-                                 make_public=args.make_public, row_identifier=target.get("row_identifier"),
-                                 on_created=created)
-    except PublishError as exc:
-        plog.record(portal=portal_key, target=log_target, status="failed",
-                    dataset_id=getattr(exc, "dataset_id", None) or dataset_id, mode=mode, rows=len(release),
-                    public=False, recipe_sha256=digest, by=by, message=str(exc))
-        raise
-    plog.record(portal=portal_key, target=log_target, status=result.status, dataset_id=result.dataset_id, mode=mode,
-                rows=result.rows, public=result.public, recipe_sha256=digest, by=by, message="; ".join(result.steps))
+    result = socrata.publish_logged(release, recipe, portal, credentials, dataset_id=dataset_id, mode=mode,
+                                    make_public=args.make_public, by=by)
     out = _result(result.status, verdict, result.rows, result.dataset_id, result.url, result.public)
     emit(out, args.json, _text(out))
     return 0

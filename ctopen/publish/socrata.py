@@ -552,3 +552,75 @@ def view_payload(metadata: Mapping | None, df: pd.DataFrame) -> dict:
             descriptions.setdefault(col["name"], col["description"])
     view["columns"] = columns_payload(df, descriptions)
     return view
+
+
+# --- the whole publish, logged (shared by the CLI and the Publish page) --------------------------
+
+def credentials_from(secrets: Mapping | None = None, environ: Mapping | None = None) -> "Credentials | None":
+    """Environment variables first (they win, as .streamlit/secrets.toml.example says), else the app's
+    secrets section [socrata] given as a mapping."""
+    return Credentials.from_env(environ) or Credentials.from_mapping(secrets)
+
+
+def publish_logged(release: pd.DataFrame, recipe: Mapping, portal: str | None, credentials: Credentials | None, *,
+                   dataset_id: str | None = None, mode: str = "create", make_public: bool = False,
+                   by: str | None = None, progress: Progress | None = None, client: Portal | None = None) -> PortalResult:
+    """`publish` with the publish log: a creation that failed half-way is continued (same dataset) by the next
+    try for the same portal and title; every outcome is recorded with the recipe's hash."""
+    from ctopen.publish import log as plog
+
+    metadata = recipe.get("metadata") or {}
+    target = recipe.get("target") or {}
+    portal_key = portal_parts(portal)[1]
+    title = metadata.get("title") or ""
+    log_target = dataset_id or title
+    if mode == "create" and not dataset_id:
+        dataset_id = plog.unfinished(portal_key, log_target)
+    digest = plog.recipe_hash(dict(recipe))
+    common = dict(portal=portal_key, target=log_target, mode=mode, rows=len(release), recipe_sha256=digest, by=by)
+    view = view_payload(metadata, release)
+    plog.record(status="started", dataset_id=dataset_id, **common)
+
+    def created(new_id: str) -> None:
+        plog.record(status="created", dataset_id=new_id, public=False, **common)
+
+    try:
+        result = publish(release, view, portal, credentials, dataset_id=dataset_id, mode=mode,
+                         make_public=make_public, row_identifier=target.get("row_identifier"),
+                         progress=progress, on_created=created, client=client)
+    except PublishError as exc:
+        plog.record(status="failed", dataset_id=getattr(exc, "dataset_id", None) or dataset_id, public=False,
+                    message=str(exc), **common)
+        raise
+    plog.record(status=result.status, dataset_id=result.dataset_id, public=result.public,
+                message="; ".join(result.steps), **common)
+    return result
+
+
+def make_public_logged(dataset_id: str, portal: str | None, credentials: Credentials | None, *, by: str | None = None,
+                       client: Portal | None = None) -> PortalResult:
+    from ctopen.publish import log as plog
+
+    result = make_public(dataset_id, portal, credentials, client=client)
+    plog.record(portal=portal_parts(portal)[1], target=dataset_id, status="public", dataset_id=dataset_id,
+                mode="make-public", public=True, by=by, message="made public after review")
+    return result
+
+
+def portal_fields(view: Mapping) -> list[tuple[str, str]]:
+    """The view's metadata as the portal's "About this dataset" lists it: (label, value) pairs."""
+    labels = [("category", "Category"), ("tags", "Tags"), ("attribution", "Data provided by"),
+              ("attributionLink", "Source link"), ("license", "License")]
+    out = []
+    for key, label in labels:
+        value = view.get(key)
+        if value:
+            out.append((label, ", ".join(value) if isinstance(value, (list, tuple)) else str(value)))
+    meta = view.get("metadata") or {}
+    if meta.get("rowLabel"):
+        out.append(("Row label", str(meta["rowLabel"])))
+    for group, fields in (meta.get("custom_fields") or {}).items():
+        for name, value in (fields or {}).items():
+            if value:
+                out.append((f"{group}: {name}", str(value)))
+    return out
