@@ -693,3 +693,20 @@ def apply_fixes(df: pd.DataFrame, steps: list[dict]) -> tuple[pd.DataFrame, list
         df, entry = FIX_OPS[step["op"]](df, step)
         log.append(entry)
     return df, log
+
+
+def fix_label(step: dict | None) -> str:
+    """The words on a one-click fix button."""
+    if not step:
+        return ""
+    op, col = step.get("op"), step.get("column")
+    return {
+        "format_number": f"Write '{col}' as plain numbers" + (f" (header '{step['to']}')" if step.get("to") else ""),
+        "rename": f"Rename '{col}' to '{step.get('to')}'",
+        "titlecase": f"Write '{col}' in Title Case",
+        "reorder": f"Move {', '.join(repr(c) for c in step.get('columns', []))} "
+                   + (f"before '{step['before']}'" if step.get("before") else "to the left"),
+        "escape_formulas": f"Escape formula-like cells in '{col}'",
+        "drop_note_rows": "Remove the note rows",
+        "drop": f"Drop the column '{col}'",
+    }.get(op, f"Add the step {op!r}")

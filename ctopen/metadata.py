@@ -166,6 +166,16 @@ def normalize(meta: dict | None) -> dict:
     return out
 
 
+def publishable(meta: dict | None) -> dict:
+    """normalize(meta) without unfinished suggestions: text still holding the ___ blank is left out."""
+    m = normalize(meta)
+    for k, v in list(m.items()):
+        if isinstance(v, str) and PLACEHOLDER in v:
+            m[k] = ""
+    m["columns"] = {c: d for c, d in m["columns"].items() if PLACEHOLDER not in d}
+    return m
+
+
 def _blank(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, (list, dict)) and not v)
 
@@ -364,7 +374,7 @@ def to_socrata(meta: dict | None, columns_types: dict[str, str] | None = None) -
     `client.update_metadata(id, {k: p[k] for k in ("attribution", "attributionLink", "licenseId", "license",
     "metadata") if k in p})`. Do not pass `row_identifier=` together with `metadata=` to `create`: sodapy
     overwrites one with the other; put `rowIdentifier` inside `metadata` instead."""
-    m = normalize(meta)
+    m = publishable(meta)
     groups = settings.CUSTOM_METADATA_GROUPS
     custom: dict[str, dict[str, str]] = {}
     for key, (group, fname) in CUSTOM_FIELDS.items():
@@ -412,7 +422,7 @@ def to_dcat(meta: dict | None, identifier: str | None = None, landing_page: str 
             modified: str | None = None) -> dict:
     """A DCAT-US 1.1 (Project Open Data) dataset record. accrualPeriodicity is ISO 8601 (Monthly -> R/P1M);
     a historical dataset has none. `modified` defaults to today."""
-    m = normalize(meta)
+    m = publishable(meta)
     _, url = license_info(m["license"])
     record = {
         "@type": "dcat:Dataset",

@@ -1,9 +1,151 @@
-"""Describe page (placeholder until its issue lands)."""
+"""Describe (Step 3): the portal's metadata form with its live checklist, and the data-preparation checks.
+
+Every field is copied into the review (recipe["metadata"]) on each run, so it survives leaving the page and
+a monthly update reuses it. Values the data suggests are pre-filled and marked. A one-click fix appends a
+recipe step to recipe["steps"]; the checks run on the release table (the recipe applied).
+"""
+import json
+
+import pandas as pd
 import streamlit as st
 
+from ctopen import checks
+from ctopen import metadata as md
+from ctopen import recipe as recipes
+from ctopen.errors import CtopenError
 from ui import layout, state
 
 layout.header("pages/describe.py")
-state.require_table()
-st.info("This step is being built. Meanwhile, load a file on the Load page.", icon=":material/construction:")
+t = state.require_table()
+recipe = state.recipe()
+meta = recipe.setdefault("metadata", {})
+SEVERITY = {"error": (":material/error:", "Problem"), "warning": (":material/warning:", "Check"),
+            "info": (":material/info:", "Hint")}
+
+
+def release_frame() -> pd.DataFrame:
+    """The release table; the loaded table when Transform cannot apply the recipe (the error is shown)."""
+    try:
+        return state.release().df
+    except CtopenError as exc:
+        layout.show_error(exc)
+    except ImportError:
+        pass
+    return t.df
+
+
+def cached(name: str, token, compute):
+    """A value kept in session state until its token (file + recipe steps) changes."""
+    slot = st.session_state.setdefault(f"_describe_{name}", {})
+    if slot.get("token") != token:
+        slot.update(token=token, value=compute())
+    return slot["value"]
+
+
+rdf = release_frame()
+token = (t.source.sha256, len(t.df), json.dumps(recipe.get("steps", []), sort_keys=True, default=str))
+detection = st.session_state.get("detection") if st.session_state.get("detection_for") == t.source.sha256 else None
+found = cached("suggest", token, lambda: {s.key: s for s in md.suggestions(t, detection, rdf)})
+findings = cached("checks", token, lambda: checks.run(rdf, types={c: v for c, v in t.types.items() if c in rdf.columns}
+                                                      if set(rdf.columns) <= set(t.types) else None, source=t.source))
+
+
+def field(key: str, widget, options=None, **kw):
+    """One metadata field: starts from the recipe (or the suggestion), writes back into recipe["metadata"]."""
+    wk = f"md_{key}"
+    if wk not in st.session_state:
+        value = meta.get(key) or (found[key].value if key in found else None)
+        if widget is st.multiselect:
+            value = [v for v in (value or []) if v in options]
+        elif options is not None:
+            value = value if value in options else None
+        st.session_state[wk] = value if value is not None else ("" if options is None else None)
+    args = (md.LABELS[key],) if options is None else (md.LABELS[key], options)
+    value = widget(*args, key=wk, **kw)
+    meta[key] = value if isinstance(value, list) else (value or "").strip()
+    if key in found and meta[key] and meta[key] == found[key].value:
+        st.caption(f":material/auto_awesome: Suggested from the data ({found[key].why}): check it.")
+
+
+form, side = st.columns([3, 2], gap="large")
+with form:
+    st.subheader("About the dataset")
+    field("title", st.text_input, placeholder="e.g. Accidental Drug Related Deaths in Connecticut",
+          help="A clear title for non-technical readers: no acronyms, file names or codes.")
+    field("description", st.text_area, height=140,
+          help="What one row is, what the data contains, where it comes from and how it was created.")
+    c1, c2 = st.columns(2)
+    with c1:
+        field("category", st.selectbox, md.CATEGORIES, placeholder="Choose a category")
+        field("agency", st.text_input, placeholder="e.g. Department of Public Health")
+        field("data_provided_by", st.text_input, help="Who collected the data (shown as the attribution).")
+        field("update_frequency", st.selectbox, md.UPDATE_FREQUENCIES, placeholder="Choose how often")
+        field("temporal_coverage", st.text_input, placeholder="2012-01-01 to 2018-12-31")
+    with c2:
+        field("row_label", st.text_input, placeholder="e.g. Death, Sale, License", help="What one row is.")
+        field("contact_email", st.text_input, placeholder="name@ct.gov")
+        field("source_link", st.text_input, placeholder="https://portal.ct.gov/...")
+        field("geographic_unit", st.selectbox, md.GEOGRAPHIC_UNITS, placeholder="Choose the unit of place")
+        field("license", st.selectbox, md.LICENSE_NAMES, placeholder="Choose a public license")
+    tag_options = sorted(set(meta.get("tags") or []))
+    field("tags", st.multiselect, tag_options, accept_new_options=True, placeholder="Type a tag and press Enter")
+    field("notes", st.text_area, height=90, help="Limitations of use, caveats, known gaps, how counts were made.")
+
+    st.subheader("Column descriptions")
+    st.caption("Describe every column that will be published. Text ending in ___ is a suggestion to finish.")
+    if "md_columns_editor" not in st.session_state:
+        skeleton = found["columns"].value if "columns" in found else {}
+        described = meta.get("columns") or {}
+        st.session_state["_describe_columns_base"] = pd.DataFrame(
+            {"Column": [str(c) for c in rdf.columns],
+             "Type": [t.types.get(c, "text") for c in rdf.columns],
+             "Description": [described.get(str(c)) or skeleton.get(str(c), "") for c in rdf.columns]})
+    edited = st.data_editor(st.session_state["_describe_columns_base"], key="md_columns_editor", hide_index=True,
+                            disabled=["Column", "Type"], width="stretch",
+                            column_config={"Description": st.column_config.TextColumn("Description", width="large")})
+    kept = {c: d for c, d in (meta.get("columns") or {}).items() if c not in set(edited["Column"])}
+    meta["columns"] = kept | {str(r.Column): str(r.Description).strip() for r in edited.itertuples()
+                              if isinstance(r.Description, str) and r.Description.strip()
+                              and md.PLACEHOLDER not in r.Description}
+
+result = md.validate(meta, columns=[str(c) for c in rdf.columns])
+with side:
+    st.subheader("Metadata checklist")
+    st.progress(result.score / 100, text=f"Completeness: {result.score}% "
+                                         f"({'complete' if result.complete else 'not complete yet'})")
+    for item in result.checklist:
+        st.markdown(f"{':material/check_box:' if item.ok else ':material/check_box_outline_blank:'} "
+                    f"{'Done' if item.ok else 'To do'}: {item.label}")
+    for f in result.findings:
+        icon, word = SEVERITY.get(f.severity, SEVERITY["info"])
+        st.markdown(f"{icon} **{word}:** {f.message}")
+    with st.expander("What the portal will receive"):
+        st.json(md.to_socrata(meta, {str(c): t.types.get(c, "text") for c in rdf.columns}), expanded=False)
+        st.json(md.to_dcat(meta), expanded=False)
+
+
+def add_step(step: dict) -> None:
+    steps = recipe.setdefault("steps", [])
+    if step not in steps:
+        steps.append(dict(step))
+
+
+st.subheader("Data preparation")
+st.caption(f"Checked on the table as it would be published ({len(rdf):,} rows, {rdf.shape[1]} columns). "
+           "A fix adds a step to the recipe, so next month's file gets the same fix.")
+if not findings:
+    st.success("No formatting problems found.", icon=":material/check_circle:")
+for i, f in enumerate(findings):
+    icon, word = SEVERITY.get(f.severity, SEVERITY["info"])
+    with st.container(border=True):
+        st.markdown(f"{icon} **{word}** · {f.check.replace('_', ' ')}: {f.message}")
+        if f.fix and f.fix["op"] not in recipes.OPS:
+            st.caption(f"Suggested fix: {checks.fix_label(f.fix)} (this version cannot apply it yet; fix the file).")
+        elif f.fix:
+            done = f.fix in recipe.get("steps", [])
+            st.button(checks.fix_label(f.fix) if not done else "Fix added to the recipe", key=f"fix_{i}_{f.check}",
+                      on_click=add_step, args=(f.fix,), disabled=done, icon=":material/build:")
+        else:
+            st.caption("No safe automatic fix: correct it in the source file.")
+
 layout.next_step("pages/describe.py")
