@@ -7,12 +7,15 @@ the review's recipe, ``recipe["eligibility"]``::
     {
       "checklist": {"owned": {"answer": "yes" | "no" | "unsure" | null, "note": "..."},
                     "no_fee": {...}, "unrestricted": {...}, "updates": {...},
-                    "privacy": {"answer": ..., "note": "...", "auto": true}},   # auto: filled from the privacy gate
+                    "privacy": {"answer": ..., "note": "...", "auto": true, "evidence": "..."}},
       "priority": {"foi": true, "shared": false, "grants": false, "analysis": false,
                    "requested": false, "high_impact": false},
       "priority_note": "...",
       "equity": {"harm": {"answer": ..., "note": "..."}, "disparate": {...}}
     }
+
+"auto" marks the privacy answer filled from the privacy gate, and "evidence" is the gate's reason for it;
+the user's own "note" is kept beside it. Answering by hand ends "auto".
 
 ``verdict(answers, gate)``: any "no" blocks publication with its reason; an "unsure" sends the user to
 the Data and Policy Analytics team (``settings.DAPA_CONTACT``). The privacy item follows the privacy gate
@@ -115,6 +118,7 @@ def normalize(data: Mapping | None) -> dict:
                                  "note": str(item.get("note") or "").strip()}
             if item.get("auto"):
                 out[group][q.key]["auto"] = True
+                out[group][q.key]["evidence"] = str(item.get("evidence") or "").strip()
     for q in PRIORITY:
         out["priority"][q.key] = bool((data.get("priority") or {}).get(q.key))
     out["priority_note"] = str(data.get("priority_note") or "").strip()
@@ -153,20 +157,22 @@ def with_privacy(data: Mapping | None, gate) -> dict:
     suggestion = privacy_suggestion(gate)
     item = out["checklist"]["privacy"]
     if suggestion is not None and (item["answer"] is None or item.get("auto")):
-        out["checklist"]["privacy"] = {**suggestion, "auto": True}
+        out["checklist"]["privacy"] = {"answer": suggestion["answer"], "note": item["note"], "auto": True,
+                                       "evidence": suggestion["note"]}
     return out
 
 
 def update(data: Mapping | None, group: str, key: str, answer=None, note: str | None = None) -> dict:
     """The answers with one item set (as a page does when a widget changes). An item filled from the gate
-    stays automatic only while its answer and note are left as they were."""
+    stays automatic while its answer is left as it was (a note can be added)."""
     out = normalize(data)
     if group not in ("checklist", "equity") or key not in out[group]:
         raise RecipeError(f"There is no eligibility question {group}/{key}.")
     old = out[group][key]
     new = {"answer": _answer(answer, _BY_KEY[key].text), "note": str(note if note is not None else old["note"]).strip()}
-    if old.get("auto") and new["answer"] == old["answer"] and new["note"] == old["note"]:
+    if old.get("auto") and new["answer"] == old["answer"]:
         new["auto"] = True
+        new["evidence"] = old.get("evidence", "")
     out[group][key] = new
     return out
 
@@ -210,7 +216,8 @@ def verdict(answers: Mapping | None, gate=None) -> Verdict:
                              "reason": "The privacy gate does not pass (your answer cannot override it): "
                                        + " ".join(g.get("reasons") or [])})
         elif a == "no":
-            blockers.append({"key": q.key, "question": q.text, "reason": q.if_no, "note": note})
+            reason = item.get("evidence") if item.get("auto") and item.get("evidence") else q.if_no
+            blockers.append({"key": q.key, "question": q.text, "reason": reason, "note": note})
         elif a == "unsure":
             unsure.append({"key": q.key, "question": q.text, "note": note})
         elif a is None:
@@ -265,8 +272,9 @@ def report_section(answers: Mapping | None, gate=None) -> str:
     for q in CHECKLIST:
         item = data["checklist"][q.key]
         how = " (from the privacy gate)" if item.get("auto") else ""
+        note = " ".join(x for x in (item.get("evidence") if item.get("auto") else "", item["note"]) if x)
         rows.append(f"<tr><td>{_e(q.text)}</td><td>{_e(ANSWER_LABELS[item['answer']])}{_e(how)}</td>"
-                    f"<td>{_e(item['note'])}</td></tr>")
+                    f"<td>{_e(note)}</td></tr>")
     parts.append('<table><thead><tr><th scope="col">Condition</th><th scope="col">Answer</th>'
                  '<th scope="col">Note</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
     if v.contact:

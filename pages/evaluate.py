@@ -33,7 +33,7 @@ def answer_widgets(group: str, q, item: dict, data: dict) -> dict:
                       format_func=el.ANSWER_LABELS.get, horizontal=True, key=f"elig_{group}_{q.key}", help=q.help or None)
     if item.get("auto"):
         st.caption("Filled in from the privacy gate (Identify, Risk and Transform); it follows the gate until "
-                   "you change it.")
+                   f"you change the answer. {item.get('evidence', '')}")
     note = st.text_input(f"Note on {q.short or 'this answer'}", value=item["note"], key=f"elig_{group}_{q.key}_note",
                          placeholder="Who decided, on what basis, and anything a reviewer should know")
     return el.update(data, group, q.key, answer, note)

@@ -72,7 +72,8 @@ def test_privacy_from_failing_gate_is_no_and_blocks():
     data = el.with_privacy(answers(privacy=None), GATE_FAIL)
     assert data["checklist"]["privacy"]["answer"] == "no" and data["checklist"]["privacy"]["auto"]
     v = el.verdict(answers(privacy=None), GATE_FAIL)
-    assert v.status == "blocked" and "Direct identifiers" in v.blockers[0]["note"]
+    assert v.status == "blocked" and "Direct identifiers" in v.blockers[0]["reason"]
+    assert v.headline.startswith("Blocked") and "Name" in v.headline
 
 
 def test_hand_answer_cannot_loosen_a_failing_gate():
@@ -109,10 +110,12 @@ def test_gate_result_object_is_accepted():
     assert el.privacy_suggestion(passed)["answer"] == "yes"
 
 
-def test_update_keeps_auto_only_while_unchanged():
+def test_update_keeps_auto_only_while_the_answer_is_unchanged():
     data = el.with_privacy(answers(privacy=None), GATE_PASS)
-    same = el.update(data, "checklist", "privacy", "yes", data["checklist"]["privacy"]["note"])
-    assert same["checklist"]["privacy"].get("auto")
+    same = el.update(data, "checklist", "privacy", "yes", "checked with our privacy officer")
+    assert same["checklist"]["privacy"]["auto"] and same["checklist"]["privacy"]["evidence"].startswith("The privacy gate passes")
+    later = el.with_privacy(same, GATE_FAIL)["checklist"]["privacy"]          # the gate changes: the note stays
+    assert later["answer"] == "no" and later["note"] == "checked with our privacy officer"
     changed = el.update(data, "checklist", "privacy", "unsure", "the ZIPs worry me")
     assert not changed["checklist"]["privacy"].get("auto")
     assert el.with_privacy(changed, GATE_PASS)["checklist"]["privacy"]["answer"] == "unsure"   # the user's answer stays

@@ -108,7 +108,12 @@ def test_privacy_answered_from_the_gate_when_identify_has_run():
     assert radio(at, "privacy").value == "no"
     assert any("privacy gate" in c.value for c in at.caption)
     item = at.session_state["recipe"]["eligibility"]["checklist"]["privacy"]
-    assert item["answer"] == "no" and item["auto"] and "Name" in item["note"]
+    assert item["answer"] == "no" and item["auto"] and "Name" in item["evidence"]
+    assert at.error[0].value.startswith("Blocked") and "Name" in at.error[0].value
+    at.text_input(key="elig_checklist_privacy_note").input("names go before release")
+    at.run()
+    item = at.session_state["recipe"]["eligibility"]["checklist"]["privacy"]
+    assert item["auto"] and item["note"] == "names go before release"       # a note keeps it following the gate
     # answering yes by hand does not loosen a failing gate
     radio(at, "privacy").set_value("yes")
     at = answer_all(at)
