@@ -16,12 +16,13 @@ How (docs/recipe.md, "Information loss (recommend)"):
   node fails), so one evaluation settles whole up- or down-sets, as ARX's Flash does. The l part is
   NOT monotone once small classes are suppressed (a coarser node can merge two suppressed classes
   of one value into a kept class that fails l), so it is checked on every candidate, never inferred.
-- Loss of a node (in [0, 1]): the mean over records and quasi-identifiers of ARX's loss of the
-  generalized value (the share of the column's distinct values it covers, (covered-1)/(distinct-1));
-  a suppressed record counts as fully lost (1 for every quasi-identifier). Without suppression the
-  loss is a sum over columns, monotone up the lattice: that is a lower bound for every node, and the
-  search evaluates nodes in the order of that bound and stops when the bound passes the best loss
-  found: the answer is optimal over the whole lattice (tests compare it with exhaustive search).
+- Loss of a node (in [0, 1]), the figure the Transform page shows (transform.information_loss):
+  per column, ARX's loss averaged over its non-missing records (a generalized value covering c of
+  the column's d distinct values loses (c-1)/(d-1); "*" loses 1); the columns' mean A for the
+  records kept, and suppressed records fully lost: loss = A + (suppressed/rows) * (1 - A).
+  A alone is monotone up the lattice and never above the loss, so it is a lower bound: nodes are
+  visited in the order of that bound and the search stops when it passes the best loss found, so
+  the answer is optimal over the whole lattice (tests compare it with exhaustive search).
 """
 from __future__ import annotations
 
@@ -105,14 +106,16 @@ def resolve_hierarchy(column: str, series: pd.Series, spec=None):
 
     if spec is None:
         spec = _suggest(column, series)
+    if isinstance(spec, (tuple, list)):       # ("age", {"top_code": 90}), as suggest_hierarchy gives
+        spec = {"hierarchy": spec[0], **(spec[1] if len(spec) > 1 and spec[1] else {})}
     if isinstance(spec, str):
         return hierarchies.get(spec), {"hierarchy": spec}
     if isinstance(spec, dict):
-        spec = {k: v for k, v in spec.items() if k not in ("op", "column", "level")}
         name = spec.get("hierarchy")
         if not name:
             raise RecipeError(f"The hierarchy for column {column!r} has no name.")
-        options = {k: v for k, v in spec.items() if k != "hierarchy"}
+        # options as in a recipe step ("state_column" is a step setting the search does not model)
+        options = {k: v for k, v in spec.items() if k not in ("op", "column", "level", "hierarchy", "state_column")}
         return hierarchies.get(name, **options), {"hierarchy": name, **options}
     # an object with .levels and .generalize (tests, or a hierarchy built by the caller)
     name = getattr(spec, "name", None) or "custom"
@@ -120,15 +123,24 @@ def resolve_hierarchy(column: str, series: pd.Series, spec=None):
 
 
 def _suggest(column: str, series: pd.Series):
-    try:
-        from ctopen.transform import suggest_hierarchy
-    except ImportError:
-        suggest_hierarchy = None
-    if suggest_hierarchy is not None:
-        found = suggest_hierarchy(column, series)
-        if found:
-            return found
-    return {"hierarchy": "category"}
+    from ctopen.transform import suggest_hierarchy
+
+    found = suggest_hierarchy(column, series)
+    if not found:      # an empty column: nothing to generalize but "*"
+        return {"hierarchy": "category", "min_count": settings.DEFAULT_K}
+    name, options = found
+    return {"hierarchy": name, **options}
+
+
+def specs_from_recipe(recipe: dict | None) -> dict:
+    """The hierarchies a recipe's generalize steps chose ({column: {"hierarchy": H, **options}})."""
+    from ctopen import recipe as recipes
+
+    out = {}
+    for step in (recipe or {}).get("steps", []):
+        if step.get("op") == "generalize" and step.get("column") and step.get("hierarchy"):
+            out[step["column"]] = {"hierarchy": step["hierarchy"], **recipes.hierarchy_options(step)}
+    return out
 
 
 # --- the distinct-combination table ---------------------------------------------------------------
@@ -142,7 +154,7 @@ class _Column:
     cards: list[int]              # per level: number of groups
     gloss: list[np.ndarray]       # per level: loss of each group (float, len cards[level])
     row_codes: list[np.ndarray] = field(default_factory=list)   # per level: code of each table row
-    row_loss: list[np.ndarray] = field(default_factory=list)    # per level: loss of each table row
+    column_loss: np.ndarray = None                               # per level: the column's loss
     nested: bool = True
 
 
@@ -166,16 +178,19 @@ def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict) -> tuple
         first = np.full(m, -1, dtype=np.int64)
         first[value_codes[::-1]] = np.arange(len(value_codes) - 1, -1, -1)
         take = first
-    is_na = np.asarray(pd.isna(pd.Series(list(uniques), dtype=object)), dtype=bool) if m else np.zeros(0, bool)
+    is_na = np.asarray(pd.isna(uniques), dtype=bool) if m else np.zeros(0, bool)
     non_na = int((~is_na).sum())
-    codes, cards, gloss = [], [], []
+    records = np.bincount(value_codes, minlength=m).astype(float)
+    records[is_na] = 0.0
+    codes, cards, gloss, column_loss = [], [], [], []
     for level in range(height):
         out = hierarchy.generalize(source, level)
         out = np.asarray(out, dtype=object) if take is None else np.asarray(out, dtype=object)[take]
         c, u = pd.factorize(pd.Series(out, dtype=object), use_na_sentinel=False)
         c = c.astype(np.int32)
         card = len(u)
-        # ARX loss of each group: (distinct non-missing values covered - 1) / (distinct - 1)
+        # ARX loss of each group: (distinct non-missing values covered - 1) / (distinct - 1); the
+        # same figure as Hierarchy.loss and transform.information_loss
         covered = np.bincount(c[~is_na], minlength=card).astype(float)
         if level == height - 1:
             g = np.ones(card)
@@ -183,14 +198,18 @@ def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict) -> tuple
             g = np.zeros(card)
         else:
             g = np.clip((covered - 1) / (non_na - 1), 0.0, 1.0)
-            if level > 0:
-                star = np.array([str(v) == "*" for v in u])
-                g = np.where(star & (covered > 0), 1.0, g)   # unreadable values: fully lost
-        # a missing value that stays missing loses nothing; at the top it is "*" like the rest
+            star = np.asarray(pd.Series(u, dtype=object).eq("*").fillna(False), dtype=bool)
+            g = np.where(star & (covered > 0), 1.0, g)   # values the ladder cannot read: fully lost
         codes.append(c)
         cards.append(card)
         gloss.append(g)
-    col = _Column(name=name, step=step, height=height, codes=codes, cards=cards, gloss=gloss)
+        # the column's loss at this level: average over the non-missing records (1 at the top)
+        if level == height - 1:
+            column_loss.append(1.0)
+        else:
+            column_loss.append(float(records @ g[c]) / records.sum() if records.sum() else 0.0)
+    col = _Column(name=name, step=step, height=height, codes=codes, cards=cards, gloss=gloss,
+                  column_loss=np.array(column_loss))
     col.nested = _is_nested(col)
     return col, value_codes
 
@@ -266,10 +285,9 @@ class _Problem:
         for col, vc in zip(cols, value_codes):
             base = vc[first]
             col.row_codes = [c[base] for c in col.codes]
-            col.row_loss = [g[rc] for g, rc in zip(col.gloss, col.row_codes)]
         self.nested = all(c.nested for c in cols)
         # lower bound of the loss (no suppression), per column and level: mean loss over records
-        self.level_loss = [np.array([float(rl @ self.count) / max(self.n, 1) for rl in c.row_loss]) for c in cols]
+        self.level_loss = [c.column_loss for c in cols]
 
 
 # --- evaluating one node ---------------------------------------------------------------------------
@@ -279,7 +297,6 @@ class _Eval:
     suppressed: int
     k_min: int | None
     l_min: int | None
-    extra: float            # loss added by suppression: sum over suppressed records of (q - their loss)
     classes: int
 
 
@@ -329,15 +346,8 @@ class _Evaluator:
         suppressed = int(round(sizes[small].sum()))
         kept = sizes >= max(k, 1)
         k_min = int(sizes[kept].min()) if kept.any() else None
-        extra = 0.0
         l_min = None
         pair_ids = None
-        if suppressed and suppressed <= self.cap:
-            rows = np.flatnonzero(small[ids])
-            row_loss = np.zeros(len(rows))
-            for c, v, cj in zip(p.cols, levels, codes):
-                row_loss += c.gloss[v][cj[rows]]
-            extra = float(((len(p.cols) - row_loss) * src.count[rows]).sum())
         if self.with_l and (suppressed <= self.cap or self.rollup):
             pair_ids, pairs = pd.factorize(ids * np.int64(p.sens_card) + src.sens)
             if kept.any():
@@ -346,7 +356,7 @@ class _Evaluator:
         classes = int((sizes > 0).sum())
         if self.rollup:
             self._store(levels, codes, ids, n_ids, sizes, src, pair_ids)
-        return _Eval(suppressed, k_min, l_min, extra, classes)
+        return _Eval(suppressed, k_min, l_min, classes)
 
     def _store(self, levels, codes, ids, n_ids, sizes, src, pair_ids) -> None:
         if pair_ids is None:
@@ -438,7 +448,7 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
         else:
             if e.suppressed > cap or (with_l and (e.l_min is None or e.l_min < l)):
                 return
-            loss, sup = (float(lb[i] + e.extra / (p.n * nq)) if p.n else 0.0), e.suppressed
+            loss, sup = _loss(float(lb[i]), e.suppressed, p.n), e.suppressed
         found[i] = (loss, sup)
         if loss < state["best_loss"] - EPS:
             state["best"], state["best_loss"] = i, loss
@@ -571,6 +581,12 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     rec.alternatives = _alternatives(found, evaluate, grid, p, alternatives, with_l)
     rec.seconds = time.perf_counter() - start
     return rec
+
+
+def _loss(average: float, suppressed: int, rows: int) -> float:
+    """The columns' average loss for the records kept; suppressed records count as fully lost
+    (transform.information_loss: kept/total * average + suppressed/total)."""
+    return average + (suppressed / rows) * (1.0 - average) if rows else 0.0
 
 
 def _index(node, heights) -> int:
