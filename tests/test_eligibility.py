@@ -175,3 +175,38 @@ def test_report_includes_the_section():
     from ctopen import report
     html_text = report._eligibility_section({"eligibility": answers(updates="no")})
     assert "Verdict: Blocked" in html_text
+
+
+# --- the real CT files of SCENARIOS.md, through the privacy gate ------------------------------------
+
+def _roles(df, **given):
+    return {c: given.get(c, "other") for c in df.columns}
+
+
+def test_drug_deaths_scenario_is_blocked_until_transformed():
+    from tests.conftest import DRUG, shared_file
+    from ctopen.load import load
+    from ctopen.publish.gate import evaluate
+    df = load(shared_file(DRUG)).df
+    roles = _roles(df, ID="direct", Age="quasi", Sex="quasi", Race="quasi", ResidenceCity="quasi", COD="sensitive")
+    gate = evaluate(df, {"roles": roles})
+    v = el.verdict(answers(privacy=None), gate)
+    assert v.status == "blocked" and "ID" in v.headline
+    assert "smallest group" in v.headline                       # Age, Sex, Race, town single people out
+    released = df.drop(columns=["ID", "Age", "Sex", "Race", "ResidenceCity"])
+    gate2 = evaluate(released, {"roles": {c: r for c, r in roles.items() if c in released.columns}})
+    assert el.verdict(answers(privacy=None), gate2).status == "eligible"
+
+
+def test_licenses_scenario_passes_by_recorded_exception():
+    from tests.conftest import LICENSES, shared_file
+    from ctopen.load import load
+    from ctopen.publish.gate import evaluate
+    df = load(shared_file(LICENSES)).df
+    roles = _roles(df, name="direct", address="direct", zip="quasi", city="quasi")
+    recipe = {"roles": roles, "exception": {"justification": "a public register of who holds a state license, "
+                                                              "which serves a clear public good", "by": "DCP data officer"}}
+    v = el.verdict(answers(privacy=None), evaluate(df, recipe))
+    assert v.status == "eligible"
+    assert any("recorded exception" in a and "public register" in a for a in v.attention)
+    assert "recorded exception" in el.report_section(answers(privacy=None), evaluate(df, recipe))
