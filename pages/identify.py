@@ -1,9 +1,126 @@
-"""Identify page (placeholder until its issue lands)."""
+"""Identify: every column's role (direct, quasi, sensitive, other) with its evidence; the reviewer can change
+any role with a reason, recorded with who and when in the recipe's decisions."""
+from datetime import datetime, timezone
+
+import pandas as pd
 import streamlit as st
 
+from ctopen import rules
+from ctopen.detect import mask
+from ctopen.errors import CtopenError
 from ui import layout, state
 
 layout.header("pages/identify.py")
-state.require_table()
-st.info("This step is being built. Meanwhile, load a file on the Load page.", icon=":material/construction:")
-layout.next_step("pages/identify.py")
+t = state.require_table()
+try:
+    found = state.detection()
+except CtopenError as exc:
+    layout.show_error(exc)
+    st.stop()
+
+recipe = state.recipe()
+recipe.setdefault("roles", {})
+recipe.setdefault("decisions", [])
+detected = {c.name: c for c in found.columns}
+roles = state.roles()
+
+st.caption(f"Detector: {found.engine}. Checked a sample of each column in {found.seconds:.1f} s.")
+
+counts = {r: sum(1 for c in detected if roles.get(c) == r) for r in rules.ROLES}
+for box, role in zip(st.columns(4), rules.ROLES):
+    box.metric(rules.ROLE_LABELS[role] + "s" if role != "other" else "Other columns", counts[role],
+               help=rules.ROLE_HELP[role])
+
+if counts["direct"]:
+    names = ", ".join(c for c in detected if roles.get(c) == "direct")
+    st.warning(f"{counts['direct']} column(s) point directly at a person or household: {names}. Remove or "
+               "pseudonymize them on the Transform page, or record why they are published (a public register).",
+               icon=":material/person_alert:")
+else:
+    st.success("No direct identifier is left among the columns.", icon=":material/check_circle:")
+
+# --- the table of every column -------------------------------------------------------------------------
+rows = []
+for name, c in detected.items():
+    role = roles.get(name, c.role)
+    changed = name in recipe["roles"] and recipe["roles"][name] != c.role
+    examples = [mask(v) for v in c.examples] if role == "direct" else list(c.examples)
+    rows.append({
+        "Column": name,
+        "Role": rules.ROLE_LABELS[role] + (" (changed by reviewer)" if changed else ""),
+        "Kind of data": rules.label_of(c.entity),
+        "Confidence": c.confidence,
+        "Evidence": "; ".join(c.evidence),
+        "Examples": " | ".join(str(e).replace("\n", " ") for e in examples[:3]),
+        "Detected as": rules.ROLE_LABELS[c.role],
+    })
+st.subheader("Every column")
+st.dataframe(
+    pd.DataFrame(rows), hide_index=True, width="stretch",
+    column_config={
+        "Confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="percent",
+                                                       help="How sure the detector is of the kind of data"),
+        "Evidence": st.column_config.TextColumn("Evidence", width="large"),
+        "Examples": st.column_config.TextColumn("Examples", help="Values of direct identifiers are masked"),
+    },
+)
+
+# --- change a role ----------------------------------------------------------------------------------------
+st.subheader("Change a role")
+st.caption("Your decision wins over the detector for the rest of the review and is saved in the recipe, "
+           "with your name, the time and your reason.")
+if "_w_reviewer" not in st.session_state:
+    st.session_state["_w_reviewer"] = st.session_state.get("reviewer", "")
+reviewer = st.text_input("Your name (recorded with each change)", key="_w_reviewer")
+st.session_state["reviewer"] = reviewer
+
+with st.form("change_role", clear_on_submit=True, border=True):
+    left, right = st.columns(2)
+    column = left.selectbox("Column", list(detected), key="_w_identify_column")
+    new_role = right.selectbox("New role", list(rules.ROLES), format_func=lambda r: f"{rules.ROLE_LABELS[r]}: {rules.ROLE_HELP[r]}",
+                               key="_w_identify_role")
+    reason = st.text_input("Reason for the change", key="_w_identify_reason",
+                           placeholder="e.g. a public register: names serve a clear public good")
+    submitted = st.form_submit_button("Record the change", icon=":material/edit:")
+if submitted:
+    previous = roles.get(column, detected[column].role)
+    if not reviewer.strip():
+        st.error("Type your name above so the change is recorded with who made it.", icon=":material/badge:")
+    elif not reason.strip():
+        st.error("Give a reason for the change: it goes into the review report.", icon=":material/edit_note:")
+    elif new_role == previous:
+        st.info(f"{column} is already a {rules.ROLE_LABELS[new_role].lower()}; nothing changed.", icon=":material/info:")
+    else:
+        recipe["roles"][column] = new_role
+        recipe["decisions"].append({
+            "column": column, "role": new_role, "previous": previous, "by": reviewer.strip(),
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "reason": reason.strip(),
+        })
+        st.rerun()
+
+if recipe["decisions"]:
+    st.markdown("**Decisions recorded**")
+    st.dataframe(pd.DataFrame([{
+        "Column": d.get("column"), "From": rules.ROLE_LABELS.get(d.get("previous"), d.get("previous")),
+        "To": rules.ROLE_LABELS.get(d.get("role"), d.get("role")), "By": d.get("by"), "When (UTC)": d.get("at"),
+        "Reason": d.get("reason"),
+    } for d in recipe["decisions"] if "column" in d]), hide_index=True, width="stretch")
+
+# --- personal data inside free text ---------------------------------------------------------------------------
+st.subheader("Personal data inside free text")
+scanned = found.text_findings
+hits = [c for c in scanned if c.text_scan.cells_with_pii]
+if not scanned:
+    st.caption("No column holds free text.")
+elif not hits:
+    st.success(f"No names, emails, phone numbers or SSNs found inside the {len(scanned)} text column(s) scanned: "
+               + ", ".join(c.name for c in scanned) + ".", icon=":material/check_circle:")
+for c in hits:
+    st.warning(f"**{c.name}**: {c.text_scan.summary}", icon=":material/warning:")
+    for example in c.text_scan.examples:
+        st.text(example)
+if not found.engine.startswith("Presidio with spaCy"):
+    st.caption("Without a language model, names inside free text are found only after a title (Mr., Dr.): read "
+               "a few cells yourself before you publish a text column.")
+
+layout.next_step("pages/identify.py", "Next: Risk of re-identification")
