@@ -391,6 +391,7 @@ def _catalog_inventory(doc: dict, from_cache: bool, notes: list[str]) -> Invento
             warnings.append(f"Catalog {part.get('label', dataset_id)} ({dataset_id}) has no rows.")
             continue
         raw = pd.DataFrame.from_records(rows)
+        raw = raw[[c for c in raw.columns if not str(c).startswith(":")]]   # Socrata system and computed fields
         norm, mapping = normalize(raw, source_label=f"{part.get('label', dataset_id)} ({dataset_id})")
         mappings[dataset_id] = mapping
         warnings += [f"{part.get('label', dataset_id)} ({dataset_id}): {x}" for x in missing_note(mapping)]

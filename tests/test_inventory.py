@@ -94,6 +94,7 @@ def test_catalog_pages_through_every_row_and_maps_columns(portal, monkeypatch):
     assert lic["published"] == "yes" and lic["update_frequency"] == "Daily"
     assert lic["url"] == "https://data.ct.gov/d/ngch-56tr"          # {"url": ...} flattened
     assert lic["source_system"] == "System 5"                         # unmapped columns kept as they are
+    assert not any(c.startswith(":") for c in inv.df.columns)        # Socrata's computed fields are not
     parks = inv.df[inv.df["dataset"] == "State Parks and Forests"].iloc[0]   # GIS catalog: other column names
     assert parks["published"] == "yes" and parks["update_frequency"] == "As needed"
     assert set(inv.agencies()) >= {"Department of Transportation", "Department of Correction"}
