@@ -10,6 +10,9 @@ for the report (plus a groupby nunique for l-diversity) and one groupby per QI s
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import time
 from itertools import combinations
 
 import numpy as np
@@ -76,6 +79,16 @@ def released(df: pd.DataFrame) -> pd.DataFrame:
     return out[sizes.to_numpy() >= 2].reset_index(drop=True)
 
 
+def cpu_seconds(fn, repeat: int) -> float:
+    """Median CPU time of this process (the machine is shared: wall time includes waiting for a core)."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
 def main(rows: int = 1_000_000, repeat: int = 5) -> None:
     df = generate(rows)
     print(f"bench_risk: {len(df):,} rows, QIs {', '.join(QUASI)}; sensitive {SENSITIVE}", flush=True)
@@ -92,6 +105,10 @@ def main(rows: int = 1_000_000, repeat: int = 5) -> None:
     same_comb = all(base_comb[tuple(c.columns)] == (c.uniques, c.k_min) for c in full.qi_combinations)
     print(f"  raw table: classes {r.classes:,}, k {r.k_min}, at risk {r.records_at_risk:,}, uniques {r.uniques:,}, "
           f"{len(full.qi_combinations)} QI combinations; same figures as groupby: {same and same_comb}", flush=True)
+    cpu_report = cpu_seconds(lambda: assess(df, QUASI, [SENSITIVE], k=5, combinations=False), repeat)
+    cpu_comb = cpu_seconds(lambda: assess(df, QUASI, [SENSITIVE], k=5), repeat) - cpu_report
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; CPU time: report {cpu_report:.3f} s, "
+          f"QI-combination part {cpu_comb:.3f} s", flush=True)
     report("  report without combinations", t_report, goal=0.3, baseline=t_base, baseline_name="groupby")
     report(f"  QI-combination part ({len(full.qi_combinations)} subsets)", t_comb, goal=1.0,
            baseline=t_base_comb, baseline_name="groupby per subset")

@@ -214,24 +214,45 @@ def _read_text(data: bytes, info: SourceInfo) -> pd.DataFrame:
     info.delimiter = _sniff_delimiter(text[:65536], info.format)
     if len(data) <= 2_000_000:
         return _frame_from_rows(list(csv.reader(io.StringIO(text, newline=""), delimiter=info.delimiter)), info)
-    return _read_csv_fast(text, info)
+    return _read_csv_fast(text, data, info)
 
 
-def _read_csv_fast(text: str, info: SourceInfo) -> pd.DataFrame:
-    """Find the header on the first rows, then let pandas' C parser read the rest."""
+def _read_csv_fast(text: str, data: bytes, info: SourceInfo) -> pd.DataFrame:
+    """Find the header on the first rows, then let pyarrow's multi-threaded CSV reader read every cell as text."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
     head_rows = list(csv.reader(io.StringIO(text[:200_000], newline=""), delimiter=info.delimiter))[:HEADER_SCAN_ROWS]
     header_idx = _find_header(head_rows, info)
-    # skip the physical lines of the title rows (title rows hold no quoted line breaks in practice)
+    raw_bytes = data[3:] if info.encoding == "utf-8-sig" else data if info.encoding == "utf-8" else text.encode("utf-8")
+    width = max((len(r) for r in head_rows[header_idx:]), default=1)
+    names = [f"c{j}" for j in range(width)]
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=info.delimiter, header=None, skiprows=header_idx, dtype=str,
-                          keep_default_na=False, na_values=[""], engine="c", nrows=settings.MAX_ROWS + 2,
-                          skip_blank_lines=False)
-    except (pd.errors.ParserError, ValueError) as exc:
+        arrow = pcsv.read_csv(
+            io.BytesIO(raw_bytes),
+            read_options=pcsv.ReadOptions(skip_rows=header_idx, column_names=names, block_size=16 << 20),
+            parse_options=pcsv.ParseOptions(delimiter=info.delimiter, newlines_in_values=True,
+                                            invalid_row_handler=_ragged_row_handler(info)),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                                                quoted_strings_can_be_null=True, null_values=[""]),
+        )
+    except pa.ArrowInvalid as exc:
         raise LoadError(f"'{info.file}' could not be read as a delimited text table: {str(exc).splitlines()[0]}") from None
-    header = [str(v) for v in raw.iloc[0].tolist()] if len(raw) else []
+    if arrow.num_rows > settings.MAX_ROWS + 1:
+        raise LimitError(f"The file has more than {settings.MAX_ROWS:,} rows; split it or publish it in parts.")
+    raw = arrow.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
+    header = ["" if pd.isna(v) else str(v) for v in raw.iloc[0].tolist()] if len(raw) else []
     body = raw.iloc[1:].reset_index(drop=True)
     body.columns = range(body.shape[1])
     return _finish(header, body, info, first_data_row=header_idx + 2)
+
+
+def _ragged_row_handler(info: SourceInfo):
+    """Rows with more cells than the header cannot be placed: refuse the file with the line number."""
+    def handler(row) -> str:
+        raise LoadError(f"Line {row.number} of '{info.file}' has {row.actual_columns} cells where the header has "
+                        f"{row.expected_columns}; fix that line (an unquoted delimiter?) and upload again.")
+    return handler
 
 
 def _find_header(rows: list[list[str]], info: SourceInfo) -> int:
@@ -309,10 +330,16 @@ def _finish(header: list[str], body: pd.DataFrame, info: SourceInfo, first_data_
 
 def _as_text(col: pd.Series) -> pd.Series:
     """A column as pandas "str"; empty and whitespace-only cells become NA (values otherwise kept exactly)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if col.dtype != "str":
         col = col.astype(object).where(col.notna(), None).map(lambda v: v if v is None or isinstance(v, str) else str(v))
         col = col.astype("str")
-    return col.mask(col.str.strip() == "")
+    arr = pa.array(col, type=pa.string())
+    blank = pc.or_(pc.equal(pc.utf8_length(arr), 0), pc.utf8_is_space(arr))
+    space = pc.fill_null(blank, False).to_numpy(zero_copy_only=False)
+    return col.mask(space) if space.any() else col
 
 
 def _col_letter(j: int) -> str:

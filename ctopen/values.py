@@ -10,6 +10,7 @@ import re
 import pandas as pd
 
 SAMPLE_DISTINCT = 20_000
+SAMPLE_ROWS = 200_000   # type inference looks at the distinct values of at most this many rows
 BOOLEAN = {"true", "false", "yes", "no", "y", "n", "t", "f"}
 INTEGER = re.compile(r"^[+-]?\d+$")
 DECIMAL = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
@@ -32,8 +33,11 @@ def is_blank(v) -> bool:
 
 
 def distinct_sample(series: pd.Series, n: int = SAMPLE_DISTINCT) -> pd.Series:
-    """Distinct non-empty values (as str), at most n, drawn deterministically."""
-    values = series.dropna().unique()
+    """Distinct non-empty values (as str) of at most SAMPLE_ROWS rows, at most n of them, drawn deterministically."""
+    series = series.dropna()
+    if len(series) > SAMPLE_ROWS:
+        series = series.sample(SAMPLE_ROWS, random_state=0)
+    values = series.unique()
     values = pd.Series(values, dtype="str")
     if len(values) > n:
         values = values.sample(n, random_state=0)
