@@ -543,3 +543,27 @@ def test_cli_credentials_appear_nowhere(tmp_path, emu, env_creds, capsys, source
     blob += recipe.read_bytes()
     for secret in (PASSWORD, TOKEN, USER):
         assert secret.encode() not in blob
+
+
+def test_portal_fields_list_what_the_portal_shows():
+    view = socrata.view_payload({"title": "T", "category": "Government", "tags": ["a", "b"], "agency": "DPH",
+                                 "update_frequency": "Monthly", "row_label": "Death"}, release_df())
+    fields = dict(socrata.portal_fields(view))
+    assert fields["Category"] == "Government" and fields["Tags"] == "a, b" and fields["Row label"] == "Death"
+    assert any(v == "Monthly" for v in fields.values())
+
+
+def test_publish_logged_continues_an_unfinished_creation(emu, creds):
+    recipe = {"version": 1, "steps": [], "metadata": {"title": "Logged"}}
+    emu.fail(503, path="publication", times=100)
+    with pytest.raises(PublishError):
+        socrata.publish_logged(release_df(), recipe, emu.url, creds, client=client(emu, creds, retries=0))
+    first = next(iter(emu.datasets))
+    emu.faults.clear()
+    result = socrata.publish_logged(release_df(), recipe, emu.url, creds, by="Reviewer", client=client(emu, creds))
+    assert result.dataset_id == first and len(emu.datasets) == 1
+    statuses = [e.status for e in plog.entries()]
+    assert statuses[:2] == ["private", "started"] and "failed" in statuses and "created" in statuses
+    # a later, deliberate creation with the same title makes a new dataset (the last one finished)
+    again = socrata.publish_logged(release_df(), recipe, emu.url, creds, client=client(emu, creds))
+    assert again.dataset_id != first and len(emu.datasets) == 2

@@ -139,3 +139,26 @@ def test_gate_figures_reused():
     applied_df = people().drop(columns=["Name"])
     g = gate.evaluate(applied_df, RECIPE)
     assert not g.passed and g.k == 1   # ages as they are: everyone unique
+
+
+def test_changes_against_the_upload():
+    from ctopen.transform import apply
+    df = people()
+    recipe = {"version": 1, "steps": [{"op": "drop", "column": "Name"},
+                                      {"op": "generalize", "column": "Age", "hierarchy": "age", "level": 4}]}
+    ch = report.changes(df, apply(df, recipe))
+    assert ch.dropped == ["Name"] and ch.changed == {"Age": 6} and ch.added == []
+    assert ch.cells_suppressed == 6                      # level 4 is "*": every age suppressed
+    assert ch.rows_before == ch.rows_after == 6 and ch.rows_suppressed == 0
+    assert "Columns dropped: Name." in ch.lines()
+    same = report.changes(df, apply(df, {"version": 1, "steps": []}))
+    assert same.lines() == ["Nothing changed: the release is the uploaded file as it is."]
+
+
+def test_changes_counts_removed_records():
+    from ctopen.transform import apply
+    df = people()
+    recipe = {"version": 1, "steps": [{"op": "suppress", "k": 2, "columns": ["Sex", "Cause"], "max_share": 1.0}]}
+    applied = apply(df, recipe)
+    ch = report.changes(df, applied)
+    assert ch.rows_suppressed == len(df) - len(applied.df) > 0

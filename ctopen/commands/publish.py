@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                    help="create a new dataset (default without --dataset-id), replace its rows (default with it) or upsert")
     p.add_argument("--make-public", action="store_true", help="make the dataset public after it is published")
     p.add_argument("--dry-run", action="store_true", help="apply and check only; send nothing")
-    p.add_argument("--bundle", default=None, metavar="PATH", help="write a local bundle (folder or .zip) instead of publishing")
+    p.add_argument("--bundle", default=None, metavar="PATH", help="write a local bundle (folder or .zip) instead of publishing (the default without "
+                   "credentials: FILE-bundle.zip next to FILE)")
     p.add_argument("--sheet", default=None, help="sheet of a workbook")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)

@@ -19,7 +19,6 @@ Safety:
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import time
@@ -166,15 +165,10 @@ def columns_payload(df: pd.DataFrame, descriptions: Mapping[str, str] | None = N
 def rows_payload(df: pd.DataFrame) -> list[dict]:
     """Rows keyed by field name, values as text; a missing value is left out (null on the portal)."""
     names = field_names(list(df.columns))
-    out = []
-    for record in df.astype(object).itertuples(index=False, name=None):
-        row = {}
-        for col, value in zip(df.columns, record):
-            if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-                continue
-            row[names[col]] = str(value)
-        out.append(row)
-    return out
+    frame = df.rename(columns=names).astype(object)
+    frame = frame.where(frame.notna(), None)
+    return [{k: v if isinstance(v, str) else str(v) for k, v in record.items() if v is not None}
+            for record in frame.to_dict("records")]
 
 
 # --- result -------------------------------------------------------------------------------------
@@ -453,7 +447,10 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Crede
                 steps.append("set private")
             portal_client.send_rows(dataset_id, rows, "replace", chunk, progress)
             steps.append(f"sent {len(rows)} rows")
-            dataset_id = portal_client.publish(dataset_id)
+            published_id = portal_client.publish(dataset_id)
+            if published_id != dataset_id:   # a published copy under another id: keep it private too
+                dataset_id = published_id
+                portal_client.set_private(dataset_id)
             steps.append("published (private)")
             status = "private"
         else:
