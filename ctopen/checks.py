@@ -461,7 +461,7 @@ def check_identifier_position(df: pd.DataFrame, ctx: Context) -> list[Finding]:
     ids = identifier_columns(df, ctx)
     if not ids or df.columns[0] in ids:
         return []
-    first = ids[0]
+    first = sorted(ids, key=lambda c: 0 if _compact(str(c)).endswith(("id", "identifier")) else 1)[0]
     return [Finding("identifier_position", first, "info",
                     f"The identifier column '{first}' is not the left-most column; put it first so each row is easy to cite.",
                     {"op": "reorder", "columns": [first]})]
