@@ -284,9 +284,15 @@ def _diversity(ids: np.ndarray, n_classes: int, sizes: np.ndarray, values: pd.Se
     if sizes.min() == 1:        # a class of one record holds one value: l is 1 whatever the others hold
         return Diversity(1, 1.0)
     s_codes, s_card = encode(values)
-    pair, n_pairs = group([ids, s_codes], [n_classes, s_card], len(ids))
-    pair_class = _scatter(ids, pair, n_pairs)
-    pair_count = np.bincount(pair, minlength=n_pairs)
+    span = n_classes * s_card
+    if span <= _dense_cap(len(ids)):        # count every (class, value) pair in place
+        pair_count = np.bincount(ids * s_card + s_codes, minlength=span)
+        present = np.flatnonzero(pair_count)
+        pair_class, pair_count = present // s_card, pair_count[present]
+    else:
+        pair, n_pairs = group([ids, s_codes], [n_classes, s_card], len(ids))
+        pair_class = _scatter(ids, pair, n_pairs)
+        pair_count = np.bincount(pair, minlength=n_pairs)
     distinct = np.bincount(pair_class, minlength=n_classes)
     p = pair_count / sizes[pair_class]
     entropy = -np.bincount(pair_class, weights=p * np.log(p), minlength=n_classes)

@@ -80,7 +80,7 @@ if cache.get("token") != token:
             except ModuleNotFoundError:
                 pass
             report = risk.assess(df, quasi, sensitive, k=k, suppressed=suppressed)
-            before = risk.assess(t.df, [c for c in quasi if c in t.df.columns], [], k=k, combinations=False) if released else None
+            before = risk.assess(t.df, [c for c in t.df.columns if c in quasi or c in gone], [], k=k, combinations=False) if released else None
             coarser, details = risk.one_level_coarser(df, quasi, entities)
             changes = risk.what_if(df, quasi, k=k, coarsened=coarser, details=details)
     except CtopenError as exc:

@@ -6,6 +6,7 @@ import json
 import math
 from collections import Counter
 from itertools import combinations
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -212,7 +213,18 @@ def _norm(v):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames(), st.integers(1, 6))
 def test_assess_matches_brute_force(case, k):
-    df, quasi = case
+    check_against_brute_force(*case, k)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames(), st.integers(1, 6))
+def test_assess_matches_brute_force_when_keys_are_hashed(case, k):
+    """Large tables renumber keys by hashing instead of a dense table: force that path on small frames."""
+    with mock.patch.object(risk, "_dense_cap", lambda n: 2):
+        check_against_brute_force(*case, k)
+
+
+def check_against_brute_force(df, quasi, k):
     rows = [tuple(_norm(v) for v in r) for r in df[quasi].itertuples(index=False, name=None)]
     sens = [_norm(v) for v in df["s"].tolist()]
     ref = reference(rows, sens, k)
