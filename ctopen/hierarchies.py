@@ -12,8 +12,11 @@ Rules shared by every ladder (docs/recipe.md, "Generalization hierarchies"):
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -33,11 +36,17 @@ HHS_RESTRICTED_ZIP3 = frozenset(
 )
 
 
+_MAP_CACHE: OrderedDict = OrderedDict()
+_MAP_CACHE_SIZE = 128
+_MAP_CACHE_MAX_VALUES = 200_000
+
+
 class Hierarchy:
     """A generalization ladder. Subclasses set `name`, `labels` and implement `_map`."""
 
     name = ""
     labels: list[str] = []
+    cacheable = True   # the mapping depends only on the value (not on the rest of the column)
 
     def __init__(self, **options):
         self.options = options
@@ -60,20 +69,29 @@ class Hierarchy:
         return self._level(level)
 
     def generalize(self, series: pd.Series, level) -> pd.Series:
+        return self.generalize_report(series, level)[0]
+
+    def generalize_report(self, series: pd.Series, level) -> tuple[pd.Series, list[str], int]:
+        """(generalized series, unknown values, values changed) from one pass over the distinct values.
+
+        Unknown values are listed below the top level (at level 0 they are kept as they are)."""
         level = self._level(level)
+        series = pd.Series(series)
         if level == self.top:
-            return pd.Series(STAR, index=series.index, dtype="str", name=series.name)
+            out = pd.Series(STAR, index=series.index, dtype="str", name=series.name)
+            return out, [], int((series.isna() | series.ne(STAR)).sum())
         codes, uniques = pd.factorize(series)
         mapped = self._map_uniques(uniques, level)
-        values = np.empty(len(mapped) + 1, dtype=object)
-        values[:-1] = mapped
-        values[-1] = None  # code -1 = NA
-        out = pd.Series(values[codes], index=series.index, name=series.name)
-        return out.astype("str")
+        table = pd.array(np.asarray(mapped, dtype=object), dtype="str")
+        out = pd.Series(table.take(codes, allow_fill=True), index=series.index, name=series.name)
+        differs = np.asarray(mapped, dtype=object) != np.asarray(uniques, dtype=object)
+        changed = int(np.bincount(codes[codes >= 0], minlength=len(uniques))[differs].sum()) if len(uniques) else 0
+        unknown = sorted(str(v) for v in uniques[~self._known(uniques.astype("str"))]) if len(uniques) else []
+        return out, unknown, changed
 
     def unknown(self, series: pd.Series) -> list[str]:
         """Distinct values this ladder cannot read (reported, never guessed)."""
-        uniques = pd.Index(pd.Series(series).dropna().unique())
+        uniques = pd.factorize(pd.Series(series))[1]   # first-appearance order, as generalize() maps them
         if len(uniques) == 0:
             return []
         ok = self._known(uniques.astype("str"))
@@ -90,11 +108,12 @@ class Hierarchy:
         level = self._level(level)
         if level == self.top:
             return 1.0
-        counts = pd.Series(series).value_counts(dropna=True)
+        codes, uniques = pd.factorize(pd.Series(series))
+        counts = pd.Series(np.bincount(codes[codes >= 0], minlength=len(uniques)), index=uniques)
         distinct = len(counts)
         if distinct <= 1:
             return 0.0
-        mapped = pd.Series(self._map_uniques(pd.Index(counts.index.astype("str")), level), index=counts.index)
+        mapped = pd.Series(self._map_uniques(uniques.astype("str"), level), index=counts.index)
         unreadable = mapped.isna() | (mapped == STAR)
         covered = mapped.map(mapped.value_counts()).astype(float)
         per_value = ((covered - 1) / (distinct - 1)).where(~unreadable, 1.0)
@@ -118,9 +137,31 @@ class Hierarchy:
         return value
 
     def _map_uniques(self, uniques: pd.Index, level: int) -> np.ndarray:
-        """Generalized values for distinct non-NA values (object array; unreadable -> "*" above 0)."""
+        """Generalized values for distinct non-NA values (object array; unreadable -> "*" above 0).
+
+        Results are memoised by the exact distinct values, so the live page's repeated edits map each
+        column once (the generalization, its unknown values and its loss share one mapping)."""
         if level == 0 and not self._changes_level0():
             return np.asarray(uniques, dtype=object)
+        key = self._cache_key(uniques, level)
+        if key is not None and key in _MAP_CACHE:
+            _MAP_CACHE.move_to_end(key)
+            return _MAP_CACHE[key]
+        out = self._map_uniques_uncached(uniques, level)
+        if key is not None:
+            out.flags.writeable = False
+            _MAP_CACHE[key] = out
+            while len(_MAP_CACHE) > _MAP_CACHE_SIZE:
+                _MAP_CACHE.popitem(last=False)
+        return out
+
+    def _cache_key(self, uniques: pd.Index, level: int):
+        if not self.cacheable or len(uniques) > _MAP_CACHE_MAX_VALUES:
+            return None
+        digest = hashlib.sha1(pd.util.hash_array(np.asarray(uniques, dtype=object)).tobytes()).hexdigest()
+        return (type(self).__name__, json.dumps(self.options, sort_keys=True, default=str), level, len(uniques), digest)
+
+    def _map_uniques_uncached(self, uniques: pd.Index, level: int) -> np.ndarray:
         out = np.asarray(self._map(uniques.astype("str"), level), dtype=object)
         if level > 0:
             out = np.where(pd.isna(out), STAR, out)
@@ -132,8 +173,8 @@ class Hierarchy:
         return False
 
     def _known(self, uniques: pd.Index) -> np.ndarray:
-        """Which distinct values the ladder can read."""
-        return ~pd.isna(np.asarray(self._map(uniques, 1), dtype=object))
+        """Which distinct values the ladder can read (unreadable values are "*" at level 1)."""
+        return np.asarray(self._map_uniques(uniques, 1) != STAR, dtype=bool)
 
     def _map(self, uniques: pd.Index, level: int):
         """Map distinct text values at 0 < level < top; None where the value cannot be read."""
@@ -419,6 +460,7 @@ class CategoryHierarchy(Hierarchy):
     """Level 1: values held by fewer than min_count records (default 5) become "Other"; 2: "*"."""
     name = "category"
     labels = ["as is", "rare values merged", STAR]
+    cacheable = False   # "rare" depends on the counts in this column
 
     def __init__(self, **options):
         super().__init__(**options)

@@ -81,16 +81,16 @@ def generalize(df: pd.DataFrame, step: dict):
     h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
     level = h.check_level(step["level"])
     before = df[col]
-    after = h.generalize(before, level)
+    after, unknown, changed = h.generalize_report(before, level)
     outside = _outside_ct(df, step.get("state_column")) if h.name == "ct_town" else None
+    in_ct = before
     if outside is not None and 0 < level < h.top:
         # a town of the same name in another state ("WARREN", state "OH") is not a Connecticut town
         after = after.where(~(outside & before.notna()), hierarchies.STAR)
-    changed = int((before.fillna("\x00") != after.fillna("\x00")).sum())
-    in_ct = before if outside is None else before[~outside]
-    unknown = h.unknown(in_ct) if level < h.top else []
-    out = df.copy()
-    out[col] = after
+        changed = int((before.fillna("\x00") != after.fillna("\x00")).sum())
+        in_ct = before[~outside]
+        unknown = h.unknown(in_ct)
+    out = _replace(df, col, after)
     message = (f"Generalized “{col}” to {h.label(level)}: {changed:,} values changed." if level else
                f"Kept “{col}” as is: {changed:,} values changed.")
     if unknown:
@@ -172,13 +172,19 @@ def class_sizes(df: pd.DataFrame, columns: list[str]):
     return sizes, codes
 
 
+def _replace(df: pd.DataFrame, col: str, values: pd.Series) -> pd.DataFrame:
+    out = df.copy(deep=False)
+    out[col] = values
+    return out
+
+
 def pseudonymize(df: pd.DataFrame, step: dict, key: bytes | None = None):
     col = step["column"]
     key = resolve_key(key, col)
     codes, uniques = pd.factorize(df[col])
     ids = np.array([pseudonym(v, key) for v in uniques] + [None], dtype=object)
-    out = df.copy()
-    out[col] = pd.Series(ids[codes], index=df.index).astype("str")
+    table = pd.array(ids[:-1], dtype="str")
+    out = _replace(df, col, pd.Series(table.take(codes, allow_fill=True), index=df.index))
     changed = int(df[col].notna().sum())
     message = (f"Replaced “{col}” with anonymous IDs ({PSEUDONYM_HEX_CHARS} hex characters of "
                f"HMAC-SHA-256 under the secret key): {len(uniques):,} distinct values.")
