@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ctopen import risk
 from ctopen.cli import main
 from ctopen.risk import RiskError, assess, key_combinations, riskiest, what_if
-from tests.conftest import DRUG, PRETRIAL, shared_file
+from tests.conftest import DRUG, LICENSES, PRETRIAL, REAL_ESTATE, shared_file
 
 
 def frame(**cols) -> pd.DataFrame:
@@ -282,6 +282,8 @@ def groupby_figures(df, quasi, sensitive, k):
     (DRUG, ["Age", "Sex", "Race", "ResidenceCity"], ["COD"]),
     (DRUG, ["Date", "Age", "Sex", "Race", "ResidenceCity", "DeathCity"], ["COD", "MannerofDeath"]),
     (PRETRIAL, ["LATEST ADMISSION DATE", "RACE", "GENDER"], ["OFFENSE"]),
+    (LICENSES, ["city", "zip", "type"], ["status"]),
+    (REAL_ESTATE, ["Town", "Date Recorded", "Property Type"], ["Sale Amount"]),
 ])
 def test_real_files_match_a_plain_groupby(name, quasi, sensitive):
     from ctopen.load import load

@@ -118,7 +118,7 @@ def histogram(report: RiskReport) -> None:
                       yaxis_title="Records", xaxis={"type": "category", "categoryorder": "array",
                                                     "categoryarray": [x[0] for x in rows]},
                       legend_title_text="", height=380, margin={"t": 60, "b": 40})
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
     st.caption("Each bar counts the records in groups of that size. A group of 1 is a person alone in the file.")
 
 
@@ -137,7 +137,7 @@ def combinations_table(report: RiskReport, min_share: float = 0.05) -> None:
     if keys:
         st.dataframe(pd.DataFrame([{"Columns": _cols(c.columns), "Unique records": c.uniques,
                                     "Share unique": _pct(c.uniques / r.records), "Smallest group": c.k_min}
-                                   for c in keys]), hide_index=True, use_container_width=True)
+                                   for c in keys]), hide_index=True, width="stretch")
     else:
         st.write(f"No combination of these columns makes {min_share:.0%} of the records unique.")
     if r.combinations_note:
@@ -146,7 +146,7 @@ def combinations_table(report: RiskReport, min_share: float = 0.05) -> None:
         st.dataframe(pd.DataFrame([{"Columns": _cols(c.columns), "Number of columns": len(c.columns),
                                     "Unique records": c.uniques, "Smallest group": c.k_min,
                                     f"Records in groups < {r.k_threshold}": c.records_at_risk}
-                                   for c in r.qi_combinations]), hide_index=True, use_container_width=True)
+                                   for c in r.qi_combinations]), hide_index=True, width="stretch")
 
 
 def what_if_table(items, report: RiskReport) -> None:
@@ -161,7 +161,7 @@ def what_if_table(items, report: RiskReport) -> None:
         rows.append({"Change": change, "Smallest group (k)": w.k_min,
                      f"Records at risk (< {r.k_threshold})": w.records_at_risk, "Unique records": w.uniques})
     st.caption("What the figures would become with one change at a time (the Transform step makes changes for real).")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def diversity_table(report: RiskReport) -> None:
@@ -176,12 +176,12 @@ def diversity_table(report: RiskReport) -> None:
                                 "Entropy-l": round(d.entropy, 2),
                                 "Reading": ("Some group discloses its value" if d.distinct <= 1 else
                                             f"Every group holds at least {d.distinct} values")}
-                               for col, d in r.l_diversity.items()]), hide_index=True, use_container_width=True)
+                               for col, d in r.l_diversity.items()]), hide_index=True, width="stretch")
 
 
 def riskiest_table(df: pd.DataFrame, report: RiskReport, masked=(), n: int = 10) -> None:
     """The records in the smallest groups; direct identifiers masked."""
     top = riskiest(df, report, n=n, masked=masked)
-    st.dataframe(top, hide_index=True, use_container_width=True)
+    st.dataframe(top, hide_index=True, width="stretch")
     st.caption("Direct identifiers are masked." if any(c in top.columns for c in masked) else
                "Only the quasi-identifiers and sensitive attributes are shown.")

@@ -125,3 +125,11 @@ def test_real_file_page_agrees_with_assess():
     assert metric(at, "Records at risk").value == "4,881"
     combos = next(d.value for d in at.dataframe if "Share unique" in d.value.columns)
     assert combos.iloc[0]["Columns"] == "Age + ResidenceCity"
+
+
+def test_a_sensitive_column_moved_to_the_quasi_identifiers_leaves_the_sensitive_list():
+    at = app()
+    at.multiselect(key="_w_risk_quasi").set_value(["Age", "Sex", "Town", "Diagnosis"]).run()
+    assert not at.exception, at.exception
+    assert "Diagnosis" not in at.multiselect(key="_w_risk_sensitive").value
+    assert "Diagnosis" not in at.multiselect(key="_w_risk_sensitive").options
