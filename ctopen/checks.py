@@ -534,10 +534,11 @@ def run(data, types: dict | None = None, roles: dict | None = None, source=None,
         only: list[str] | None = None) -> list[Finding]:
     """Every check (or `only` those named) over a Table or DataFrame; findings errors first."""
     df = getattr(data, "df", data)
-    if types is None:
-        types = {c: t for c, t in (getattr(data, "types", None) or {}).items() if c in df.columns}
-        if types and set(types) != set(df.columns):
-            types = {}   # the release table changed columns: infer instead of trusting a partial map
+    types = {c: t for c, t in (types if types is not None else getattr(data, "types", None) or {}).items()
+             if c in df.columns}
+    if types and set(types) != set(df.columns):   # a release table with new or renamed columns: infer theirs
+        from ctopen.values import infer_type
+        types.update({c: infer_type(df[c])[0] for c in df.columns if c not in types})
     ctx = Context(types=types or {}, roles=roles or {}, source=source or getattr(data, "source", None))
     out: list[Finding] = []
     for name, fn in CHECKS.items():

@@ -19,19 +19,17 @@ layout.header("pages/describe.py")
 t = state.require_table()
 recipe = state.recipe()
 meta = recipe.setdefault("metadata", {})
-SEVERITY = {"error": (":material/error:", "Problem"), "warning": (":material/warning:", "Check"),
-            "info": (":material/info:", "Hint")}
+SEVERITY = {"error": (":material/error:", "Problem"), "warning": (":material/warning:", "Check"), "info": (":material/info:", "Hint")}
 
 
 def release_frame() -> pd.DataFrame:
     """The release table; the loaded table when Transform cannot apply the recipe (the error is shown)."""
     try:
         return state.release().df
-    except CtopenError as exc:
-        layout.show_error(exc)
-    except ImportError:
-        pass
-    return t.df
+    except (CtopenError, ImportError) as exc:
+        if isinstance(exc, CtopenError):
+            layout.show_error(exc)
+        return t.df
 
 
 def cached(name: str, token, compute):
@@ -46,8 +44,7 @@ rdf = release_frame()
 token = (t.source.sha256, len(t.df), json.dumps(recipe.get("steps", []), sort_keys=True, default=str))
 detection = st.session_state.get("detection") if st.session_state.get("detection_for") == t.source.sha256 else None
 found = cached("suggest", token, lambda: {s.key: s for s in md.suggestions(t, detection, rdf)})
-findings = cached("checks", token, lambda: checks.run(rdf, types={c: v for c, v in t.types.items() if c in rdf.columns}
-                                                      if set(rdf.columns) <= set(t.types) else None, source=t.source))
+findings = cached("checks", token, lambda: checks.run(rdf, types=t.types, source=t.source))
 
 
 def field(key: str, widget, options=None, **kw):
@@ -93,7 +90,9 @@ with form:
 
     st.subheader("Column descriptions")
     st.caption("Describe every column that will be published. Text ending in ___ is a suggestion to finish.")
-    if "md_columns_editor" not in st.session_state:
+    base = st.session_state.get("_describe_columns_base")
+    if "md_columns_editor" not in st.session_state or base is None or list(base["Column"]) != list(map(str, rdf.columns)):
+        st.session_state.pop("md_columns_editor", None)   # the published columns changed: start from the recipe
         skeleton = found["columns"].value if "columns" in found else {}
         described = meta.get("columns") or {}
         st.session_state["_describe_columns_base"] = pd.DataFrame(
@@ -125,9 +124,8 @@ with side:
 
 
 def add_step(step: dict) -> None:
-    steps = recipe.setdefault("steps", [])
-    if step not in steps:
-        steps.append(dict(step))
+    if step not in recipe.setdefault("steps", []):
+        recipe["steps"].append(dict(step))
 
 
 st.subheader("Data preparation")
