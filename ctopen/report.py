@@ -259,8 +259,11 @@ def _roles(df: pd.DataFrame, recipe: Mapping, detection) -> list[dict]:
         override = ""
         if col in decided and (det is None or det.role != decided[col]):
             override = f"set to {decided[col]}" + (f" (detected: {det.role})" if det else "")
+        if isinstance(note, Mapping):
+            who = " ".join(x for x in (f"by {note['by']}" if note.get("by") else "", f"on {note['at']}" if note.get("at") else "") if x)
+            note = (f"{who}: " if who else "") + str(note.get("reason") or _plain({k: v for k, v in note.items() if k != "column"}))
         if note:
-            override = (override + "; " if override else "") + _plain(note)
+            override = (override + "; " if override else "") + str(note)
         out.append({"column": col, "role": role or "other",
                     "from": "reviewer" if col in decided else "detection",
                     "evidence": list(getattr(det, "evidence", []) or []), "override": override})

@@ -265,7 +265,7 @@ def test_portal_address():
 
 def test_field_names_are_unique_and_valid():
     names = socrata.field_names(["Total cases ", "Total-Cases", "2020 count", "Date"])
-    assert names == {"Total cases ": "total_cases", "Total-Cases": "total_cases_2", "2020 count": "c_2020_count",
+    assert names == {"Total cases ": "total_cases", "Total-Cases": "total_cases_2", "2020 count": "_2020_count",
                      "Date": "date"}
 
 

@@ -34,7 +34,8 @@ RECIPE = {
     "version": 1,
     "source": {"file": "deaths.csv", "format": "csv", "sha256": "ab" * 32},
     "roles": {"Name": "direct", "Age": "quasi", "Sex": "other", "Cause": "sensitive"},
-    "decisions": {"Sex": {"role": "other", "reason": "sex alone is published in every table", "by": "J. Officer"}},
+    "decisions": [{"column": "Sex", "role": "other", "previous": "quasi", "by": "J. Officer", "at": "2026-11-20",
+                   "reason": "sex alone is published in every table"}],   # as the Identify page records them
     "steps": [{"op": "drop", "column": "Name"},
               {"op": "generalize", "column": "Age", "hierarchy": "age", "level": 3}],
     "metadata": {"title": "Accidental deaths", "description": "Deaths by age band.", "update_frequency": "Monthly",
@@ -57,6 +58,7 @@ def test_every_section_is_there(html):
     assert "collected by OCME" in html                       # eligibility answers (ctopen.eligibility section)
     assert "94% look like person names" in html               # evidence
     assert "sex alone is published in every table" in html and "(detected: quasi)" in html   # override + reason
+    assert "by J. Officer on 2026-11-20" in html
     assert "Drop the column Name" in html and "Removed the column" in html   # step + what it did (Applied.log)
     assert "Generalize Age with the age ladder to level 3" in html
     assert "PASSED" in html and "Accidental deaths" in html and "Age band in 20 years" in html

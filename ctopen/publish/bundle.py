@@ -62,8 +62,11 @@ def clean_recipe(recipe: Mapping, secrets: list[str] | tuple[str, ...] = ()) -> 
 def dcat_record(metadata: Mapping | None, url: str | None = None) -> dict:
     """DCAT-US 1.1 dataset record: ctopen.metadata's rendering when present, else built here."""
     metadata = dict(metadata or {})
-    from ctopen.publish.socrata import _from_metadata_module
-    record = _from_metadata_module(("dcat_record", "to_dcat", "dcat", "dcat_us"), metadata)
+    try:
+        from ctopen.metadata import to_dcat
+    except ImportError:
+        to_dcat = None
+    record = to_dcat(metadata, identifier=url, landing_page=url) if to_dcat else None
     if isinstance(record, dict):
         if url and not record.get("landingPage"):
             record = {**record, "landingPage": url}

@@ -140,19 +140,21 @@ def portal_type(series: pd.Series) -> str:
 
 
 def field_names(columns: list[str]) -> dict[str, str]:
-    """Column -> Socrata field name (lowercase letters, digits and _, starting with a letter, unique)."""
-    out: dict[str, str] = {}
-    used: set[str] = set()
-    for col in columns:
-        base = re.sub(r"[^a-z0-9]+", "_", str(col).strip().lower()).strip("_") or "column"
-        if not base[0].isalpha():
-            base = "c_" + base
-        name, n = base[:60], 2
-        while name in used:
-            name, n = f"{base[:56]}_{n}", n + 1
-        used.add(name)
-        out[col] = name
-    return out
+    """Column -> Socrata API field name (lower case, words joined by "_", unique), the rule ctopen.metadata
+    uses for its column payload, so the preview, the bundle and the portal agree."""
+    try:
+        from ctopen.metadata import field_name
+    except ImportError:  # metadata not installed: the same rule
+        def field_name(column, taken):
+            name = re.sub(r"[^0-9a-z]+", "_", str(column).lower()).strip("_") or "column"
+            name = ("_" + name if name[0].isdigit() else name)[:63]
+            base, n = name, 2
+            while name in taken:
+                name, n = f"{base}_{n}", n + 1
+            taken.add(name)
+            return name
+    taken: set[str] = set()
+    return {col: field_name(col, taken) for col in columns}
 
 
 def columns_payload(df: pd.DataFrame, descriptions: Mapping[str, str] | None = None) -> list[dict]:
@@ -611,6 +613,8 @@ def portal_fields(view: Mapping) -> list[tuple[str, str]]:
     out = []
     for key, label in labels:
         value = view.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("name")
         if value:
             out.append((label, ", ".join(value) if isinstance(value, (list, tuple)) else str(value)))
     meta = view.get("metadata") or {}
