@@ -133,6 +133,22 @@ def test_fault_leaves_nothing_public_and_says_what_to_do(emu, creds, kind, metho
     assert len(emu.datasets) <= 1
 
 
+def test_make_public_that_times_out_after_taking_effect_is_rolled_back(emu, creds):
+    emu.fail("timeout", path="value=public.read", times=100, processed=True, delay=0.6)
+    with pytest.raises(PublishError, match="did not answer") as err:
+        socrata.publish(release_df(), VIEW, emu.url, creds, make_public=True,
+                        client=client(emu, creds, retries=1, timeout=0.3))
+    assert err.value.dataset_id in emu.datasets
+    assert emu.public_ids() == []          # the server made it public, then the rollback made it private
+
+
+def test_make_public_failure_that_cannot_be_rolled_back_says_check_now(emu, creds):
+    emu.fail("timeout", path="setPermission", times=100, processed=True, delay=0.6)
+    result_id = emu.add_dataset("Reviewed", [], public=False)
+    with pytest.raises(PublishError, match="check its permission on the portal now"):
+        socrata.make_public(result_id, emu.url, creds, client=client(emu, creds, retries=0, timeout=0.3))
+
+
 def test_wrong_password_is_401_and_nothing_is_created(emu):
     bad = socrata.Credentials(USER, "not-the-password")
     with pytest.raises(PublishError, match="credentials"):

@@ -333,8 +333,21 @@ class Portal:
                   dataset_id=dataset_id)
 
     def set_public(self, dataset_id: str) -> None:
-        self.call("making the dataset public", self.client.set_permission, dataset_id, "public",
-                  dataset_id=dataset_id)
+        """Make public; if that fails (a time-out may still have changed it), set private again so that a
+        failure never leaves the dataset public, and say so when even that cannot be confirmed."""
+        try:
+            self.call("making the dataset public", self.client.set_permission, dataset_id, "public",
+                      dataset_id=dataset_id)
+        except PublishError as exc:
+            try:
+                self.set_private(dataset_id)
+            except PublishError:
+                err = PublishError(f"Making the dataset {dataset_id} public failed and the portal {self.portal} did "
+                                   "not confirm that it is still private: check its permission on the portal now "
+                                   f"({self.portal}/d/{dataset_id}) and set it back to private if needed.")
+                err.dataset_id, err.http_status = dataset_id, getattr(exc, "http_status", None)
+                raise err from None
+            raise
 
     def update_metadata(self, dataset_id: str, view: dict) -> None:
         fields = {k: v for k, v in view.items() if k != "columns"}
