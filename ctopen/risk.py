@@ -464,19 +464,9 @@ def mask_values(values: pd.Series) -> pd.Series:
 
 
 def _local_mask(value: str) -> str:
-    """Keep the first character of each word, hide every other letter and digit: "John Smith" -> "J*** S****"."""
-    text = str(value)
-    if len(text) <= 2:
-        return "*" * len(text)
-    out, start = [], True
-    for ch in text:
-        if ch.isalnum():
-            out.append(ch if start else "*")
-            start = False
-        else:
-            out.append(ch)
-            start = True
-    return "".join(out)
+    """Used only without ctopen.detect: the first character, then a fixed run of bullets (length hidden)."""
+    text = str(value).strip()
+    return "••••" if len(text) <= 2 else text[0] + "••••"
 
 
 # --- checks ------------------------------------------------------------------------------------

@@ -166,10 +166,13 @@ def test_riskiest_records_come_first_and_direct_identifiers_are_masked():
         riskiest(df.iloc[:3], r)
 
 
-def test_local_mask_hides_all_but_the_first_letters():
-    assert risk._local_mask("John Smith") == "J*** S****"
-    assert risk._local_mask("14-0273") == "1*-0***"
-    assert risk._local_mask("ab") == "**"
+def test_masking_hides_values_and_their_length(monkeypatch):
+    values = pd.Series(["John Smith", "14-0273", "ab", None], dtype=object)
+    assert list(risk.mask_values(values))[:3] == ["J••••", "1••••", "••••"]
+    assert risk._local_mask("John Smith") == "J••••" and risk._local_mask("ab") == "••••"
+    import sys
+    monkeypatch.setitem(sys.modules, "ctopen.detect", None)          # without the detector: the local mask
+    assert list(risk.mask_values(values))[:2] == ["J••••", "1••••"]
 
 
 # --- properties against a brute-force reference ------------------------------------------------
