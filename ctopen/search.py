@@ -597,9 +597,10 @@ def _index(node, heights) -> int:
 
 
 def _tie_break(best, best_loss, found, grid):
-    """Among nodes with the same loss: fewer records suppressed, then fewer levels, then by column."""
+    """Among nodes with the same loss: fewer levels in all (so no tied node one level lower is left
+    out: the answer stays minimal among equals), then fewer records suppressed, then by column."""
     ties = [i for i, (loss, _) in found.items() if abs(loss - best_loss) <= 1e-12]
-    return min(ties, key=lambda i: (found[i][1], int(grid[i].sum()), tuple(int(x) for x in grid[i])))
+    return min(ties, key=lambda i: (int(grid[i].sum()), found[i][1], tuple(int(x) for x in grid[i])))
 
 
 def _is_minimal(best, grid, heights, found) -> bool:
