@@ -1,7 +1,4 @@
-"""Publish (Step 4): preview the release, the privacy gate, publish private or a bundle, make public, report, plan.
-Kept across pages: recipe["exception"], recipe["target"]; the reviewer and the last result in plain session keys."""
-import datetime as dt
-
+"""Publish (Step 4). Kept: recipe["exception"], recipe["target"]; reviewer and results in plain session keys."""
 import pandas as pd
 import streamlit as st
 
@@ -33,7 +30,10 @@ try:
 except CtopenError as exc:
     layout.show_error(exc)
     st.stop()
-result = st.session_state.get("publish_result")
+results = st.session_state.setdefault("publish_results", {})   # per source file: a new file starts afresh
+result = results.get(t.source.sha256)
+if "pub_new_dataset_id" in st.session_state:   # a dataset just created: this review now updates it
+    st.session_state["pub_dataset_id"] = st.session_state.pop("pub_new_dataset_id")
 
 st.subheader("1. What will be published")
 changes = report.changes(t.df, applied)
@@ -44,8 +44,7 @@ c3.metric("Cells suppressed", f"{changes.cells_suppressed:,}")
 st.markdown("\n".join(f"- {line}" for line in changes.lines()))
 st.dataframe(masking.mask_frame(release.head(20)), hide_index=True)
 st.caption("The first 20 rows. Direct identifiers are masked on screen only.")
-st.dataframe(pd.DataFrame([{"Column": c["name"], "Portal field name": c["fieldName"], "Portal type": c["dataTypeName"],
-                            "Description": c["description"] or "(none yet)"} for c in view["columns"]]), hide_index=True)
+st.dataframe(pd.DataFrame(socrata.columns_table(view)), hide_index=True)
 
 st.subheader("2. Metadata as the portal will show it")
 if not view.get("name"):
@@ -69,12 +68,8 @@ with st.expander("Record an exception (publish identifiers on purpose)", expande
     who = st.text_input("Your name (recorded with the exception)", value=exc.get("by", ""), key="pub_exc_by")
     b1, b2 = st.columns(2)
     if b1.button("Record the exception", icon=":material/gavel:"):
-        problem = gate.exception_problem({"justification": why, "by": who})
-        if problem:
-            st.error(f"Not recorded: {problem}.")
-        else:
-            recipe["exception"] = {"justification": why.strip(), "by": who.strip(), "at": dt.date.today().isoformat()}
-            st.rerun()
+        problem = gate.record_exception(recipe, why, who)
+        st.error(f"Not recorded: {problem}.") if problem else st.rerun()
     if exc and b2.button("Withdraw the exception", icon=":material/undo:"):
         recipe.pop("exception", None)
         st.rerun()
@@ -114,8 +109,10 @@ else:
         except CtopenError as err:
             layout.show_error(err)
         else:
-            result = st.session_state["publish_result"] = res.to_dict()
+            result = results[t.source.sha256] = res.to_dict()
             target.update(dataset_id=res.dataset_id, mode="replace" if mode == "create" else mode)
+            st.session_state["pub_new_dataset_id"] = res.dataset_id
+            st.rerun()
     if result:
         st.success(f"Dataset {result['dataset_id']} is {'public' if result['public'] else 'private'} on the portal: "
                    f"[{result['url']}]({result['url']})", icon=":material/check_circle:")
@@ -127,7 +124,7 @@ else:
                 except CtopenError as err:
                     layout.show_error(err)
                 else:
-                    st.session_state["publish_result"] = {**result, "public": True, "status": done.status}
+                    results[t.source.sha256] = {**result, "public": True, "status": done.status}
                     st.rerun()
 
 st.subheader("5. Data Access Plan")
@@ -139,11 +136,11 @@ status = k2.selectbox("Status", dap.STATUSES, index=dap.STATUSES.index(default),
 if st.button("Add or update this dataset's row", icon=":material/table_edit:"):
     try:
         row = dap.row_from_recipe(recipe, status=status, url=(result or {}).get("url", ""), portal=kind)
-        st.session_state["dap_result"] = dap.update_plan(plan.getvalue() if plan else None, row)
+        st.session_state["dap_result"] = (t.source.sha256, dap.update_plan(plan.getvalue() if plan else None, row))
     except CtopenError as err:
         layout.show_error(err)
-if st.session_state.get("dap_result"):
-    up = st.session_state["dap_result"]
+if (st.session_state.get("dap_result") or ("",))[0] == t.source.sha256:
+    up = st.session_state["dap_result"][1]
     st.success(f"{'Added' if up.added else 'Updated'} row {up.row} of the sheet {up.sheet!r}.", icon=":material/check:")
     st.download_button("Download the Data Access Plan", up.content, file_name="data-access-plan.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/download:")

@@ -583,3 +583,11 @@ def test_publish_logged_continues_an_unfinished_creation(emu, creds):
     # a later, deliberate creation with the same title makes a new dataset (the last one finished)
     again = socrata.publish_logged(release_df(), recipe, emu.url, creds, client=client(emu, creds))
     assert again.dataset_id != first and len(emu.datasets) == 2
+
+
+def test_record_exception():
+    recipe = {"steps": []}
+    assert "words" in gate.record_exception(recipe, "because", "Me") and "exception" not in recipe
+    assert gate.record_exception(recipe, "  A public register:\n names are the point. ", "Me", at="2026-11-24") is None
+    assert recipe["exception"] == {"justification": "A public register: names are the point.", "by": "Me",
+                                   "at": "2026-11-24"}

@@ -64,6 +64,18 @@ def exception_problem(exc) -> str | None:
     return None
 
 
+def record_exception(recipe: dict, justification: str, by: str, at: str | None = None) -> str | None:
+    """Record a written exception in the recipe (with today's date), or return why it cannot be accepted."""
+    from datetime import date
+
+    exc = {"justification": " ".join(str(justification or "").split()), "by": str(by or "").strip(),
+           "at": at or date.today().isoformat()}
+    problem = exception_problem(exc)
+    if problem is None:
+        recipe["exception"] = exc
+    return problem
+
+
 def pseudonymized(recipe: dict) -> set[str]:
     return {s.get("column") for s in recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
 

@@ -638,3 +638,9 @@ def portal_fields(view: Mapping) -> list[tuple[str, str]]:
             if value:
                 out.append((f"{group}: {name}", str(value)))
     return out
+
+
+def columns_table(view: Mapping) -> list[dict]:
+    """The view's columns as the preview lists them."""
+    return [{"Column": c["name"], "Portal field name": c["fieldName"], "Portal type": c["dataTypeName"],
+             "Description": c.get("description") or "(none yet)"} for c in view.get("columns") or []]

@@ -122,13 +122,17 @@ def test_publish_private_then_make_public(monkeypatch):
         assert ds.view["name"] == "People by town"
         assert f"Dataset {ident} is private" in at.success[-1].value
         assert at.session_state["recipe"]["target"]["dataset_id"] == ident
+        assert at.text_input(key="pub_dataset_id").value == ident     # the next click updates this dataset
+        assert [b.label for b in at.button if b.label == "Update the dataset"]
         make = button(at, "Make public")
         assert make.disabled                                # only after the review is confirmed
         at.checkbox(key="pub_reviewed").check()
         at.run()
         button(at, "Make public").click()
         at.run()
-        assert emu.datasets[ident].public and at.session_state["publish_result"]["public"] is True
+        assert emu.datasets[ident].public and at.session_state["recipe"]["target"]["dataset_id"] == ident
+        assert any(f"Dataset {ident} is public" in m.value for m in at.success)
+        assert len(emu.datasets) == 1
         assert [e.status for e in plog.entries()][:2] == ["public", "private"]
         assert "Jane Reviewer" in {e.by for e in plog.entries()}
         # nothing the page shows holds the password
@@ -153,7 +157,7 @@ def test_data_access_plan_row():
     at.radio(key="pub_dap_portal").set_value("Open Data")
     button(at, "Add or update this dataset's row").click()
     at.run()
-    result = at.session_state["dap_result"]
+    result = at.session_state["dap_result"][1]
     ws = load_workbook(io.BytesIO(result.content))[result.sheet]
     assert ws["B2"].value == "People by town" and ws["E2"].value == "planned"
     assert "Download the Data Access Plan" in [d.label for d in at.download_button]
