@@ -77,6 +77,8 @@ class Recommendation:
     alternatives: list[Alternative] = field(default_factory=list)
     minimal: bool = True          # no single QI one level lower meets the target within the budget
     notes: list[str] = field(default_factory=list)
+    hierarchies: dict = field(default_factory=dict)   # column -> {"hierarchy": H, **options} searched
+    labels: dict = field(default_factory=dict)        # column -> the name of each level ("year", ...)
 
     def to_dict(self) -> dict:
         return {
@@ -94,6 +96,8 @@ class Recommendation:
             "minimal": self.minimal,
             "alternatives": [a.to_dict() for a in self.alternatives],
             "notes": list(self.notes),
+            "hierarchies": {c: dict(h) for c, h in self.hierarchies.items()},
+            "labels": {c: list(v) for c, v in self.labels.items()},
         }
 
 
@@ -155,6 +159,7 @@ class _Column:
     gloss: list[np.ndarray]       # per level: loss of each group (float, len cards[level])
     row_codes: list[np.ndarray] = field(default_factory=list)   # per level: code of each table row
     column_loss: np.ndarray = None                               # per level: the column's loss
+    labels: list = field(default_factory=list)                    # per level: its name ("year")
     nested: bool = True
 
 
@@ -211,6 +216,8 @@ def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict) -> tuple
     col = _Column(name=name, step=step, height=height, codes=codes, cards=cards, gloss=gloss,
                   column_loss=np.array(column_loss))
     col.nested = _is_nested(col)
+    label = getattr(hierarchy, "label", None)
+    col.labels = [str(label(v)) if callable(label) else ("*" if v == height - 1 else f"level {v}") for v in range(height)]
     return col, value_codes
 
 
@@ -558,13 +565,15 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     e = evaluate(best)
     levels = {c.name: int(v) for c, v in zip(p.cols, grid[best])}
     rec = Recommendation(
+        hierarchies={c.name: dict(c.step) for c in p.cols},
+        labels={c.name: c.labels for c in p.cols},
         levels=levels,
         k_min=e.k_min,
         suppressed=e.suppressed,
         loss=best_loss,
         nodes_evaluated=evaluated,
         seconds=0.0,
-        recipe=build_recipe(p.cols, grid[best], k, quasi, max_suppression),
+        recipe=recipe_for(levels, {c.name: c.step for c in p.cols}, k, max_suppression),
         rows=p.n,
         l_min=e.l_min if with_l else None,
         lattice_size=n_nodes,
@@ -637,14 +646,20 @@ def _alternatives(found, evaluate, grid, p, limit, with_l) -> list[Alternative]:
     return out
 
 
-def build_recipe(cols, levels, k, quasi, max_suppression) -> dict:
-    """A Transform recipe that applies the levels and suppresses what is left below k."""
-    steps = []
-    for c, v in zip(cols, levels):
-        if int(v) > 0:
-            steps.append({"op": "generalize", "column": c.name, **c.step, "level": int(v)})
-    steps.append({"op": "suppress", "k": int(k), "columns": list(quasi), "max_share": float(max_suppression)})
+def recipe_for(levels: dict, hierarchies: dict, k: int, max_suppression: float) -> dict:
+    """A Transform recipe that applies `levels` ({column: level}) with the searched hierarchies
+    ({column: {"hierarchy": H, **options}}) and then suppresses what is left below k."""
+    steps = [generalize_step(c, hierarchies[c], v) for c, v in levels.items() if int(v) > 0]
+    steps.append(suppress_step(list(levels), k, max_suppression))
     return {"version": 1, "steps": steps}
+
+
+def generalize_step(column: str, spec: dict, level: int) -> dict:
+    return {"op": "generalize", "column": column, **spec, "level": int(level)}
+
+
+def suppress_step(quasi: list[str], k: int, max_suppression: float) -> dict:
+    return {"op": "suppress", "k": int(k), "columns": list(quasi), "max_share": float(max_suppression)}
 
 
 def _check_request(df, quasi, k, sensitive, l, max_suppression) -> None:

@@ -1,6 +1,154 @@
-"""Placeholder: replaced by the issue that builds it."""
+"""Recommend (a tab of the Transform page): the least-loss generalization that reaches a target k
+(and optionally l for one sensitive attribute) within a suppression budget, and a few alternatives
+on a chart (information lost vs. records suppressed), each applied to the recipe with one click.
+
+Session keys: recommend_result ({"token", "result": Recommendation.to_dict()}) survives page changes.
+"""
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
 import streamlit as st
 
+from ctopen import search, settings
+from ctopen.errors import CtopenError
+from ui import layout, state
 
-def render(*args, **kwargs) -> None:
-    st.caption("Not available yet.")
+RESULT = "recommend_result"
+NONE = "(no l-diversity target)"
+
+
+def render() -> None:
+    t = state.table()
+    if t is None:
+        st.caption("Load a file first.")
+        return
+    recipe = state.recipe()
+    steps = recipe.get("steps", [])
+    removed = {s.get("column") for s in steps if s.get("op") in ("drop", "pseudonymize")}
+    roles = state.roles()
+    columns = [c for c in t.df.columns if c not in removed]
+    default_qi = [c for c in columns if roles.get(c) == "quasi"]
+    saved = (st.session_state.get(RESULT) or {}).get("inputs", {})
+    st.caption("Finds the generalization levels that reach your target while losing the least information. "
+               "Nothing changes until you apply a proposal; you can still adjust it column by column.")
+    qi = st.multiselect("Quasi-identifiers to generalize", columns,
+                        default=[c for c in saved.get("qi", default_qi) if c in columns],
+                        help="The columns someone could know about a person (dates, age, sex, race, town, ZIP).")
+    a, b = st.columns(2)
+    k = int(a.number_input("Target k (smallest group allowed)", 2, 100, int(saved.get("k", _suppress_k(steps))),
+                           help="Every combination of the quasi-identifiers' values must be shared by at least k records."))
+    budget = b.number_input("At most this % of records may be removed", 0.0, 100.0,
+                            100 * float(saved.get("max_suppression", settings.DEFAULT_MAX_SUPPRESSION)), step=0.5,
+                            help="Records still in groups smaller than k are removed, up to this share.") / 100
+    sens_options = [NONE] + [c for c in columns if c not in qi and roles.get(c) == "sensitive"] + \
+        [c for c in columns if c not in qi and roles.get(c) != "sensitive"]
+    c1, c2 = st.columns(2)
+    sensitive = c1.selectbox("Sensitive attribute (optional)", sens_options,
+                             index=sens_options.index(saved["sensitive"]) if saved.get("sensitive") in sens_options else 0,
+                             help="With a target l, every group must hold at least l different values of it: "
+                                  "a group of 6 where everyone has the same cause of death discloses it.")
+    sensitive = None if sensitive == NONE else sensitive
+    l_value = int(c2.number_input("Target l (different sensitive values per group)", 2, 20, int(saved.get("l") or 2),
+                                  disabled=sensitive is None))
+    inputs = {"qi": list(qi), "k": k, "max_suppression": round(budget, 6), "sensitive": sensitive,
+              "l": l_value if sensitive else None}
+    token = json.dumps([t.source.sha256, len(t.df), inputs, search.specs_from_recipe(recipe)], sort_keys=True, default=str)
+    if st.button("Recommend", type="primary", icon=":material/auto_fix_high:", disabled=not qi):
+        _run(t, inputs, token, recipe)
+    stored = st.session_state.get(RESULT)
+    if not stored:
+        return
+    if stored["token"] != token:
+        st.caption("The settings changed since the last recommendation: press Recommend again to update it.")
+        return
+    _show(stored["result"])
+
+
+def _suppress_k(steps) -> int:
+    step = next((s for s in steps if s.get("op") == "suppress"), None)
+    return int((step or {}).get("k", settings.DEFAULT_K))
+
+
+def _run(t, inputs: dict, token: str, recipe: dict) -> None:
+    with st.status("Searching the combinations of levels...", expanded=True) as status:
+        bar = st.progress(0.0, text="Combinations of levels checked")
+        try:
+            rec = search.recommend(t.df, inputs["qi"], k=inputs["k"], sensitive=inputs["sensitive"], l=inputs["l"],
+                                   max_suppression=inputs["max_suppression"],
+                                   hierarchies=search.specs_from_recipe(recipe),
+                                   progress=lambda share: bar.progress(min(1.0, share), text="Combinations of levels checked"))
+        except CtopenError as exc:
+            status.update(label="No recommendation", state="error")
+            layout.show_error(exc)
+            return
+        status.update(label=f"Done: {rec.nodes_evaluated:,} of {rec.lattice_size:,} combinations evaluated "
+                            f"in {rec.seconds:.1f} s", state="complete", expanded=False)
+    st.session_state[RESULT] = {"token": token, "inputs": inputs, "result": rec.to_dict()}
+
+
+def _describe(levels: dict, labels: dict) -> str:
+    parts = [f"{c}: {labels[c][v]}" for c, v in levels.items() if v > 0]
+    return "; ".join(parts) if parts else "every column as is"
+
+
+def _show(r: dict) -> None:
+    labels = r["labels"]
+    st.subheader("Proposal")
+    st.markdown(_describe(r["levels"], labels))
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Smallest group (k)", r["k_min"], help="After the suppression below.")
+    m2.metric("Records removed", f"{r['suppressed']:,}", help=f"of {r['rows']:,} records")
+    m3.metric("Information lost", f"{r['loss']:.0%}",
+              help="The share of detail removed from the quasi-identifiers; removed records count as fully lost "
+                   "(the same measure as beside the recipe; docs/recipe.md).")
+    if r.get("l_min") is not None:
+        st.caption(f"Every group keeps at least {r['l_min']} different values of “{r['target']['sensitive']}”.")
+    for note in r.get("notes", []):
+        st.caption(note)
+    st.table({"Column": list(r["levels"]), "Level": [labels[c][v] for c, v in r["levels"].items()]}, hide_index=True)
+    st.button("Apply this proposal to the recipe", key="rec_apply_0", icon=":material/playlist_add_check:",
+              on_click=apply_levels, args=(r, r["levels"]))
+    alts = r.get("alternatives", [])
+    if len(alts) > 1:
+        st.subheader("Other good options")
+        st.caption("Each point is a combination of levels that reaches the target. Further left removes fewer "
+                   "records; lower loses less detail. None is better on both counts than another.")
+        st.plotly_chart(_chart(alts, labels), alt=_chart_text(alts, labels))
+        for i, alt in enumerate(alts[1:], start=2):
+            st.button(f"Apply option {i}: {_describe(alt['levels'], labels)} — {alt['loss']:.0%} lost, "
+                      f"{alt['suppressed']:,} removed", key=f"rec_apply_{i}", on_click=apply_levels, args=(r, alt["levels"]))
+
+
+def _chart(alts: list[dict], labels: dict) -> go.Figure:
+    names = ["1 (proposal)"] + [str(i) for i in range(2, len(alts) + 1)]
+    fig = go.Figure(go.Scatter(
+        x=[a["suppressed"] for a in alts], y=[100 * a["loss"] for a in alts],
+        mode="markers+text+lines", text=[f"option {n}" for n in names], textposition="top right",
+        marker=dict(size=[16] + [11] * (len(alts) - 1), symbol=["star"] + ["circle"] * (len(alts) - 1)),
+        line=dict(dash="dot", width=1),
+        hovertext=[_describe(a["levels"], labels) for a in alts], hoverinfo="text+x+y",
+    ))
+    fig.update_layout(xaxis_title="Records removed", yaxis_title="Information lost (%)", height=340,
+                      margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
+    return fig
+
+
+def _chart_text(alts: list[dict], labels: dict) -> str:
+    return "Options: " + "; ".join(f"option {i}: {a['loss']:.0%} lost, {a['suppressed']:,} removed"
+                                   for i, a in enumerate(alts, start=1))
+
+
+def apply_levels(result: dict, levels: dict) -> None:
+    """Write the levels into the recipe: replace the generalize steps of those columns (a level 0
+    removes it), and replace the suppress step with one for the target k and budget."""
+    recipe = state.recipe()
+    target = result["target"]
+    cols = set(levels)
+    kept = [s for s in recipe.get("steps", [])
+            if not (s.get("op") == "generalize" and s.get("column") in cols) and s.get("op") != "suppress"]
+    new = [search.generalize_step(c, result["hierarchies"][c], v) for c, v in levels.items() if int(v) > 0]
+    new.append(search.suppress_step(list(levels), target["k"], target["max_suppression"]))
+    rank = {"suppress": 1, "aggregate": 2}
+    recipe["steps"] = sorted(kept + new, key=lambda s: rank.get(s.get("op"), 0))

@@ -1,0 +1,99 @@
+"""The Recommend tab of the Transform page in AppTest: the search runs from the button, the proposal
+and its alternatives show, and one click writes the levels and a suppress step into the recipe."""
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ctopen.load import load
+from tests.conftest import DRUG, ROOT, shared_file
+
+APP = str(ROOT / "app.py")
+PAGE = "pages/transform.py"
+ROLES = {"ID": "direct", "Date": "quasi", "Age": "quasi", "Sex": "quasi", "Race": "quasi",
+         "ResidenceCity": "quasi", "COD": "sensitive"}
+
+
+@pytest.fixture(scope="module")
+def drug_slice(tmp_path_factory):
+    df = pd.read_csv(shared_file(DRUG), dtype=str, keep_default_na=False, na_values=[""]).head(800)
+    path = tmp_path_factory.mktemp("r") / "drug.csv"
+    df.to_csv(path, index=False)
+    return load(path)
+
+
+def page(table, steps=None):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page(PAGE)
+    at.session_state["table"] = table
+    at.session_state["detection"] = SimpleNamespace(columns=[])
+    at.session_state["detection_for"] = table.source.sha256
+    at.session_state["recipe"] = {"version": 1, "roles": dict(ROLES), "steps": list(steps or []),
+                                  "metadata": {}, "target": {}}
+    return at
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label.startswith(label))
+
+
+def test_empty_state_points_to_load():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    assert any("No file is loaded" in i.value for i in at.info)
+
+
+def test_recommend_then_apply_writes_the_recipe(drug_slice):
+    at = page(drug_slice, steps=[{"op": "drop", "column": "ID"}]).run()
+    assert not at.exception, at.exception
+    qi = next(m for m in at.multiselect if m.label == "Quasi-identifiers to generalize")
+    assert qi.value == ["Date", "Age", "Sex", "Race", "ResidenceCity"]
+    button(at, "Recommend").click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["recommend_result"]["result"]
+    assert result["k_min"] >= 5 and result["suppressed"] <= 8
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Records removed"] == f"{result['suppressed']:,}"
+    assert len(at.get("plotly_chart")) >= 1 or len(result["alternatives"]) <= 1
+    button(at, "Apply this proposal").click().run()
+    assert not at.exception, at.exception
+    steps = at.session_state["recipe"]["steps"]
+    assert steps[0] == {"op": "drop", "column": "ID"}
+    gen = {s["column"]: s["level"] for s in steps if s["op"] == "generalize"}
+    assert gen == {c: v for c, v in result["levels"].items() if v > 0}
+    assert steps[-1] == {"op": "suppress", "k": 5, "columns": ["Date", "Age", "Sex", "Race", "ResidenceCity"],
+                         "max_share": 0.01}
+    # the page's figures now show the release: the information lost equals the proposal's
+    lost = next(m for m in at.metric if m.label == "Information lost" and m.value == f"{result['loss']:.0%}")
+    assert lost
+
+
+def test_an_alternative_replaces_earlier_generalize_steps(drug_slice):
+    old = {"op": "generalize", "column": "Age", "hierarchy": "age", "top_code": 90, "level": 1}
+    at = page(drug_slice, steps=[old]).run()
+    button(at, "Recommend").click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["recommend_result"]["result"]
+    alts = result["alternatives"]
+    if len(alts) < 2:
+        pytest.skip("only one option on this slice")
+    button(at, "Apply option 2").click().run()
+    assert not at.exception, at.exception
+    steps = at.session_state["recipe"]["steps"]
+    gen = {s["column"]: s["level"] for s in steps if s["op"] == "generalize"}
+    assert gen == {c: v for c, v in alts[1]["levels"].items() if v > 0}
+    assert sum(1 for s in steps if s["op"] == "suppress") == 1
+
+
+def test_an_impossible_target_is_a_plain_error(drug_slice):
+    at = page(drug_slice).run()
+    sens = next(s for s in at.selectbox if s.label == "Sensitive attribute (optional)")
+    sens.set_value("MannerofDeath").run()   # a few distinct values: no group can hold 20
+    next(n for n in at.number_input if n.label.startswith("Target l")).set_value(20).run()
+    next(n for n in at.number_input if n.label.startswith("At most this %")).set_value(0.0).run()
+    button(at, "Recommend").click().run()
+    assert not at.exception, at.exception
+    assert any("different values" in e.value for e in at.error)
