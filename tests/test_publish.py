@@ -591,3 +591,16 @@ def test_record_exception():
     assert gate.record_exception(recipe, "  A public register:\n names are the point. ", "Me", at="2026-11-24") is None
     assert recipe["exception"] == {"justification": "A public register: names are the point.", "by": "Me",
                                    "at": "2026-11-24"}
+
+
+def test_no_credentials_in_logs_even_at_debug(emu, creds, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    socrata.publish(release_df(), VIEW, emu.url, creds, make_public=True, client=client(emu, creds))
+    emu.fail(401, times=5)
+    with pytest.raises(PublishError):
+        socrata.publish(release_df(), VIEW, emu.url, creds, client=client(emu, creds))
+    assert caplog.records                      # requests/urllib3 did log at debug level
+    text = caplog.text
+    for secret in (PASSWORD, TOKEN):
+        assert secret not in text
