@@ -604,3 +604,11 @@ def test_no_credentials_in_logs_even_at_debug(emu, creds, caplog):
     text = caplog.text
     for secret in (PASSWORD, TOKEN):
         assert secret not in text
+
+
+def test_replace_refuses_columns_the_dataset_lacks_before_changing_anything(emu, creds):
+    old = pd.DataFrame({"Town": ["Avon"]}, dtype="str")
+    ident = emu.add_dataset("Old", socrata.columns_payload(old), rows=[{"town": "Avon"}], public=True)
+    with pytest.raises(ConfigError, match="no column for Year, Deaths, ZIP"):
+        socrata.publish(release_df(), VIEW, emu.url, creds, dataset_id=ident, mode="replace", client=client(emu, creds))
+    assert emu.datasets[ident].rows == [{"town": "Avon"}] and emu.datasets[ident].view["name"] == "Old"

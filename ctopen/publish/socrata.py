@@ -471,6 +471,11 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Crede
         else:
             existing = portal_client.view(dataset_id)
             was_public = is_public_view(existing)
+            known = {c.get("fieldName") for c in existing.get("columns") or [] if isinstance(c, dict)}
+            missing = [c["name"] for c in view["columns"] if known and c["fieldName"] not in known]
+            if missing:   # checked before anything changes: a half-replaced dataset helps no one
+                raise ConfigError(f"The dataset {dataset_id} has no column for {', '.join(missing)}: add the "
+                                  "column(s) on the portal first, or publish the release as a new dataset.")
             portal_client.update_metadata(dataset_id, view)
             steps.append("updated metadata")
             portal_client.send_rows(dataset_id, rows, "replace" if mode == "replace" else "upsert", chunk, progress)
