@@ -612,3 +612,17 @@ def test_replace_refuses_columns_the_dataset_lacks_before_changing_anything(emu,
     with pytest.raises(ConfigError, match="no column for Year, Deaths, ZIP"):
         socrata.publish(release_df(), VIEW, emu.url, creds, dataset_id=ident, mode="replace", client=client(emu, creds))
     assert emu.datasets[ident].rows == [{"town": "Avon"}] and emu.datasets[ident].view["name"] == "Old"
+
+
+def test_public_dataset_is_replaced_in_one_request(emu, creds):
+    df = release_df(7)
+    ident = _existing(emu, df, public=True)
+    emu.fail(500, method="PUT", path="/resource/", times=100)
+    with pytest.raises(PublishError):
+        socrata.publish(df, VIEW, emu.url, creds, dataset_id=ident, mode="replace", chunk=2,
+                        client=client(emu, creds, retries=1))
+    assert emu.datasets[ident].rows == [{"town": "Old", "year": "1999", "deaths": "9"}]   # untouched, not half-new
+    emu.faults.clear()
+    socrata.publish(df, VIEW, emu.url, creds, dataset_id=ident, mode="replace", chunk=2, client=client(emu, creds))
+    calls = [m for m, p in emu.requests if p.startswith("/resource/")]
+    assert "POST" not in calls and emu.datasets[ident].rows == as_portal_rows(df)

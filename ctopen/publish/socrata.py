@@ -478,6 +478,10 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Crede
                                   "column(s) on the portal first, or publish the release as a new dataset.")
             portal_client.update_metadata(dataset_id, view)
             steps.append("updated metadata")
+            if was_public and mode == "replace":
+                # one request: a public dataset never shows a half-replaced table (a part of the rows can hold
+                # groups smaller than k even when the whole release does not)
+                chunk = max(chunk, len(rows), 1)
             portal_client.send_rows(dataset_id, rows, "replace" if mode == "replace" else "upsert", chunk, progress)
             steps.append(f"{'replaced' if mode == 'replace' else 'upserted'} {len(rows)} rows")
             status = "updated"
