@@ -13,7 +13,9 @@ Safety:
   dataset was already created, its id in `exc.dataset_id`: the next try continues with it (the publish log
   remembers it too), so a retry never creates a second dataset.
 - Rows are sent as a replace sequence (PUT the first chunk, POST the others), so re-sending them after a
-  failure never duplicates a row.
+  failure never duplicates a row. A dataset that is already public is replaced in one request, so the public
+  never sees a half-replaced table; an update whose columns the dataset lacks is refused before any change.
+- A make-public that fails is followed by a set-private (a time-out may have taken effect).
 - Credentials live only in the sodapy session; no message, log record or result ever contains them.
 """
 from __future__ import annotations
