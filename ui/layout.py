@@ -38,6 +38,10 @@ def page(path: str) -> PageInfo:
     return next(p for p in PAGES if p.path == path)
 
 
+def page_by_url(url: str) -> PageInfo:
+    return next(p for p in PAGES if p.url == url)
+
+
 def header(path: str) -> None:
     """Title and the one-line why of a page."""
     info = page(path)
@@ -56,9 +60,3 @@ def next_step(path: str, label: str | None = None) -> None:
 
 def show_error(exc: CtopenError) -> None:
     st.error(str(exc))
-
-
-def sidebar() -> None:
-    """Review status, derived from the review state."""
-    from ui import status
-    status.render()

@@ -25,7 +25,23 @@ def set_table(t: Table, file_bytes: bytes | None = None) -> None:
     st.session_state["file_bytes"] = file_bytes
     old = st.session_state.get("recipe") or {}
     st.session_state["recipe"] = new_recipe(t, keep=old)
-    st.session_state.pop("detection", None)
+    for key in ("detection", "detection_for", "transform_history", "transform_pos", "publish_result"):
+        st.session_state.pop(key, None)
+    pending = st.session_state.get("pending_review")
+    if pending is not None and (pending.get("source") or {}).get("sha256") == t.source.sha256:
+        adopt_review(pending)
+
+
+def adopt_review(doc: dict) -> None:
+    """Continue a saved review on the loaded table (its fingerprint already checked by the caller)."""
+    t = table()
+    doc = dict(doc)
+    doc.pop("review", None)
+    doc["source"] = t.source.to_dict()
+    st.session_state["recipe"] = doc
+    st.session_state.pop("pending_review", None)
+    for key in ("transform_history", "transform_pos", "publish_result"):
+        st.session_state.pop(key, None)
 
 
 def new_recipe(t: Table, keep: dict | None = None) -> dict:
@@ -96,6 +112,21 @@ def pseudonym_key() -> bytes | None:
         except Exception:  # noqa: BLE001 - no secrets.toml at all is normal
             value = None
     return value.encode() if value else None
+
+
+def gate():
+    """The privacy gate on the release table (cached per release, roles, exception and target)."""
+    import json
+    from ctopen.publish import gate as gates
+    applied = release()
+    r = recipe()
+    token = (id(applied), json.dumps([r.get("roles"), r.get("exception"), r.get("target"), r.get("k")], sort_keys=True, default=str),
+             st.session_state.get("detection_for"))
+    cache = st.session_state.setdefault("_gate_cache", {})
+    if cache.get("token") != token:
+        cache["value"] = gates.evaluate(applied.df, r, detection=st.session_state.get("detection"))
+        cache["token"] = token
+    return cache["value"]
 
 
 def release():

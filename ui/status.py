@@ -1,16 +1,101 @@
-"""The sidebar's review status: what is done and what still blocks publication (derived, never stored)."""
+"""The sidebar: where the review stands (derived from the review state, never stored), save and open a review."""
 from __future__ import annotations
 
 import streamlit as st
 
+from ctopen import review, settings
+from ctopen.errors import CtopenError
+from ctopen.load import load
 from ui import state
 
+ICONS = {review.DONE: ":material/check_circle:", review.TODO: ":material/radio_button_unchecked:",
+         review.BLOCKED: ":material/block:"}
 
-def render() -> None:
+
+def current() -> review.ReviewStatus:
+    """The review's status from the session's table, recipe, detection and answers."""
+    t = state.table()
+    if t is None:
+        return review.status()
+    recipe = state.recipe()
+    identified = st.session_state.get("detection_for") == t.source.sha256 and "detection" in st.session_state
+    gate = gate_error = None
+    if identified:
+        try:
+            gate = state.gate()
+        except CtopenError as exc:
+            gate_error = str(exc)
+    from ctopen import eligibility, metadata
+    return review.status(
+        loaded=t.source.file, rows=len(t.df), eligibility=eligibility.verdict(recipe.get("eligibility"), gate),
+        identified=identified, gate=gate, gate_error=gate_error, steps=recipe.get("steps"),
+        metadata=metadata.validate(recipe.get("metadata"), list(t.df.columns)) if recipe.get("metadata") else None,
+        published=st.session_state.get("publish_result"))
+
+
+def slot():
+    """The sidebar place the status is drawn into (twice per run: before and after the page)."""
     with st.sidebar:
-        st.markdown("**Review status**")
-        table = state.table()
-        if table is None:
-            st.write("No file loaded yet.")
-            return
-        st.write(f"File: {table.source.file} ({len(table.df):,} rows)")
+        st.markdown("### Review status")
+        return st.empty()
+
+
+def render(place) -> None:
+    try:
+        now = current()
+    except CtopenError as exc:
+        place.error(str(exc))
+        return
+    with place.container():
+        for step in now.steps:
+            st.markdown(f"{ICONS[step.state]} **{step.title}** · {step.word}: {step.text}")
+        if now.blockers:
+            st.caption(f"{len(now.blockers)} thing(s) still block publication.")
+
+
+def save_review() -> None:
+    t = state.table()
+    if t is None:
+        return
+    with st.sidebar:
+        st.download_button("Save this review", review.dumps(state.recipe(), st.session_state.get("reviewer")),
+                           file_name=f"review-{t.source.file.rsplit('.', 1)[0]}.json", mime="application/json",
+                           icon=":material/save:", help="The recipe, roles, decisions, metadata and answers "
+                           "(not the data). Open it later with the same file.")
+
+
+def open_review() -> None:
+    with st.sidebar:
+        st.divider()
+        upload = st.file_uploader("Open a saved review (.json)", type=["json"], key="review_upload")
+        if upload is not None and st.session_state.get("review_upload_id") != upload.file_id:
+            st.session_state["review_upload_id"] = upload.file_id
+            try:
+                adopt_file(upload.getvalue(), upload.name)
+            except CtopenError as exc:
+                st.session_state["review_message"] = ("error", str(exc))
+            st.rerun()
+        kind, text = st.session_state.get("review_message", (None, None))
+        if text:
+            (st.error if kind == "error" else st.info)(text)
+
+
+def adopt_file(data: bytes, name: str) -> None:
+    doc = review.loads(data, name=f"The review file {name}")
+    t = state.table()
+    if t is None and review.fingerprint(doc) == _sample_sha():
+        state.set_table(load(settings.SAMPLE_FILE), settings.SAMPLE_FILE.read_bytes())
+        t = state.table()
+    if t is not None and review.matches(doc, t.source.sha256):
+        state.adopt_review(doc)
+        st.session_state["review_message"] = ("info", f"Review opened: {review.source_line(doc)}.")
+    else:
+        st.session_state["pending_review"] = doc
+        st.session_state["review_message"] = (
+            "info", f"This review was made on {review.source_line(doc)}. Load that file on the Load page: "
+                    "the review is applied as soon as its fingerprint matches.")
+
+
+@st.cache_data
+def _sample_sha() -> str:
+    return load(settings.SAMPLE_FILE).source.sha256
