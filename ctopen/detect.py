@@ -237,6 +237,10 @@ class Profile:
 
 
 def _share(values, pred) -> float:
+    """Share of values for which pred holds; `values` a list, or a Counter (each distinct value tested once)."""
+    if isinstance(values, Counter):
+        total = sum(values.values())
+        return sum(n for v, n in values.items() if pred(v)) / total if total else 0.0
     return sum(1 for v in values if pred(v)) / len(values) if values else 0.0
 
 
@@ -244,12 +248,22 @@ def _is_missing(v: str) -> bool:
     return v.strip().lower() in rules.MISSING_VALUES
 
 
+def _positions(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
+    """k distinct random row positions, sorted (cheap on a million rows: no full permutation)."""
+    if rows <= k:
+        return np.arange(rows)
+    pos = np.unique(rng.integers(0, rows, size=k + k // 8 + 16))
+    while len(pos) < k:
+        pos = np.unique(np.concatenate([pos, rng.integers(0, rows, size=k)]))
+    return np.sort(rng.permutation(pos)[:k])
+
+
 def profile(series: pd.Series, sample_rows: int, rng: np.random.Generator) -> Profile:
     rows = len(series)
     s = series if series.dtype == "str" else series.astype("str")
     # sample rows at random positions; a sparse column falls back to its non-empty values
-    take = min(rows, sample_rows * 3)
-    pos = np.sort(rng.choice(rows, size=take, replace=False)) if rows > take else np.arange(rows)
+    take = min(rows, sample_rows + sample_rows // 2)
+    pos = _positions(rng, rows, take)
     picked = s.iloc[pos].dropna()
     if len(picked) < min(sample_rows, rows) // 2:
         nonnull = s.dropna()
@@ -260,23 +274,26 @@ def profile(series: pd.Series, sample_rows: int, rng: np.random.Generator) -> Pr
     if rows <= rules.EXACT_UNIQUE_ROWS:
         nun = s.nunique(dropna=True)
         distinct_share, exact = (nun / non_empty if non_empty else 0.0), True
+    elif len(counts) < 0.3 * len(values):
+        # few distinct values in the sample: the column is far from unique (a sample overstates uniqueness)
+        distinct_share, exact = (len(counts) / len(values) if values else 0.0), False
     else:
-        block = s.iloc[np.sort(rng.choice(rows, size=50_000, replace=False))].dropna()
+        block = s.iloc[_positions(rng, rows, rules.UNIQUE_SAMPLE_ROWS)].dropna()
         distinct_share, exact = (block.nunique() / len(block) if len(block) else 0.0), False
     p = Profile(rows=rows, non_empty=non_empty, values=values, counts=counts,
                 distinct_share=distinct_share, distinct_exact=exact)
     if not values:
         return p
-    p.numeric = _share(values, _NUM.match)
-    p.integer = _share(values, _INT.match)
-    p.measured = _share(values, _THOUSANDS_OR_DECIMAL.match)
-    p.code_like = _share(values, lambda v: bool(_CODE.match(v)) and len(v) >= 3 and not _THOUSANDS_OR_DECIMAL.match(v))
-    p.alpha = _share(values, lambda v: any(c.isalpha() for c in v) and not any(c.isdigit() for c in v))
-    p.flag = _share(values, lambda v: v.lower() in rules.FLAG_VALUES or v.lower().startswith("y "))
-    p.age_like = _share(values, lambda v: bool(_AGE.match(v)) and int(re.match(r"\d+", v).group()) <= 120)
-    p.coord_like = _share(values, lambda v: bool(_DECIMAL_COORD.match(v)) and abs(float(v)) <= 180)
+    p.numeric = _share(counts, _NUM.match)
+    p.integer = _share(counts, _INT.match)
+    p.measured = _share(counts, _THOUSANDS_OR_DECIMAL.match)
+    p.code_like = _share(counts, lambda v: bool(_CODE.match(v)) and len(v) >= 3 and not _THOUSANDS_OR_DECIMAL.match(v))
+    p.alpha = _share(counts, lambda v: any(c.isalpha() for c in v) and not any(c.isdigit() for c in v))
+    p.flag = _share(counts, lambda v: v.lower() in rules.FLAG_VALUES or v.lower().startswith("y "))
+    p.age_like = _share(counts, lambda v: bool(_AGE.match(v)) and int(re.match(r"\d+", v).group()) <= 120)
+    p.coord_like = _share(counts, lambda v: bool(_DECIMAL_COORD.match(v)) and abs(float(v)) <= 180)
     p.mean_words = sum(len(v.split()) for v in values) / len(values)
-    p.leading_zero = _share(values, lambda v: len(v) > 1 and v[0] == "0" and v.isdigit())
+    p.leading_zero = _share(counts, lambda v: len(v) > 1 and v[0] == "0" and v.isdigit())
     p.fixed_width = len({len(v) for v in counts}) == 1
     # every row holds the same value (a column of "Y" or empty is a flag, not a constant)
     p.constant = len(counts) == 1 and non_empty == rows and (distinct_share * non_empty <= 1.0 if exact else True)
@@ -300,6 +317,7 @@ _CONTAINS = {"COORDINATES"}          # a value counts when it holds one (e.g. "N
 _TEXT_PII = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "TITLED_NAME", "PERSON",
              "STREET_ADDRESS"}
 SEP = "\n\n"
+_EMAIL_HINT = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _TEXT_ENTITIES = {"free_text", "free_text_pii", "health", "criminal_justice", "financial", "text", "category",
                   "organization"}
 _PHONE_HINT = re.compile(r"(?<![\d.])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\d.])|\+\d")
@@ -324,6 +342,8 @@ def presidio_scan(engine, values: list[str], counts: Counter, header: str, limit
         wanted -= _ALPHA_ENTITIES
     if not any("@" in v for v in distinct):
         wanted.discard("EMAIL_ADDRESS")
+    elif sum(bool(_EMAIL_HINT.match(v)) for v in distinct) >= 0.8 * len(distinct):
+        wanted &= {"EMAIL_ADDRESS"}         # a column of email addresses: nothing else can cover them
     if not any(_PHONE_HINT.search(v) for v in distinct):
         wanted.discard("PHONE_NUMBER")      # phonenumbers is slow: run it only where a phone could be
     scan = Scan(distinct, weights, {}, {}, {})
@@ -472,7 +492,7 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
         plain_int = p.integer >= 0.95
         code_ok = p.code_like >= 0.8 and (not plain_int or "record_id" in hits or p.leading_zero >= 0.5
                                            or (p.fixed_width and len(next(iter(p.counts))) >= 5))
-        uniq = f"{_pct(p.distinct_share)} of values are unique" + ("" if p.distinct_exact else " (estimated on 50,000 sampled rows)")
+        uniq = f"{_pct(p.distinct_share)} of values are unique" + ("" if p.distinct_exact else f" (estimated on {rules.UNIQUE_SAMPLE_ROWS:,} sampled rows)")
         pattern_k = _weighted(scan, scan.full.get("record_id", set()))
         if code_ok and p.distinct_share >= rules.UNIQUE_RECORD_ID:
             ev = [uniq, "the values are codes, not measured amounts"]

@@ -149,7 +149,7 @@ HEADER_WORDS: dict[str, list[str]] = {
                "manner", "significan", "substance", "opioid", "opiate"],
     "financial": ["income", "salary", "wage", "wages", "earnings", "benefit", "benefits", "pension",
                   "compensation", "debt", "loan", "arrears", "bankruptcy", "welfare", "snap", "tanf", "wic",
-                  "creditscore", "paycheck", "alimony", "child support"],
+                  "creditscore", "paycheck", "alimony", "child support", "balance", "account balance"],
     "criminal_justice": ["offense", "offence", "charge", "charges", "crime", "arrest", "bond", "bail",
                          "sentence", "conviction", "convicted", "probation", "parole", "incarceration",
                          "custody", "warrant", "violation", "disposition", "plea", "verdict", "statute"],
@@ -183,6 +183,7 @@ HEADER_VETO: dict[str, list[str]] = {
     "health": ["city", "town", "county", "state", "place", "geo", "date", "location", "zip", "type"],
     "record_id": ["numberof", "number of", "count", "total", "amount", "value", "rate"],
     "date": ["refreshed", "updated", "update", "modified"],
+    "count": ["account", "county", "counter"],
 }
 
 # Words inside values that show a health or criminal-justice attribute.
@@ -265,5 +266,6 @@ ID_WITH_HEADER = 0.3      # ... when the header says id/case/record/number
 FREE_TEXT_WORDS = 4.0     # mean words per value from which a column is free text
 FREE_TEXT_PII_CELLS = 0.01  # share of sampled free-text cells with a direct identifier inside (at least 2 cells)
 SAMPLE_ROWS = 500         # rows sampled per column (settings.DETECT_SAMPLE_SIZE overrides)
-PRESIDIO_VALUES = 150     # distinct sampled values sent to Presidio per column
+PRESIDIO_VALUES = 100     # distinct sampled values sent to Presidio per column
 EXACT_UNIQUE_ROWS = 300_000  # up to this many rows, uniqueness is counted exactly; above, estimated
+UNIQUE_SAMPLE_ROWS = 20_000  # rows the estimate is made on
