@@ -626,3 +626,12 @@ def test_public_dataset_is_replaced_in_one_request(emu, creds):
     socrata.publish(df, VIEW, emu.url, creds, dataset_id=ident, mode="replace", chunk=2, client=client(emu, creds))
     calls = [m for m, p in emu.requests if p.startswith("/resource/")]
     assert "POST" not in calls and emu.datasets[ident].rows == as_portal_rows(df)
+
+
+def test_cli_asked_to_publish_without_credentials_fails_instead_of_bundling(tmp_path, no_creds, capsys, source_file):
+    recipe = write_recipe(tmp_path, target={"dataset_id": "abcd-1234"})      # a monthly update's recipe
+    code, out, err = run_cli(capsys, source_file, "--recipe", recipe, "--json")
+    assert code == 2 and out == "" and "No portal credentials" in err
+    assert not list(tmp_path.glob("*bundle*"))
+    code, out, _ = run_cli(capsys, source_file, "--recipe", recipe, "--bundle", tmp_path / "b", "--json")
+    assert code == 0 and json.loads(out)["status"] == "bundle"

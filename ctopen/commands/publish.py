@@ -100,6 +100,11 @@ def run(args) -> int:
             raise
         found = None
     credentials = None if (args.dry_run or args.bundle) else found
+    wants_portal = bool(args.portal or dataset_id or args.make_public or args.mode in ("replace", "upsert"))
+    if credentials is None and wants_portal and not (args.dry_run or args.bundle):
+        # a scheduled update whose credentials went missing must fail, not quietly write a bundle
+        raise ConfigError("No portal credentials: set SOCRATA_USERNAME and SOCRATA_PASSWORD (or SOCRATA_KEY_ID and "
+                          "SOCRATA_KEY_SECRET), or pass --bundle PATH to write a local bundle instead.")
 
     table = load(args.file, sheet=args.sheet)
     applied = apply(table.df, recipe, key=pseudonym_key())
