@@ -2,7 +2,6 @@
 import streamlit as st
 
 from ctopen import recipe as recipes
-from ctopen import settings
 from ui import aggregate_panel, layout, recommend_panel, state
 from ui import transform_widgets as w
 
@@ -16,7 +15,12 @@ direct = [c for c in t.df.columns if roles.get(c) == "direct"]
 qi = [c for c in t.df.columns if roles.get(c) == "quasi"]
 token = f"{t.source.sha256}:{len(t.df)}"
 
-controls, figures = st.columns([3, 2], gap="large")
+st.subheader("The release, with this recipe")
+with st.spinner("Applying the recipe and measuring the risk..."):
+    figs = w.figures(t, qi, w.target_k())
+w.show_figures(figs, w.target_k())
+
+controls, side = st.columns([3, 2], gap="large")
 with controls:
     columns_tab, recommend_tab, counts_tab = st.tabs(["Columns", "Recommend", "Publish counts instead of records"])
     with columns_tab:
@@ -28,7 +32,7 @@ with controls:
                 st.subheader(title)
             for col in cols:
                 with st.container(border=True):
-                    w.column_editor(t.df, col, role, entities.get(col), token)
+                    w.column_editor(t.df, col, role, entities.get(col), token, figs)
         others = [c for c in t.df.columns if c not in direct + qi]
         dropped = [s["column"] for s in state.recipe().get("steps", []) if s.get("op") == "drop"]
         with st.expander("Other columns"):
@@ -38,16 +42,14 @@ with controls:
                 w.set_drops(others, keep_out)
                 st.rerun()
         st.subheader("Small groups")
-        k = w.suppress_editor([c for c in qi if c not in dropped])
+        with st.container(border=True):
+            w.suppress_editor([c for c in qi if c not in dropped], figs)
     with recommend_tab:
         recommend_panel.render()
     with counts_tab:
         aggregate_panel.render()
 
-with figures:
-    st.subheader("The release")
-    with st.spinner("Applying the recipe..."):
-        w.live_figures(t, qi, k if k else settings.DEFAULT_K)
+with side:
     st.subheader("The recipe")
     w.undo_redo()
     w.recipe_list()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -62,6 +63,7 @@ def order_steps(steps: list[dict]) -> list[dict]:
 
 
 def set_column_step(column: str, step: dict | None) -> None:
+    st.session_state["transform_last"] = column
     steps = [s for s in _steps() if not (s.get("op") in recipes.COLUMN_OPS and s.get("column") == column)]
     _set_steps(steps + ([step] if step else []))
 
@@ -73,6 +75,7 @@ def set_drops(columns: list[str], removed: list[str]) -> None:
 
 
 def set_suppress(step: dict | None) -> None:
+    st.session_state["transform_last"] = "__suppress__"
     _set_steps([s for s in _steps() if s.get("op") != "suppress"] + ([step] if step else []))
 
 
@@ -101,8 +104,13 @@ def _suggest(column: str, token: str, _series: pd.Series, entity: str | None):
     return transform.suggest_hierarchy(column, _series, entity=entity)
 
 
-def column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None, token: str) -> None:
-    """Drop / keep / pseudonymize / generalize along the ladder, with examples changing."""
+def column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None, token: str, figs=None) -> None:
+    """Drop / keep / pseudonymize / generalize along the ladder, with examples and the figures changing."""
+    _column_editor(df, column, role, entity, token)
+    summary_here(column, figs)
+
+
+def _column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None, token: str) -> None:
     step = current_step(column)
     action = step["op"] if step else "keep"
     choices = ["keep", "drop", "pseudonymize"] if role == "direct" else ["keep", "generalize", "drop"]
@@ -115,7 +123,12 @@ def column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None, 
         if picked != action:
             set_column_step(column, None if picked == "keep" else {"op": picked, "column": column})
             st.rerun()
-        _examples(df[column], lambda s: s, masked=role == "direct", drop=picked == "drop")
+        if picked == "keep":
+            _examples(df[column], None, masked=role == "direct")
+        else:
+            st.caption("The column is left out of the release." if picked == "drop" else
+                       f"Each value becomes a {transform.PSEUDONYM_HEX_CHARS}-character anonymous ID, the same "
+                       "in every update made with the same key.")
         return
     suggested = _suggest(column, token, df[column], entity) or ("category", {"min_count": settings.DEFAULT_K})
     name = step.get("hierarchy") if step and step["op"] == "generalize" else suggested[0]
@@ -174,20 +187,24 @@ def _options_widgets(name: str, options: dict, k: str) -> dict:
     return options
 
 
-def _examples(series: pd.Series, fn, masked: bool, drop: bool = False, n: int = 4) -> None:
+def _examples(series: pd.Series, fn, masked: bool, n: int = 4) -> None:
+    """A few distinct values before -> after (identifier values masked); fn None shows them as they are."""
     values = pd.Series(series.dropna().unique()[:n], dtype="str")
     if values.empty:
         return
-    after = ["(removed)"] * len(values) if drop else list(fn(values))
+    after = list(fn(values)) if fn is not None else None
     if masked:
         from ui.masking import mask
         values = values.map(mask)
-    st.caption("Examples: " + " · ".join(f"{a} → {b}" for a, b in zip(values, after)))
+    if after is None:
+        st.caption("Examples: " + " · ".join(values))
+    else:
+        st.caption("Examples: " + " · ".join(f"{a} → {b}" for a, b in zip(values, after)))
 
 
 # --- suppress, figures, the recipe ---------------------------------------------------------------
 
-def suppress_editor(qi: list[str]) -> int:
+def suppress_editor(qi: list[str], figs=None) -> int:
     """The suppress step over the quasi-identifiers; returns the target k."""
     step = next((s for s in _steps() if s.get("op") == "suppress"), None)
     k = f"tf_{_key()}_suppress"
@@ -201,46 +218,79 @@ def suppress_editor(qi: list[str]) -> int:
     if new != step:
         set_suppress(new)
         st.rerun()
+    summary_here("__suppress__", figs)
     return target
 
 
-def live_figures(t, qi: list[str], k: int) -> None:
-    """The Risk figures on the transformed table, beside the controls."""
+@dataclass
+class Figures:
+    """The price of the current recipe: the release's risk report (None when unavailable), rows, loss."""
+    report: object
+    before: object
+    rows: int
+    total: int
+    loss: float
+    qi_left: int
+
+    def line(self) -> str:
+        """One line for the card just edited: the figures next to the control that moved them."""
+        parts = []
+        if self.report is not None:
+            parts += [f"smallest group k = {self.report.k_min:,}", f"{self.report.records_at_risk:,} records at risk"]
+        parts += [f"{self.rows:,} of {self.total:,} rows kept", f"{self.loss:.1%} information lost"]
+        return "Now: " + " · ".join(parts) + "."
+
+
+def target_k() -> int:
+    step = next((s for s in _steps() if s.get("op") == "suppress"), None)
+    return int((step or {}).get("k", settings.DEFAULT_K))
+
+
+def figures(t, qi: list[str], k: int) -> Figures | None:
+    """Apply the recipe (cached per recipe by ui.state.release) and assess the release."""
     try:
         applied = state.release()
     except CtopenError as exc:
         layout.show_error(exc)
-        return
+        return None
     present = [c for c in qi if c in applied.df.columns]
     loss = transform.information_loss(t.df, state.recipe(), qi, applied.suppressed)
+    report = before = None
     try:
         from ctopen.risk import assess
         report = assess(applied.df, present, k=k, combinations=False, suppressed=applied.suppressed)
         before = _before(t, tuple(qi), k)
     except (ImportError, CtopenError) as exc:
         st.caption(f"Risk figures are not available: {exc}")
-        report = before = None
+    return Figures(report, before, len(applied.df), len(t.df), loss, len(present))
+
+
+def show_figures(f: Figures | None, k: int) -> None:
+    """The Risk page's headline figures for the release (ui.risk_panel), with the information lost."""
+    if f is None:
+        return
     shown = False
-    if report is not None:
+    if f.report is not None:
         try:
             from ui.risk_panel import metrics, verdict
-            metrics(report, before=before, before_label="the file as loaded")
-            verdict(report)
+            metrics(f.report, before=f.before, before_label="the file as loaded")
+            verdict(f.report)
             shown = True
         except (ImportError, AttributeError, TypeError):
             pass
-    if report is not None and not shown:
-        c1, c2 = st.columns(2)
-        c1.metric("Smallest group (k)", report.k_min, delta=report.k_min - before.k_min if before else None)
-        c2.metric("Records at risk", f"{report.records_at_risk:,}", help=f"in groups smaller than {k}",
-                  delta=report.records_at_risk - before.records_at_risk if before else None, delta_color="inverse")
     if not shown:
-        st.metric("Rows kept", f"{len(applied.df):,} of {len(t.df):,}")
-    st.metric("Information lost", f"{loss:.0%}",
+        st.caption(f.line())
+    st.metric("Information lost", f"{f.loss:.1%}",
               help="The share of detail removed from the quasi-identifiers; suppressed records count as fully lost "
                    "(docs/recipe.md).")
-    if not present and qi:
+    if not f.qi_left and f.report is not None:
         st.caption("Every quasi-identifier is removed: no record can be singled out by them.")
+
+
+def summary_here(target: str, f: Figures | None) -> None:
+    """The figures' one-line summary inside the card the user just changed."""
+    if f is not None and st.session_state.get("transform_last") == target:
+        st.markdown(f"**{f.line()}**")
 
 
 def _before(t, qi: tuple, k: int):
