@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -147,14 +148,33 @@ def _column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None,
     level = h.check_level(min(h.top, level if level != "*" else h.top))
     level = st.select_slider("Level", options=list(range(h.levels)), value=level, format_func=h.label, key=k + "_lv")
     new = h.to_step(column, level)
+    state_col = _state_column_widget(df, column, step, k) if name == "ct_town" else None
+    if state_col:
+        new["state_column"] = state_col
     if new != step:
         set_column_step(column, new)
         st.rerun()
     _examples(df[column], lambda s: h.generalize(s, level), masked=role == "direct")
-    unknown = h.unknown(df[column]) if 0 < level < h.top else []
+    outside = transform._outside_ct(df, state_col)
+    unknown = h.unknown(df[column] if outside is None else df[column][~outside]) if 0 < level < h.top else []
     if unknown:
         st.caption(f"{len(unknown):,} values could not be read as {H_NAMES[name]} and become *: "
                    + ", ".join(unknown[:8]) + (" ..." if len(unknown) > 8 else ""))
+
+
+def _state_column_widget(df: pd.DataFrame, column: str, step: dict | None, k: str) -> str | None:
+    """A column holding the state, so "WARREN" in Ohio is not put in Litchfield County."""
+    others = [c for c in df.columns if c != column]
+    if step and step.get("op") == "generalize" and step.get("hierarchy") == "ct_town":
+        default = step.get("state_column")
+    else:  # first time: propose "ResidenceState" for "ResidenceCity", or a column called "state"
+        base = re.sub(r"(?i)(city|town|municipality)", "", column).strip(" _").lower()
+        default = next((c for c in others if c.lower().replace("_", "").replace(" ", "") in
+                        (f"{base}state".replace(" ", ""), "state")), None)
+    choices = [None] + others
+    return st.selectbox("Column holding the state (towns in other states become *)", choices,
+                        index=choices.index(default) if default in choices else 0,
+                        format_func=lambda c: "none" if c is None else c, key=k + "_state")
 
 
 def _default_options(name: str, series: pd.Series) -> dict:

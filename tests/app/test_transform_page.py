@@ -111,3 +111,28 @@ def test_the_figures_show_next_to_the_card_just_changed_and_identifiers_stay_mas
     assert not at.exception, at.exception
     now = [m.value for m in at.markdown if m.value.startswith("**Now:")]
     assert len(now) == 1 and "smallest group k =" in now[0] and "information lost" in now[0]
+
+
+def test_towns_propose_the_state_column_so_namesakes_elsewhere_are_not_in_connecticut(drug_slice):
+    at = page(drug_slice, ROLES).run()
+    radio(at, "ResidenceCity").set_value("generalize").run()
+    assert not at.exception, at.exception
+    step = next(s for s in at.session_state["recipe"]["steps"] if s.get("column") == "ResidenceCity")
+    assert step["hierarchy"] == "ct_town" and step["state_column"] == "ResidenceState" and step["level"] == 1
+    next(r for r in at.radio if r.label == "Group towns by").set_value("planning_region").run()
+    step = next(s for s in at.session_state["recipe"]["steps"] if s.get("column") == "ResidenceCity")
+    assert step["via"] == "planning_region" and step["state_column"] == "ResidenceState"
+
+
+def test_uploading_a_recipe_replaces_the_steps_or_names_missing_columns(drug_slice):
+    at = page(drug_slice, ROLES).run()
+    good = b'{"version": 1, "steps": [{"op": "drop", "column": "ID"}, {"op": "generalize", "column": "Date", "hierarchy": "date", "level": 3}]}'
+    at.file_uploader(key="transform_recipe_file").upload("saved.json", good, "application/json").run()
+    assert not at.exception, at.exception
+    assert at.session_state["recipe"]["steps"][1]["level"] == 3
+    assert any("Generalize “Date” to year" in m.value for m in at.markdown)
+    bad = b'{"version": 1, "steps": [{"op": "drop", "column": "Name"}, {"op": "drop", "column": "SSN"}]}'
+    at.file_uploader(key="transform_recipe_file").upload("old.json", bad, "application/json").run()
+    assert not at.exception
+    assert any("“Name”, “SSN”" in e.value for e in at.error)
+    assert at.session_state["recipe"]["steps"][1]["level"] == 3    # unchanged
