@@ -16,9 +16,11 @@ KEYS = ("table", "file_bytes", "recipe", "detection", "detection_for", "reviewer
 MAX_REVIEWS = 50
 
 
-@st.cache_resource
+_REVIEWS: dict = {}   # review id -> the session's plain keys; one per server process
+
+
 def _store() -> dict:
-    return {}
+    return _REVIEWS
 
 
 def restore() -> None:
