@@ -1,0 +1,361 @@
+"""Count tables with small-cell and complementary suppression (issue 6).
+
+Hand-worked tables follow the rules in ctopen/aggregate.py; the property test checks on random tables
+that no suppressed cell can be worked out from the published cells and totals, by an independent rank
+computation of the linear system the published table defines.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ctopen.aggregate import TOTAL, aggregate, apply_step
+from ctopen.errors import RecipeError
+from tests.conftest import DRUG, shared_file
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def records(cube: dict[tuple, int], names=("R", "C")) -> pd.DataFrame:
+    """One record per unit of count: {(r, c): n} -> a DataFrame of n rows (r, c)."""
+    rows = [key for key, n in cube.items() for _ in range(n)]
+    return pd.DataFrame(rows, columns=list(names), dtype="str")
+
+
+def grid(matrix, rows=None, cols=None) -> dict:
+    rows = rows or [f"r{i + 1}" for i in range(len(matrix))]
+    cols = cols or [f"c{j + 1}" for j in range(len(matrix[0]))]
+    return {(r, c): matrix[i][j] for i, r in enumerate(rows) for j, c in enumerate(cols)}
+
+
+def hidden(table, dims=("R", "C")) -> set[tuple]:
+    f = table.frame
+    return set(map(tuple, f.loc[f["count_suppressed"], list(dims)].itertuples(index=False)))
+
+
+def reason(table, key, dims=("R", "C")) -> str:
+    f = table.frame
+    mask = np.logical_and.reduce([f[d] == v for d, v in zip(dims, key)])
+    return table.reasons.loc[mask, "count"].iloc[0]
+
+
+def true_cube(df, dims):
+    """The full cube with totals, as a dict {labels: count}, computed the slow obvious way."""
+    cats = [sorted(df[d].unique()) for d in dims]
+    out = {}
+    for key in itertools.product(*[c + [TOTAL] for c in cats]):
+        mask = np.ones(len(df), dtype=bool)
+        for d, v in zip(dims, key):
+            if v != TOTAL:
+                mask &= (df[d] == v).to_numpy()
+        out[key] = int(mask.sum())
+    return out
+
+
+def recoverable(table, dims) -> list[tuple]:
+    """Suppressed cells that the published lines determine exactly (independent rank check).
+
+    Unknowns: the suppressed cells. Equations: every line (cells along one dimension with the others
+    fixed, plus its total). A cell is determined iff removing its column lowers the rank.
+    """
+    f = table.frame
+    keys = [tuple(r) for r in f[list(dims)].itertuples(index=False)]
+    sup = f["count_suppressed"].to_numpy()
+    unknown = [k for k, s in zip(keys, sup) if s]
+    if not unknown:
+        return []
+    col = {k: i for i, k in enumerate(unknown)}
+    eqs = []
+    for ax in range(len(dims)):
+        lines = {}
+        for k in keys:
+            lines.setdefault(k[:ax] + k[ax + 1:], []).append(k)
+        for members in lines.values():
+            row = np.zeros(len(unknown))
+            for k in members:
+                if k in col:
+                    row[col[k]] = -1.0 if k[ax] == TOTAL else 1.0
+            if row.any():
+                eqs.append(row)
+    A = np.array(eqs)
+    full = np.linalg.matrix_rank(A)
+    return [k for k, i in col.items() if np.linalg.matrix_rank(np.delete(A, i, axis=1)) < full]
+
+
+# --- hand-worked tables ----------------------------------------------------------------------
+
+def test_one_small_cell_takes_the_next_smallest_in_its_row_and_column():
+    # 3 is primary; its column's next smallest is 12, its row's is 10; row b then needs 15.
+    df = records(grid([[3, 10, 20], [12, 15, 30], [40, 50, 60]], rows=["a", "b", "c"], cols=["x", "y", "z"]))
+    t = aggregate(df, ["R", "C"])
+    assert hidden(t) == {("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")}
+    assert reason(t, ("a", "x")) == "primary: count 3 <= 5"
+    assert reason(t, ("a", "y")).startswith("complementary: protects cell (R=a, C=x)")
+    assert (t.suppressed, t.primary, t.complementary) == (4, 1, 3)
+    totals = t.frame[(t.frame["R"] == TOTAL) | (t.frame["C"] == TOTAL)]
+    assert not totals["count_suppressed"].any()  # rule 3: totals kept
+    assert t.frame.loc[(t.frame["R"] == TOTAL) & (t.frame["C"] == TOTAL), "count"].iloc[0] == 240
+    assert recoverable(t, ("R", "C")) == []
+
+
+def test_chain_of_complements_across_rows_and_columns():
+    # r1c1=2 is primary. Column c1 -> r2c1 (8); row r1 -> r1c2 (30); row r2 -> r2c4 (12);
+    # column c2 -> r3c2 (20); column c4 -> r3c4 (25); row r3 now holds two: stable.
+    m = [[2, 30, 40, 50],
+         [8, 60, 70, 12],
+         [70, 20, 80, 25],
+         [80, 90, 100, 110]]
+    t = aggregate(records(grid(m)), ["R", "C"])
+    assert hidden(t) == {("r1", "c1"), ("r2", "c1"), ("r1", "c2"), ("r2", "c4"), ("r3", "c2"), ("r3", "c4")}
+    assert t.primary == 1 and t.complementary == 5
+    assert "protects cell (R=r2, C=c4)" in reason(t, ("r3", "c4"))
+    assert recoverable(t, ("R", "C")) == []
+
+
+def test_zeros_are_shown_and_a_total_is_suppressed_when_the_line_has_nothing_else():
+    # row r1: 2 is primary, 9 its complement; column c2 is then 9, 0, 0: no non-zero cell left
+    # to pair with 9, so the column's total is suppressed (documented decision).
+    m = [[2, 9, 50],
+         [30, 0, 40],
+         [35, 0, 45]]
+    t = aggregate(records(grid(m)), ["R", "C"])
+    h = hidden(t)
+    assert ("r1", "c1") in h and ("r1", "c2") in h
+    assert ("r2", "c2") not in h and ("r3", "c2") not in h       # zeros are never suppressed
+    assert (TOTAL, "c2") in h
+    assert reason(t, (TOTAL, "c2")).startswith("complementary: total suppressed because")
+    zeros = t.frame[(t.frame["C"] == "c2") & t.frame["R"].isin(["r2", "r3"])]
+    assert zeros["count"].tolist() == [0, 0]
+    assert recoverable(t, ("R", "C")) == []
+
+
+def test_small_totals_are_suppressed_too():
+    m = [[1, 2, 0], [40, 50, 60]]
+    t = aggregate(records(grid(m)), ["R", "C"])
+    assert ("r1", TOTAL) in hidden(t)
+    assert reason(t, ("r1", TOTAL)) == "primary: count 3 <= 5"
+    assert recoverable(t, ("R", "C")) == []
+
+
+def test_one_dimension_single_small_cell_and_all_ones():
+    df = pd.DataFrame({"R": ["a"] * 3 + ["b"] * 50 + ["c"] * 60}, dtype="str")
+    t = aggregate(df, ["R"])
+    assert set(t.frame.loc[t.frame["count_suppressed"], "R"]) == {"a", "b"}
+    # two suppressed cells of 1 under a published total: both are known to be 1 -> one more
+    df = pd.DataFrame({"R": ["a", "b"] + ["c"] * 50 + ["d"] * 60}, dtype="str")
+    t = aggregate(df, ["R"])
+    assert set(t.frame.loc[t.frame["count_suppressed"], "R"]) == {"a", "b", "c"}
+    assert "would all be 1" in t.reasons.loc[t.frame["R"] == "c", "count"].iloc[0]
+
+
+def test_cell_linking_two_protected_blocks_is_found_by_the_exact_check():
+    # Two 2x2 blocks of small cells, and r1c3 (4) linking them: every row and column holds two
+    # or more suppressed cells, yet r1c3 = row r1 total - ... is determined. The exact check adds r2c3.
+    m = [[2, 3, 4, 50, 60],
+         [3, 2, 40, 45, 55],
+         [40, 45, 2, 3, 50],
+         [60, 55, 3, 2, 45],
+         [70, 80, 90, 100, 110]]
+    t = aggregate(records(grid(m)), ["R", "C"])
+    assert ("r2", "c3") in hidden(t)
+    assert "could otherwise be worked out" in reason(t, ("r2", "c3"))
+    assert t.exact_check == "passed"
+    assert recoverable(t, ("R", "C")) == []
+
+
+def test_three_dimensions_lines_along_every_dimension():
+    cube = {}
+    for r, c, s in itertools.product(["r1", "r2", "r3"], ["c1", "c2"], ["F", "M"]):
+        cube[(r, c, s)] = 30 + 7 * len(cube)
+    cube[("r1", "c1", "F")] = 2
+    t = aggregate(records(cube, names=("R", "C", "S")), ["R", "C", "S"])
+    dims = ("R", "C", "S")
+    h = hidden(t, dims)
+    assert ("r1", "c1", "F") in h
+    # along each of the three dimensions the small cell's line has a second suppressed cell
+    for ax in range(3):
+        line = [k for k in h if all(k[a] == ("r1", "c1", "F")[a] for a in range(3) if a != ax)]
+        assert len(line) >= 2
+    assert recoverable(t, dims) == []
+    assert len(t.frame) == 4 * 3 * 3
+
+
+def test_every_category_appears_with_zero():
+    df = pd.DataFrame({"R": ["a"] * 30 + ["b"] * 40, "C": ["x"] * 30 + ["y"] * 40}, dtype="str")
+    t = aggregate(df, ["R", "C"], categories={"R": ["a", "b", "z"]})
+    f = t.frame
+    assert len(f) == 4 * 3
+    cell = f[(f["R"] == "a") & (f["C"] == "y")]
+    assert cell["count"].iloc[0] == 0 and not cell["count_suppressed"].iloc[0]
+    assert (f.loc[f["R"] == "z", "count"] == 0).all()
+
+
+def test_blank_values_are_a_category_so_totals_add_up():
+    df = pd.DataFrame({"R": ["a"] * 30 + [None] * 10}, dtype="str")
+    t = aggregate(df, ["R"])
+    assert t.frame["R"].tolist() == ["a", "(blank)", TOTAL]
+    assert t.frame["count"].tolist() == [30, 10, 40]
+
+
+def test_threshold_is_adjustable_and_totals_can_be_left_out():
+    m = [[8, 30, 40], [20, 25, 60], [50, 60, 70]]
+    df = records(grid(m))
+    assert hidden(aggregate(df, ["R", "C"])) == set()
+    t = aggregate(df, ["R", "C"], threshold=10)
+    assert ("r1", "c1") in hidden(t)
+    no_totals = aggregate(df, ["R", "C"], threshold=10, totals=False)
+    assert TOTAL not in set(no_totals.frame["R"]) | set(no_totals.frame["C"])
+    assert hidden(no_totals) == {k for k in hidden(t) if TOTAL not in k}  # protected as if totals were known
+    assert "Totals are not included" in no_totals.notes
+
+
+def test_notes_state_the_method():
+    t = aggregate(records(grid([[3, 10], [12, 15]])), ["R", "C"])
+    assert "counts of 1 to 5 are suppressed" in t.notes
+    assert "Handbook" in t.notes
+    assert t.to_dict()["notes"] == t.notes
+
+
+# --- measures --------------------------------------------------------------------------------
+
+def test_mean_suppressed_for_small_denominator_and_its_complement():
+    # cells: a (30 records, ages 40), b (25 records, ages 50), c (10 records): c's mean needs >= 20
+    df = pd.DataFrame({"R": ["a"] * 30 + ["b"] * 25 + ["c"] * 10,
+                       "Age": ["40"] * 30 + ["50"] * 25 + ["60"] * 10}, dtype="str")
+    t = aggregate(df, ["R"], measures=[{"column": "Age", "stat": "mean"}])
+    f = t.frame.set_index("R")
+    assert not f.loc["c", "count_suppressed"] and f.loc["c", "count"] == 10
+    assert f.loc["c", "mean_Age_suppressed"] and pd.isna(f.loc["c", "mean_Age"])
+    # with the total's mean and the counts published, c's mean follows from a and b: one more goes
+    assert f.loc["b", "mean_Age_suppressed"]
+    assert not f.loc[TOTAL, "mean_Age_suppressed"]
+    assert f.loc[TOTAL, "mean_Age"] == pytest.approx((30 * 40 + 25 * 50 + 10 * 60) / 65)
+    assert t.reasons.set_index(t.frame["R"]).loc["c", "mean_Age"] == "denominator 10 < 20"
+
+
+def test_sum_follows_the_count_and_percent_follows_rule_6():
+    df = pd.DataFrame({
+        "R": ["a"] * 3 + ["b"] * 40 + ["c"] * 50 + ["d"] * 45,
+        "Cost": ["1,000"] * 3 + ["10"] * 40 + ["20"] * 50 + ["5"] * 45,
+        "Fentanyl": ["Y"] * 3 + ["Y"] * 4 + [""] * 36 + ["Y"] * 25 + [""] * 25 + ["Y"] * 43 + ["N"] * 2,
+    }, dtype="str")
+    t = aggregate(df, ["R"], measures=[{"column": "Cost", "stat": "sum"},
+                                       {"column": "Fentanyl", "stat": "percent"}])
+    f = t.frame.set_index("R")
+    assert (f["sum_Cost_suppressed"] == f["count_suppressed"]).all()
+    assert f.loc["c", "sum_Cost"] == 1000
+    assert f.loc["b", "percent_Fentanyl_suppressed"]            # numerator 4 <= 5
+    assert f.loc["d", "percent_Fentanyl_suppressed"]            # only 2 of 45 without it
+    assert f.loc["c", "percent_Fentanyl"] == pytest.approx(50.0) or f.loc["c", "percent_Fentanyl_suppressed"]
+
+
+# --- recipe step -----------------------------------------------------------------------------
+
+def test_apply_step_returns_the_table_and_a_log():
+    df = records(grid([[3, 10, 20], [12, 15, 30], [40, 50, 60]]))
+    out, log = apply_step(df, {"op": "aggregate", "by": ["R", "C"], "threshold": 5, "totals": True,
+                               "measures": []})
+    assert list(out.columns) == ["R", "C", "count", "count_suppressed"]
+    assert log["op"] == "aggregate" and log["suppressed"] == 4 and log["records_in"] == 240
+    assert log["rows_out"] == len(out) == 16
+    assert "notes" in log
+
+
+@pytest.mark.parametrize("step, words", [
+    ({"op": "aggregate", "by": ["R", "Nope"]}, "'Nope'"),
+    ({"op": "aggregate", "by": []}, "at least one column"),
+    ({"op": "aggregate", "by": ["R"], "threshold": 0}, "threshold"),
+    ({"op": "aggregate", "by": ["R"], "measures": [{"column": "C", "stat": "median"}]}, "stat"),
+    ({"op": "aggregate", "by": ["R"], "measures": [{"column": "Z", "stat": "sum"}]}, "'Z'"),
+    ({"op": "aggregate", "by": ["R"], "colour": "red"}, "unknown keys"),
+])
+def test_apply_step_errors_name_the_problem(step, words):
+    df = records(grid([[30, 10], [12, 15]]))
+    with pytest.raises(RecipeError, match=words):
+        apply_step(df, step)
+
+
+def test_category_named_total_is_refused():
+    df = pd.DataFrame({"R": ["Total"] * 10 + ["a"] * 10}, dtype="str")
+    with pytest.raises(RecipeError, match="Total"):
+        aggregate(df, ["R"])
+
+
+# --- real data -------------------------------------------------------------------------------
+
+def test_drug_deaths_by_county_year_sex():
+    from ctopen.load import load
+    df = load(shared_file(DRUG)).df.copy()
+    df["Year"] = df["Date"].str.extract(r"(\d{4})", expand=False)
+    t = aggregate(df, ["ResidenceCounty", "Year", "Sex"])
+    f = t.frame
+    grand = f[(f["ResidenceCounty"] == TOTAL) & (f["Year"] == TOTAL) & (f["Sex"] == TOTAL)]
+    assert grand["count"].iloc[0] == len(df) == 5105
+    truth = true_cube(df.fillna("(blank)").assign(ResidenceCounty=lambda d: d["ResidenceCounty"]),
+                      ["ResidenceCounty", "Year", "Sex"]) if False else None
+    shown = f[~f["count_suppressed"]]
+    assert (shown["count"] == 0).sum() > 0                      # empty combinations appear as 0
+    small = f["count"].between(1, 5)
+    assert not small.any()                                     # no published count is 1-5
+    assert t.suppressed > t.primary > 0
+    assert t.exact_check == "passed"
+    assert recoverable(t, ("ResidenceCounty", "Year", "Sex")) == []
+
+
+# --- property test ---------------------------------------------------------------------------
+
+small_counts = st.one_of(st.integers(0, 6), st.integers(0, 40))
+
+
+@st.composite
+def tables(draw):
+    d = draw(st.integers(1, 3))
+    sizes = [draw(st.integers(1, 4)) for _ in range(d)]
+    dims = ["A", "B", "C"][:d]
+    cube = {}
+    for key in itertools.product(*[[f"{dim.lower()}{i}" for i in range(n)] for dim, n in zip(dims, sizes)]):
+        cube[key] = draw(small_counts)
+    threshold = draw(st.sampled_from([3, 5]))
+    seed = draw(st.integers(0, 3))
+    return dims, cube, threshold, seed
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables())
+def test_no_suppressed_cell_can_be_recovered(case):
+    dims, cube, threshold, seed = case
+    if sum(cube.values()) == 0:
+        return
+    df = records(cube, names=dims)
+    t = aggregate(df, dims, threshold=threshold, seed=seed)
+    f = t.frame
+    truth = true_cube(df, dims)
+    for row in f.itertuples(index=False):
+        key = tuple(getattr(row, d) for d in dims)
+        n = truth[key]
+        if row.count_suppressed:
+            assert pd.isna(row.count) and n > 0                  # zeros are never suppressed
+        else:
+            assert row.count == n and not (1 <= n <= threshold)  # published counts are true and not small
+    # every line holding a suppressed cell holds at least two
+    keys = [tuple(r) for r in f[dims].itertuples(index=False)]
+    sup = dict(zip(keys, f["count_suppressed"]))
+    for ax in range(len(dims)):
+        lines = {}
+        for k in keys:
+            lines.setdefault(k[:ax] + k[ax + 1:], []).append(k)
+        for members in lines.values():
+            hid = [k for k in members if sup[k]]
+            assert len(hid) != 1
+            inner = [k for k in hid if k[ax] != TOTAL]
+            total = next(k for k in members if k[ax] == TOTAL)
+            if len(inner) >= 2 and not sup[total]:
+                assert sum(truth[k] for k in inner) > len(inner)  # not "all of them are 1"
+    # and no combination of lines pins one down
+    assert t.exact_check == "passed"
+    assert recoverable(t, dims) == []
