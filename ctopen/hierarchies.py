@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -37,6 +38,7 @@ HHS_RESTRICTED_ZIP3 = frozenset(
 
 
 _MAP_CACHE: OrderedDict = OrderedDict()
+_MAP_LOCK = threading.Lock()   # Streamlit serves sessions from several threads
 _MAP_CACHE_SIZE = 128
 _MAP_CACHE_MAX_VALUES = 200_000
 
@@ -144,15 +146,19 @@ class Hierarchy:
         if level == 0 and not self._changes_level0():
             return np.asarray(uniques, dtype=object)
         key = self._cache_key(uniques, level)
-        if key is not None and key in _MAP_CACHE:
-            _MAP_CACHE.move_to_end(key)
-            return _MAP_CACHE[key]
+        if key is not None:
+            with _MAP_LOCK:
+                hit = _MAP_CACHE.get(key)
+                if hit is not None:
+                    _MAP_CACHE.move_to_end(key)
+                    return hit
         out = self._map_uniques_uncached(uniques, level)
         if key is not None:
             out.flags.writeable = False
-            _MAP_CACHE[key] = out
-            while len(_MAP_CACHE) > _MAP_CACHE_SIZE:
-                _MAP_CACHE.popitem(last=False)
+            with _MAP_LOCK:
+                _MAP_CACHE[key] = out
+                while len(_MAP_CACHE) > _MAP_CACHE_SIZE:
+                    _MAP_CACHE.popitem(last=False)
         return out
 
     def _cache_key(self, uniques: pd.Index, level: int):

@@ -230,10 +230,10 @@ def suppress_editor(qi: list[str], figs=None) -> int:
     k = f"tf_{_key()}_suppress"
     on = st.toggle("Remove the records still in groups smaller than k", value=step is not None, key=k + "_on")
     a, b = st.columns(2)
-    target = int(a.number_input("k (smallest group allowed)", 2, 100, int((step or {}).get("k", settings.DEFAULT_K)),
-                                key=k + "_k"))
-    share = b.number_input("At most this % of records", 0.0, 100.0, 100 * float(
-        (step or {}).get("max_share", settings.DEFAULT_MAX_SUPPRESSION)), step=0.5, key=k + "_s") / 100
+    k_now = min(100, max(2, int((step or {}).get("k", settings.DEFAULT_K))))
+    share_now = min(100.0, max(0.0, 100 * float((step or {}).get("max_share", settings.DEFAULT_MAX_SUPPRESSION))))
+    target = int(a.number_input("k (smallest group allowed)", 2, 100, k_now, key=k + "_k"))
+    share = b.number_input("At most this % of records", 0.0, 100.0, share_now, step=0.5, key=k + "_s") / 100
     new = {"op": "suppress", "k": target, "columns": list(qi), "max_share": round(share, 6)} if on and qi else None
     if new != step:
         set_suppress(new)
