@@ -265,3 +265,25 @@ def test_detection_time_is_bounded_by_the_sample(engine):
     d = detect(df, engine=engine)
     assert d.roles() == {"email": "direct", "town": "quasi"}
     assert "estimated" in " ".join(d.column("email").evidence)
+
+
+def test_empty_frame_and_single_row(engine):
+    assert detect(pd.DataFrame({"a": pd.array([], dtype="str")}), engine=engine).columns[0].entity == "empty"
+    one = detect(frame(Name=["Ann Lee"], Zip=["06101"]), engine=engine)
+    assert one.rows == 1 and len(one.columns) == 2
+
+
+def test_a_missing_spacy_model_is_a_plain_error():
+    from ctopen.errors import ConfigError
+    with pytest.raises(ConfigError, match="not installed"):
+        build_engine(model="en_core_web_missing")
+
+
+def test_cli_prints_the_public_keys(capsys):
+    from ctopen.cli import main
+    assert main(["detect", str(shared_file(PRETRIAL)), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["file", "rows", "engine", "columns"]
+    assert out["rows"] == 16134
+    assert all(list(c) == ["name", "role", "entity", "confidence", "evidence"] for c in out["columns"])
+    assert {c["name"]: c["role"] for c in out["columns"]}["IDENTIFIER"] == "direct"
