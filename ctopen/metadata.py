@@ -252,7 +252,7 @@ def validate(meta: dict | None, columns: list[str] | None = None) -> Validation:
                                ("row_label", "info", "say what one row is (e.g. 'Death', 'Sale', 'License')"),
                                ("notes", "warning", "state limitations of use, caveats and how the data was collected")):
         if _blank(m.get(key)):
-            f.append(Finding("missing", key, severity, f"{LABELS[key]} is empty: {why}."))
+            f.append(Finding("missing", key, severity, f"{LABELS[key]}: not filled in; {why}."))
 
     title, desc = m["title"], m["description"]
     for problem in title_problems(title):

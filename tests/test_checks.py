@@ -307,10 +307,24 @@ def test_check_cli_json(capsys):
     assert all({"check", "column", "severity", "message", "fix"} <= set(f) for f in out["findings"])
 
 
-def test_check_cli_with_a_recipe_checks_the_release_table(tmp_path, capsys):
-    from ctopen import recipe as recipes
-    if "format_number" not in recipes.OPS:
-        pytest.skip("Transform does not dispatch the check fixes (ctopen.checks.FIX_OPS) yet")
+@pytest.fixture
+def wired(monkeypatch):
+    """Transform dispatching ctopen.checks.FIX_OPS: the real wiring when present, else a stand-in."""
+    from ctopen import recipe as recipes, transform
+    if set(checks.FIX_OPS) <= set(recipes.OPS):
+        return
+    real = transform.apply
+    monkeypatch.setattr(recipes, "OPS", tuple(recipes.OPS) + tuple(checks.FIX_OPS))
+
+    def apply(df, recipe, key=None):
+        fixes = [s for s in recipe["steps"] if s["op"] in checks.FIX_OPS]
+        out = real(df, {**recipe, "steps": [s for s in recipe["steps"] if s["op"] not in checks.FIX_OPS]}, key=key)
+        out.df, log = checks.apply_fixes(out.df, fixes)
+        return out
+    monkeypatch.setattr(transform, "apply", apply)
+
+
+def test_check_cli_with_a_recipe_checks_the_release_table(tmp_path, capsys, wired):
     r = tmp_path / "r.json"
     r.write_text(json.dumps({"version": 1, "steps": [{"op": "format_number", "column": "Sale Amount"}]}))
     assert main(["check", str(shared_file(REAL_ESTATE)), "--recipe", str(r), "--json"]) == 0

@@ -109,19 +109,38 @@ def test_values_survive_leaving_the_page(sales):
     assert at.session_state["recipe"]["metadata"]["tags"] == ["real estate", "property"]
 
 
-def test_number_fix_button_appends_the_step(sales):
-    from ctopen import recipe as recipes
+@pytest.fixture
+def wired(monkeypatch):
+    """Transform dispatching ctopen.checks.FIX_OPS: the real wiring when present, else a stand-in that runs
+    the recipe's own steps first and the fixes after (what the lead wires into ctopen.transform.apply)."""
+    from ctopen import checks, recipe as recipes, transform
+    if set(checks.FIX_OPS) <= set(recipes.OPS):
+        return
+    real = transform.apply
+    monkeypatch.setattr(recipes, "OPS", tuple(recipes.OPS) + tuple(checks.FIX_OPS))
+
+    def apply(df, recipe, key=None):
+        fixes = [s for s in recipe["steps"] if s["op"] in checks.FIX_OPS]
+        out = real(df, {**recipe, "steps": [s for s in recipe["steps"] if s["op"] not in checks.FIX_OPS]}, key=key)
+        out.df, log = checks.apply_fixes(out.df, fixes)
+        out.log.extend(log)
+        return out
+    monkeypatch.setattr(transform, "apply", apply)
+
+
+def test_number_fix_button_appends_the_step_and_the_finding_goes(sales, wired):
     at = page(sales).run()
     assert "Sale Amount" in markdown(at) and "thousands separators" in markdown(at)
-    if "format_number" not in recipes.OPS:
-        pytest.skip("Transform does not dispatch the check fixes (ctopen.checks.FIX_OPS) yet")
     button = next(b for b in at.button if b.label == "Write 'Sale Amount' as plain numbers")
     button.click().run()
-    assert {"op": "format_number", "column": "Sale Amount"} in at.session_state["recipe"]["steps"]
+    assert at.session_state["recipe"]["steps"] == [{"op": "format_number", "column": "Sale Amount"}]
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert "'Sale Amount' are written" not in markdown(at)       # fixed in the release table
     assert any(b.label == "Write 'Assessed Value' as plain numbers" for b in at.button)
+    next(b for b in at.button if b.label == "Write 'Address' in Title Case").click().run()
+    assert {"op": "titlecase", "column": "Address"} in at.session_state["recipe"]["steps"]
+    assert "ALL CAPS" not in markdown(at)
 
 
 def test_fixes_wait_for_transform_support(sales, monkeypatch):
