@@ -251,6 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             ds = emu.datasets.get(parts[2])
             if ds is None:
                 return 404, "Cannot find view with id " + parts[2]
+            if ds.published:
+                return 400, "This dataset is already published"
             ds.published = True
             return 200, emu.render(ds)
         if len(parts) == 2 and parts[0] == "resource" and parts[1].endswith(".json"):

@@ -635,3 +635,22 @@ def test_cli_asked_to_publish_without_credentials_fails_instead_of_bundling(tmp_
     assert not list(tmp_path.glob("*bundle*"))
     code, out, _ = run_cli(capsys, source_file, "--recipe", recipe, "--bundle", tmp_path / "b", "--json")
     assert code == 0 and json.loads(out)["status"] == "bundle"
+
+
+def test_publish_that_went_through_but_timed_out_is_not_an_error(emu, creds):
+    emu.fail("timeout", path="publication", times=1, processed=True, delay=0.6)
+    result = socrata.publish(release_df(), VIEW, emu.url, creds, client=client(emu, creds, timeout=0.3))
+    ds = emu.datasets[result.dataset_id]
+    assert ds.published and not ds.public and len(emu.datasets) == 1
+    # continuing a dataset that is already published skips the publication step
+    again = socrata.publish(release_df(), VIEW, emu.url, creds, dataset_id=result.dataset_id, client=client(emu, creds))
+    assert again.dataset_id == result.dataset_id and again.status == "private"
+
+
+def test_public_dataset_is_upserted_in_one_request(emu, creds):
+    df = pd.DataFrame({"Case": [f"A{i}" for i in range(5)], "Town": ["Avon"] * 5}, dtype="str")
+    ident = emu.add_dataset("Cases", socrata.columns_payload(df), public=True, row_identifier="case")
+    socrata.publish(df, VIEW, emu.url, creds, dataset_id=ident, mode="upsert", row_identifier="Case", chunk=2,
+                    client=client(emu, creds))
+    assert [m for m, p in emu.requests if p.startswith("/resource/")] == ["POST"]
+    assert len(emu.datasets[ident].rows) == 5

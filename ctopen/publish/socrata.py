@@ -13,8 +13,8 @@ Safety:
   dataset was already created, its id in `exc.dataset_id`: the next try continues with it (the publish log
   remembers it too), so a retry never creates a second dataset.
 - Rows are sent as a replace sequence (PUT the first chunk, POST the others), so re-sending them after a
-  failure never duplicates a row. A dataset that is already public is replaced in one request, so the public
-  never sees a half-replaced table; an update whose columns the dataset lacks is refused before any change.
+  failure never duplicates a row. A dataset that is already public is updated in one request, so the public
+  never sees a half-updated table; an update whose columns the dataset lacks is refused before any change.
 - A make-public that fails is followed by a set-private (a time-out may have taken effect).
 - Credentials live only in the sodapy session; no message, log record or result ever contains them.
 """
@@ -356,8 +356,17 @@ class Portal:
         self.call("updating the metadata", self.client.update_metadata, dataset_id, fields, dataset_id=dataset_id)
 
     def publish(self, dataset_id: str) -> str:
-        result = self.call("publishing the dataset (as private)", self.client.publish, dataset_id,
-                           dataset_id=dataset_id)
+        """Publish (the permission stays private). Already published (a retried publish that had in fact
+        gone through, or a continued creation) counts as done."""
+        try:
+            result = self.call("publishing the dataset (as private)", self.client.publish, dataset_id,
+                               dataset_id=dataset_id)
+        except PublishError as exc:
+            status = getattr(exc, "http_status", None)
+            if isinstance(status, int) and 400 <= status < 500 and status not in (401, 403, 404, 429):
+                if self.view(dataset_id).get("publicationStage") == "published":
+                    return dataset_id
+            raise
         return (result.get("id") if isinstance(result, dict) else None) or dataset_id
 
     def send_rows(self, dataset_id: str, rows: list[dict], mode: str, chunk: int = CHUNK_ROWS,
@@ -446,7 +455,8 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Crede
     say = progress or (lambda share, text: None)
     try:
         if mode == "create":
-            if dataset_id:   # continuing a creation that failed half-way
+            continued = bool(dataset_id)
+            if continued:   # continuing a creation that failed half-way
                 existing = portal_client.view(dataset_id)
                 steps.append(f"continued with dataset {dataset_id}")
                 was_public = is_public_view(existing)
@@ -464,7 +474,10 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Crede
                 steps.append("set private")
             portal_client.send_rows(dataset_id, rows, "replace", chunk, progress)
             steps.append(f"sent {len(rows)} rows")
-            published_id = portal_client.publish(dataset_id)
+            if continued and existing.get("publicationStage") == "published":
+                published_id = dataset_id
+            else:
+                published_id = portal_client.publish(dataset_id)
             if published_id != dataset_id:   # a published copy under another id: keep it private too
                 dataset_id = published_id
                 portal_client.set_private(dataset_id)
@@ -480,8 +493,8 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Crede
                                   "column(s) on the portal first, or publish the release as a new dataset.")
             portal_client.update_metadata(dataset_id, view)
             steps.append("updated metadata")
-            if was_public and mode == "replace":
-                # one request: a public dataset never shows a half-replaced table (a part of the rows can hold
+            if was_public:
+                # one request: a public dataset never shows a half-updated table (a part of the rows can hold
                 # groups smaller than k even when the whole release does not)
                 chunk = max(chunk, len(rows), 1)
             portal_client.send_rows(dataset_id, rows, "replace" if mode == "replace" else "upsert", chunk, progress)
