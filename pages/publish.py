@@ -101,7 +101,7 @@ else:
             target["row_identifier"] = st.selectbox("Row identifier (unique per row)", list(release.columns), key="pub_row_id")
     target.update(portal=portal, dataset_id=dataset_id or None, mode=mode)
     label = "Update the dataset" if dataset_id else "Publish privately"
-    if st.button(label, type="primary", disabled=not verdict.passed, icon=":material/cloud_upload:"):
+    if st.button(label, type="primary", disabled=not (verdict.passed and view.get("name")), icon=":material/cloud_upload:"):
         bar = st.progress(0.0, text="Starting")
         try:
             res = socrata.publish_logged(release, recipe, portal, creds, dataset_id=dataset_id or None, mode=mode,
