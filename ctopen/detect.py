@@ -460,7 +460,7 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
         share = k / n
         agrees = ent in hits
         if share >= (rules.VALUE_SHARE_WITH_HEADER if agrees else rules.VALUE_SHARE):
-            ev = [f"{k:,} of {n:,} sampled values are {rules.label_of(ent)} ({_pct(share)})"]
+            ev = [f"{k:,} of {n:,} sampled values are {rules.plural_of(ent)} ({_pct(share)})"]
             conf = 0.5 + 0.4 * share
             if agrees:
                 ev.append(f"{header} also reads as {rules.label_of(ent)} ('{hits[ent]}')")
@@ -533,7 +533,9 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
             if c.entity == "date":
                 c.entity = "record_date"
                 c.evidence.append(f"{header} says it records when the data was kept ('{hits['record_date']}'), not an event about a person")
-    if "date" in have and "date_of_birth" in hits:
+    if "date_of_birth" in have:
+        cands = [c for c in cands if c.entity != "date"]     # the dates are the dates of birth
+    elif "date" in have and "date_of_birth" in hits:
         for c in cands:
             if c.entity == "date":
                 c.entity, c.confidence = "date_of_birth", c.confidence + 0.05

@@ -22,6 +22,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from ctopen import rules, settings
 
@@ -253,7 +254,7 @@ def build_engine(model: str | None = "auto") -> Engine:
             "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}).create_engine()
         ner = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
         ner.registry.recognizers = [r for r in ner.registry.recognizers if isinstance(r, SpacyRecognizer)]
-        description = (f"Presidio with spaCy model {model}: pattern recognizers, context words "
+        description = (f"Presidio with spaCy model {Path(model).name}: pattern recognizers, context words "
                        "and named-entity recognition (PERSON, LOCATION)")
     else:
         description = ("Presidio with no language model: pattern recognizers and context words "
@@ -263,8 +264,9 @@ def build_engine(model: str | None = "auto") -> Engine:
 
 
 def spacy_package(name: str) -> bool:
+    """An installed spaCy package, or the folder of a saved pipeline."""
     import spacy
-    return bool(spacy.util.is_package(name))
+    return bool(spacy.util.is_package(name)) or (Path(name) / "config.cfg").exists()
 
 
 # --- person names (offline) -------------------------------------------------------------------------

@@ -39,37 +39,38 @@ class Entity:
     code: str     # stable name used in JSON, recipes and other modules (hierarchies pick by it)
     label: str    # plain words for the page
     role: str     # the role a column holding this gets
+    plural: str = ""   # "412 of 500 sampled values are {plural}"
 
 
 _ENTITY_LIST = [
     # direct identifiers
-    Entity("person_name", "person name", "direct"),
-    Entity("email", "email address", "direct"),
-    Entity("phone", "phone number", "direct"),
-    Entity("ssn", "Social Security number", "direct"),
-    Entity("street_address", "street address", "direct"),
-    Entity("record_id", "record or case number", "direct"),
-    Entity("credit_card", "credit card number", "direct"),
-    Entity("ip_address", "IP address", "direct"),
+    Entity("person_name", "person name", "direct", "person names"),
+    Entity("email", "email address", "direct", "email addresses"),
+    Entity("phone", "phone number", "direct", "phone numbers"),
+    Entity("ssn", "Social Security number", "direct", "Social Security numbers"),
+    Entity("street_address", "street address", "direct", "street addresses"),
+    Entity("record_id", "record or case number", "direct", "case or record numbers"),
+    Entity("credit_card", "credit card number", "direct", "credit card numbers"),
+    Entity("ip_address", "IP address", "direct", "IP addresses"),
     Entity("free_text_pii", "free text with personal data", "direct"),
     # quasi-identifiers
-    Entity("date_of_birth", "date of birth", "quasi"),
-    Entity("date", "date (event about a person)", "quasi"),
-    Entity("zip", "ZIP code", "quasi"),
-    Entity("town", "town or city", "quasi"),
-    Entity("county", "county", "quasi"),
-    Entity("state", "state", "quasi"),
-    Entity("sex", "sex or gender", "quasi"),
-    Entity("race", "race", "quasi"),
-    Entity("ethnicity", "ethnicity", "quasi"),
+    Entity("date_of_birth", "date of birth", "quasi", "dates of birth"),
+    Entity("date", "date of an event", "quasi", "dates"),
+    Entity("zip", "ZIP code", "quasi", "ZIP codes"),
+    Entity("town", "town or city", "quasi", "Connecticut town or village names"),
+    Entity("county", "county", "quasi", "Connecticut county names"),
+    Entity("state", "state", "quasi", "US states"),
+    Entity("sex", "sex or gender", "quasi", "sex or gender values"),
+    Entity("race", "race", "quasi", "race categories"),
+    Entity("ethnicity", "ethnicity", "quasi", "ethnicity categories"),
     Entity("age", "age", "quasi"),
-    Entity("coordinates", "geographic coordinates", "quasi"),
+    Entity("coordinates", "geographic coordinates", "quasi", "map coordinates"),
     # sensitive attributes
     Entity("health", "health (diagnosis, cause of death, drug finding)", "sensitive"),
     Entity("financial", "financial (income, salary, benefit)", "sensitive"),
     Entity("criminal_justice", "criminal justice (offense, bond, sentence)", "sensitive"),
     # other
-    Entity("record_date", "record-keeping date (updated, refreshed)", "other"),
+    Entity("record_date", "record-keeping date (updated, refreshed)", "other", "dates"),
     Entity("row_number", "row number", "other"),
     Entity("amount", "amount or measure", "other"),
     Entity("count", "count", "other"),
@@ -90,6 +91,11 @@ def role_of(entity: str) -> str:
 
 def label_of(entity: str) -> str:
     return ENTITIES[entity].label if entity in ENTITIES else entity
+
+
+def plural_of(entity: str) -> str:
+    e = ENTITIES.get(entity)
+    return (e.plural or e.label) if e else entity
 
 
 # Presidio entity names -> ours. Only these Presidio entities are asked for (the noisy ones, such as

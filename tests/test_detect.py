@@ -106,7 +106,7 @@ def test_email_column_is_email_not_url_with_share_in_evidence(engine):
     col = detect(df, engine=engine).columns[0]
     assert (col.role, col.entity) == ("direct", "email")
     n = rules.PRESIDIO_VALUES
-    assert f"{n} of {n} sampled values are email address (100%)" in col.evidence[0]
+    assert f"{n} of {n} sampled values are email addresses (100%)" in col.evidence[0]
 
 
 @pytest.mark.parametrize("header,values,entity", [
@@ -287,3 +287,31 @@ def test_cli_prints_the_public_keys(capsys):
     assert out["rows"] == 16134
     assert all(list(c) == ["name", "role", "entity", "confidence", "evidence"] for c in out["columns"])
     assert {c["name"]: c["role"] for c in out["columns"]}["IDENTIFIER"] == "direct"
+
+
+@pytest.fixture(scope="module")
+def model_engine(tmp_path_factory):
+    """A saved spaCy pipeline (blank: no NER of its own), to check the wiring of a model engine offline."""
+    import spacy
+    path = tmp_path_factory.mktemp("spacy") / "blank_en"
+    spacy.blank("en").to_disk(path)
+    return build_engine(model=str(path))
+
+
+def test_an_installed_model_is_used_and_named(model_engine):
+    assert model_engine.has_ner and "with spaCy model blank_en" in model_engine.description
+    assert "named-entity recognition" in model_engine.description
+
+
+def test_the_model_ner_labels_names_the_offline_check_cannot(model_engine, monkeypatch):
+    """Single given names are not names to probablepeople; a model's PERSON findings are counted."""
+    from presidio_analyzer import RecognizerResult
+    given = ["Kwame", "Olga", "Priya", "Wei", "Ahmed", "Ines", "Tomasz", "Aiyana"] * 30
+    df = frame(attendee=given)
+    before = detect(df, engine=model_engine).columns[0]
+    assert before.entity != "person_name"
+    monkeypatch.setattr(type(model_engine), "analyze_ner",
+                        lambda self, text, context=None: [RecognizerResult("PERSON", 0, len(text), 0.85)])
+    after = detect(df, engine=model_engine).columns[0]
+    assert (after.role, after.entity) == ("direct", "person_name")
+    assert "sampled values are person names" in after.evidence[0]
