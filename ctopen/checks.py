@@ -143,8 +143,9 @@ def _numbers(series: pd.Series, ctx: "Context | None" = None) -> Numbers:
     is_plain = index.str.fullmatch(PLAIN_NUMBER.pattern).fillna(False).astype(bool)
     plain_values = pd.to_numeric(index[is_plain], errors="coerce").dropna()
     rest = index[~is_plain & index.str.contains(r"\d", regex=True).fillna(False).astype(bool)]
-    special = {}
-    for v in rest.index.tolist():
+    commas = rest.str.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?").fillna(False).astype(bool)
+    special = {v: Parsed(Decimal(v.strip().replace(",", "")), commas=True) for v in rest.index[commas.to_numpy()].tolist()}
+    for v in rest.index[~commas.to_numpy()].tolist():   # the common "295,000" above in bulk; the rest one by one
         p = parse_number(v)
         if p is not None:
             special[v] = p

@@ -36,7 +36,8 @@ def cached(name: str, token, compute):
     """A value kept in session state until its token (file + recipe steps) changes."""
     slot = st.session_state.setdefault(f"_describe_{name}", {})
     if slot.get("token") != token:
-        slot.update(token=token, value=compute())
+        with st.spinner("Checking the table as it would be published..."):
+            slot.update(token=token, value=compute())
     return slot["value"]
 
 
