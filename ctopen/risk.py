@@ -20,14 +20,14 @@
 How it is fast: each column is factorized once to integer codes; the codes of several columns are
 combined into one integer key by mixed radix, renumbered densely (a boolean "seen" table) while the key
 range stays small, else by hashing. QI combinations are computed on the table of distinct classes with
-their counts, each subset from a one-column-larger parent subset (a set-enumeration tree), so the table
-shrinks as columns are removed.
+their counts. Up to 8 QIs each subset comes from a parent one column larger (its table shrinks as
+columns are removed); with more QIs, from a parent one column smaller, carrying only the records not yet
+alone in their class (a record alone stays alone when a column is added).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import combinations as _subsets_of_size
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -38,6 +38,7 @@ from ctopen.settings import DEFAULT_K
 
 MAX_ALL_COMBINATIONS = 12      # up to this many QIs every subset is assessed
 MAX_SUBSET_SIZE_BEYOND = 3     # beyond it, subsets of at most this many columns (and the full set)
+TOP_DOWN_MAX_QIS = 8           # up to this many QIs, combinations top-down; more, bottom-up
 
 
 class RiskError(CtopenError):
@@ -308,7 +309,29 @@ def _scatter(values: np.ndarray, ids: np.ndarray, groups: int) -> np.ndarray:
 
 def _combinations(table: list[np.ndarray], cards: list[int], counts: np.ndarray, names: list[str],
                   k: int) -> tuple[list[Combination], str | None]:
-    """Risk of every subset of the QIs, computed on the table of distinct classes (codes + counts)."""
+    """Risk of every subset of the QIs, on the table of distinct classes (codes per column + counts).
+    Up to TOP_DOWN_MAX_QIS columns top-down (fast when small subsets have few combinations), above that
+    bottom-up (fast when large subsets make most records unique: the number of large subsets explodes)."""
+    m = len(names)
+    note = None
+    if m <= TOP_DOWN_MAX_QIS:
+        found = _combinations_top_down(table, cards, counts, names, k)
+    else:
+        limit = m if m <= MAX_ALL_COMBINATIONS else MAX_SUBSET_SIZE_BEYOND
+        found = _combinations_bottom_up(table, cards, counts, names, k, limit)
+        if m > MAX_ALL_COMBINATIONS:
+            k_min, at_risk, uniques = _stats(counts, k)
+            found[tuple(range(m))] = Combination(list(names), uniques, k_min, at_risk)
+            note = (f"With {m} quasi-identifiers only the combinations of up to {MAX_SUBSET_SIZE_BEYOND} columns "
+                    f"and all {m} together are assessed (every subset is assessed up to {MAX_ALL_COMBINATIONS}).")
+    ordered = sorted(found.items(), key=lambda kv: (len(kv[0]), -kv[1].uniques, kv[0]))
+    return [c for _, c in ordered], note
+
+
+def _combinations_top_down(table: list[np.ndarray], cards: list[int], counts: np.ndarray, names: list[str],
+                             k: int) -> dict[tuple[int, ...], Combination]:
+    """Every subset, top-down: each from the distinct table of a parent one column larger. Tables shrink
+    as columns are removed, so this is fast when small subsets have few distinct combinations."""
     m = len(names)
     found: dict[tuple[int, ...], Combination] = {}
 
@@ -322,33 +345,66 @@ def _combinations(table: list[np.ndarray], cards: list[int], counts: np.ndarray,
 
     full = tuple(range(m))
     record(full, counts)
-    note = None
-    if m <= MAX_ALL_COMBINATIONS:
-        # Set-enumeration tree: the children of S are S minus x for each x in S above the largest
-        # column missing from S, so every subset is reached once, from a parent one column larger.
-        def visit(subset: tuple[int, ...], codes_of: dict[int, np.ndarray], weights: np.ndarray) -> None:
-            missing_max = max((i for i in full if i not in subset), default=-1)
-            for x in subset:
-                if x <= missing_max:
-                    continue
-                child = tuple(i for i in subset if i != x)
-                if not child:
-                    continue
-                sizes, ids, g = sizes_of(child, codes_of, weights)
-                record(child, sizes)
-                if len(child) > 1 and max(child) > x:      # the child has children of its own
-                    visit(child, {i: _scatter(codes_of[i], ids, g) for i in child}, sizes.astype(np.float64))
-        visit(full, dict(enumerate(table)), counts.astype(np.float64))
-    else:
-        note = (f"With {m} quasi-identifiers only the combinations of up to {MAX_SUBSET_SIZE_BEYOND} columns "
-                f"and all {m} together are assessed (every subset is assessed up to {MAX_ALL_COMBINATIONS}).")
-        weights = counts.astype(np.float64)
-        codes_of = dict(enumerate(table))
-        for size in range(1, MAX_SUBSET_SIZE_BEYOND + 1):
-            for subset in _subsets_of_size(full, size):
-                record(subset, sizes_of(subset, codes_of, weights)[0])
-    ordered = sorted(found.items(), key=lambda kv: (len(kv[0]), -kv[1].uniques, kv[0]))
-    return [c for _, c in ordered], note
+
+    # Set-enumeration tree: the children of S are S minus x for each x in S above the largest column
+    # missing from S, so every subset is reached once, from a parent one column larger.
+    def visit(subset: tuple[int, ...], codes_of: dict[int, np.ndarray], weights: np.ndarray) -> None:
+        missing_max = max((i for i in full if i not in subset), default=-1)
+        for x in subset:
+            if x <= missing_max:
+                continue
+            child = tuple(i for i in subset if i != x)
+            if not child:
+                continue
+            sizes, ids, g = sizes_of(child, codes_of, weights)
+            record(child, sizes)
+            if len(child) > 1 and max(child) > x:      # the child has children of its own
+                visit(child, {i: _scatter(codes_of[i], ids, g) for i in child}, sizes.astype(np.float64))
+
+    visit(full, dict(enumerate(table)), counts.astype(np.float64))
+    return found
+
+
+def _combinations_bottom_up(table: list[np.ndarray], cards: list[int], counts: np.ndarray, names: list[str],
+                              k: int, limit: int) -> dict[tuple[int, ...], Combination]:
+    """Every subset of up to `limit` columns, bottom-up, in a set-enumeration tree (T's parent is T
+    without its last column): each subset once, from a parent one column smaller. Adding a column only
+    splits classes, so a record
+    alone in its class stays alone, and a class smaller than k stays smaller: only the rows of classes
+    of 2 or more are carried down and split again. Near-unique data thus shrinks fast as columns add up.
+    """
+    m = len(names)
+    n = int(counts.sum())
+    weights = counts.astype(np.float64)
+    found: dict[tuple[int, ...], Combination] = {}
+
+    def visit(subset: tuple[int, ...], rows: np.ndarray, ids: np.ndarray, groups: int, alone: int) -> None:
+        # rows: distinct-table rows in classes of 2+ records over `subset`; ids: their class (0..groups-1);
+        # alone: records in classes of one record over `subset`.
+        for x in range((subset[-1] + 1) if subset else 0, m):
+            child = subset + (x,)
+            sub_ids, g = group([ids, table[x][rows]], [groups, cards[x]], len(rows))
+            sizes = np.rint(np.bincount(sub_ids, weights=weights[rows], minlength=g)).astype(np.int64)
+            singles = int(np.count_nonzero(sizes == 1))
+            uniques = alone + singles
+            k_min = 1 if uniques else (int(sizes.min()) if len(sizes) else 0)
+            at_risk = (alone if k > 1 else 0) + int(sizes[sizes < k].sum())
+            found[child] = Combination([names[i] for i in child], uniques, k_min, at_risk)
+            if x < m - 1 and len(child) < limit:
+                keep = sizes[sub_ids] >= 2
+                if singles and keep.any():
+                    kept_ids, kept_groups = _renumber(sub_ids[keep], g)
+                    visit(child, rows[keep], kept_ids, kept_groups, uniques)
+                elif keep.any():
+                    visit(child, rows, sub_ids, g, uniques)
+                else:
+                    visit(child, rows[:0], sub_ids[:0], 0, uniques)
+
+    if n >= 2:
+        visit((), np.arange(len(counts)), np.zeros(len(counts), dtype=np.int64), 1, 0)
+    else:                                    # 0 records: every figure is 0; 1 record: it is alone everywhere
+        visit((), np.arange(0), np.zeros(0, dtype=np.int64), 0, n)
+    return found
 
 
 # --- what the page needs beyond the report ------------------------------------------------------

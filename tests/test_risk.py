@@ -134,6 +134,21 @@ def test_beyond_twelve_qis_only_small_subsets_are_assessed():
     assert len(r.qi_combinations) == 13 + 78 + 286 + 1
     assert "13 quasi-identifiers" in r.combinations_note
     assert max(len(c.columns) for c in r.qi_combinations) == 13
+    for c in r.qi_combinations[::37]:
+        sizes = df.groupby(c.columns).size()
+        assert (c.uniques, c.k_min) == (int((sizes == 1).sum()), int(sizes.min()))
+
+
+@pytest.mark.parametrize("m", [9, 12])
+def test_many_qis_every_subset_matches_groupby(m):
+    rng = np.random.default_rng(m)
+    df = pd.DataFrame({f"q{i}": rng.integers(0, 2 + i % 4, 300).astype(str) for i in range(m)}).astype("str")
+    df.iloc[::7, 0] = None
+    r = assess(df, list(df.columns), k=3)
+    assert len(r.qi_combinations) == 2 ** m - 1 and r.combinations_note is None
+    for c in r.qi_combinations[:: max(1, len(r.qi_combinations) // 40)]:
+        sizes = df.groupby(c.columns, dropna=False).size()
+        assert (c.uniques, c.k_min, c.records_at_risk) == (int((sizes == 1).sum()), int(sizes.min()), int(sizes[sizes < 3].sum()))
 
 
 def test_key_combinations_are_minimal():
@@ -217,6 +232,8 @@ def _norm(v):
 @given(frames(), st.integers(1, 6))
 def test_assess_matches_brute_force(case, k):
     check_against_brute_force(*case, k)
+    with mock.patch.object(risk, "TOP_DOWN_MAX_QIS", 0):      # the bottom-up path for many QIs
+        check_against_brute_force(*case, k)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -225,6 +242,8 @@ def test_assess_matches_brute_force_when_keys_are_hashed(case, k):
     """Large tables renumber keys by hashing instead of a dense table: force that path on small frames."""
     with mock.patch.object(risk, "_dense_cap", lambda n: 2):
         check_against_brute_force(*case, k)
+        with mock.patch.object(risk, "TOP_DOWN_MAX_QIS", 0):
+            check_against_brute_force(*case, k)
 
 
 def check_against_brute_force(df, quasi, k):
