@@ -59,7 +59,6 @@ class CountTable:
     """The count table that would be published, with why each suppressed value is empty."""
 
     frame: pd.DataFrame          # as published: dimensions, count, count_suppressed, measures and flags
-    reasons: pd.DataFrame        # same index; one column per published value column, "" when published
     by: list[str]
     threshold: int
     totals: bool
@@ -72,6 +71,14 @@ class CountTable:
     measure_suppressed: dict[str, int] = field(default_factory=dict)
     exact_check: str = "passed"  # "passed", or why the exact check could not finish
     notes: str = ""
+    _reasons: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def reasons(self) -> pd.DataFrame:
+        """Same index as `frame`; one column per published value column: why it is empty ("" if shown)."""
+        if callable(self._reasons):
+            self._reasons = self._reasons()
+        return self._reasons
 
     def detail(self) -> pd.DataFrame:
         """The published frame with a plain-words "why suppressed" column (for review, not publishing)."""
@@ -131,7 +138,7 @@ def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: 
 
     # counts: rules 1-4 and the exact check
     supp = (counts >= 1) & (counts <= threshold)
-    why = {int(i): f"primary: count {int(counts.flat[i])} <= {threshold}" for i in np.flatnonzero(supp)}
+    why = {int(i): ("primary", int(counts.flat[i]), threshold) for i in np.flatnonzero(supp)}
     primary_mask = supp.copy()
     labeller = _Labeller(by, labels)
     status = _protect(counts, supp, tiekey, why, labeller, ones_rule=True)
@@ -163,12 +170,12 @@ def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: 
         reasons_out[name] = mwhy
         msupp_count[name] = msupp
 
-    frame, reasons = _frame(by, labels, counts, supp, why, values_out, reasons_out, totals)
+    frame, reasons = _frame(by, labels, counts, supp, why, values_out, reasons_out, totals, labeller)
     keep = _published_mask(counts.shape, totals)
     n_supp = int((supp & keep).sum())
     n_primary = int((primary_mask & keep).sum())
     return CountTable(
-        frame=frame, reasons=reasons, by=list(by), threshold=threshold, totals=bool(totals),
+        frame=frame, _reasons=reasons, by=list(by), threshold=threshold, totals=bool(totals),
         measures=[dict(m) for m in measures], records=int(len(df)), cells=int(keep.sum()),
         suppressed=n_supp, primary=n_primary, complementary=n_supp - n_primary,
         measure_suppressed={k: int((v & keep).sum()) for k, v in msupp_count.items()},
@@ -230,18 +237,19 @@ def _check_measures(df, measures, by) -> list[dict]:
 # --- the cube --------------------------------------------------------------------------------
 
 def _factorize(series: pd.Series, extra) -> tuple[np.ndarray, list[str]]:
-    s = series.astype("str")
-    s = s.where(s.notna() & (s.str.strip() != ""), MISSING)
-    codes, uniques = pd.factorize(s, sort=False)
-    uniques = [str(u) for u in uniques]
+    """Codes into the category list: given categories first, then the others sorted; blanks last."""
+    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
+    names = [str(u).strip() if u is not None else "" for u in uniques]
+    names = [n if n else MISSING for n in names]
     wanted = [str(v) for v in (extra or [])]
-    order = wanted + sorted((u for u in uniques if u not in set(wanted)), key=_sort_key)
+    present = set(names) | ({MISSING} if (codes < 0).any() else set())
+    order = wanted + sorted((u for u in present if u not in set(wanted)), key=_sort_key)
     if TOTAL in order:
         raise RecipeError(f"The column {series.name!r} has a category named {TOTAL!r}, which would be "
                           "confused with the table's totals: rename it first.")
     pos = {v: i for i, v in enumerate(order)}
-    remap = np.array([pos[u] for u in uniques], dtype=np.int64)
-    return remap[codes], order
+    remap = np.array([pos[n] for n in names] + [pos.get(MISSING, -1)], dtype=np.int64)
+    return remap[codes], order  # code -1 (missing) picks the last entry: MISSING
 
 
 def _sort_key(v: str):
@@ -344,13 +352,7 @@ def _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes)
                 p.insert(ax, int(protected[i]))
                 tf = int(np.ravel_multi_index(t, supp.shape))
                 pf = int(np.ravel_multi_index(p, supp.shape))
-                line = labeller.line(tf, ax)
-                if ones_l[i]:
-                    why[tf] = f"complementary: the suppressed cells of {line} would all be 1"
-                elif has[i]:
-                    why[tf] = f"complementary: protects cell {labeller.cell(pf)} in {line}"
-                else:
-                    why[tf] = f"complementary: total suppressed because {line} has no other non-zero cell to protect {labeller.cell(pf)}"
+                why[tf] = ("ones" if ones_l[i] else "line" if has[i] else "total", ax, pf)
                 supp.flat[tf] = True
                 changed = True
 
@@ -373,8 +375,7 @@ def _protect_determined(values, supp, tiekey, why, labeller, selectable, determi
         if best is None:
             continue
         supp.flat[best] = True
-        why[best] = (f"complementary: protects cell {labeller.cell(int(flat))}, which could otherwise be "
-                     "worked out by combining published lines")
+        why[best] = ("exact", 0, int(flat))
         tidx = np.unravel_index(best, supp.shape)
         for a in axes:
             touched.add((a, tuple(int(c) for b, c in enumerate(tidx) if b != a)))
@@ -513,7 +514,7 @@ def _fmt(x) -> str:
 
 # --- output ----------------------------------------------------------------------------------
 
-def _frame(by, labels, counts, supp, why, values_out, reasons_out, totals):
+def _frame(by, labels, counts, supp, why, values_out, reasons_out, totals, labeller):
     shape = counts.shape
     grid = np.indices(shape).reshape(len(shape), -1) if by else np.zeros((0, 1), dtype=np.int64)
     data = {}
@@ -524,27 +525,47 @@ def _frame(by, labels, counts, supp, why, values_out, reasons_out, totals):
     data["count"] = pd.array(np.where(flat_supp, 0, counts.reshape(-1)), dtype="Int64")
     data["count"][flat_supp] = pd.NA
     data["count_suppressed"] = flat_supp.copy()
-    reasons = {"count": _reason_column(why, counts.size)}
     for name, (value, msupp) in values_out.items():
         col = pd.array(value.reshape(-1).astype(float), dtype="Float64")
         col[msupp.reshape(-1) | np.isnan(value.reshape(-1))] = pd.NA
         data[name] = col
         data[f"{name}_suppressed"] = msupp.reshape(-1).copy()
-        reasons[name] = _reason_column(reasons_out[name], counts.size)
     frame = pd.DataFrame(data)
-    reasons = pd.DataFrame(reasons, index=frame.index)
     keep = _published_mask(shape, totals).reshape(-1)
     if not keep.all():
         frame = frame[keep].reset_index(drop=True)
-        reasons = reasons[keep].reset_index(drop=True)
+
+    def reasons() -> pd.DataFrame:  # built when asked: the UI wants it, apply() does not
+        cols = {"count": _reason_column(why, counts.size, labeller)}
+        for name in values_out:
+            cols[name] = _reason_column(reasons_out[name], counts.size, labeller)
+        return pd.DataFrame(cols)[keep].reset_index(drop=True)
+
     return frame, reasons
 
 
-def _reason_column(why: dict, size: int) -> np.ndarray:
+def _reason_column(why: dict, size: int, labeller) -> np.ndarray:
     out = np.full(size, "", dtype=object)
     for i, r in why.items():
-        out[i] = r
+        out[i] = _reason_text(r, labeller)
     return out
+
+
+def _reason_text(r, labeller) -> str:
+    if isinstance(r, str):
+        return r
+    kind, a, b = r
+    if kind == "primary":
+        return f"primary: count {a} <= {b}"
+    if kind == "exact":
+        return (f"complementary: protects cell {labeller.cell(b)}, which could otherwise be worked out by "
+                "combining published lines")
+    line = labeller.line(b, a)
+    if kind == "ones":
+        return f"complementary: the suppressed cells of {line} would all be 1"
+    if kind == "line":
+        return f"complementary: protects cell {labeller.cell(b)} in {line}"
+    return f"complementary: total suppressed because {line} has no other non-zero cell to protect {labeller.cell(b)}"
 
 
 def _notes(by, threshold, totals, measures, status) -> str:
