@@ -67,8 +67,10 @@ if not quasi:
     layout.next_step("pages/risk.py")
     st.stop()
 
+heavy = len(df) * 2 ** len(quasi) > 2e8       # every QI combination would take more than a few seconds
+combos = not heavy or st.session_state.get("_risk_combos_for") == tuple(quasi)
 token = (t.source.sha256, len(t.df), json.dumps(state.recipe().get("steps", []), sort_keys=True, default=str),
-         tuple(quasi), tuple(sensitive), k)
+         tuple(quasi), tuple(sensitive), k, combos)
 cache = st.session_state.setdefault("_risk_cache", {})
 if cache.get("token") != token:
     try:
@@ -79,7 +81,7 @@ if cache.get("token") != token:
                 entities = {c.name: c.entity for c in found.columns} if found is not None else {}
             except ModuleNotFoundError:
                 pass
-            report = risk.assess(df, quasi, sensitive, k=k, suppressed=suppressed)
+            report = risk.assess(df, quasi, sensitive, k=k, combinations=combos, suppressed=suppressed)
             before = risk.assess(t.df, [c for c in t.df.columns if c in quasi or c in gone], [], k=k, combinations=False) if released else None
             coarser, details = risk.one_level_coarser(df, quasi, entities)
             changes = risk.what_if(df, quasi, k=k, coarsened=coarser, details=details)
@@ -96,6 +98,10 @@ panel.histogram(report)
 
 st.subheader("Which columns single people out")
 panel.combinations_table(report)
+if not combos and st.button(f"Assess all {2 ** len(quasi) - 1:,} combinations of these {len(quasi)} columns (slow on a "
+                            f"file this large)", key="_w_risk_combos"):
+    st.session_state["_risk_combos_for"] = tuple(quasi)
+    st.rerun()
 st.markdown("**If one column changed**")
 panel.what_if_table(changes, report)
 

@@ -133,3 +133,17 @@ def test_a_sensitive_column_moved_to_the_quasi_identifiers_leaves_the_sensitive_
     assert not at.exception, at.exception
     assert "Diagnosis" not in at.multiselect(key="_w_risk_sensitive").value
     assert "Diagnosis" not in at.multiselect(key="_w_risk_sensitive").options
+
+
+def test_many_quasi_identifiers_on_a_large_table_assess_combinations_on_request():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    cols = [f"Q{i}" for i in range(22)]
+    df = pd.DataFrame({c: rng.integers(0, 3, 100).astype(str) for c in cols})
+    at = app(data=df.to_csv(index=False).encode(), name="wide.csv", roles={c: "quasi" for c in cols})
+    assert not at.exception
+    assert not any("Every combination" in e.label for e in at.expander)
+    at.button(key="_w_risk_combos").click().run()
+    assert not at.exception
+    assert any("Every combination" in e.label for e in at.expander)
+    assert any("22 quasi-identifiers" in c.value for c in at.caption)
