@@ -196,7 +196,8 @@ def check_headers(df: pd.DataFrame, ctx: Context) -> list[Finding]:
         else:
             seen[key] = name
         base = re.sub(r"_\d+$", "", name)
-        if name in renamed or (base != name and base in names and not BLANK_HEADER.match(name)):
+        guessed = ctx.source is None and base != name and base in names and not BLANK_HEADER.match(name)
+        if name in renamed or guessed:   # the loader renamed a repeated header "X" to "X_2"
             out.append(Finding("header_duplicate", name, "warning",
                                f"The file had two columns headed '{base}' (the second was named '{name}'): "
                                "give each column its own clear name."))
@@ -257,9 +258,9 @@ def note_rows(df: pd.DataFrame) -> list[int]:
     if not one.any():
         return []
     out = []
-    for pos in [i for i, flag in enumerate(one.to_numpy()) if flag]:
-        row = df.iloc[pos]
-        text = str(row[filled.iloc[pos].to_numpy()].iloc[0])
+    first = filled.iloc[:, 0].to_numpy()
+    for pos in [i for i, flag in enumerate(one.to_numpy()) if flag and first[i]]:   # notes are typed in column A
+        text = str(df.iloc[pos, 0])
         if NOTE_START.match(text) or (len(text.split()) >= 6 and text.rstrip().endswith((".", ":"))):
             out.append(pos)
     return out

@@ -344,3 +344,18 @@ def test_check_cli_missing_file_is_one_line(capsys):
     assert main(["check", "/no/such/file.csv"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_a_record_with_only_a_comment_filled_is_not_a_note_row():
+    df = pd.DataFrame({"ID": ["1", "2", None], "Town": ["Avon", "Bristol", None],
+                       "Comment": ["ok", "fine", "Resident moved out of state before the survey was completed."]},
+                      dtype="str")
+    assert checks.note_rows(df) == []
+    df.loc[3] = ["Source: Department of Public Health, 2020.", None, None]
+    assert checks.note_rows(df) == [3]
+
+
+def test_a_header_ending_in_a_number_is_not_a_duplicate_when_the_loader_says_so(tmp_path):
+    df = pd.DataFrame({"Line": ["a", "b"], "Line_2": ["c", "d"], "Town": ["Avon", "Bristol"]}, dtype="str")
+    assert not by(checks.run(loaded(df, tmp_path)), "header_duplicate")    # two distinct headers in the file
+    assert by(checks.run(df), "header_duplicate")                           # no load record: a guess, said so
