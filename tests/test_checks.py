@@ -359,3 +359,31 @@ def test_a_header_ending_in_a_number_is_not_a_duplicate_when_the_loader_says_so(
     df = pd.DataFrame({"Line": ["a", "b"], "Line_2": ["c", "d"], "Town": ["Avon", "Bristol"]}, dtype="str")
     assert not by(checks.run(loaded(df, tmp_path)), "header_duplicate")    # two distinct headers in the file
     assert by(checks.run(df), "header_duplicate")                           # no load record: a guess, said so
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.integers(min_value=-10**12, max_value=10**12), st.sampled_from(["{:,}", "${:,}", "{:,} lbs", "{:,}.50"]))
+def test_format_number_round_trips_any_formatted_integer(n, pattern):
+    text = pattern.format(abs(n))
+    text = ("-" + text) if n < 0 else text
+    df = pd.DataFrame({"v": [text]}, dtype="str")
+    unit = "lbs" if "lbs" in pattern else None
+    out, _ = checks.apply_fixes(df, [{"op": "format_number", "column": "v", **({"unit": unit} if unit else {})}])
+    want = f"{n}.5" if pattern.endswith(".50") else str(n)
+    if n < 0 and pattern.endswith(".50"):
+        want = f"-{abs(n)}.5"
+    assert out["v"].iloc[0] == want
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=30))
+def test_escape_formulas_makes_no_cell_a_formula_and_leaves_numbers(text):
+    df = pd.DataFrame({"v": [text]}, dtype="str")
+    out, _ = checks.apply_fixes(df, [{"op": "escape_formulas", "column": "v"}])
+    value = out["v"].iloc[0]
+    assert not checks.is_formula(value)
+    if not checks.is_formula(text):
+        assert value == text
