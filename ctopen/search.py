@@ -26,7 +26,6 @@ How (docs/recipe.md, "Information loss (recommend)"):
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -425,11 +424,29 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     n_nodes = int(np.prod(heights, dtype=np.int64))
     if n_nodes > MAX_NODES:
         raise RecommendError(
-            f"{len(quasi)} quasi-identifiers give {n_nodes:,} combinations of levels, too many to search; "
-            "fix the level of some columns first or choose fewer quasi-identifiers.")
+            f"{len(quasi)} quasi-identifiers give {n_nodes:,} combinations of levels, more than the "
+            f"{MAX_NODES:,} that can be searched: leave out columns that repeat another one (a county "
+            "beside its town) or that nobody could know about a person.")
     cap = int(np.floor(max_suppression * p.n + 1e-9))
     nq = len(quasi)
-    grid = np.array(list(itertools.product(*[range(h) for h in heights])), dtype=np.int16).reshape(-1, nq)
+    # every level vector, in mixed-radix order (the last column varies fastest), as in _index
+    grid = np.indices(heights, dtype=np.int16).reshape(nq, -1).T
+    gcols = [np.ascontiguousarray(grid[:, j]) for j in range(nq)]
+
+    def above(i: int) -> np.ndarray:
+        """Mask of the nodes at or above node i (coarser or equal on every column)."""
+        mask = np.ones(len(grid), dtype=bool)
+        for j in range(nq):
+            if grid[i, j] > 0:
+                mask &= gcols[j] >= grid[i, j]
+        return mask
+
+    def below(i: int) -> np.ndarray:
+        mask = np.ones(len(grid), dtype=bool)
+        for j in range(nq):
+            if grid[i, j] < heights[j] - 1:
+                mask &= gcols[j] <= grid[i, j]
+        return mask
     lb = np.zeros(len(grid))
     for j, c in enumerate(p.cols):
         lb += p.level_loss[j][grid[:, j]]
@@ -468,12 +485,12 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
             state["evaluated"] += 1
             if prune:
                 if e.suppressed <= cap:
-                    up = np.all(grid >= grid[i], axis=1)
+                    up = above(i)
                     status[up] = 1
                     if e.suppressed == 0:
                         zero[up] = True
                 else:
-                    status[np.all(grid <= grid[i], axis=1)] = -1
+                    status[below(i)] = -1
             else:
                 status[i] = 1 if e.suppressed <= cap else -1
             consider(i, e)
@@ -596,6 +613,17 @@ def _loss(average: float, suppressed: int, rows: int) -> float:
     """The columns' average loss for the records kept; suppressed records count as fully lost
     (transform.information_loss: kept/total * average + suppressed/total)."""
     return average + (suppressed / rows) * (1.0 - average) if rows else 0.0
+
+
+def lattice_size(df: pd.DataFrame, quasi, hierarchies: dict | None = None) -> int:
+    """How many level vectors a search over these columns would have (before any work on rows)."""
+    size = 1
+    for c in dict.fromkeys(quasi or []):
+        if c not in df.columns:
+            raise RecipeError(f"The file has no column named {c!r}.")
+        h, _ = resolve_hierarchy(c, df[c], (hierarchies or {}).get(c))
+        size *= int(h.levels)
+    return size
 
 
 def _index(node, heights) -> int:

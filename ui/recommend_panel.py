@@ -55,7 +55,14 @@ def render() -> None:
     inputs = {"qi": list(qi), "k": k, "max_suppression": round(budget, 6), "sensitive": sensitive,
               "l": l_value if sensitive else None}
     token = json.dumps([t.source.sha256, len(t.df), inputs, search.specs_from_recipe(recipe)], sort_keys=True, default=str)
-    if st.button("Recommend", type="primary", icon=":material/auto_fix_high:", disabled=not qi):
+    size = _lattice(t, qi, recipe)
+    too_big = size is not None and size > search.MAX_NODES
+    if size is not None:
+        (st.warning if too_big else st.caption)(
+            f"{size:,} combinations of levels to search"
+            + (f": more than the {search.MAX_NODES:,} that can be searched. Leave out columns that repeat "
+               "another one (a county beside its town) or that nobody could know about a person." if too_big else "."))
+    if st.button("Recommend", type="primary", icon=":material/auto_fix_high:", disabled=not qi or too_big):
         _run(t, inputs, token, recipe)
     stored = st.session_state.get(RESULT)
     if not stored:
@@ -66,12 +73,29 @@ def render() -> None:
     _show(stored["result"])
 
 
+def _lattice(t, qi: list[str], recipe: dict) -> int | None:
+    """The number of level vectors for these columns (kept per file and columns in session state)."""
+    if not qi:
+        return None
+    specs = search.specs_from_recipe(recipe)
+    key = json.dumps([t.source.sha256, len(t.df), qi, specs], sort_keys=True, default=str)
+    cache = st.session_state.setdefault("_recommend_lattice", {})
+    if key not in cache:
+        try:
+            cache[key] = search.lattice_size(t.df, qi, specs)
+        except CtopenError as exc:
+            layout.show_error(exc)
+            return None
+    return cache[key]
+
+
 def _suppress_k(steps) -> int:
     step = next((s for s in steps if s.get("op") == "suppress"), None)
     return int((step or {}).get("k", settings.DEFAULT_K))
 
 
 def _run(t, inputs: dict, token: str, recipe: dict) -> None:
+    error = None
     with st.status("Searching the combinations of levels...", expanded=True) as status:
         bar = st.progress(0.0, text="Combinations of levels checked")
         try:
@@ -80,11 +104,14 @@ def _run(t, inputs: dict, token: str, recipe: dict) -> None:
                                    hierarchies=search.specs_from_recipe(recipe),
                                    progress=lambda share: bar.progress(min(1.0, share), text="Combinations of levels checked"))
         except CtopenError as exc:
-            status.update(label="No recommendation", state="error")
-            layout.show_error(exc)
-            return
-        status.update(label=f"Done: {rec.nodes_evaluated:,} of {rec.lattice_size:,} combinations evaluated "
-                            f"in {rec.seconds:.1f} s", state="complete", expanded=False)
+            error = exc
+            status.update(label="No recommendation", state="error", expanded=False)
+    if error is not None:
+        st.session_state.pop(RESULT, None)
+        layout.show_error(error)
+        return
+    status.update(label=f"Done: {rec.nodes_evaluated:,} of {rec.lattice_size:,} combinations evaluated "
+                        f"in {rec.seconds:.1f} s", state="complete", expanded=False)
     st.session_state[RESULT] = {"token": token, "inputs": inputs, "result": rec.to_dict()}
 
 
