@@ -56,7 +56,7 @@ for name, c in detected.items():
     })
 st.subheader("Every column")
 st.dataframe(
-    pd.DataFrame(rows), hide_index=True, width="stretch",
+    pd.DataFrame(rows), hide_index=True, width="stretch", height=min(35 * (len(rows) + 1) + 3, 740),
     column_config={
         "Confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="percent",
                                                        help="How sure the detector is of the kind of data"),
@@ -64,6 +64,13 @@ st.dataframe(
         "Examples": st.column_config.TextColumn("Examples", help="Values of direct identifiers are masked"),
     },
 )
+
+shown = st.selectbox("Show all the evidence for a column", list(detected), key="_w_identify_show")
+c = detected[shown]
+st.markdown(f"**{shown}**: {rules.label_of(c.entity)}, detected as {rules.ROLE_LABELS[c.role].lower()} "
+            f"({c.confidence:.0%} sure)\n" + "\n".join(f"- {line}" for line in c.evidence))
+if c.text_scan is not None:
+    st.caption(f"Inside the text: {c.text_scan.summary}")
 
 # --- change a role ----------------------------------------------------------------------------------------
 st.subheader("Change a role")

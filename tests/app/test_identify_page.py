@@ -112,3 +112,11 @@ def test_raising_a_column_to_direct_masks_its_examples():
 def test_all_inputs_are_labelled():
     at = app()
     assert all(w.label for w in list(at.selectbox) + list(at.text_input))
+
+
+def test_all_the_evidence_for_one_column():
+    at = app()
+    at.selectbox(key="_w_identify_show").set_value("Email").run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Email**: email address, detected as direct identifier" in text
+    assert "sampled values are email addresses" in text
