@@ -182,6 +182,8 @@ def diversity_table(report: RiskReport) -> None:
 def riskiest_table(df: pd.DataFrame, report: RiskReport, masked=(), n: int = 10) -> None:
     """The records in the smallest groups; direct identifiers masked."""
     top = riskiest(df, report, n=n, masked=masked)
+    values = [c for c in top.columns if c != "Group size"]
+    top[values] = top[values].astype(object).where(top[values].notna(), "(missing)")
     st.dataframe(top, hide_index=True, width="stretch")
     st.caption("Direct identifiers are masked." if any(c in top.columns for c in masked) else
                "Only the quasi-identifiers and sensitive attributes are shown.")
