@@ -72,7 +72,9 @@ class CtZipRecognizer(PatternRecognizer):
     def __init__(self):
         super().__init__(
             supported_entity="CT_ZIP", name="CtZipRecognizer",
-            patterns=[Pattern("zip", r"\b\d{5}(?:-?\d{4})?\b", 0.3)],
+            patterns=[Pattern("zip", r"\b\d{5}(?:-?\d{4})?\b", 0.3),
+                      # a CT ZIP whose leading zero a spreadsheet dropped (6001 for 06001): only with a header
+                      Pattern("zip-lost-zero", r"\b6\d{3}(?:-?\d{4})?\b", 0.05)],
             context=["zip", "zipcode", "postal", "postcode", "zcta"],
         )
 

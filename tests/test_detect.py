@@ -315,3 +315,10 @@ def test_the_model_ner_labels_names_the_offline_check_cannot(model_engine, monke
     after = detect(df, engine=model_engine).columns[0]
     assert (after.role, after.entity) == ("direct", "person_name")
     assert "sampled values are person names" in after.evidence[0]
+
+
+def test_zip_codes_that_lost_their_leading_zero(engine):
+    col = detect(frame(ZipCode=["6001", "6355", "6880", "6101", "6460"] * 20), engine=engine).columns[0]
+    assert (col.role, col.entity) == ("quasi", "zip")
+    counts = detect(frame(Visits=["6001", "6355", "6880", "6101", "6460"] * 20), engine=engine).columns[0]
+    assert counts.entity != "zip"
