@@ -9,9 +9,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from ctopen import checks
-from ctopen import metadata as md
-from ctopen import recipe as recipes
+from ctopen import checks, metadata as md, recipe as recipes
 from ctopen.errors import CtopenError
 from ui import layout, state
 
@@ -53,14 +51,15 @@ def field(key: str, widget, options=None, **kw):
     wk = f"md_{key}"
     if wk not in st.session_state:
         value = meta.get(key) or (found[key].value if key in found else None)
-        if widget is st.multiselect:
-            value = [v for v in (value or []) if v in options]
-        elif options is not None:
-            value = value if value in options else None
+        if options is not None:
+            value = [v for v in value or [] if v in options] if widget is st.multiselect else (value if value in options else None)
         st.session_state[wk] = value if value is not None else ("" if options is None else None)
-    args = (md.LABELS[key],) if options is None else (md.LABELS[key], options)
-    value = widget(*args, key=wk, **kw)
-    meta[key] = value if isinstance(value, list) else (value or "").strip()
+    value = widget(*((md.LABELS[key],) if options is None else (md.LABELS[key], options)), key=wk, **kw)
+    saved = meta.get(key)
+    if value is None and saved and options is not None and saved not in options:   # keep it, say why
+        st.caption(f":material/warning: The recipe holds '{saved}', which is not one of the options: choose one.")
+    else:
+        meta[key] = value if isinstance(value, list) else (value or "").strip()
     if key in found and meta[key] and meta[key] == found[key].value:
         st.caption(f":material/auto_awesome: Suggested from the data ({found[key].why}): check it.")
 

@@ -151,3 +151,14 @@ def test_fixes_wait_for_transform_support(sales, monkeypatch):
     assert not at.exception, at.exception
     assert all("plain numbers" not in b.label for b in at.button)
     assert any("Suggested fix: Write 'Sale Amount' as plain numbers" in c.value for c in at.caption)
+
+
+def test_a_saved_value_outside_the_options_is_kept_and_explained(sales):
+    at = page(sales, metadata={"category": "Health", "update_frequency": "Monthly"}).run()
+    assert not at.exception, at.exception
+    assert select(at, "Category").value is None and select(at, "Update frequency").value == "Monthly"
+    assert at.session_state["recipe"]["metadata"]["category"] == "Health"
+    assert any("'Health', which is not one of the options" in c.value for c in at.caption)
+    assert "did you mean 'Health and Human Services'" in markdown(at)
+    select(at, "Category").set_value("Health and Human Services").run()
+    assert at.session_state["recipe"]["metadata"]["category"] == "Health and Human Services"
