@@ -27,7 +27,7 @@ def release_findings(table, recipe: dict | None) -> list:
         return checks.run(table)
     from ctopen.transform import apply   # built by the Transform issue; imported only when a recipe is given
     applied = apply(table.df, recipe)
-    return checks.run(applied.df, source=table.source)
+    return checks.run(applied.df, types=table.types, source=table.source)
 
 
 def run(args) -> int:
