@@ -553,7 +553,7 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
         examples = [mask_spans(scan.analyzed[i], [(a, b) for a, b, _ in pii[i]]) for i in sorted(pii)[:3]]
         text_scan = TextScan(cells_sampled=n, cells_with_pii=k, found=dict(found), examples=examples)
         if p.mean_words >= rules.FREE_TEXT_WORDS:
-            if k >= max(2, rules.FREE_TEXT_PII_CELLS * n):
+            if k >= rules.FREE_TEXT_PII_CELLS:
                 cands.append(Candidate("free_text_pii", 0.8, [f"free text: {text_scan.summary}"]))
             else:
                 cands.append(Candidate("free_text", 0.4, [f"free text (on average {p.mean_words:.1f} words a value); {text_scan.summary}"]))
@@ -598,6 +598,10 @@ def classify(name: str, series: pd.Series, engine, rng, sample_rows: int, presid
     shown = list(p.counts)[:3]
     if role == "direct":
         shown = [mask(v) for v in shown]
+    else:                        # personal data inside an example cell is masked all the same
+        pii = _text_pii_spans(scan)
+        shown = [mask_spans(v, [(a, b) for a, b, _ in pii[i]], width=10 ** 6) if i in pii else v
+                 for i, v in enumerate(shown)]
     if best.entity == "free_text_pii" and text_scan:
         shown = text_scan.examples
     if best.entity not in _TEXT_ENTITIES:

@@ -322,3 +322,13 @@ def test_zip_codes_that_lost_their_leading_zero(engine):
     assert (col.role, col.entity) == ("quasi", "zip")
     counts = detect(frame(Visits=["6001", "6355", "6880", "6101", "6460"] * 20), engine=engine).columns[0]
     assert counts.entity != "zip"
+
+
+def test_examples_of_a_text_column_never_show_a_phone_number(engine):
+    notes = ["Call 860-555-0142 about the permit renewal for the property on file"] + \
+        [f"Permit renewal {i} processed without any issue at the counter today" for i in range(299)]
+    col = detect(frame(remarks=notes), engine=engine).columns[0]
+    assert (col.role, col.entity) == ("direct", "free_text_pii")     # one phone number is enough
+    assert col.examples[0] == "Call 8•••• about the permit renewal for the property on file"
+    other = detect(frame(remarks=notes), engine=engine, sample_size=50)   # ... and masked when not flagged
+    assert all("860-555" not in e for e in other.columns[0].examples)

@@ -2,7 +2,6 @@
 changing a role with who/when/why, the free-text findings, the engine in use."""
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from ctopen.load import load
