@@ -167,8 +167,22 @@ def _codes_of(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int64), uniques
 
 
-def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict) -> tuple[_Column, np.ndarray]:
-    """Generalize one column at every level; returns the column's ladder and its per-row value codes."""
+class _AsIs:
+    """A column kept as it is (no generalize step): one level, the values themselves."""
+    name = "as is"
+    levels = 2
+
+    def generalize(self, series, level):
+        return series
+
+    def label(self, level):
+        return "as is"
+
+
+def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict,
+                   only: int | None = None) -> tuple[_Column, np.ndarray]:
+    """Generalize one column at every level (or only at level `only`, for a column whose level is
+    fixed); returns the column's ladder and its per-row value codes."""
     value_codes, uniques = _codes_of(series)
     m = len(uniques)
     height = int(hierarchy.levels)
@@ -187,7 +201,8 @@ def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict) -> tuple
     records = np.bincount(value_codes, minlength=m).astype(float)
     records[is_na] = 0.0
     codes, cards, gloss, column_loss = [], [], [], []
-    for level in range(height):
+    todo = list(range(height)) if only is None else [int(only)]
+    for level in todo:
         out = hierarchy.generalize(source, level)
         out = np.asarray(out, dtype=object) if take is None else np.asarray(out, dtype=object)[take]
         c, u = pd.factorize(pd.Series(out, dtype=object), use_na_sentinel=False)
@@ -212,12 +227,29 @@ def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict) -> tuple
             column_loss.append(1.0)
         else:
             column_loss.append(float(records @ g[c]) / records.sum() if records.sum() else 0.0)
-    col = _Column(name=name, step=step, height=height, codes=codes, cards=cards, gloss=gloss,
+    col = _Column(name=name, step=step, height=len(todo), codes=codes, cards=cards, gloss=gloss,
                   column_loss=np.array(column_loss))
     col.nested = _is_nested(col)
     label = getattr(hierarchy, "label", None)
-    col.labels = [str(label(v)) if callable(label) else ("*" if v == height - 1 else f"level {v}") for v in range(height)]
+    col.labels = [str(label(v)) if callable(label) else ("*" if v == height - 1 else f"level {v}") for v in todo]
     return col, value_codes
+
+
+def _fixed_column(name: str, series: pd.Series, step: dict | None) -> tuple[_Column | None, np.ndarray | None]:
+    """A quasi-identifier the search leaves where the recipe has it: as is (step None), generalized at
+    its level, pseudonymized (the same groups as is, fully lost) or dropped (no column: None)."""
+    op = (step or {}).get("op")
+    if op == "drop":
+        return None, None
+    if op == "generalize":
+        hierarchy, spec = resolve_hierarchy(name, series, step)
+        return _column_ladder(name, series, hierarchy, spec, only=hierarchy.check_level(step["level"])
+                              if hasattr(hierarchy, "check_level") else int(step["level"]))
+    col, codes = _column_ladder(name, series, _AsIs(), {"hierarchy": "as is"}, only=0)
+    if op == "pseudonymize":
+        col.column_loss = np.array([1.0])
+        col.labels = ["anonymous ID"]
+    return col, codes
 
 
 def _is_nested(col: _Column) -> bool:
@@ -264,7 +296,8 @@ def _group(keys: list[np.ndarray], cards: list[int]) -> tuple[np.ndarray, int]:
 class _Problem:
     """The distinct-combination table and the per-level code maps, built once."""
 
-    def __init__(self, df: pd.DataFrame, quasi: list[str], sensitive: str | None, specs: dict):
+    def __init__(self, df: pd.DataFrame, quasi: list[str], sensitive: str | None, specs: dict,
+                 fixed: dict | None = None):
         self.n = len(df)
         self.quasi = quasi
         cols, value_codes = [], []
@@ -273,6 +306,16 @@ class _Problem:
             col, vc = _column_ladder(name, df[name], hierarchy, step)
             cols.append(col)
             value_codes.append(vc)
+        self.dropped = 0          # fixed quasi-identifiers that are dropped: fully lost, in no group
+        self.fixed = []
+        for name, step in (fixed or {}).items():
+            col, vc = _fixed_column(name, df[name], step)
+            if col is None:
+                self.dropped += 1
+                continue
+            cols.append(col)
+            value_codes.append(vc)
+            self.fixed.append(name)
         self.cols = cols
         keys = list(value_codes)
         cards = [len(c.codes[0]) for c in cols]
@@ -408,27 +451,34 @@ class _Snapshot:
 def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: str | None = None,
               l: int | None = None, max_suppression: float = settings.DEFAULT_MAX_SUPPRESSION,
               hierarchies: dict | None = None, alternatives: int = 6, exhaustive: bool = False,
-              progress=None) -> Recommendation:
+              progress=None, fixed: dict | None = None) -> Recommendation:
     """The least-loss level vector that meets k (and l) within the suppression budget.
 
     hierarchies: {column: "age" | {"hierarchy": "age", "top_code": 90} | hierarchy object}; columns
     not named get Transform's suggestion. exhaustive=True evaluates every node (the reference).
     progress: optional callable(share_done: float) for a progress bar.
+    fixed: other quasi-identifiers that stay as the recipe has them, {column: step or None (as is)}:
+    they still form the groups (unless dropped) and count in the information lost, as on the
+    Transform page; their steps are part of the printed recipe.
     """
     start = time.perf_counter()
     quasi = list(dict.fromkeys(quasi or []))
-    _check_request(df, quasi, k, sensitive, l, max_suppression)
+    fixed = {c: s for c, s in (fixed or {}).items() if c not in quasi}
+    if not quasi:
+        raise RecommendError("Choose at least one quasi-identifier to recommend a generalization for.")
+    _check_request(df, quasi + list(fixed), k, sensitive, l, max_suppression)
     with_l = sensitive is not None and l is not None and l > 1
-    p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {})
+    p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {}, fixed)
+    searched = set(quasi)
     heights = [c.height for c in p.cols]
     n_nodes = int(np.prod(heights, dtype=np.int64))
     if n_nodes > MAX_NODES:
         raise RecommendError(
-            f"{len(quasi)} quasi-identifiers give {n_nodes:,} combinations of levels, more than the "
+            f"{len(quasi)} columns to generalize give {n_nodes:,} combinations of levels, more than the "
             f"{MAX_NODES:,} that can be searched: leave out columns that repeat another one (a county "
             "beside its town) or that nobody could know about a person.")
     cap = int(np.floor(max_suppression * p.n + 1e-9))
-    nq = len(quasi)
+    nq = len(p.cols)
     # every level vector, in mixed-radix order (the last column varies fastest), as in _index
     grid = np.indices(heights, dtype=np.int16).reshape(nq, -1).T
     gcols = [np.ascontiguousarray(grid[:, j]) for j in range(nq)]
@@ -447,10 +497,10 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
             if grid[i, j] < heights[j] - 1:
                 mask &= gcols[j] <= grid[i, j]
         return mask
-    lb = np.zeros(len(grid))
+    lb = np.full(len(grid), float(p.dropped))       # a dropped quasi-identifier loses everything
     for j, c in enumerate(p.cols):
         lb += p.level_loss[j][grid[:, j]]
-    lb /= nq
+    lb /= nq + p.dropped
     height_sum = grid.sum(axis=1)
     order = np.lexsort(tuple(grid[:, j] for j in range(nq - 1, -1, -1)) + (height_sum, lb))
     prune = p.nested and not exhaustive
@@ -580,17 +630,19 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
         raise RecommendError(_no_solution(p, k, l if with_l else None, max_suppression))
     best = _tie_break(best, best_loss, found, grid)
     e = evaluate(best)
-    levels = {c.name: int(v) for c, v in zip(p.cols, grid[best])}
+    levels = {c.name: int(v) for c, v in zip(p.cols, grid[best]) if c.name in searched}
+    specs = {c.name: dict(c.step) for c in p.cols if c.name in searched}
+    groups = [c for c in df.columns if c in searched or (c in fixed and (fixed[c] or {}).get("op") != "drop")]
     rec = Recommendation(
-        hierarchies={c.name: dict(c.step) for c in p.cols},
-        labels={c.name: c.labels for c in p.cols},
+        hierarchies=specs,
+        labels={c.name: c.labels for c in p.cols if c.name in searched},
         levels=levels,
         k_min=e.k_min,
         suppressed=e.suppressed,
         loss=best_loss,
         nodes_evaluated=evaluated,
         seconds=0.0,
-        recipe=recipe_for(levels, {c.name: c.step for c in p.cols}, k, max_suppression),
+        recipe=recipe_for(levels, specs, k, max_suppression, fixed=fixed, columns=groups),
         rows=p.n,
         l_min=e.l_min if with_l else None,
         lattice_size=n_nodes,
@@ -669,16 +721,20 @@ def _alternatives(found, evaluate, grid, p, limit, with_l) -> list[Alternative]:
     out = []
     for i in front:
         e = evaluate(i)
-        out.append(Alternative(levels={c.name: int(v) for c, v in zip(p.cols, grid[i])}, k_min=e.k_min,
+        out.append(Alternative(levels={c.name: int(v) for c, v in zip(p.cols, grid[i]) if c.name in p.quasi},
+                               k_min=e.k_min,
                                suppressed=e.suppressed, loss=found[i][0], l_min=e.l_min if with_l else None))
     return out
 
 
-def recipe_for(levels: dict, hierarchies: dict, k: int, max_suppression: float) -> dict:
+def recipe_for(levels: dict, hierarchies: dict, k: int, max_suppression: float, fixed: dict | None = None,
+               columns: list[str] | None = None) -> dict:
     """A Transform recipe that applies `levels` ({column: level}) with the searched hierarchies
-    ({column: {"hierarchy": H, **options}}) and then suppresses what is left below k."""
-    steps = [generalize_step(c, hierarchies[c], v) for c, v in levels.items() if int(v) > 0]
-    steps.append(suppress_step(list(levels), k, max_suppression))
+    ({column: {"hierarchy": H, **options}}) and then suppresses what is left below k over `columns`
+    (default: the columns of `levels`). `fixed` steps ({column: step or None}) come first, as given."""
+    steps = [dict(s) for s in (fixed or {}).values() if s]
+    steps += [generalize_step(c, hierarchies[c], v) for c, v in levels.items() if int(v) > 0]
+    steps.append(suppress_step(list(columns if columns is not None else levels), k, max_suppression))
     return {"version": 1, "steps": steps}
 
 
@@ -713,6 +769,11 @@ def _check_request(df, quasi, k, sensitive, l, max_suppression) -> None:
 def _no_solution(p, k, l, max_suppression) -> str:
     if p.n < k:
         return f"The file has {p.n} records, fewer than k = {k}: no generalization can reach it."
+    if p.fixed:
+        names = ", ".join(f"“{c}”" for c in p.fixed)
+        return (f"Even with the chosen columns fully hidden, the other quasi-identifiers as the recipe has them "
+                f"({names}) keep too many records in groups that miss the target: add them to the columns to "
+                "generalize, or change them on the Columns tab.")
     if l is not None:
         return (f"No generalization gives every group at least {l} different values of the sensitive "
                 f"attribute within a {max_suppression:.1%} suppression budget; lower l or raise the budget.")

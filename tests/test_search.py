@@ -303,6 +303,27 @@ def test_real_hierarchies_match_exhaustive_reference_on_a_slice(drug_table):
             assert col.column_loss[level] == pytest.approx(ladders[c].loss(df[c], level), abs=1e-12)
 
 
+def test_fixed_columns_count_as_on_the_transform_page(drug_table):
+    """Quasi-identifiers left where the recipe has them (as is, generalized, dropped) still form the
+    groups and count in the loss: applying the printed recipe and measuring over every quasi-identifier
+    (as the Transform page does) gives the recommended figures."""
+    df = drug_table.df
+    searched = ["Date", "Age", "Race"]
+    fixed = {"Sex": None,
+             "ResidenceCity": {"op": "generalize", "column": "ResidenceCity", "hierarchy": "ct_town",
+                               "via": "planning_region", "level": 1},
+             "DeathCity": {"op": "drop", "column": "DeathCity"}}
+    rec = search.recommend(df, searched, k=5, max_suppression=0.01, fixed=fixed)
+    assert set(rec.levels) == set(searched)
+    every = searched + list(fixed)
+    applied, report, loss = _apply_and_measure(df, rec, [c for c in every if c != "DeathCity"])
+    assert applied.suppressed == rec.suppressed and report.k_min == rec.k_min
+    from ctopen.transform import information_loss
+    assert information_loss(df, rec.recipe, every, applied.suppressed) == pytest.approx(rec.loss, abs=1e-9)
+    assert fixed["ResidenceCity"] in rec.recipe["steps"] and fixed["DeathCity"] in rec.recipe["steps"]
+    assert rec.recipe["steps"][-1]["columns"] == [c for c in df.columns if c in every and c != "DeathCity"]
+
+
 def test_specs_from_recipe_keep_the_users_choice():
     recipe = {"version": 1, "steps": [
         {"op": "generalize", "column": "ResidenceCity", "hierarchy": "ct_town", "via": "planning_region", "level": 1},

@@ -54,7 +54,11 @@ def render() -> None:
                                   disabled=sensitive is None))
     inputs = {"qi": list(qi), "k": k, "max_suppression": round(budget, 6), "sensitive": sensitive,
               "l": l_value if sensitive else None}
-    token = json.dumps([t.source.sha256, len(t.df), inputs, search.specs_from_recipe(recipe)], sort_keys=True, default=str)
+    fixed = _fixed(t, qi, roles, steps)
+    if fixed:
+        st.caption("The other quasi-identifiers (" + ", ".join(f"“{c}”" for c in fixed) + ") stay as the recipe has "
+                   "them and still count: the proposal reaches the target with them, as the figures above measure it.")
+    token = json.dumps([t.source.sha256, len(t.df), inputs, fixed], sort_keys=True, default=str)
     size = _lattice(t, qi, recipe)
     too_big = size is not None and size > search.MAX_NODES
     if size is not None:
@@ -63,14 +67,26 @@ def render() -> None:
             + (f": more than the {search.MAX_NODES:,} that can be searched. Leave out columns that repeat "
                "another one (a county beside its town) or that nobody could know about a person." if too_big else "."))
     if st.button("Recommend", type="primary", icon=":material/auto_fix_high:", disabled=not qi or too_big):
-        _run(t, inputs, token, recipe)
+        _run(t, inputs, token, recipe, fixed)
     stored = st.session_state.get(RESULT)
     if not stored:
         return
-    if stored["token"] != token:
+    if stored["token"] != token or _hierarchies_changed(stored["result"], recipe):
         st.caption("The settings changed since the last recommendation: press Recommend again to update it.")
         return
     _show(stored["result"])
+
+
+def _fixed(t, qi: list[str], roles: dict, steps: list[dict]) -> dict:
+    """The page's other quasi-identifiers, with the step the recipe has for each (None: as is)."""
+    column_steps = {s.get("column"): s for s in steps if s.get("op") in ("drop", "generalize", "pseudonymize")}
+    return {c: column_steps.get(c) for c in t.df.columns if roles.get(c) == "quasi" and c not in qi}
+
+
+def _hierarchies_changed(result: dict, recipe: dict) -> bool:
+    """A column's hierarchy was changed on the Columns tab since the search (not just its level)."""
+    specs = search.specs_from_recipe(recipe)
+    return any(c in specs and specs[c] != h for c, h in result.get("hierarchies", {}).items())
 
 
 def _lattice(t, qi: list[str], recipe: dict) -> int | None:
@@ -94,14 +110,14 @@ def _suppress_k(steps) -> int:
     return int((step or {}).get("k", settings.DEFAULT_K))
 
 
-def _run(t, inputs: dict, token: str, recipe: dict) -> None:
+def _run(t, inputs: dict, token: str, recipe: dict, fixed: dict) -> None:
     error = None
     with st.status("Searching the combinations of levels...", expanded=True) as status:
         bar = st.progress(0.0, text="Combinations of levels checked")
         try:
             rec = search.recommend(t.df, inputs["qi"], k=inputs["k"], sensitive=inputs["sensitive"], l=inputs["l"],
                                    max_suppression=inputs["max_suppression"],
-                                   hierarchies=search.specs_from_recipe(recipe),
+                                   hierarchies=search.specs_from_recipe(recipe), fixed=fixed,
                                    progress=lambda share: bar.progress(min(1.0, share), text="Combinations of levels checked"))
         except CtopenError as exc:
             error = exc
@@ -115,8 +131,13 @@ def _run(t, inputs: dict, token: str, recipe: dict) -> None:
     st.session_state[RESULT] = {"token": token, "inputs": inputs, "result": rec.to_dict()}
 
 
+def _label(labels: dict, column: str, level: int) -> str:
+    name = labels[column][level]
+    return "hidden (*)" if name == "*" else name
+
+
 def _describe(levels: dict, labels: dict) -> str:
-    parts = [f"{c}: {labels[c][v]}" for c, v in levels.items() if v > 0]
+    parts = [f"{c}: {_label(labels, c, v)}" for c, v in levels.items() if v > 0]
     return "; ".join(parts) if parts else "every column as is"
 
 
@@ -127,14 +148,18 @@ def _show(r: dict) -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric("Smallest group (k)", r["k_min"], help="After the suppression below.")
     m2.metric("Records removed", f"{r['suppressed']:,}", help=f"of {r['rows']:,} records")
-    m3.metric("Information lost", f"{r['loss']:.0%}",
+    m3.metric("Information lost", f"{r['loss']:.1%}",
               help="The share of detail removed from the quasi-identifiers; removed records count as fully lost "
                    "(the same measure as beside the recipe; docs/recipe.md).")
     if r.get("l_min") is not None:
         st.caption(f"Every group keeps at least {r['l_min']} different values of “{r['target']['sensitive']}”.")
+    fixed = [c for c in r["recipe"]["steps"][-1].get("columns", []) if c not in r["levels"]]
+    if fixed:
+        st.caption("k, records removed and information lost count the other quasi-identifiers too: "
+                   + ", ".join(f"“{c}”" for c in fixed) + ".")
     for note in r.get("notes", []):
         st.caption(note)
-    st.table({"Column": list(r["levels"]), "Level": [labels[c][v] for c, v in r["levels"].items()]}, hide_index=True)
+    st.table({"Column": list(r["levels"]), "Level": [_label(labels, c, v) for c, v in r["levels"].items()]}, hide_index=True)
     st.button("Apply this proposal to the recipe", key="rec_apply_0", icon=":material/playlist_add_check:",
               on_click=apply_levels, args=(r, r["levels"]))
     alts = r.get("alternatives", [])
@@ -144,7 +169,7 @@ def _show(r: dict) -> None:
                    "records; lower loses less detail. None is better on both counts than another.")
         st.plotly_chart(_chart(alts, labels), alt=_chart_text(alts, labels))
         for i, alt in enumerate(alts[1:], start=2):
-            st.button(f"Apply option {i}: {_describe(alt['levels'], labels)} — {alt['loss']:.0%} lost, "
+            st.button(f"Apply option {i}: {_describe(alt['levels'], labels)} — {alt['loss']:.1%} lost, "
                       f"{alt['suppressed']:,} removed", key=f"rec_apply_{i}", on_click=apply_levels, args=(r, alt["levels"]))
 
 
@@ -163,7 +188,7 @@ def _chart(alts: list[dict], labels: dict) -> go.Figure:
 
 
 def _chart_text(alts: list[dict], labels: dict) -> str:
-    return "Options: " + "; ".join(f"option {i}: {a['loss']:.0%} lost, {a['suppressed']:,} removed"
+    return "Options: " + "; ".join(f"option {i}: {a['loss']:.1%} lost, {a['suppressed']:,} removed"
                                    for i, a in enumerate(alts, start=1))
 
 
@@ -176,6 +201,7 @@ def apply_levels(result: dict, levels: dict) -> None:
     kept = [s for s in recipe.get("steps", [])
             if not (s.get("op") == "generalize" and s.get("column") in cols) and s.get("op") != "suppress"]
     new = [search.generalize_step(c, result["hierarchies"][c], v) for c, v in levels.items() if int(v) > 0]
-    new.append(search.suppress_step(list(levels), target["k"], target["max_suppression"]))
+    columns = result["recipe"]["steps"][-1].get("columns", list(levels))
+    new.append(search.suppress_step(columns, target["k"], target["max_suppression"]))
     rank = {"suppress": 1, "aggregate": 2}
     recipe["steps"] = sorted(kept + new, key=lambda s: rank.get(s.get("op"), 0))
