@@ -334,6 +334,9 @@ class Scan:
 
 def presidio_scan(engine, values: list[str], counts: Counter, header: str, limit: int) -> Scan:
     distinct = list(dict.fromkeys(values))[:limit]
+    use_ner = engine.has_ner and sum(any(c.isalpha() for c in v) for v in distinct) >= len(distinct) / 2
+    if use_ner:
+        distinct = distinct[:rules.NER_VALUES]       # every share is taken over the values the model read
     weights = [counts[v] for v in distinct]
     wanted = set(engine.entities())
     if not any(any(c.isdigit() for c in v) for v in distinct):
@@ -357,9 +360,9 @@ def presidio_scan(engine, values: list[str], counts: Counter, header: str, limit
     tokens, compact = header_tokens(header)
     context = list(dict.fromkeys(tokens + [compact]))
     results = engine.analyze(text, entities=sorted(wanted), context=context)
-    if engine.has_ner and sum(any(c.isalpha() for c in v) for v in distinct) >= len(distinct) / 2:
-        for i, v in enumerate(distinct[:100]):      # the model's NER, value by value
-            for r in engine.analyze_ner(v, context=context):
+    if use_ner:
+        for i, found in enumerate(engine.analyze_ner(distinct, context=context)):
+            for r in found:                             # the model's NER, value by value
                 r.start, r.end = r.start + starts[i], r.end + starts[i]
                 results.append(r)
     covered: dict[tuple[int, str], int] = {}

@@ -206,10 +206,14 @@ class Engine:
     def analyze(self, text: str, entities: list[str], context: list[str] | None = None) -> list[RecognizerResult]:
         return self.analyzer.analyze(text, language="en", entities=entities, context=context or None)
 
-    def analyze_ner(self, text: str, context: list[str] | None = None) -> list[RecognizerResult]:
+    def analyze_ner(self, texts: list[str], context: list[str] | None = None) -> list[list[RecognizerResult]]:
+        """The model's PERSON and LOCATION findings in each text (spaCy's batched pipe)."""
         if self.ner is None:
-            return []
-        return self.ner.analyze(text, language="en", entities=["PERSON", "LOCATION"], context=context or None)
+            return [[] for _ in texts]
+        from presidio_analyzer import BatchAnalyzerEngine
+        batch = BatchAnalyzerEngine(analyzer_engine=self.ner)
+        return list(batch.analyze_iterator(texts, language="en", batch_size=64, entities=["PERSON", "LOCATION"],
+                                           context=context or None))
 
     def entities(self) -> list[str]:
         """Presidio entity names asked of the pattern recognizers."""

@@ -306,15 +306,19 @@ def test_an_installed_model_is_used_and_named(model_engine):
 def test_the_model_ner_labels_names_the_offline_check_cannot(model_engine, monkeypatch):
     """Single given names are not names to probablepeople; a model's PERSON findings are counted."""
     from presidio_analyzer import RecognizerResult
-    given = ["Kwame", "Olga", "Priya", "Wei", "Ahmed", "Ines", "Tomasz", "Aiyana"] * 30
+    given = [f"{name}{'i' * k}" for k in range(20) for name in ["Kwame", "Olga", "Priya", "Wei", "Ahmed", "Ines"]]
     df = frame(attendee=given)
     before = detect(df, engine=model_engine).columns[0]
     assert before.entity != "person_name"
     monkeypatch.setattr(type(model_engine), "analyze_ner",
-                        lambda self, text, context=None: [RecognizerResult("PERSON", 0, len(text), 0.85)])
+                        lambda self, texts, context=None: [[RecognizerResult("PERSON", 0, len(t), 0.85)] for t in texts])
     after = detect(df, engine=model_engine).columns[0]
     assert (after.role, after.entity) == ("direct", "person_name")
     assert "sampled values are person names" in after.evidence[0]
+
+
+def test_the_model_engine_runs_its_ner_in_a_batch(model_engine):
+    assert model_engine.analyze_ner(["John Smith lives in Hartford", "nothing"]) == [[], []]   # blank: no NER
 
 
 def test_zip_codes_that_lost_their_leading_zero(engine):
