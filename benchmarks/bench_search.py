@@ -85,6 +85,9 @@ def _row_level(df: pd.DataFrame, specs: dict, nodes: int = 20) -> float:
 
 
 def main() -> None:
+    import os
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(the machine is shared: times scale with it)", flush=True)
     df = generated()
     _case("100k x 6 generated", df, HIERARCHIES, goal=2.0)
     from tests.conftest import SHARED, DRUG
@@ -100,6 +103,7 @@ def main() -> None:
     fast = recommend(drug, list(specs), k=5, hierarchies=specs)
     per_node = _row_level(drug, specs)
     t_fast = median_seconds(lambda: recommend(drug, list(specs), k=5, hierarchies=specs), repeat=3)
+    print(f"load average at end: {os.getloadavg()[0]:.1f}", flush=True)
     report("drug deaths recommend", t_fast, baseline=per_node * fast.lattice_size,
            baseline_name=f"row-level exhaustive ({per_node * 1000:.0f} ms/node x {fast.lattice_size} nodes, extrapolated)")
 

@@ -40,7 +40,7 @@ from ctopen.errors import CtopenError, RecipeError
 PER_VALUE = {"date", "age", "zip", "ct_town", "number", "coordinates"}
 MAX_NODES = 2_000_000          # lattice size above which recommend asks for fewer quasi-identifiers
 EPS = 1e-12
-EXTRA_EVALUATIONS = 60   # evaluations spent after the optimum, looking for alternatives
+EXTRA_EVALUATIONS = 30   # evaluations spent after the optimum, looking for alternatives
 
 
 class RecommendError(CtopenError):

@@ -107,3 +107,30 @@ def test_too_many_columns_are_refused_before_searching(drug_slice, monkeypatch):
     assert not at.exception, at.exception
     assert any("more than the" in w.value for w in at.warning)
     assert button(at, "Recommend").disabled
+
+
+def test_other_quasi_identifiers_still_count(drug_slice):
+    """A quasi-identifier left out of the search stays as the recipe has it (here generalized to
+    county) and is part of the suppress step, so the page's figures agree with the proposal."""
+    town = {"op": "generalize", "column": "DeathCity", "hierarchy": "ct_town", "via": "county", "level": 1}
+    at = page(drug_slice, steps=[town])
+    at.session_state["recipe"]["roles"]["DeathCity"] = "quasi"
+    at.run()
+    assert not at.exception, at.exception
+    qi = next(m for m in at.multiselect if m.label == "Quasi-identifiers to generalize")
+    assert "DeathCity" in qi.value
+    qi.set_value(["Date", "Age", "Sex", "Race", "ResidenceCity"]).run()
+    assert any("stay as the recipe has them" in c.value for c in at.caption)
+    button(at, "Recommend").click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["recommend_result"]["result"]
+    assert "DeathCity" not in result["levels"]
+    assert "DeathCity" in result["recipe"]["steps"][-1]["columns"]
+    button(at, "Apply this proposal").click().run()
+    assert not at.exception, at.exception
+    steps = at.session_state["recipe"]["steps"]
+    assert town in steps
+    suppress = [s for s in steps if s["op"] == "suppress"]
+    assert len(suppress) == 1 and suppress[0]["columns"] == ["Date", "Age", "Sex", "Race", "ResidenceCity", "DeathCity"]
+    k_shown = next(m for m in at.metric if m.label.startswith("Smallest group")).value
+    assert int(str(k_shown).replace(",", "")) >= 5
