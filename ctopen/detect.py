@@ -333,11 +333,11 @@ class Scan:
 
 
 def presidio_scan(engine, values: list[str], counts: Counter, header: str, limit: int) -> Scan:
-    distinct = list(dict.fromkeys(values))[:limit]
+    distinct = [v[:rules.MAX_SCAN_CHARS] for v in dict.fromkeys(values)][:limit]
     use_ner = engine.has_ner and sum(any(c.isalpha() for c in v) for v in distinct) >= len(distinct) / 2
     if use_ner:
         distinct = distinct[:rules.NER_VALUES]       # every share is taken over the values the model read
-    weights = [counts[v] for v in distinct]
+    weights = [counts[v] for v in list(dict.fromkeys(values))[:len(distinct)]]
     wanted = set(engine.entities())
     if not any(any(c.isdigit() for c in v) for v in distinct):
         wanted -= _DIGIT_ENTITIES - _ALPHA_ENTITIES

@@ -273,6 +273,7 @@ FREE_TEXT_WORDS = 4.0     # mean words per value from which a column is free tex
 FREE_TEXT_PII_CELLS = 1     # sampled free-text cells with a direct identifier inside that make the column direct
 SAMPLE_ROWS = 500         # rows sampled per column (settings.DETECT_SAMPLE_SIZE overrides)
 NER_VALUES = 50          # of those, values a spaCy model's NER reads (when one is installed)
+MAX_SCAN_CHARS = 2_000     # a longer cell is read up to here (bounds time on long free text)
 PRESIDIO_VALUES = 100     # distinct sampled values sent to Presidio per column
 EXACT_UNIQUE_ROWS = 300_000  # up to this many rows, uniqueness is counted exactly; above, estimated
 UNIQUE_SAMPLE_ROWS = 20_000  # rows the estimate is made on

@@ -336,3 +336,27 @@ def test_examples_of_a_text_column_never_show_a_phone_number(engine):
     assert col.examples[0] == "Call 8•••• about the permit renewal for the property on file"
     other = detect(frame(remarks=notes), engine=engine, sample_size=50)   # ... and masked when not flagged
     assert all("860-555" not in e for e in other.columns[0].examples)
+
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+_cells = st.one_of(st.none(), st.text(max_size=40), st.sampled_from(["M", "F", "06101", "Hartford", "Y", "",
+                                                                       "860-555-0100", "a@b.co", "1,000", "0"]))
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=12), st.lists(_cells, max_size=25)), min_size=1, max_size=3))
+def test_any_frame_gets_a_role_for_every_column(engine, cols):
+    n = max(len(v) for _, v in cols)
+    df = pd.DataFrame({f"{i}{name}": pd.array(v + [None] * (n - len(v)), dtype="str") for i, (name, v) in enumerate(cols)})
+    d = detect(df, engine=engine)
+    assert [c.name for c in d.columns] == list(df.columns)
+    for c in d.columns:
+        assert c.role in rules.ROLES and c.entity in rules.ENTITIES and 0 <= c.confidence <= 1 and c.evidence
+        if c.role == "direct":
+            assert all(e == "" or "••••" in e for e in c.examples)
+
+
+@given(st.text(min_size=3).filter(lambda s: len(s.strip()) >= 3))
+def test_mask_shows_one_character_at_most(value):
+    assert mask(value) == value.strip()[0] + "••••"
