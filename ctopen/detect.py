@@ -314,6 +314,7 @@ _DIGIT_ENTITIES = {"PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "DATE_
 _ALPHA_ENTITIES = {"SEX", "RACE", "ETHNICITY", "CT_TOWN", "CT_COUNTY", "US_STATE", "TITLED_NAME", "PERSON",
                    "LOCATION", "EMAIL_ADDRESS", "STREET_ADDRESS"}
 _CONTAINS = {"COORDINATES"}          # a value counts when it holds one (e.g. "Norwalk, CT\n(41.1, -73.4)")
+_STRONG_TEXT_PII = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS"}  # one cell is enough
 _TEXT_PII = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "TITLED_NAME", "PERSON",
              "STREET_ADDRESS"}
 SEP = "\n\n"
@@ -556,7 +557,8 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
         examples = [mask_spans(scan.analyzed[i], [(a, b) for a, b, _ in pii[i]]) for i in sorted(pii)[:3]]
         text_scan = TextScan(cells_sampled=n, cells_with_pii=k, found=dict(found), examples=examples)
         if p.mean_words >= rules.FREE_TEXT_WORDS:
-            if k >= rules.FREE_TEXT_PII_CELLS:
+            strong = _weighted(scan, {i for i, spans in pii.items() if any(e in _STRONG_TEXT_PII for _, _, e in spans)})
+            if strong >= rules.FREE_TEXT_PII_CELLS or k >= max(2, rules.FREE_TEXT_WEAK_SHARE * n):
                 cands.append(Candidate("free_text_pii", 0.8, [f"free text: {text_scan.summary}"]))
             else:
                 cands.append(Candidate("free_text", 0.4, [f"free text (on average {p.mean_words:.1f} words a value); {text_scan.summary}"]))

@@ -360,3 +360,10 @@ def test_any_frame_gets_a_role_for_every_column(engine, cols):
 @given(st.text(min_size=3).filter(lambda s: len(s.strip()) >= 3))
 def test_mask_shows_one_character_at_most(value):
     assert mask(value) == value.strip()[0] + "••••"
+
+
+def test_one_street_word_in_free_text_is_not_enough_but_one_phone_is(engine):
+    notes = ["Walked 12 laps around the park before the meeting started"] + \
+        [f"Permit renewal {i} processed without any issue at the counter today" for i in range(299)]
+    col = detect(frame(remarks=notes), engine=engine).columns[0]
+    assert (col.role, col.entity) == ("other", "free_text")
