@@ -156,8 +156,9 @@ class _Column:
     codes: list[np.ndarray]       # per level: group code of each distinct value (int32, len M)
     cards: list[int]              # per level: number of groups
     gloss: list[np.ndarray]       # per level: loss of each group (float, len cards[level])
-    row_codes: list[np.ndarray] = field(default_factory=list)   # per level: code of each table row
+    row_values: np.ndarray = None                                # distinct value of each table row
     column_loss: np.ndarray = None                               # per level: the column's loss
+    ok: np.ndarray = None                                        # ok[a, b]: level b a function of a
     labels: list = field(default_factory=list)                    # per level: its name ("year")
     nested: bool = True
 
@@ -254,12 +255,23 @@ def _fixed_column(name: str, series: pd.Series, step: dict | None) -> tuple[_Col
 
 def _is_nested(col: _Column) -> bool:
     """Each level must be a function of the level below it (else monotonicity does not hold)."""
-    for level in range(col.height - 1):
-        a, b = col.codes[level].astype(np.int64), col.codes[level + 1].astype(np.int64)
-        pairs = np.unique(a * (col.cards[level + 1] + 1) + b)
-        if len(pairs) != col.cards[level]:
-            return False
-    return True
+    col.ok = _function_matrix(col)
+    return bool(all(col.ok[a, a + 1] for a in range(col.height - 1)))
+
+
+def _function_matrix(col: _Column) -> np.ndarray:
+    """ok[a, b] (a <= b): the groups at level b are unions of the groups at level a (level b is a
+    function of level a), so going from a to b can only merge groups. Monotonicity, and rolling a
+    group table up from a to b, hold exactly along such steps; the search infers nothing across
+    others (e.g. ZIP "000" gathers restricted prefixes of several states, split again by "state")."""
+    h = col.height
+    ok = np.zeros((h, h), dtype=bool)
+    for a in range(h):
+        ok[a, a] = True
+        for b in range(a + 1, h):
+            pairs = np.unique(col.codes[a].astype(np.int64) * (col.cards[b] + 1) + col.codes[b])
+            ok[a, b] = len(pairs) == col.cards[a]
+    return ok
 
 
 def _group(keys: list[np.ndarray], cards: list[int]) -> tuple[np.ndarray, int]:
@@ -333,7 +345,7 @@ class _Problem:
         self.sens = keys[-1][first] if sensitive is not None else None
         for col, vc in zip(cols, value_codes):
             base = vc[first]
-            col.row_codes = [c[base] for c in col.codes]
+            col.row_values = base
         self.nested = all(c.nested for c in cols)
         # lower bound of the loss (no suppression), per column and level: mean loss over records
         self.level_loss = [c.column_loss for c in cols]
@@ -359,9 +371,10 @@ class _Evaluator:
                  budget_rows: int | None = None):
         self.p, self.k, self.with_l, self.rollup = p, k, with_l, rollup
         self.cap = p.n if cap is None else cap   # beyond it the node fails: loss and l are not needed
-        base = _Snapshot(tuple(0 for _ in p.cols), [c.row_codes[0] for c in p.cols], p.count, p.sens)
+        # the base table holds each column's distinct values (level -1): every level is a function of them
+        base = _Snapshot(tuple(-1 for _ in p.cols), [c.row_values for c in p.cols], p.count, p.sens)
         self.snaps = [base]
-        self.snap_levels = np.zeros((1, len(p.cols)), dtype=np.int16)
+        self.snap_levels = np.full((1, len(p.cols)), -1, dtype=np.int16)
         self.snap_rows = np.array([p.rows])
         self.budget = budget_rows if budget_rows is not None else 6 * max(p.rows, 1000)
         self._up: dict[tuple[int, int, int], np.ndarray] = {}
@@ -378,7 +391,9 @@ class _Evaluator:
     def _source(self, levels) -> _Snapshot:
         if not self.rollup or len(self.snaps) == 1:
             return self.snaps[0]
-        ok = np.all(self.snap_levels <= np.asarray(levels, dtype=np.int16), axis=1)
+        ok = np.ones(len(self.snaps), dtype=bool)
+        for j, (c, v) in enumerate(zip(self.p.cols, levels)):
+            ok[1:] &= c.ok[:, v][self.snap_levels[1:, j]]
         rows = np.where(ok, self.snap_rows, np.iinfo(np.int64).max)
         return self.snaps[int(np.argmin(rows))]
 
@@ -387,7 +402,10 @@ class _Evaluator:
         src = self._source(levels)
         codes = []
         for j, (a, b) in enumerate(zip(src.levels, levels)):
-            codes.append(src.codes[j] if a == b else self._map(j, a, b)[src.codes[j]])
+            if a < 0:
+                codes.append(p.cols[j].codes[b][src.codes[j]])
+            else:
+                codes.append(src.codes[j] if a == b else self._map(j, a, b)[src.codes[j]])
         cards = [c.cards[v] for c, v in zip(p.cols, levels)]
         ids, n_ids = _group(codes, cards)
         sizes = np.bincount(ids, weights=src.count, minlength=n_ids)
@@ -483,27 +501,36 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     grid = np.indices(heights, dtype=np.int16).reshape(nq, -1).T
     gcols = [np.ascontiguousarray(grid[:, j]) for j in range(nq)]
 
+    oks = [c.ok for c in p.cols]
+
     def above(i: int) -> np.ndarray:
-        """Mask of the nodes at or above node i (coarser or equal on every column)."""
+        """Mask of the nodes whose groups are unions of node i's groups: on every column a level at
+        or above i's that is a function of it (with nested ladders: simply every coarser node)."""
         mask = np.ones(len(grid), dtype=bool)
         for j in range(nq):
-            if grid[i, j] > 0:
-                mask &= gcols[j] >= grid[i, j]
+            row = oks[j][grid[i, j]]
+            if not row.all():
+                mask &= row[gcols[j]]
         return mask
 
     def below(i: int) -> np.ndarray:
+        """Mask of the nodes whose groups node i's groups are unions of."""
         mask = np.ones(len(grid), dtype=bool)
         for j in range(nq):
-            if grid[i, j] < heights[j] - 1:
-                mask &= gcols[j] <= grid[i, j]
+            col = oks[j][:, grid[i, j]]
+            if not col.all():
+                mask &= col[gcols[j]]
         return mask
+
+    def step_ok(j: int, a: int, b: int) -> bool:
+        return bool(oks[j][min(a, b), max(a, b)])
     lb = np.full(len(grid), float(p.dropped))       # a dropped quasi-identifier loses everything
     for j, c in enumerate(p.cols):
         lb += p.level_loss[j][grid[:, j]]
     lb /= nq + p.dropped
     height_sum = grid.sum(axis=1)
     order = np.lexsort(tuple(grid[:, j] for j in range(nq - 1, -1, -1)) + (height_sum, lb))
-    prune = p.nested and not exhaustive
+    prune = not exhaustive
     status = np.zeros(len(grid), dtype=np.int8)       # k part: 1 meets, -1 fails, 0 unknown
     zero = np.zeros(len(grid), dtype=bool)            # known to suppress nothing
     cache: dict[int, _Eval] = {}
@@ -556,6 +583,8 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
             steps = [(p.level_loss[j][node[j]] - p.level_loss[j][node[j] - 1], j) for j in range(nq) if node[j] > 0]
             nxt = None
             for _, j in sorted(steps, reverse=True):
+                if not step_ok(j, node[j] - 1, node[j]):
+                    continue
                 node[j] -= 1
                 idx = _index(node, heights)
                 if status[idx] == 0:
@@ -571,6 +600,8 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
                      for j in range(nq) if node[j] < heights[j] - 1]
             nxt = None
             for _, j in sorted(steps):
+                if not step_ok(j, node[j], node[j] + 1):
+                    continue
                 node[j] += 1
                 idx = _index(node, heights)
                 if status[idx] == 0 and lb[idx] <= limit + 1e-9:
@@ -654,8 +685,8 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
         rec.notes.append("A column could be one level finer and still meet the target, but that would "
                          "suppress more records and lose more information overall.")
     if not p.nested:
-        rec.notes.append("Some hierarchy is not nested (a level is not a function of the one below), "
-                         "so no node's result was inferred from another's: each candidate was evaluated.")
+        rec.notes.append("Some hierarchy is not nested (a level is not a function of the one below): "
+                         "results were inferred only along the levels that are, so the search took longer.")
     rec.alternatives = _alternatives(found, evaluate, grid, p, alternatives, with_l)
     rec.seconds = time.perf_counter() - start
     return rec
