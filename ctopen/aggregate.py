@@ -25,8 +25,10 @@ Beyond the line rule, two checks make sure no suppressed cell can be worked out 
 - an exact check of the linear system the published table defines (every line equation, with the
   published values substituted) finds any suppressed cell still determined by combining lines (a
   "bridge" between two protected groups) and suppresses one more cell next to it, then the line rule
-  runs again. The check projects random vectors on the null space of the equations by conjugate
-  gradients: a cell is determined exactly when every null vector is zero on it.
+  runs again. A cell is determined exactly when its leverage in the equations is 1 (every null vector
+  of the system is zero on it), computed per group of linked suppressed cells. Groups of more than
+  EXACT_MAX linked cells (large tables of many dimensions with many small cells) are too large for this
+  dense check: they get the line rule only, and `exact_check` (and the notes) say so.
 
 Complementary suppression always runs over the full table with its totals, even when totals are not
 published (`totals=False`): totals such as "deaths per year" are often published elsewhere.
@@ -417,8 +419,8 @@ def _determined(supp: np.ndarray, exact_max: int | None = None, axes=None):
     The equations restricted to the suppressed cells form a matrix A (published values move to the
     right-hand side). A cell is determined exactly when its unit vector lies in the row space of A,
     that is when its leverage in A is 1. Computed per connected group of suppressed cells (cells that
-    share a line), with a dense eigendecomposition of A'A; groups larger than `exact_max` are skipped
-    and reported.
+    share a line), with a dense eigendecomposition of A'A; groups larger than `exact_max` are not
+    checked, and the status says so (the UI warns, the notes say it).
     """
     exact_max = EXACT_MAX if exact_max is None else exact_max
     cells = np.flatnonzero(supp)
@@ -447,20 +449,23 @@ def _determined(supp: np.ndarray, exact_max: int | None = None, axes=None):
         if len(group) > exact_max:
             skipped += len(group)
             continue
-        r = rows[group]
-        uniq, inv = np.unique(r, return_inverse=True)
-        A = np.zeros((len(uniq), len(group)))
-        cols = np.repeat(np.arange(len(group)), r.shape[1])
-        A[inv.reshape(-1), cols] = signs[group].reshape(-1)
-        w, V = np.linalg.eigh(A.T @ A)
-        basis = V[:, w > 1e-9 * max(1.0, float(w.max()))]
-        leverage = (basis ** 2).sum(axis=1)
-        found.append(cells[group[leverage > 1 - 1e-6]])
+        lev = _leverage(rows[group], signs[group])
+        found.append(cells[group[lev > 1 - 1e-6]])
     status = "passed"
     if skipped:
-        status = (f"the exact check was not run on {skipped:,} suppressed cells in groups of more than "
-                  f"{exact_max:,} linked cells (the line rule was applied to them)")
+        status = (f"the exact check was not run on {skipped:,} suppressed cells linked in groups of more "
+                  f"than {exact_max:,} (too large to solve here); the line rule was applied to them")
     return (np.concatenate(found) if found else cells[:0]), status
+
+
+def _leverage(rows: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Leverage of each cell in the equations of its lines (1 = determined by them)."""
+    uniq, inv = np.unique(rows, return_inverse=True)
+    A = np.zeros((len(uniq), len(rows)))
+    A[inv.reshape(-1), np.repeat(np.arange(len(rows)), rows.shape[1])] = signs.reshape(-1)
+    w, V = np.linalg.eigh(A.T @ A)
+    basis = V[:, w > 1e-9 * max(1.0, float(w.max()))]
+    return (basis ** 2).sum(axis=1)
 
 
 def _components(rows: np.ndarray, nlines: int) -> np.ndarray:
