@@ -205,8 +205,8 @@ VALUE_WORDS: dict[str, list[str]] = {
         "assault", "larceny", "burglary", "robbery", "homicide", "murder", "manslaughter", "failure to appear",
         "violation of probation", "probation", "parole", "dui", "dwi", "possession", "narcotics", "theft",
         "trespass", "breach of peace", "criminal", "mischief", "kidnapping", "sexual assault", "risk of injury",
-        "weapon", "firearm", "threatening", "harassment", "interfering", "officer", "disorderly", "forgery",
-        "fraud", "arson", "stalking", "strangulation", "reckless", "evading", "degree", "felony",
+        "weapon", "firearm", "threatening", "harassment", "interfering", "disorderly", "forgery",
+        "fraud", "arson", "stalking", "strangulation", "reckless", "evading", "felony",
         "misdemeanor", "protective order", "restraining order",
     ],
 }

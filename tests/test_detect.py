@@ -367,3 +367,9 @@ def test_one_street_word_in_free_text_is_not_enough_but_one_phone_is(engine):
         [f"Permit renewal {i} processed without any issue at the counter today" for i in range(299)]
     col = detect(frame(remarks=notes), engine=engine).columns[0]
     assert (col.role, col.entity) == ("other", "free_text")
+
+
+def test_education_degrees_are_not_offenses(engine):
+    col = detect(frame(Education=["Bachelor's Degree", "Master's Degree", "Associate Degree", "High School"] * 25),
+                 engine=engine).columns[0]
+    assert col.role == "other"
