@@ -571,6 +571,9 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
             else:
                 status[i] = 1 if e.suppressed <= cap else -1
             consider(i, e)
+            if progress is not None and state["evaluated"] % 8 == 0:
+                # settled: known to meet or fail k, or beyond the best loss found
+                progress(float(np.mean((status != 0) | (lb > state["best_loss"]))))
         return cache[i]
 
     def resolve(i: int, limit: float) -> None:
@@ -628,10 +631,7 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
                 lo = mid + 1
 
     extra_budget = None               # evaluations allowed after the optimum is settled (alternatives)
-    total = len(order)
-    for n_done, i in enumerate(order):
-        if progress is not None and n_done % 64 == 0:
-            progress(min(1.0, n_done / total))
+    for i in order:
         if not exhaustive and lb[i] > state["best_loss"] + 1e-9:
             # the optimum is settled; go on a little to find alternatives with fewer records suppressed
             if extra_budget is None:
@@ -686,7 +686,7 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
                          "suppress more records and lose more information overall.")
     if not p.nested:
         rec.notes.append("Some hierarchy is not nested (a level is not a function of the one below): "
-                         "results were inferred only along the levels that are, so the search took longer.")
+                         "results were inferred only along the levels that are.")
     rec.alternatives = _alternatives(found, evaluate, grid, p, alternatives, with_l)
     rec.seconds = time.perf_counter() - start
     return rec
