@@ -206,6 +206,7 @@ _INT = re.compile(r"^[-+]?\d+$")
 _THOUSANDS_OR_DECIMAL = re.compile(r"^[-+]?\$?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d*\.\d+)%?$|^\$")
 _CODE = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9]+(?:[-./_#:][A-Za-z0-9]+){0,4}$")
 _AGE = re.compile(r"^(?:\d{1,3}(?:\s*(?:-|to)\s*\d{1,3})?\+?|\d{1,3}\s*(?:years?|yrs?|y)\.?)$", re.I)
+_YEAR = re.compile(r"^(?:1[89]|20)\d{2}$")
 _DECIMAL_COORD = re.compile(r"^-?\d{1,3}\.\d{3,}$")
 
 
@@ -532,6 +533,12 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
             base = {"age": 0.8, "coordinates": 0.8, "health": 0.7, "criminal_justice": 0.7, "financial": 0.7, "amount": 0.65, "count": 0.65,
                     "category": 0.45, "organization": 0.5}.get(ent, 0.55)
             cands.append(Candidate(ent, base, [f"{header} reads as {rules.label_of(ent)} ('{word}')"]))
+    if not have & {"date", "date_of_birth"} and _share(p.counts, _YEAR.match) >= 0.95:
+        ent = "date_of_birth" if "date_of_birth" in hits else "date" if "date" in hits else None
+        if ent:                   # a date kept to the year (year of birth, of death, of admission)
+            cands.append(Candidate(ent, 0.7, [f"{header} and the values are years ('{hits[ent]}'): "
+                                              f"{rules.label_of(ent)} at year level"]))
+            have.add(ent)
     if "date" in have and "record_date" in hits:
         for c in cands:
             if c.entity == "date":

@@ -373,3 +373,9 @@ def test_education_degrees_are_not_offenses(engine):
     col = detect(frame(Education=["Bachelor's Degree", "Master's Degree", "Associate Degree", "High School"] * 25),
                  engine=engine).columns[0]
     assert col.role == "other"
+
+
+@pytest.mark.parametrize("header,entity", [("Year of Death", "date"), ("YOB", "date_of_birth"), ("FY", "date")])
+def test_years_are_dates_kept_to_the_year(engine, header, entity):
+    col = detect(frame(**{header: [str(1950 + i % 60) for i in range(200)]}), engine=engine).columns[0]
+    assert (col.role, col.entity) == ("quasi", entity)
