@@ -449,8 +449,7 @@ def _determined(supp: np.ndarray, exact_max: int | None = None, axes=None):
         if len(group) > exact_max:
             skipped += len(group)
             continue
-        lev = _leverage(rows[group], signs[group])
-        found.append(cells[group[lev > 1 - 1e-6]])
+        found.append(cells[group[_leverage(rows[group], signs[group]) > 1 - 1e-6]])
     status = "passed"
     if skipped:
         status = (f"the exact check was not run on {skipped:,} suppressed cells linked in groups of more "
@@ -464,8 +463,8 @@ def _leverage(rows: np.ndarray, signs: np.ndarray) -> np.ndarray:
     A = np.zeros((len(uniq), len(rows)))
     A[inv.reshape(-1), np.repeat(np.arange(len(rows)), rows.shape[1])] = signs.reshape(-1)
     w, V = np.linalg.eigh(A.T @ A)
-    basis = V[:, w > 1e-9 * max(1.0, float(w.max()))]
-    return (basis ** 2).sum(axis=1)
+    nonzero = w > 1e-9 * max(1.0, float(w.max()))
+    return (V[:, nonzero] ** 2).sum(axis=1)
 
 
 def _components(rows: np.ndarray, nlines: int) -> np.ndarray:
