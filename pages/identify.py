@@ -83,26 +83,30 @@ st.session_state["reviewer"] = reviewer
 
 with st.form("change_role", clear_on_submit=True, border=True):
     left, right = st.columns(2)
-    column = left.selectbox("Column", list(detected), key="_w_identify_column")
+    chosen = left.multiselect("Columns", list(detected), key="_w_identify_columns",
+                              help="Pick one or more columns that get the same new role for the same reason")
     new_role = right.selectbox("New role", list(rules.ROLES), format_func=lambda r: f"{rules.ROLE_LABELS[r]}: {rules.ROLE_HELP[r]}",
                                key="_w_identify_role")
     reason = st.text_input("Reason for the change", key="_w_identify_reason",
                            placeholder="e.g. a public register: names serve a clear public good")
     submitted = st.form_submit_button("Record the change", icon=":material/edit:")
 if submitted:
-    previous = roles.get(column, detected[column].role)
-    if not reviewer.strip():
+    changed = [c for c in chosen if roles.get(c, detected[c].role) != new_role]
+    if not chosen:
+        st.error("Pick the column(s) to change.", icon=":material/table_rows:")
+    elif not reviewer.strip():
         st.error("Type your name above so the change is recorded with who made it.", icon=":material/badge:")
     elif not reason.strip():
         st.error("Give a reason for the change: it goes into the review report.", icon=":material/edit_note:")
-    elif new_role == previous:
-        st.info(f"{column} is already a {rules.ROLE_LABELS[new_role].lower()}; nothing changed.", icon=":material/info:")
+    elif not changed:
+        st.info(f"Already a {rules.ROLE_LABELS[new_role].lower()}: {', '.join(chosen)}. Nothing changed.",
+                icon=":material/info:")
     else:
-        recipe["roles"][column] = new_role
-        recipe["decisions"].append({
-            "column": column, "role": new_role, "previous": previous, "by": reviewer.strip(),
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "reason": reason.strip(),
-        })
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for column in changed:
+            recipe["decisions"].append({"column": column, "role": new_role, "previous": roles.get(column, detected[column].role),
+                                        "by": reviewer.strip(), "at": at, "reason": reason.strip()})
+            recipe["roles"][column] = new_role
         st.rerun()
 
 if recipe["decisions"]:

@@ -67,7 +67,7 @@ def test_free_text_findings_are_shown_masked():
 
 def test_change_needs_a_name_and_a_reason():
     at = app()
-    at.selectbox(key="_w_identify_column").set_value("Name")
+    at.multiselect(key="_w_identify_columns").set_value(["Name"])
     at.selectbox(key="_w_identify_role").set_value("other")
     at.button[0].click().run()
     assert any("Type your name" in e.value for e in at.error)
@@ -77,7 +77,7 @@ def test_change_needs_a_name_and_a_reason():
 def test_change_a_role_is_recorded_with_who_when_why_and_kept():
     at = app(reviewer="Pat Officer")
     assert at.text_input(key="_w_reviewer").value == "Pat Officer"
-    at.selectbox(key="_w_identify_column").set_value("Name")
+    at.multiselect(key="_w_identify_columns").set_value(["Name"])
     at.selectbox(key="_w_identify_role").set_value("other")
     at.text_input(key="_w_identify_reason").set_value("a public register")
     at.button[0].click().run()
@@ -100,7 +100,7 @@ def test_change_a_role_is_recorded_with_who_when_why_and_kept():
 
 def test_raising_a_column_to_direct_masks_its_examples():
     at = app(reviewer="Pat")
-    at.selectbox(key="_w_identify_column").set_value("Town")
+    at.multiselect(key="_w_identify_columns").set_value(["Town"])
     at.selectbox(key="_w_identify_role").set_value("direct")
     at.text_input(key="_w_identify_reason").set_value("small towns")
     at.button[0].click().run()
@@ -110,7 +110,7 @@ def test_raising_a_column_to_direct_masks_its_examples():
 
 def test_all_inputs_are_labelled():
     at = app()
-    assert all(w.label for w in list(at.selectbox) + list(at.text_input))
+    assert all(w.label for w in list(at.selectbox) + list(at.multiselect) + list(at.text_input))
 
 
 def test_all_the_evidence_for_one_column():
@@ -119,3 +119,23 @@ def test_all_the_evidence_for_one_column():
     text = " ".join(m.value for m in at.markdown)
     assert "**Email**: email address, detected as direct identifier" in text
     assert "sampled values are email addresses" in text
+
+
+def test_several_columns_change_at_once_with_one_decision_each():
+    at = app(reviewer="Pat")
+    at.multiselect(key="_w_identify_columns").set_value(["Name", "Email", "Age"])
+    at.selectbox(key="_w_identify_role").set_value("other")
+    at.text_input(key="_w_identify_reason").set_value("a public register of license holders")
+    at.button[0].click().run()
+    recipe = at.session_state["recipe"]
+    assert recipe["roles"] == {"Name": "other", "Email": "other", "Age": "other"}
+    assert [(d["column"], d["previous"]) for d in recipe["decisions"]] == [("Name", "direct"), ("Email", "direct"), ("Age", "quasi")]
+    assert len({d["at"] for d in recipe["decisions"]}) == 1
+
+
+def test_nothing_chosen_is_an_error_not_a_change():
+    at = app(reviewer="Pat")
+    at.text_input(key="_w_identify_reason").set_value("why")
+    at.button[0].click().run()
+    assert any("Pick the column" in e.value for e in at.error)
+    assert at.session_state["recipe"]["decisions"] == []
