@@ -374,3 +374,75 @@ def test_without_the_exact_check_the_linking_cell_would_be_recoverable(monkeypat
          [70, 80, 90, 100, 110]]
     t = aggregate(records(grid(m)), ["R", "C"])
     assert ("r1", "c3") in recoverable(t, ("R", "C"))
+
+
+# --- bounds: a reader also knows every suppressed count is at least 1 -------------------------
+
+@st.composite
+def small_grids(draw):
+    nr, nc = draw(st.integers(2, 3)), draw(st.integers(2, 3))
+    counts = st.one_of(st.integers(0, 6), st.integers(6, 14))
+    return [[draw(counts) for _ in range(nc)] for _ in range(nr)]
+
+
+def feasible_values(t, m):
+    """Every interior table of integers that agrees with what is published, with suppressed cells >= 1.
+
+    Returns {cell: set of values it takes}, or None when there are too many candidates to enumerate.
+    """
+    f = t.frame.set_index(["R", "C"])
+    nr, nc = len(m), len(m[0])
+    rows, cols = [f"r{i + 1}" for i in range(nr)], [f"c{j + 1}" for j in range(nc)]
+    published = {k: int(v) for k, v, s in zip(f.index, f["count"], f["count_suppressed"]) if not s}
+    unknown = [(r, c) for r in rows for c in cols if (r, c) not in published]
+    grand = published.get((TOTAL, TOTAL))
+    if grand is None or not unknown:
+        return None
+    bounds = [min(x for x in (published.get((r, TOTAL)), published.get((TOTAL, c)), grand) if x is not None)
+              for r, c in unknown]
+    if np.prod([float(b) for b in bounds]) > 300_000:
+        return None
+    grids = np.meshgrid(*[np.arange(1, b + 1) for b in bounds], indexing="ij")
+    cand = np.stack([g.reshape(-1) for g in grids], axis=1)
+    ok = np.ones(len(cand), dtype=bool)
+    full = {}
+    for r in rows:
+        for c in cols:
+            full[(r, c)] = cand[:, unknown.index((r, c))] if (r, c) in unknown else np.full(len(cand), published[(r, c)])
+    margins = {}
+    for r in rows:
+        margins[(r, TOTAL)] = sum(full[(r, c)] for c in cols)
+    for c in cols:
+        margins[(TOTAL, c)] = sum(full[(r, c)] for r in rows)
+    margins[(TOTAL, TOTAL)] = sum(margins[(r, TOTAL)] for r in rows)
+    for k, v in margins.items():
+        ok &= (v == published[k]) if k in published else (v >= 1)
+    return {k: set(cand[ok, i].tolist()) for i, k in enumerate(unknown)}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_grids(), st.integers(0, 2))
+def test_no_suppressed_cell_is_pinned_by_published_values_and_bounds(m, seed):
+    cube = grid(m)
+    if sum(cube.values()) == 0:
+        return
+    cats = {"R": [f"r{i + 1}" for i in range(len(m))], "C": [f"c{j + 1}" for j in range(len(m[0]))]}
+    t = aggregate(records(cube), ["R", "C"], seed=seed, categories=cats)
+    values = feasible_values(t, m)
+    if values is None:
+        return
+    for cell, seen in values.items():
+        assert m[int(cell[0][1:]) - 1][int(cell[1][1:]) - 1] in seen   # the truth is among them
+        assert len(seen) >= 2, f"{cell} can only be {seen} in {m}"
+
+
+def test_without_the_all_ones_rule_a_row_of_ones_would_be_pinned(monkeypatch):
+    import ctopen.aggregate as agg
+    m = [[1, 1, 9], [9, 9, 9]]
+    cats = {"R": ["r1", "r2"], "C": ["c1", "c2", "c3"]}
+    t = aggregate(records(grid(m)), ["R", "C"], categories=cats)
+    assert "would all be 1" in reason(t, ("r1", "c3"))
+    protect = agg._protect
+    monkeypatch.setattr(agg, "_protect", lambda *a, **kw: protect(*a, **{**kw, "ones_rule": False}))
+    t = aggregate(records(grid(m)), ["R", "C"], categories=cats)
+    assert feasible_values(t, m)[("r1", "c1")] == {1}
