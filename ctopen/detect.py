@@ -422,7 +422,10 @@ def _pct(x: float) -> str:
 
 
 def _vocab_share(values: list[str], words: list[str]) -> float:
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b", re.I)
+    """Share of values holding one of the words (a word ending in * matches any ending: "bupre*")."""
+    alts = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w)
+            for w in sorted(set(words), key=len, reverse=True)]
+    pattern = re.compile(r"\b(?:" + "|".join(alts) + r")\b", re.I)
     return _share(values, pattern.search)
 
 

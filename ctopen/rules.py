@@ -193,9 +193,18 @@ HEADER_VETO: dict[str, list[str]] = {
     "count": ["account", "county", "counter"],
 }
 
+# Drug stems as medical examiners abbreviate them ("bupren", "hydromorph", "h-morph"): a trailing * matches
+# any ending. Used inside values only.
+DRUG_STEMS = ["bupre*", "buprn*", "hydromor*", "morph*", "fentan*", "carfent*", "oxycod*", "hydrocod*", "benzod*",
+              "cocain*", "methadon*", "amphet*", "methamph*", "tramad*", "opiat*", "opioid*", "codein*",
+              "tapentad*", "meperid*", "loperam*", "diphenhyd*", "zolpid*", "alprazol*", "clonazep*", "diazep*",
+              "lorazep*", "gabapent*", "xylaz*", "ketamin*", "mdma", "ghb", "u-47700", "u47700", "anpp", "6-mam",
+              "6mam", "mitrag*", "mirtag*", "kratom", "cathinon*", "pentylon*", "butalbit*", "paroxet*", "sertral*",
+              "duster", "difluoro*", "difluro*", "naloxon*", "suboxon*", "xanax", "phencyclid*", "pcp"]
+
 # Words inside values that show a health or criminal-justice attribute.
 VALUE_WORDS: dict[str, list[str]] = {
-    "health": DRUG_WORDS + [
+    "health": DRUG_WORDS + DRUG_STEMS + [
         "intoxication", "toxicity", "overdose", "poisoning", "acute", "chronic", "disease", "cancer", "diabetes",
         "hypertension", "cardiovascular", "pneumonia", "hiv", "aids", "hepatitis", "asthma", "depression",
         "schizophrenia", "bipolar", "dementia", "alcoholism", "substance", "abuse", "ingestion", "injection",
