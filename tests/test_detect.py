@@ -46,6 +46,10 @@ def test_drug_deaths_roles(engine):
     assert [c for c in d.columns if c.role == "direct"] == [d.column("ID")]
     assert d.column("Age").entity == "age" and d.column("Sex").entity == "sex"
     assert d.column("ResidenceCounty").entity == "county" and d.column("ResidenceCity").entity == "town"
+    # free-text drug findings ("Bupren", "hydromorph", "U-47700") and other health text
+    for col in ["Other", "OtherSignifican", "DescriptionofInjury"]:
+        assert (roles[col], d.column(col).entity) == ("sensitive", "health"), col
+    assert roles["Location"] == "other" and roles["InjuryPlace"] == "other"
 
 
 def test_drug_deaths_id_examples_are_masked_and_evidence_says_unique(engine):
