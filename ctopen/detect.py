@@ -195,6 +195,9 @@ def header_hits(name: str) -> dict[str, str]:
     for entity, vetoes in rules.HEADER_VETO.items():
         if entity in hits and any(_word_in_header(v, tokens, compact, spaced) for v in vetoes):
             del hits[entity]
+    if hits.get("town") == "res" and hits.keys() & {"county", "state", "zip", "street_address", "coordinates",
+                                                     "date", "race", "sex", "ethnicity", "age"}:
+        del hits["town"]          # "Res" alone is the town of residence; "ResCnty", "ResZip" say what of it
     return hits
 
 

@@ -141,7 +141,7 @@ HEADER_WORDS: dict[str, list[str]] = {
     "record_date": ["refreshed", "refresh", "updated", "update", "modified", "loaded", "extracted", "asof",
                     "run date", "rundate", "recordrefreshedon"],
     "zip": ["zip", "zipcode", "postal", "postcode", "zcta", "zip5"],
-    "town": ["town", "city", "municipality", "muni", "twn", "village", "cty"],
+    "town": ["town", "city", "municipality", "muni", "twn", "village", "cty", "res"],   # "res": residence (town)
     "county": ["county", "cnty", "cnty_nm"],
     "state": ["state", "province"],
     "sex": ["sex", "gender", "gndr", "sx"],

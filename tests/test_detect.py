@@ -198,7 +198,7 @@ def test_free_text_without_pii_is_other(engine):
 @pytest.mark.parametrize("header,entity", [
     ("DOB", "date_of_birth"), ("SSN", "ssn"), ("Pt_Nm", "person_name"), ("HomeAddr", "street_address"),
     ("Ph", "phone"), ("ZipCode", "zip"), ("Eth", "ethnicity"), ("Dx", "health"), ("Sex", "sex"),
-    ("ResCnty", "county"), ("credentialid", "record_id"), ("ResidenceCity", "town"),
+    ("ResCnty", "county"), ("credentialid", "record_id"), ("ResidenceCity", "town"), ("Res", "town"),
 ])
 def test_header_words_and_agency_abbreviations(header, entity):
     assert entity in header_hits(header)
@@ -206,7 +206,7 @@ def test_header_words_and_agency_abbreviations(header, entity):
 
 @pytest.mark.parametrize("header,entity", [
     ("BusinessName", "person_name"), ("InjuryCity", "health"), ("Number of tests", "record_id"),
-    ("Percentage", "age"), ("paid", "record_id"), ("Village", "age"),
+    ("Percentage", "age"), ("paid", "record_id"), ("Village", "age"), ("ResCnty", "town"), ("Res_Zip", "town"),
 ])
 def test_header_words_that_must_not_match(header, entity):
     assert entity not in header_hits(header)
