@@ -25,10 +25,8 @@ Beyond the line rule, two checks make sure no suppressed cell can be worked out 
 - an exact check of the linear system the published table defines (every line equation, with the
   published values substituted) finds any suppressed cell still determined by combining lines (a
   "bridge" between two protected groups) and suppresses one more cell next to it, then the line rule
-  runs again. A cell is determined exactly when its leverage in the equations is 1 (every null vector
-  of the system is zero on it), computed per group of linked suppressed cells. Groups of more than
-  EXACT_MAX linked cells (large tables of many dimensions with many small cells) are too large for this
-  dense check: they get the line rule only, and `exact_check` (and the notes) say so.
+  runs again. A cell is determined exactly when every null vector of the system is zero on it; see
+  `_determined`. If the solver does not converge, `exact_check` (and the notes) say so.
 
 Complementary suppression always runs over the full table with its totals, even when totals are not
 published (`totals=False`): totals such as "deaths per year" are often published elsewhere.
@@ -49,7 +47,8 @@ MAX_NUMERATOR = 5           # rule 6: ... and a numerator above 5
 TOTAL = "Total"
 MISSING = "(blank)"
 STATS = ("sum", "mean", "percent")
-EXACT_MAX = 1_500          # largest group of linked suppressed cells the exact check solves
+DENSE_MAX = 300            # groups of linked suppressed cells up to this size: dense eigendecomposition
+CG_MAX_ITER = 20_000       # larger groups: conjugate gradients, at most this many iterations
 MAX_CELLS = 5_000_000       # a table bigger than this is not a count table anyone can review
 YES = {"y", "yes", "true", "t", "1", "1.0"}
 
@@ -413,16 +412,18 @@ def _nearest_candidate(flat, values, supp, tiekey, selectable, axes, N):
     return None
 
 
-def _determined(supp: np.ndarray, exact_max: int | None = None, axes=None):
+def _determined(supp: np.ndarray, axes=None, dense_max: int | None = None):
     """Suppressed cells whose value the published line equations determine exactly.
 
     The equations restricted to the suppressed cells form a matrix A (published values move to the
-    right-hand side). A cell is determined exactly when its unit vector lies in the row space of A,
-    that is when its leverage in A is 1. Computed per connected group of suppressed cells (cells that
-    share a line), with a dense eigendecomposition of A'A; groups larger than `exact_max` are not
-    checked, and the status says so (the UI warns, the notes say it).
+    right-hand side). A cell is determined exactly when its unit vector lies in the row space of A:
+    when its leverage is 1, or equally when every null vector of A is zero on it. Computed per group of
+    linked suppressed cells (cells that share a line): small groups by a dense eigendecomposition of
+    A'A, larger ones by projecting a random vector on the null space of A with conjugate gradients (a
+    cell is determined when the projection is zero on it; a non-determined cell is zero only with
+    probability 0, and a false alarm only adds a complement).
     """
-    exact_max = EXACT_MAX if exact_max is None else exact_max
+    dense_max = DENSE_MAX if dense_max is None else dense_max
     cells = np.flatnonzero(supp)
     if not len(cells):
         return cells, "passed"
@@ -442,19 +443,68 @@ def _determined(supp: np.ndarray, exact_max: int | None = None, axes=None):
     rows = np.stack(rows, axis=1)            # (cells, dims): the line of each cell along each dimension
     signs = np.stack(signs, axis=1)
     comp = _components(rows, offset)
-    found, skipped = [], 0
+    found, unchecked = [], 0
     order = np.argsort(comp, kind="stable")
     bounds = np.flatnonzero(np.diff(comp[order])) + 1
     for group in np.split(order, bounds):
-        if len(group) > exact_max:
-            skipped += len(group)
+        if len(group) <= dense_max:
+            found.append(cells[group[_leverage(rows[group], signs[group]) > 1 - 1e-6]])
             continue
-        found.append(cells[group[_leverage(rows[group], signs[group]) > 1 - 1e-6]])
+        determined = _null_projection(rows[group], signs[group])
+        if determined is None:
+            unchecked += len(group)
+        else:
+            found.append(cells[group[determined]])
     status = "passed"
-    if skipped:
-        status = (f"the exact check was not run on {skipped:,} suppressed cells linked in groups of more "
-                  f"than {exact_max:,} (too large to solve here); the line rule was applied to them")
+    if unchecked:
+        status = (f"the exact check did not converge for {unchecked:,} linked suppressed cells; the line rule "
+                  "was applied to them")
     return (np.concatenate(found) if found else cells[:0]), status
+
+
+def _null_projection(rows: np.ndarray, signs: np.ndarray, tol: float = 1e-6):
+    """Determined cells of a large group (bool array), or None when the solver did not converge.
+
+    v = r - A'y with (AA')y = Ar (conjugate gradients) is the projection of a random r on the null
+    space of A. Sums are taken with numpy reductions, not BLAS dot products: on a busy machine BLAS
+    threads made each step 10x slower.
+    """
+    n, d = rows.shape
+    _, line = np.unique(rows.reshape(-1), return_inverse=True)
+    m = int(line.max()) + 1
+    cell = np.repeat(np.arange(n), d)
+    sign = signs.reshape(-1)
+
+    def A(x):
+        return np.bincount(line, weights=sign * x[cell], minlength=m)
+
+    def At(y):
+        return np.bincount(cell, weights=sign * y[line], minlength=n)
+
+    r = np.random.default_rng(20240601).standard_normal(n)
+    b = A(r)
+    y = np.zeros(m)
+    res = b.copy()
+    p = res.copy()
+    rs = float((res * res).sum())
+    stop = (1e-11 * float(np.sqrt((b * b).sum()))) ** 2
+    for _ in range(CG_MAX_ITER):
+        if rs <= stop:
+            break
+        q = A(At(p))
+        pq = float((p * q).sum())
+        if pq <= 0:
+            break
+        alpha = rs / pq
+        y += alpha * p
+        res -= alpha * q
+        rs_new = float((res * res).sum())
+        p = res + (rs_new / rs) * p
+        rs = rs_new
+    v = r - At(y)
+    if float(np.sqrt((A(v) ** 2).sum())) > 1e-8 * float(np.sqrt((r * r).sum())):
+        return None
+    return np.abs(v) < tol
 
 
 def _leverage(rows: np.ndarray, signs: np.ndarray) -> np.ndarray:

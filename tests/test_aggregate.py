@@ -156,7 +156,10 @@ def test_one_dimension_single_small_cell_and_all_ones():
     assert "would all be 1" in t.reasons.loc[t.frame["R"] == "c", "count"].iloc[0]
 
 
-def test_cell_linking_two_protected_blocks_is_found_by_the_exact_check():
+@pytest.mark.parametrize("dense_max", [300, 0], ids=["dense", "conjugate-gradients"])
+def test_cell_linking_two_protected_blocks_is_found_by_the_exact_check(dense_max, monkeypatch):
+    import ctopen.aggregate as agg
+    monkeypatch.setattr(agg, "DENSE_MAX", dense_max)
     # Two 2x2 blocks of small cells, and r1c3 (4) linking them: every row and column holds two
     # or more suppressed cells, yet r1c3 = row r1 total - ... is determined. The exact check adds r2c3.
     m = [[2, 3, 4, 50, 60],
@@ -327,13 +330,17 @@ def tables(draw):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tables())
-def test_no_suppressed_cell_can_be_recovered(case):
+@given(tables(), st.sampled_from([300, 0]))
+def test_no_suppressed_cell_can_be_recovered(case, dense_max):
+    """Both solvers of the exact check: dense (small groups) and conjugate gradients (large ones)."""
+    import ctopen.aggregate as agg
     dims, cube, threshold, seed = case
     if sum(cube.values()) == 0:
         return
     df = records(cube, names=dims)
-    t = aggregate(df, dims, threshold=threshold, seed=seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(agg, "DENSE_MAX", dense_max)
+        t = aggregate(df, dims, threshold=threshold, seed=seed)
     f = t.frame
     truth = true_cube(df, dims)
     for row in f.itertuples(index=False):
