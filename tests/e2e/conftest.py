@@ -71,14 +71,24 @@ def browser():
         b.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call":
+        item.rep_call = rep
+
+
 @pytest.fixture
-def page(browser, app_url):
+def page(browser, app_url, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     pg.goto(app_url)
     pg.get_by_text("Load", exact=True).first.wait_for()
     yield pg
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        shot(pg, f"FAILED-{request.node.name}")
     context.close()
 
 
