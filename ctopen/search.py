@@ -680,7 +680,7 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
         target={"k": k, "max_suppression": max_suppression,
                 **({"sensitive": sensitive, "l": l} if with_l else {})},
     )
-    rec.minimal = _is_minimal(best, grid, heights, found)
+    rec.minimal = _is_minimal(best, grid, heights, found, status, evaluate)
     if not rec.minimal:
         rec.notes.append("A column could be one level finer and still meet the target, but that would "
                          "suppress more records and lose more information overall.")
@@ -723,14 +723,19 @@ def _tie_break(best, best_loss, found, grid):
     return min(ties, key=lambda i: (int(grid[i].sum()), found[i][1], tuple(int(x) for x in grid[i])))
 
 
-def _is_minimal(best, grid, heights, found) -> bool:
+def _is_minimal(best, grid, heights, found, status, evaluate) -> bool:
+    """Does every node one level lower on one column miss the target? (Each is checked: with a
+    ladder that is not nested, a lower level can lose more and so was never visited.)"""
     node = grid[best].astype(int)
     for j in range(len(node)):
         if node[j] == 0:
             continue
         lower = node.copy()
         lower[j] -= 1
-        if _index(lower, heights) in found:
+        idx = _index(lower, heights)
+        if idx not in found and status[idx] >= 0:
+            evaluate(idx)     # records it in `found` when it meets the whole target
+        if idx in found:
             return False
     return True
 
