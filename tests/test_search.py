@@ -174,6 +174,12 @@ def test_same_optimum_when_ladders_are_not_nested(case):
     _check_against_reference(*case)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(nested=False, with_l=True))
+def test_same_optimum_with_l_when_ladders_are_not_nested(case):
+    _check_against_reference(*case)
+
+
 # --- exact small cases -------------------------------------------------------------------------------
 
 def test_l_diversity_is_checked_on_every_node_not_inferred():
