@@ -133,7 +133,7 @@ def _run(t, inputs: dict, token: str, recipe: dict, fixed: dict) -> None:
 
 def _label(labels: dict, column: str, level: int) -> str:
     name = labels[column][level]
-    return "hidden (*)" if name == "*" else name
+    return "blanked out" if name == "*" else name
 
 
 def _describe(levels: dict, labels: dict) -> str:
@@ -182,6 +182,9 @@ def _chart(alts: list[dict], labels: dict) -> go.Figure:
         line=dict(dash="dot", width=1),
         hovertext=[_describe(a["levels"], labels) for a in alts], hoverinfo="text+x+y",
     ))
+    most = max(a["suppressed"] for a in alts) or 1
+    fig.update_xaxes(range=[-0.06 * most, 1.22 * most])
+    fig.update_yaxes(range=[0, 112])
     fig.update_layout(xaxis_title="Records removed", yaxis_title="Information lost (%)", height=340,
                       margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
     return fig
@@ -205,3 +208,5 @@ def apply_levels(result: dict, levels: dict) -> None:
     new.append(search.suppress_step(columns, target["k"], target["max_suppression"]))
     rank = {"suppress": 1, "aggregate": 2}
     recipe["steps"] = sorted(kept + new, key=lambda s: rank.get(s.get("op"), 0))
+    st.toast("Added to the recipe: " + _describe(levels, result["labels"]) + f", then remove groups smaller than {target['k']}.",
+             icon=":material/playlist_add_check:")
