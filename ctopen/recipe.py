@@ -12,8 +12,13 @@ from ctopen import settings
 from ctopen.errors import RecipeError
 
 VERSION = 1
-OPS = ("drop", "generalize", "suppress", "pseudonymize", "aggregate")
+PRIVACY_OPS = ("drop", "generalize", "suppress", "pseudonymize", "aggregate")
+# Data-preparation fixes (ctopen.checks.FIX_OPS): applied after every privacy step, in their order,
+# so that a rename never changes what a privacy step or a role refers to.
+FIX_OPS = ("format_number", "rename", "titlecase", "reorder", "escape_formulas", "drop_note_rows")
+OPS = PRIVACY_OPS + FIX_OPS
 COLUMN_OPS = ("drop", "generalize", "pseudonymize")
+FIX_COLUMN_OPS = ("format_number", "rename", "titlecase", "escape_formulas")
 
 
 def new(steps: list | None = None) -> dict:
@@ -50,9 +55,28 @@ def save(recipe: dict, path) -> Path:
     return path
 
 
+def in_apply_order(steps: list) -> list:
+    """The steps in the order apply() runs them: privacy steps (aggregate last), then the fixes."""
+    return [s for s in steps if s.get("op") not in FIX_OPS] + [s for s in steps if s.get("op") in FIX_OPS]
+
+
+def renames(recipe: dict) -> dict[str, str]:
+    """{original column: published name} for the columns a fix step renames."""
+    out: dict[str, str] = {}
+    for step in recipe.get("steps") or []:
+        if step.get("op") in ("rename", "format_number") and step.get("to") and step.get("to") != step.get("column"):
+            original = next((old for old, new in out.items() if new == step.get("column")), step.get("column"))
+            out[original] = step["to"]
+    return out
+
+
 def step_columns(step: dict) -> list[str]:
     """The columns a step reads (for aggregate: its dimensions and measures)."""
     op = step.get("op")
+    if op in FIX_COLUMN_OPS:
+        return [step.get("column")]
+    if op == "reorder":
+        return [c for c in step.get("columns") or [] if isinstance(c, str)]
     if op == "generalize" and step.get("state_column"):
         return [step.get("column"), step.get("state_column")]
     if op in COLUMN_OPS:
@@ -84,7 +108,8 @@ def validate(recipe, columns=None) -> dict:
         raise RecipeError("The recipe's \"steps\" must be a list.")
     problems = []
     for i, step in enumerate(steps, start=1):
-        problems += _step_problems(i, step, last=i == len(steps))
+        later = [s.get("op") if isinstance(s, dict) else None for s in steps[i:]]
+        problems += _step_problems(i, step, last=all(op in FIX_OPS for op in later))
     if problems:
         raise RecipeError("The recipe has problems: " + "; ".join(problems) + ".")
     if columns is not None:
@@ -97,7 +122,15 @@ def check_columns(recipe: dict, columns) -> None:
     present = list(columns)
     available = set(present)
     absent, dropped = [], []
-    for step in recipe.get("steps", []):
+    aggregated = False
+    for step in in_apply_order(recipe.get("steps", [])):
+        if aggregated and step.get("op") in FIX_OPS:
+            continue  # the count table's columns are known only once it is built; the fix step checks then
+        aggregated = aggregated or step.get("op") == "aggregate"
+        if step.get("op") in ("rename", "format_number") and step.get("to") and step.get("column") in available:
+            available.add(step["to"])
+        if step.get("op") == "reorder":
+            continue  # reorder moves what it finds and says what it did not
         for col in step_columns(step):
             if col in available:
                 continue
@@ -126,8 +159,13 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
     if op not in OPS:
         return [f"{where} has an unknown op {op!r} (known: {', '.join(OPS)})"]
     out = []
-    if op in COLUMN_OPS and not _is_name(step.get("column")):
+    if op in COLUMN_OPS + FIX_COLUMN_OPS and not _is_name(step.get("column")):
         out.append(f"{where} ({op}) needs a \"column\"")
+    if op == "rename" and not _is_name(step.get("to")):
+        out.append(f"{where} (rename) needs the new name in \"to\"")
+    if op == "reorder" and not (isinstance(step.get("columns"), list) and step["columns"]
+                                and all(_is_name(c) for c in step["columns"])):
+        out.append(f"{where} (reorder) needs \"columns\" as a list of column names")
     if op == "generalize":
         from ctopen import hierarchies
         name = step.get("hierarchy")
@@ -152,7 +190,7 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
             out.append(f"{where} (suppress) needs \"columns\" as a list of column names")
     if op == "aggregate":
         if not last:
-            out.append(f"{where} (aggregate) must be the last step")
+            out.append(f"{where} (aggregate) must be the last step (only data-preparation fixes may follow it)")
         by = step.get("by")
         if not (_is_name(by) or isinstance(by, list) and by and all(_is_name(c) for c in by)):
             out.append(f"{where} (aggregate) needs \"by\" as a list of column names")
@@ -201,6 +239,9 @@ def describe_step(step: dict) -> str:
         text = f"Publish counts by {by if isinstance(by, str) else ', '.join(map(str, by))} instead of records"
         text += f", with {', '.join(measures)}" if measures else ""
         return text + f" (counts of {step.get('threshold', 5)} or less suppressed)."
+    if op in FIX_OPS:
+        from ctopen.checks import fix_label
+        return fix_label(step) + " (a data-preparation fix, applied after the privacy steps)."
     return f"Unknown step {op!r}."
 
 

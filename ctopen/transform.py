@@ -31,6 +31,11 @@ class Applied:
     df: pd.DataFrame
     log: list[dict] = field(default_factory=list)
     suppressed: int = 0
+    renamed: dict = field(default_factory=dict)   # original column -> its name in the release (fix steps)
+
+    def name(self, column: str) -> str:
+        """A column's name in the release table."""
+        return self.renamed.get(column, column)
 
     def to_dict(self) -> dict:
         return {"rows": int(len(self.df)), "columns": list(self.df.columns), "suppressed": int(self.suppressed),
@@ -38,12 +43,14 @@ class Applied:
 
 
 def apply(df: pd.DataFrame, recipe: dict, key: bytes | None = None) -> Applied:
-    """The release table: the recipe's steps applied in order to a copy of df."""
+    """The release table: the recipe's privacy steps applied in order to a copy of df (an aggregate last),
+    then its data-preparation fixes (ctopen.checks) in their order, so a rename never changes what a
+    privacy step or a role refers to. `Applied.renamed` maps original column names to published ones."""
     recipes.validate(recipe, columns=list(df.columns))
     out = df.copy()
     log: list[dict] = []
     suppressed = 0
-    for step in recipe["steps"]:
+    for step in recipes.in_apply_order(recipe["steps"]):
         op = step["op"]
         if op == "drop":
             out, entry = drop(out, step)
@@ -53,7 +60,10 @@ def apply(df: pd.DataFrame, recipe: dict, key: bytes | None = None) -> Applied:
             out, entry = suppress(out, step, roles=recipe.get("roles") or {})
         elif op == "pseudonymize":
             out, entry = pseudonymize(out, step, key=key)
-        else:  # aggregate: the last step (validated)
+        elif op in recipes.FIX_OPS:
+            from ctopen.checks import FIX_OPS
+            out, entry = FIX_OPS[op](out, step)
+        else:  # aggregate: the last privacy step (validated)
             try:
                 from ctopen.aggregate import apply_step
             except ModuleNotFoundError as exc:
@@ -65,7 +75,7 @@ def apply(df: pd.DataFrame, recipe: dict, key: bytes | None = None) -> Applied:
             entry.setdefault("message", recipes.describe_step(step))
         suppressed += int(entry.get("records_removed", 0)) if op == "suppress" else 0
         log.append(entry)
-    return Applied(df=out, log=log, suppressed=suppressed)
+    return Applied(df=out, log=log, suppressed=suppressed, renamed=recipes.renames(recipe))
 
 
 # --- the steps ---------------------------------------------------------------------------------

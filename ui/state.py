@@ -100,7 +100,12 @@ def roles() -> dict[str, str]:
     """Effective roles: detected, overridden by the user's decisions in the recipe."""
     found = detection()
     detected = {c.name: c.role for c in found.columns} if found is not None else {}
-    return {**detected, **recipe().get("roles", {})}
+    roles = {**detected, **recipe().get("roles", {})}
+    from ctopen.recipe import renames
+    for old, new in renames(recipe()).items():   # a renamed column keeps its role under its published name
+        if old in roles:
+            roles.setdefault(new, roles[old])
+    return roles
 
 
 def pseudonym_key() -> bytes | None:

@@ -273,7 +273,7 @@ def figures(t, qi: list[str], k: int) -> Figures | None:
     except CtopenError as exc:
         layout.show_error(exc)
         return None
-    present = [c for c in qi if c in applied.df.columns]
+    present = [applied.name(c) for c in qi if applied.name(c) in applied.df.columns]
     loss = transform.information_loss(t.df, state.recipe(), qi, applied.suppressed)
     report = before = None
     try:

@@ -77,12 +77,16 @@ def record_exception(recipe: dict, justification: str, by: str, at: str | None =
 
 
 def pseudonymized(recipe: dict) -> set[str]:
-    return {s.get("column") for s in recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
+    from ctopen.recipe import renames
+    renamed = renames(recipe)
+    return {renamed.get(s.get("column"), s.get("column")) for s in recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
 
 
 def release_roles(df: pd.DataFrame, recipe: dict, detection=None) -> tuple[dict[str, str], dict[str, str]]:
     """(roles, where each came from) for the release table's columns."""
-    given = {c: r for c, r in (recipe.get("roles") or {}).items() if c in df.columns}
+    from ctopen.recipe import renames
+    renamed = renames(recipe)   # a fix step may have renamed a column: its role follows it
+    given = {renamed.get(c, c): r for c, r in (recipe.get("roles") or {}).items() if renamed.get(c, c) in df.columns}
     roles = dict(given)
     source = {c: "recipe" for c in given}
     missing = [c for c in df.columns if c not in given]
@@ -91,9 +95,10 @@ def release_roles(df: pd.DataFrame, recipe: dict, detection=None) -> tuple[dict[
             from ctopen.detect import detect
             detection = detect(df[missing])
         for col in detection.columns:
-            if col.name in missing:
-                roles[col.name] = col.role
-                source[col.name] = "detection"
+            name = renamed.get(col.name, col.name)
+            if name in missing:
+                roles[name] = col.role
+                source[name] = "detection"
         for col in missing:   # detection said nothing: count it as a quasi-identifier, the careful default
             if col not in roles:
                 roles[col] = "quasi"

@@ -1,0 +1,59 @@
+"""Data-preparation fixes (ctopen.checks) as recipe steps: applied after the privacy steps, roles follow renames."""
+import pandas as pd
+import pytest
+
+from ctopen import recipe as recipes
+from ctopen.errors import RecipeError
+from ctopen.load import load
+from ctopen.publish import gate
+from ctopen.transform import apply
+from tests.conftest import REAL_ESTATE, shared_file
+
+
+def test_format_number_on_the_real_estate_sales_through_apply():
+    t = load(shared_file(REAL_ESTATE))
+    r = {"version": 1, "steps": [{"op": "format_number", "column": "Sale Amount"}, {"op": "drop", "column": "Address"}]}
+    out = apply(t.df, r)
+    assert "Address" not in out.df.columns
+    assert not out.df["Sale Amount"].str.contains(",").any()
+    assert pd.to_numeric(out.df["Sale Amount"]).sum() == pd.to_numeric(t.df["Sale Amount"].str.replace(",", "")).sum()
+    assert [e["op"] for e in out.log] == ["drop", "format_number"]   # fixes run after the privacy steps
+
+
+def test_a_renamed_direct_identifier_is_still_caught_by_the_gate():
+    df = pd.DataFrame({"NM": list("ABCDEF"), "town": ["HARTFORD"] * 6}, dtype="str")
+    r = {"version": 1, "roles": {"NM": "direct", "town": "quasi"},
+         "steps": [{"op": "rename", "column": "NM", "to": "Name"}, {"op": "titlecase", "column": "town"}]}
+    out = apply(df, r)
+    assert list(out.df.columns) == ["Name", "town"] and out.renamed == {"NM": "Name"} and out.name("NM") == "Name"
+    assert set(out.df["town"]) == {"Hartford"}
+    verdict = gate.evaluate(out.df, r)
+    assert not verdict.passed and verdict.direct == ["Name"]
+
+
+def test_a_pseudonymized_then_renamed_column_is_not_direct():
+    df = pd.DataFrame({"id": [str(i) for i in range(6)], "town": ["Avon"] * 6}, dtype="str")
+    r = {"version": 1, "roles": {"id": "direct", "town": "quasi"},
+         "steps": [{"op": "pseudonymize", "column": "id"}, {"op": "rename", "column": "id", "to": "Anonymous ID"}]}
+    out = apply(df, r, key=b"k" * 32)
+    assert gate.evaluate(out.df, r).passed
+
+
+@pytest.mark.parametrize("steps, message", [
+    ([{"op": "drop", "column": "a"}, {"op": "titlecase", "column": "a"}], "after dropping"),
+    ([{"op": "rename", "column": "a"}], "needs the new name"),
+    ([{"op": "reorder", "columns": []}], "needs \"columns\""),
+    ([{"op": "titlecase", "column": "zzz"}], "does not have"),
+])
+def test_bad_fix_steps(steps, message):
+    df = pd.DataFrame({"a": ["X"], "b": ["Y"]}, dtype="str")
+    with pytest.raises(RecipeError, match=message):
+        apply(df, {"version": 1, "steps": steps})
+
+
+def test_fix_steps_may_follow_an_aggregate_but_privacy_steps_may_not():
+    ok = {"version": 1, "steps": [{"op": "aggregate", "by": ["a"]}, {"op": "rename", "column": "a", "to": "A"}]}
+    recipes.validate(ok)
+    bad = {"version": 1, "steps": [{"op": "aggregate", "by": ["a"]}, {"op": "drop", "column": "b"}]}
+    with pytest.raises(RecipeError, match="must be the last step"):
+        recipes.validate(bad)
