@@ -503,7 +503,8 @@ def suggestions(table, detection=None, release=None) -> list[Suggestion]:
     if main_dates:
         from ctopen.values import parse_dates
         col = main_dates[0]
-        parsed = parse_dates(out_df[col].dropna())
+        # the span of the data itself: a release that writes dates as years still covers the exact span
+        parsed = parse_dates((df[col] if col in df.columns else out_df[col]).dropna())
         parsed = parsed[(parsed.dt.year >= 1900) & (parsed.dt.year <= dt.date.today().year + 1)]
         if len(parsed):
             lo, hi = parsed.min(), parsed.max()

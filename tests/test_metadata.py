@@ -282,3 +282,13 @@ def test_metadata_cli_renderings_and_bad_json(tmp_path, capsys):
     r.write_text("{not json")
     assert main(["metadata", "validate", str(r)]) == 2
     assert capsys.readouterr().err.startswith("error: The recipe file r.json is not valid JSON")
+
+
+def test_temporal_coverage_comes_from_the_data_not_the_generalized_release():
+    from ctopen.load import load
+    from ctopen.transform import apply
+    from ctopen import metadata as md
+    from tests.conftest import DRUG, shared_file
+    t = load(shared_file(DRUG))
+    years = apply(t.df, {"version": 1, "steps": [{"op": "generalize", "column": "Date", "hierarchy": "date", "level": 3}]})
+    assert md.suggest(t, None, years)["temporal_coverage"] == "2012-01-01 to 2018-12-31"
