@@ -81,6 +81,12 @@ if "_w_reviewer" not in st.session_state:
 reviewer = st.text_input("Your name (recorded with each change)", key="_w_reviewer")
 st.session_state["reviewer"] = reviewer
 
+pending = [c for c in detected if c not in recipe["roles"]]
+if pending and st.button(f"Accept the roles shown for the other {len(pending)} column(s)", icon=":material/done_all:",
+                         help="Writes them into the recipe, so next month's run and the privacy gate use the roles "
+                              "you reviewed, not a new detection."):
+    recipe["roles"].update({c: roles.get(c, detected[c].role) for c in pending})
+    st.rerun()
 with st.form("change_role", clear_on_submit=True, border=True):
     left, right = st.columns(2)
     chosen = left.multiselect("Columns", list(detected), key="_w_identify_columns",

@@ -139,3 +139,17 @@ def test_nothing_chosen_is_an_error_not_a_change():
     at.button[0].click().run()
     assert any("Pick the column" in e.value for e in at.error)
     assert at.session_state["recipe"]["decisions"] == []
+
+
+def test_accepting_the_roles_writes_them_into_the_recipe():
+    at = app()
+    at.session_state["recipe"]["roles"]["Age"] = "other"      # one decision already taken
+    at.run()
+    accept = next(b for b in at.button if b.label.startswith("Accept the roles shown"))
+    assert "other 6 column(s)" in accept.label
+    accept.click().run()
+    assert not at.exception
+    roles = at.session_state["recipe"]["roles"]
+    assert roles["Name"] == "direct" and roles["Email"] == "direct" and roles["Age"] == "other"
+    assert set(roles) == {"Name", "Email", "Age", "Sex", "Town", "Diagnosis", "Notes"}
+    assert not any(b.label.startswith("Accept the roles shown") for b in at.button)
