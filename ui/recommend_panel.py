@@ -42,8 +42,9 @@ def render() -> None:
     budget = b.number_input("At most this % of records may be removed", 0.0, 100.0,
                             100 * float(saved.get("max_suppression", settings.DEFAULT_MAX_SUPPRESSION)), step=0.5,
                             help="Records still in groups smaller than k are removed, up to this share.") / 100
+    # a quasi-identifier (searched or kept as the recipe has it) cannot also be the sensitive attribute
     sens_options = [NONE] + [c for c in columns if c not in qi and roles.get(c) == "sensitive"] + \
-        [c for c in columns if c not in qi and roles.get(c) != "sensitive"]
+        [c for c in columns if c not in qi and roles.get(c) not in ("sensitive", "quasi", "direct")]
     c1, c2 = st.columns(2)
     sensitive = c1.selectbox("Sensitive attribute (optional)", sens_options,
                              index=sens_options.index(saved["sensitive"]) if saved.get("sensitive") in sens_options else 0,
