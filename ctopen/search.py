@@ -485,6 +485,8 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     if not quasi:
         raise RecommendError("Choose at least one quasi-identifier to recommend a generalization for.")
     _check_request(df, quasi + list(fixed), k, sensitive, l, max_suppression)
+    if len(df) < k:
+        raise RecommendError(f"The file has {len(df)} records, fewer than k = {k}: no generalization can reach it.")
     with_l = sensitive is not None and l is not None and l > 1
     p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {}, fixed)
     searched = set(quasi)
