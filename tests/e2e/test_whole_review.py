@@ -108,6 +108,9 @@ def test_whole_review_on_drug_deaths(page, tmp_path):
     # Identify: the detected roles are accepted as they are
     go(page, "Identify")
     expect(page.get_by_text("Direct identifiers").first).to_be_visible()
+    page.get_by_role("button", name=re.compile("Accept the roles shown")).click()
+    wait_idle(page)
+    expect(page.get_by_role("button", name=re.compile("Accept the roles shown"))).to_have_count(0)
     shot(page, "review-3-identify")
 
     # Risk: k = 1 on the file as loaded
