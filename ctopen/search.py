@@ -537,7 +537,6 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     zero = np.zeros(len(grid), dtype=bool)            # known to suppress nothing
     cache: dict[int, _Eval] = {}
     run = _Evaluator(p, k, with_l, rollup=prune, cap=cap)
-    evaluated = 0
 
     found: dict[int, tuple] = {}      # nodes that meet the target -> (loss, suppressed)
     state = {"best": None, "best_loss": np.inf, "zero_best": np.inf, "evaluated": 0}
