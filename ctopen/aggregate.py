@@ -33,6 +33,7 @@ published (`totals=False`): totals such as "deaths per year" are often published
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -306,20 +307,25 @@ def _protect(values, supp, tiekey, why, labeller, ones_rule, selectable=None, ma
     axes = list(range(values.ndim))
     if values.ndim == 1:  # one dimension: one line; a second axis of size 1 keeps the code 2-D
         values, supp, tiekey, selectable = values[:, None], supp[:, None], tiekey[:, None], selectable[:, None]
-    status = "passed"
+    status, proved = "passed", False
     for _ in range(max_rounds):
-        _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes)
-        determined, status = _determined(supp, axes=axes)
+        changed = _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes)
+        if proved and not changed:
+            return status  # only boxes were added since the last check: nothing new can be determined
+        determined, large, status = _determined(supp, axes=axes)
         if not len(determined):
             return status
-        if not _protect_determined(values, supp, tiekey, why, labeller, selectable, determined, axes):
+        added = _protect_determined(values, supp, tiekey, why, labeller, selectable, determined[~large], axes)
+        boxed = _protect_boxes(values, supp, tiekey, why, selectable, determined[large], axes)
+        if not added and not boxed:
             return "some suppressed cells could still be worked out and no cell was left to protect them"
+        proved = not added and boxed == int(large.sum())
     return "stopped after too many rounds; suppressed cells may be recoverable"
 
 
-def _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes) -> None:
+def _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes) -> bool:
     N = np.int64(values.size)
-    changed = True
+    changed, any_change = True, False
     while changed:
         changed = False
         for ax in axes:
@@ -330,7 +336,10 @@ def _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes)
             k_int = s_int.sum(-1)
             need = (k_int + S[..., n]) == 1
             if ones_rule:
-                ones = (~S[..., n]) & (k_int >= 2) & ((V[..., :n] * s_int).sum(-1) == k_int)
+                # every suppressed cell of the line at its lower bound (1 for a cell, more for a total
+                # of suppressed cells): the published total gives them all away
+                low = np.moveaxis(_lower_bounds(values, supp, axes), ax, -1)
+                ones = (~S[..., n]) & (k_int >= 2) & ((V[..., :n] * s_int).sum(-1) == (low[..., :n] * s_int).sum(-1))
                 need |= ones
             if not need.any():
                 continue
@@ -355,7 +364,22 @@ def _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes)
                 pf = int(np.ravel_multi_index(p, supp.shape))
                 why[tf] = ("ones" if ones_l[i] else "line" if has[i] else "total", ax, pf)
                 supp.flat[tf] = True
-                changed = True
+                changed = any_change = True
+    return any_change
+
+
+def _lower_bounds(values, supp, axes) -> np.ndarray:
+    """What a reader can tell each cell is at least: published cells exactly, a suppressed cell 1 (zeros
+    are shown), a suppressed total the sum of the lower bounds of its line's cells."""
+    low = np.where(supp, 1, values).astype(np.int64)
+    for _ in axes:
+        for ax in axes:
+            L = np.moveaxis(low, ax, -1)
+            S = np.moveaxis(supp, ax, -1)
+            n = L.shape[-1] - 1
+            inner = L[..., :n].sum(-1)
+            L[..., n] = np.where(S[..., n], np.maximum(L[..., n], inner), L[..., n])
+    return low
 
 
 def _protect_determined(values, supp, tiekey, why, labeller, selectable, determined, axes) -> int:
@@ -382,6 +406,54 @@ def _protect_determined(values, supp, tiekey, why, labeller, selectable, determi
             touched.add((a, tuple(int(c) for b, c in enumerate(tidx) if b != a)))
         added += 1
     return added
+
+
+def _protect_boxes(values, supp, tiekey, why, selectable, determined, axes, width: int = 4) -> int:
+    """Free each determined cell of a large group by suppressing a box around it.
+
+    A box takes two positions in every dimension (the cell's own and a partner: the smallest
+    non-zero or already suppressed cell of its line, cells before totals); its 2^d cells carry a
+    solution direction of the equations (+1/-1 alternating, or +1/+1 with a total), so no cell of the
+    box can be worked out, and suppressing more never makes a safe cell unsafe. Costlier than one
+    complement, but it needs no further check: used where the check is expensive (large groups).
+    Returns how many determined cells got a box.
+    """
+    N = np.int64(values.size)
+    done = 0
+    for flat in determined:
+        idx = [int(c) for c in np.unravel_index(int(flat), supp.shape)]
+        options = []
+        for ax in axes:
+            n = supp.shape[ax] - 1
+            cands = []
+            for pos in range(n + 1):
+                if pos == idx[ax]:
+                    continue
+                cell = list(idx)
+                cell[ax] = pos
+                f = int(np.ravel_multi_index(cell, supp.shape))
+                if supp.flat[f]:
+                    cands.append(((pos == n, -1), pos))
+                elif selectable.flat[f]:
+                    cands.append(((pos == n, int(values.flat[f]) * N + int(tiekey.flat[f])), pos))
+            cands.sort()
+            options.append([p for _, p in cands[:width]])
+        for combo in sorted(itertools.product(*[range(len(o)) for o in options]), key=sum):
+            box = []
+            for corner in itertools.product((0, 1), repeat=len(axes)):
+                cell = list(idx)
+                for k, ax in enumerate(axes):
+                    if corner[k]:
+                        cell[ax] = options[k][combo[k]]
+                box.append(int(np.ravel_multi_index(cell, supp.shape)))
+            if all(supp.flat[f] or selectable.flat[f] for f in box):
+                for f in box:
+                    if not supp.flat[f]:
+                        supp.flat[f] = True
+                        why[f] = ("exact", 0, int(flat))
+                done += 1
+                break
+    return done
 
 
 def _nearest_candidate(flat, values, supp, tiekey, selectable, axes, N):
@@ -426,7 +498,7 @@ def _determined(supp: np.ndarray, axes=None, dense_max: int | None = None):
     dense_max = DENSE_MAX if dense_max is None else dense_max
     cells = np.flatnonzero(supp)
     if not len(cells):
-        return cells, "passed"
+        return cells, np.zeros(0, dtype=bool), "passed"
     shape = supp.shape
     idx = np.unravel_index(cells, shape)
     rows, signs = [], []
@@ -443,23 +515,27 @@ def _determined(supp: np.ndarray, axes=None, dense_max: int | None = None):
     rows = np.stack(rows, axis=1)            # (cells, dims): the line of each cell along each dimension
     signs = np.stack(signs, axis=1)
     comp = _components(rows, offset)
-    found, unchecked = [], 0
+    found, large, unchecked = [], [], 0
     order = np.argsort(comp, kind="stable")
     bounds = np.flatnonzero(np.diff(comp[order])) + 1
     for group in np.split(order, bounds):
         if len(group) <= dense_max:
             found.append(cells[group[_leverage(rows[group], signs[group]) > 1 - 1e-6]])
+            large.append(np.zeros(len(found[-1]), dtype=bool))
             continue
         determined = _null_projection(rows[group], signs[group])
         if determined is None:
             unchecked += len(group)
         else:
             found.append(cells[group[determined]])
+            large.append(np.ones(len(found[-1]), dtype=bool))
     status = "passed"
     if unchecked:
         status = (f"the exact check did not converge for {unchecked:,} linked suppressed cells; the line rule "
                   "was applied to them")
-    return (np.concatenate(found) if found else cells[:0]), status
+    if not found:
+        return cells[:0], np.zeros(0, dtype=bool), status
+    return np.concatenate(found), np.concatenate(large), status
 
 
 def _null_projection(rows: np.ndarray, signs: np.ndarray, tol: float = 1e-6):
@@ -616,7 +692,7 @@ def _reason_text(r, labeller) -> str:
                 "combining published lines")
     line = labeller.line(b, a)
     if kind == "ones":
-        return f"complementary: the suppressed cells of {line} would all be 1"
+        return f"complementary: the suppressed cells of {line} would all be at their smallest possible value"
     if kind == "line":
         return f"complementary: protects cell {labeller.cell(b)} in {line}"
     return f"complementary: total suppressed because {line} has no other non-zero cell to protect {labeller.cell(b)}"
