@@ -20,13 +20,16 @@ other dimensions held fixed (at a category or at Total): its cells plus its tota
 published equation (cells add up to the total). Rule 2 is applied to every line of every dimension.
 
 Beyond the line rule, two checks make sure no suppressed cell can be worked out exactly:
-- a line whose total is published and whose suppressed cells are all 1 (an attacker knows suppressed
-  cells are at least 1, since zeros are shown) gets one more complement;
+- bounds: a reader knows a suppressed cell is at least 1 (zeros are shown) and a suppressed total at
+  least the sum of its cells' lower bounds; a line whose total is published and whose suppressed cells
+  are all at their lower bounds (two 1s under a published total) gets one more complement;
 - an exact check of the linear system the published table defines (every line equation, with the
   published values substituted) finds any suppressed cell still determined by combining lines (a
-  "bridge" between two protected groups) and suppresses one more cell next to it, then the line rule
-  runs again. A cell is determined exactly when every null vector of the system is zero on it; see
-  `_determined`. If the solver does not converge, `exact_check` (and the notes) say so.
+  "bridge" between two protected groups). A cell is determined exactly when every null vector of the
+  system is zero on it (`_determined`: dense for small groups of linked cells, conjugate gradients for
+  large ones). In a small group the smallest cell on its lines is suppressed and the rules run again;
+  in a large group a box of cells around it is suppressed, which frees it without another check. If the
+  solver does not converge, `exact_check` (and the notes) say so.
 
 Complementary suppression always runs over the full table with its totals, even when totals are not
 published (`totals=False`): totals such as "deaths per year" are often published elsewhere.
