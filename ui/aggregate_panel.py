@@ -23,6 +23,7 @@ LADDERS = {
     "CT town -> county": ("ct_town", {}),
     "CT town -> planning region": ("ct_town", {"via": "planning_region"}),
 }
+DEFAULT_LEVEL = {"date": 3, "age": 2}   # year; 10-year bands
 STATS = {"sum": "Sum", "mean": "Average", "percent": "Percent with a yes value"}
 TRIED = "aggregate_tried"
 
@@ -92,7 +93,7 @@ def _ladder_widget(col: str, steps: list[dict]):
     default = 0
     if existing:
         for i, (label, (h, opts)) in enumerate(LADDERS.items(), start=1):
-            if h == existing.get("hierarchy") and opts.get("via") == existing.get("via"):
+            if h == existing.get("hierarchy") and (opts.get("via") or "county") == (existing.get("via") or "county"):
                 default = i
     elif any(w in col.lower() for w in ("date",)):
         default = names.index("date")
@@ -106,7 +107,10 @@ def _ladder_widget(col: str, steps: list[dict]):
     name, opts = LADDERS[choice]
     h = hierarchies.get(name, **opts)
     top = h.levels - 2  # the top level ("*") would make the dimension useless
-    level_default = int(existing.get("level", 1)) if existing and existing.get("hierarchy") == name else 1
+    if existing and existing.get("hierarchy") == name and str(existing.get("level", "")).isdigit():
+        level_default = int(existing["level"])
+    else:
+        level_default = DEFAULT_LEVEL.get(name, 1)
     level = right.select_slider(f"{col}: level", options=list(range(1, top + 1)) or [1],
                                 value=min(max(level_default, 1), max(top, 1)), format_func=h.label,
                                 key=f"agg_l_{col}_{choice}")

@@ -73,3 +73,18 @@ def test_town_generalized_to_county_first(table):
     steps = at.session_state["recipe"]["steps"]
     assert steps[0] == {"op": "generalize", "column": "Town", "hierarchy": "ct_town", "level": 1}
     assert steps[-1]["op"] == "aggregate"
+
+
+def test_panel_starts_from_the_recipe(table):
+    steps = [{"op": "generalize", "column": "Town", "hierarchy": "ct_town", "level": 1, "via": "county"},
+             {"op": "aggregate", "by": ["Town", "Sex"], "threshold": 3, "totals": False, "measures": []}]
+    at = _at(table, steps)
+    at.run()
+    assert not at.exception
+    assert at.multiselect[0].value == ["Town", "Sex"]
+    assert at.selectbox(key="agg_h_Town").value == "CT town -> county"
+    assert at.number_input[0].value == 3
+    assert at.checkbox[0].value is False
+    frame = at.dataframe[0].value
+    assert "Total" not in set(frame["Town"])
+    assert any("Publish records instead" in b.label for b in at.button)
