@@ -40,8 +40,11 @@ class Ladder:
 
 # --- an independent reference: every node, on the rows, with pandas ---------------------------------
 
-def reference(df, quasi, ladders, k, max_suppression, sensitive=None, l=None):
-    """All nodes -> (meets, loss, suppressed, k_min, l_min), computed row by row with groupby."""
+def reference(df, quasi, ladders, k, max_suppression, sensitive=None, l=None, only=None, lost=None, dropped=0):
+    """All nodes -> (meets, loss, suppressed, k_min, l_min), computed row by row with groupby.
+    only: {column: the one level it may take}; lost: {column: loss forced (a pseudonymized column)};
+    dropped: how many other quasi-identifiers are dropped (fully lost, in no group)."""
+    only, lost = only or {}, lost or {}
     n = len(df)
     cap = int(np.floor(max_suppression * n + 1e-9))
     heights = [ladders[c].levels for c in quasi]
@@ -65,7 +68,11 @@ def reference(df, quasi, ladders, k, max_suppression, sensitive=None, l=None):
             nonmissing = values.dropna()
             col_loss[c, v] = float(nonmissing.map(per_value).mean())
     out = {}
-    for node in itertools.product(*[range(h) for h in heights]):
+    for c, v in lost.items():
+        for level in range(ladders[c].levels):
+            col_loss[c, level] = v
+    ranges = [[only[c]] if c in only else range(h) for c, h in zip(quasi, heights)]
+    for node in itertools.product(*ranges):
         g = pd.DataFrame({c: gen[c, v].astype(object) for c, v in zip(quasi, node)})
         size = g.groupby(quasi, dropna=False, sort=False)[quasi[0]].transform("size")
         small = size < k
@@ -79,7 +86,7 @@ def reference(df, quasi, ladders, k, max_suppression, sensitive=None, l=None):
                 l_min = int(kept.assign(_s=s.to_numpy()).groupby(quasi, dropna=False, sort=False)["_s"]
                             .nunique(dropna=False).min())
         meets = suppressed <= cap and (l is None or (l_min is not None and l_min >= l))
-        average = sum(col_loss[c, v] for c, v in zip(quasi, node)) / len(quasi)
+        average = (sum(col_loss[c, v] for c, v in zip(quasi, node)) + dropped) / (len(quasi) + dropped)
         loss = average + suppressed / n * (1 - average)
         out[node] = (meets, loss, suppressed, k_min, l_min)
     return out
@@ -178,6 +185,62 @@ def test_same_optimum_when_ladders_are_not_nested(case):
 @given(problems(nested=False, with_l=True))
 def test_same_optimum_with_l_when_ladders_are_not_nested(case):
     _check_against_reference(*case)
+
+
+class RegisteredLadder(Ladder):
+    """The test ladder as a registered hierarchy, so a recipe step can name it (fixed columns)."""
+    name = "testladder"
+
+    def __init__(self, maps):
+        super().__init__(maps)
+        self.options = {"maps": maps}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(with_l=False), st.data())
+def test_same_optimum_with_fixed_columns(case, data):
+    """Quasi-identifiers kept where the recipe has them (as is, at a level, pseudonymized, dropped)
+    form groups and count in the loss as the Transform page measures them."""
+    from unittest import mock
+
+    from ctopen import hierarchies
+
+    df, quasi, ladders, k, budget, _, _ = case
+    extra = data.draw(st.lists(st.sampled_from(["as is", "level", "pseudonymize", "drop"]), min_size=1, max_size=2))
+    fixed, only, lost, dropped = {}, {}, {}, 0
+    for j, how in enumerate(extra):
+        c = f"f{j}"
+        alphabet = [f"{c}v{i}" for i in range(data.draw(st.integers(1, 4)))]
+        df[c] = pd.Series(data.draw(st.lists(st.sampled_from(alphabet + [None]), min_size=len(df), max_size=len(df))),
+                          dtype="str")
+        maps = [{v: f"{c}g{data.draw(st.integers(0, 1))}" for v in alphabet}]
+        ladders[c] = RegisteredLadder(maps)
+        if how == "as is":
+            fixed[c], only[c] = None, 0
+        elif how == "level":
+            level = data.draw(st.integers(0, 2))
+            fixed[c] = {"op": "generalize", "column": c, "hierarchy": "testladder", "maps": maps, "level": level}
+            only[c] = level
+        elif how == "pseudonymize":
+            fixed[c], only[c], lost[c] = {"op": "pseudonymize", "column": c}, 0, 1.0
+        else:
+            fixed[c] = {"op": "drop", "column": c}
+            dropped += 1
+    grouped = quasi + [c for c in fixed if c in only]
+    with mock.patch.dict(hierarchies.HIERARCHIES, {"testladder": RegisteredLadder}):
+        ref = reference(df, grouped, ladders, k, budget, only=only, lost=lost, dropped=dropped)
+        meeting = {node: v for node, v in ref.items() if v[0]}
+        if not meeting:
+            with pytest.raises(search.RecommendError):
+                search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders, fixed=fixed)
+            return
+        rec = search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders, fixed=fixed)
+    assert set(rec.levels) == set(quasi)
+    node = tuple(rec.levels[c] for c in quasi) + tuple(only[c] for c in grouped[len(quasi):])
+    assert node in meeting
+    assert rec.loss == pytest.approx(min(v[1] for v in meeting.values()), abs=1e-9)
+    assert rec.suppressed == ref[node][2] and rec.k_min == ref[node][3]
+    assert rec.recipe["steps"][-1]["columns"] == [c for c in df.columns if c in grouped]
 
 
 # --- exact small cases -------------------------------------------------------------------------------
