@@ -626,7 +626,7 @@ def _measure_cube(df, m, flat, shape, counts):
         num = _extend(np.bincount(flat, weights=yes.astype(float), minlength=size).reshape(shape))
         den = counts.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            value = np.where(den > 0, 100.0 * num / np.maximum(den, 1), np.nan)
+            value = np.round(np.where(den > 0, 100.0 * num / np.maximum(den, 1), np.nan), 1)
         return num, den, value
     numbers = parse_numbers(col).to_numpy(dtype=float, na_value=np.nan)
     ok = ~np.isnan(numbers)
@@ -637,7 +637,7 @@ def _measure_cube(df, m, flat, shape, counts):
     if m["stat"] == "sum":
         return num, den, num
     with np.errstate(invalid="ignore", divide="ignore"):
-        value = np.where(den > 0, num / np.maximum(den, 1), np.nan)
+        value = np.round(np.where(den > 0, num / np.maximum(den, 1), np.nan), 2)
     return num, den, value
 
 

@@ -244,7 +244,7 @@ def test_mean_suppressed_for_small_denominator_and_its_complement():
     # with the total's mean and the counts published, c's mean follows from a and b: one more goes
     assert f.loc["b", "mean_Age_suppressed"]
     assert not f.loc[TOTAL, "mean_Age_suppressed"]
-    assert f.loc[TOTAL, "mean_Age"] == pytest.approx((30 * 40 + 25 * 50 + 10 * 60) / 65)
+    assert f.loc[TOTAL, "mean_Age"] == round((30 * 40 + 25 * 50 + 10 * 60) / 65, 2)  # 46.92
     assert t.reasons.set_index(t.frame["R"]).loc["c", "mean_Age"] == "denominator 10 < 20"
 
 
