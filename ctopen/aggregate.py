@@ -315,7 +315,7 @@ def _protect(values, supp, tiekey, why, labeller, ones_rule, selectable=None, ma
         changed = _line_rule(values, supp, tiekey, why, labeller, ones_rule, selectable, axes)
         if proved and not changed:
             return status  # only boxes were added since the last check: nothing new can be determined
-        determined, large, status = _determined(supp, axes=axes)
+        determined, large, status = _determined(supp, axes=axes, values=values if ones_rule else None)
         if not len(determined):
             return status
         added = _protect_determined(values, supp, tiekey, why, labeller, selectable, determined[~large], axes)
@@ -487,7 +487,7 @@ def _nearest_candidate(flat, values, supp, tiekey, selectable, axes, N):
     return None
 
 
-def _determined(supp: np.ndarray, axes=None, dense_max: int | None = None):
+def _determined(supp: np.ndarray, axes=None, dense_max: int | None = None, values=None):
     """Suppressed cells whose value the published line equations determine exactly.
 
     The equations restricted to the suppressed cells form a matrix A (published values move to the
@@ -523,7 +523,11 @@ def _determined(supp: np.ndarray, axes=None, dense_max: int | None = None):
     bounds = np.flatnonzero(np.diff(comp[order])) + 1
     for group in np.split(order, bounds):
         if len(group) <= dense_max:
-            found.append(cells[group[_leverage(rows[group], signs[group]) > 1 - 1e-6]])
+            lev, null = _leverage(rows[group], signs[group])
+            at_risk = lev > 1 - 1e-6
+            if values is not None and null.shape[1] == 1:
+                at_risk |= _pinned_on_a_line(null[:, 0], values.reshape(-1)[cells[group]])
+            found.append(cells[group[at_risk]])
             large.append(np.zeros(len(found[-1]), dtype=bool))
             continue
         determined = _null_projection(rows[group], signs[group])
@@ -593,7 +597,35 @@ def _leverage(rows: np.ndarray, signs: np.ndarray) -> np.ndarray:
     A[inv.reshape(-1), np.repeat(np.arange(len(rows)), rows.shape[1])] = signs.reshape(-1)
     w, V = np.linalg.eigh(A.T @ A)
     nonzero = w > 1e-9 * max(1.0, float(w.max()))
-    return (V[:, nonzero] ** 2).sum(axis=1)
+    return (V[:, nonzero] ** 2).sum(axis=1), V[:, ~nonzero]
+
+
+def _pinned_on_a_line(v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """With one degree of freedom, the tables that agree with the published cells are x + t*v. A reader
+    knows every suppressed cell is at least 1, so t has a range; when the only whole-number t in it is
+    0, every cell that moves with t is given away (for example x3 = 2*x2 - 14 >= 1 and x5 = 9 - x2 >= 1
+    leave only x2 = 8). Returns those cells."""
+    moving = np.abs(v) > 1e-9
+    if not moving.any():
+        return moving
+    v = v / np.abs(v[moving]).min()
+    for scale in range(1, 7):  # make it a whole-number vector (null vectors of these tables are)
+        w = v * scale
+        if np.allclose(w, np.round(w), atol=1e-6):
+            v = np.round(w)
+            break
+    else:
+        return np.zeros(len(v), dtype=bool)  # not recognized: leave it to the other checks
+    g = np.gcd.reduce(np.abs(v[moving]).astype(np.int64))
+    v = v / g
+    up = v > 0
+    down = v < 0
+    # x + t*v >= 1  <=>  t >= (1 - x)/v where v > 0, t <= (x - 1)/(-v) where v < 0
+    lo = np.max(np.ceil((1 - x[up]) / v[up])) if up.any() else -np.inf
+    hi = np.min(np.floor((x[down] - 1) / -v[down])) if down.any() else np.inf
+    if lo == 0 and hi == 0:
+        return moving
+    return np.zeros(len(v), dtype=bool)
 
 
 def _components(rows: np.ndarray, nlines: int) -> np.ndarray:
@@ -691,8 +723,8 @@ def _reason_text(r, labeller) -> str:
     if kind == "primary":
         return f"primary: count {a} <= {b}"
     if kind == "exact":
-        return (f"complementary: protects cell {labeller.cell(b)}, which could otherwise be worked out by "
-                "combining published lines")
+        return (f"complementary: protects cell {labeller.cell(b)}, which could otherwise be worked out from "
+                "the published cells and totals")
     line = labeller.line(b, a)
     if kind == "ones":
         return f"complementary: the suppressed cells of {line} would all be at their smallest possible value"

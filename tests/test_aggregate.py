@@ -57,6 +57,32 @@ def true_cube(df, dims):
     return out
 
 
+def equations(table, dims):
+    """(suppressed cells, matrix of the line equations restricted to them)."""
+    f = table.frame
+    keys = [tuple(r) for r in f[list(dims)].itertuples(index=False)]
+    unknown = [k for k, s in zip(keys, f["count_suppressed"]) if s]
+    col = {k: i for i, k in enumerate(unknown)}
+    eqs = []
+    for ax in range(len(dims)):
+        lines = {}
+        for k in keys:
+            lines.setdefault(k[:ax] + k[ax + 1:], []).append(k)
+        for members in lines.values():
+            row = np.zeros(len(unknown))
+            for k in members:
+                if k in col:
+                    row[col[k]] = -1.0 if k[ax] == TOTAL else 1.0
+            if row.any():
+                eqs.append(row)
+    return unknown, np.array(eqs)
+
+
+def nullity(table, dims) -> int:
+    unknown, A = equations(table, dims)
+    return len(unknown) - (np.linalg.matrix_rank(A) if len(A) else 0)
+
+
 def recoverable(table, dims) -> list[tuple]:
     """Suppressed cells that the published lines determine exactly (independent rank check).
 
@@ -457,3 +483,77 @@ def test_without_the_all_ones_rule_a_row_of_ones_would_be_pinned(monkeypatch):
     monkeypatch.setattr(agg, "_protect", lambda *a, **kw: protect(*a, **{**kw, "ones_rule": False}))
     t = aggregate(records(grid(m)), ["R", "C"], categories=cats)
     assert feasible_values(t, m)[("r1", "c1")] == {1}
+
+
+def feasible_values_nd(t, dims, cats, cap=300_000):
+    """n-D version of feasible_values: {cell: values it can take} over interior tables that agree with
+    every published count (interior and totals), suppressed interior cells >= 1; None if too many."""
+    f = t.frame
+    keys = [tuple(r) for r in f[list(dims)].itertuples(index=False)]
+    published = {k: int(v) for k, v, s in zip(keys, f["count"], f["count_suppressed"]) if not s}
+    interior = list(itertools.product(*[cats[d] for d in dims]))
+    unknown = [k for k in interior if k not in published]
+    grand = published.get(tuple([TOTAL] * len(dims)))
+    if grand is None or not unknown:
+        return None
+
+    def covers(total_key, k):
+        return all(a == TOTAL or a == b for a, b in zip(total_key, k))
+
+    bounds = []
+    for k in unknown:
+        tops = [v for tk, v in published.items() if TOTAL in tk and covers(tk, k)]
+        bounds.append(min(tops))
+    if np.prod([float(b) for b in bounds]) > cap:
+        return None
+    grids = np.meshgrid(*[np.arange(1, b + 1, dtype=np.int16) for b in bounds], indexing="ij")
+    cand = np.stack([g.reshape(-1) for g in grids], axis=1)
+    value = {k: (cand[:, unknown.index(k)] if k in unknown else np.full(len(cand), published[k])) for k in interior}
+    ok = np.ones(len(cand), dtype=bool)
+    for k in keys:
+        if TOTAL not in k:
+            continue
+        total = sum(value[i] for i in interior if covers(k, i))
+        ok &= (total == published[k]) if k in published else (total >= 1)
+    return {k: set(cand[ok, i].tolist()) for i, k in enumerate(unknown)}
+
+
+@st.composite
+def small_cubes(draw):
+    sizes = [draw(st.integers(2, 3)), 2, 2]
+    counts = st.one_of(st.integers(0, 3), st.integers(6, 9))
+    cats = {d: [f"{d.lower()}{i}" for i in range(n)] for d, n in zip("ABC", sizes)}
+    cube = {k: draw(counts) for k in itertools.product(*cats.values())}
+    return cube, cats
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_cubes(), st.integers(0, 2))
+def test_three_way_tables_no_cell_pinned_by_values_and_bounds(case, seed):
+    cube, cats = case
+    if sum(cube.values()) == 0:
+        return
+    dims = ["A", "B", "C"]
+    t = aggregate(records(cube, names=dims), dims, seed=seed, categories=cats)
+    values = feasible_values_nd(t, dims, cats)
+    if values is None:
+        return
+    for cell, seen in values.items():
+        assert cube[cell] in seen
+        assert len(seen) >= 2, f"{cell} can only be {seen} in {cube}"
+
+
+def test_three_way_table_where_bounds_alone_would_give_the_cells_away():
+    # Found by the test above. With the line rule and the exact check only, the published cells leave one
+    # degree of freedom, x2 = x(a0,b1,c1): x3 = 2*x2 - 14 >= 1 and x5 = 9 - x2 >= 1 leave only x2 = 8, which
+    # gives away all five suppressed cells. The bounds check suppresses one more cell.
+    cube = {("a0", "b0", "c0"): 3, ("a0", "b0", "c1"): 0, ("a0", "b1", "c0"): 0, ("a0", "b1", "c1"): 8,
+            ("a1", "b0", "c0"): 2, ("a1", "b0", "c1"): 6, ("a1", "b1", "c0"): 1, ("a1", "b1", "c1"): 7}
+    cats = {"A": ["a0", "a1"], "B": ["b0", "b1"], "C": ["c0", "c1"]}
+    dims = ["A", "B", "C"]
+    t = aggregate(records(cube, names=dims), dims, categories=cats)
+    assert ("a1", "b1", "c1") in hidden(t, dims)
+    assert "could otherwise be worked out" in reason(t, ("a1", "b1", "c1"), dims)
+    assert recoverable(t, dims) == []
+    # and the published table now leaves more than one degree of freedom
+    assert nullity(t, dims) >= 2
