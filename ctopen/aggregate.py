@@ -123,6 +123,8 @@ def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: 
     threshold = _check_threshold(threshold)
     measures = _check_measures(df, measures, by)
     categories = categories or {}
+    if not isinstance(categories, dict) or not all(isinstance(v, list) for v in categories.values()):
+        raise RecipeError("The aggregate step's \"categories\" must map a column to a list of its categories.")
 
     codes, labels = [], []
     for col in by:

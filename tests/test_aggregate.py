@@ -309,6 +309,7 @@ def test_apply_step_returns_the_table_and_a_log():
     ({"op": "aggregate", "by": ["R"], "measures": [{"column": "C", "stat": "median"}]}, "stat"),
     ({"op": "aggregate", "by": ["R"], "measures": [{"column": "Z", "stat": "sum"}]}, "'Z'"),
     ({"op": "aggregate", "by": ["R"], "colour": "red"}, "unknown keys"),
+    ({"op": "aggregate", "by": ["R"], "categories": {"R": "a"}}, "categories"),
 ])
 def test_apply_step_errors_name_the_problem(step, words):
     df = records(grid([[30, 10], [12, 15]]))
