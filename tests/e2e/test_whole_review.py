@@ -133,6 +133,8 @@ def test_whole_review_on_drug_deaths(page, tmp_path):
     share = visible(page.get_by_label("At most this % of records", exact=True))
     share.fill("60")
     share.press("Enter")
+    k_shown = page.get_by_test_id("stMetric").filter(has_text="Smallest group (k)").first.get_by_test_id("stMetricValue")
+    expect(k_shown).to_have_text(re.compile(r"^([5-9]|\d{2,}|\d{1,3}(,\d{3})+)$"), timeout=120_000)   # k >= 5
     wait_idle(page, timeout=120)
     no_exception(page)
     assert int(metric(page, "Smallest group (k)").replace(",", "")) >= 5
