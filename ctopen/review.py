@@ -88,7 +88,10 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
 
     if identified and gate is not None and not gate_error:
         k = "no rows" if gate.k is None else f"k = {gate.k}"
-        if not gate.quasi:
+        if getattr(gate, "counts", False):
+            add("risk", "Risk", DONE if gate.passed else BLOCKED,
+                f"Counts: cells of 1 to {gate.k - 1} suppressed" if gate.k else "Counts instead of records")
+        elif not gate.quasi:
             add("risk", "Risk", DONE, "No quasi-identifier left")
         elif gate.k is not None and gate.k >= gate.threshold:
             add("risk", "Risk", DONE, f"{k} (target {gate.threshold})")

@@ -20,14 +20,14 @@ meta = recipe.setdefault("metadata", {})
 SEVERITY = {"error": (":material/error:", "Problem"), "warning": (":material/warning:", "Check"), "info": (":material/info:", "Hint")}
 
 
-def release_frame() -> pd.DataFrame:
-    """The release table; the loaded table when Transform cannot apply the recipe (the error is shown)."""
+def release():
+    """The applied recipe (release table and log); None when Transform cannot apply it (the error is shown)."""
     try:
-        return state.release().df
+        return state.release()
     except (CtopenError, ImportError) as exc:
         if isinstance(exc, CtopenError):
             layout.show_error(exc)
-        return t.df
+        return None
 
 
 def cached(name: str, token, compute):
@@ -39,10 +39,11 @@ def cached(name: str, token, compute):
     return slot["value"]
 
 
-rdf = release_frame()
+applied = release()
+rdf = applied.df if applied is not None else t.df
 token = (t.source.sha256, len(t.df), json.dumps(recipe.get("steps", []), sort_keys=True, default=str))
 detection = st.session_state.get("detection") if st.session_state.get("detection_for") == t.source.sha256 else None
-found = cached("suggest", token, lambda: {s.key: s for s in md.suggestions(t, detection, rdf)})
+found = cached("suggest", token, lambda: {s.key: s for s in md.suggestions(t, detection, applied if applied is not None else rdf)})
 findings = cached("checks", token, lambda: checks.run(rdf, types=t.types, source=t.source))
 
 

@@ -24,7 +24,11 @@ except ModuleNotFoundError:          # no detector installed: the user's own rol
     roles = dict(state.recipe().get("roles", {}))
 
 df, suppressed, released = t.df, 0, False
-if state.recipe().get("steps"):
+if any(step.get("op") == "aggregate" for step in state.recipe().get("steps", [])):
+    st.info("The recipe publishes counts instead of records: the figures below are for the records the counts "
+            "are made from. The count table's own protection (small-cell suppression) is on the Transform page.",
+            icon=":material/table_chart:")
+elif state.recipe().get("steps"):
     try:
         applied = state.release()
         df, suppressed, released = applied.df, applied.suppressed, True

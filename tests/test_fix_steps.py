@@ -57,3 +57,38 @@ def test_fix_steps_may_follow_an_aggregate_but_privacy_steps_may_not():
     bad = {"version": 1, "steps": [{"op": "aggregate", "by": ["a"]}, {"op": "drop", "column": "b"}]}
     with pytest.raises(RecipeError, match="must be the last step"):
         recipes.validate(bad)
+
+
+# --- a release of counts (an aggregate step) ----------------------------------------------------------
+
+def _drug_counts(threshold=5):
+    from tests.conftest import DRUG
+    t = load(shared_file(DRUG))
+    recipe = {"version": 1, "roles": {"ID": "direct", "Sex": "quasi", "ResidenceCity": "quasi"},
+              "steps": [{"op": "generalize", "column": "ResidenceCity", "hierarchy": "ct_town", "level": 1},
+                        {"op": "aggregate", "by": ["ResidenceCity", "Sex"], "threshold": threshold}]}
+    return t, recipe, apply(t.df, recipe)
+
+
+def test_a_count_table_with_the_state_rule_passes_the_gate_and_says_why():
+    from ctopen import review
+    t, recipe, out = _drug_counts()
+    verdict = gate.evaluate(out.df, recipe)
+    assert verdict.passed and verdict.counts and verdict.k == 6
+    assert "count table by ResidenceCity, Sex" in verdict.reasons[0] and "1 to 5" in verdict.reasons[0]
+    status = review.status(loaded="x", rows=1, identified=True, gate=verdict, steps=recipe["steps"])
+    risk = next(s for s in status.steps if s.page == "risk")
+    assert risk.state == review.DONE and risk.text == "Counts: cells of 1 to 5 suppressed"
+
+
+def test_a_count_table_with_a_lower_threshold_is_blocked():
+    t, recipe, out = _drug_counts(threshold=2)
+    verdict = gate.evaluate(out.df, recipe)
+    assert not verdict.passed and "Counts of 3 to 4 would be published" in verdict.reasons[0]
+
+
+def test_the_count_table_method_is_suggested_for_the_metadata_notes():
+    from ctopen import metadata
+    t, recipe, out = _drug_counts()
+    notes = metadata.suggest(t, None, out)["notes"]
+    assert notes and "suppress" in notes.lower()

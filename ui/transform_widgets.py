@@ -251,6 +251,7 @@ class Figures:
     total: int
     loss: float
     qi_left: int
+    counts: bool = False   # the release is a count table (an aggregate step)
 
     def line(self) -> str:
         """One line for the card just edited: the figures next to the control that moved them."""
@@ -274,6 +275,9 @@ def figures(t, qi: list[str], k: int) -> Figures | None:
         layout.show_error(exc)
         return None
     present = [applied.name(c) for c in qi if applied.name(c) in applied.df.columns]
+    if any(s.get("op") == "aggregate" for s in state.recipe().get("steps", [])):
+        # a count table: group sizes of records do not apply; its cells are protected by small-cell suppression
+        return Figures(None, None, len(applied.df), len(t.df), 0.0, 0, counts=True)
     loss = transform.information_loss(t.df, state.recipe(), qi, applied.suppressed)
     report = before = None
     try:
@@ -288,6 +292,11 @@ def figures(t, qi: list[str], k: int) -> Figures | None:
 def show_figures(f: Figures | None, k: int) -> None:
     """The Risk page's headline figures for the release (ui.risk_panel), with the information lost."""
     if f is None:
+        return
+    if f.counts:
+        st.info(f"The release is a count table of {f.rows:,} cells, not records: k-anonymity of records does not "
+                "apply. Small counts and the cells that would give them away are suppressed (see the tab "
+                "“Publish counts instead of records”).", icon=":material/table_chart:")
         return
     shown = False
     if f.report is not None:

@@ -31,6 +31,7 @@ class GateResult:
     sensitive: list[str] = field(default_factory=list)
     exception: dict | None = None     # the accepted written exception, when it is what lets the release through
     roles_from: dict = field(default_factory=dict)     # column -> "recipe" | "detection"
+    counts: bool = False              # the release is a count table (an aggregate step), protected by suppression
 
     def summary(self) -> dict:
         """The two keys the CLI prints: {"passed", "reasons"}."""
@@ -128,6 +129,9 @@ def evaluate(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = Non
     roles, source = release_roles(df, recipe, detection)
     anonymous_ids = pseudonymized(recipe)
     direct = [c for c in df.columns if roles.get(c) == "direct" and c not in anonymous_ids]
+    counts = next((st for st in recipe.get("steps") or [] if st.get("op") == "aggregate"), None)
+    if counts is not None:
+        return _count_table_verdict(counts, direct, threshold, source, recipe)
     quasi = [c for c in df.columns if roles.get(c) == "quasi"]
     sensitive = [c for c in df.columns if roles.get(c) == "sensitive"]
     kmin = smallest_group(df, quasi, sensitive, threshold)
@@ -152,6 +156,10 @@ def evaluate(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = Non
             notes.append(f"Replaced by anonymous IDs: {', '.join(sorted(anonymous_ids & set(df.columns)))}.")
         return GateResult(True, notes, kmin, threshold, direct, quasi, sensitive, None, source)
 
+    return _exception_or_block(problems, recipe, kmin, threshold, direct, quasi, sensitive, source)
+
+
+def _exception_or_block(problems, recipe, kmin, threshold, direct, quasi, sensitive, source) -> GateResult:
     exc = recipe.get("exception")
     problem = exception_problem(exc)
     if problem is None:
@@ -162,3 +170,26 @@ def evaluate(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = Non
     if exc:
         problems.append(f"The recorded exception cannot be accepted: {problem}.")
     return GateResult(False, problems, kmin, threshold, direct, quasi, sensitive, None, source)
+
+
+def _count_table_verdict(step: dict, direct: list[str], threshold: int, source: dict, recipe: dict) -> GateResult:
+    """A release of counts (an aggregate step): it passes when no identifier is a dimension and counts small
+    enough to single someone out are suppressed (with complementary suppression, CT Open Data Handbook)."""
+    small = int(step.get("threshold", 5))
+    by = step.get("by") or []
+    by = [by] if isinstance(by, str) else list(by)
+    problems: list[str] = []
+    if direct:
+        problems.append(f"Direct identifiers are columns of the count table: {', '.join(direct)} "
+                        "(count by coarser dimensions instead).")
+    if small + 1 < threshold:
+        problems.append(f"Counts of {small + 1} to {threshold - 1} would be published: suppress counts up to at least "
+                        f"{threshold - 1} (the state's rule suppresses 1 to 5).")
+    if not problems:
+        return GateResult(True, [f"The release is a count table by {', '.join(map(str, by))}: counts of 1 to {small} "
+                                 "are suppressed, with complementary suppression so that none can be worked out "
+                                 "from the totals (the CT Open Data Handbook's rules)."],
+                          small + 1, threshold, [], [], [], None, source, counts=True)
+    verdict = _exception_or_block(problems, recipe, small + 1, threshold, direct, [], [], source)
+    verdict.counts = True
+    return verdict
