@@ -134,7 +134,11 @@ def _gate_dict(gate) -> dict | None:
         gate = gate.to_dict()
     if not isinstance(gate, Mapping) or "passed" not in gate:
         return None
-    return dict(gate)
+    gate = dict(gate)
+    if gate.get("eligibility"):   # the gate also carries this checklist's own "no": judge privacy on its own
+        gate["passed"] = bool(gate.get("privacy_passed"))
+        gate["reasons"] = [r for r in gate.get("reasons") or [] if r not in gate["eligibility"]]
+    return gate
 
 
 def privacy_suggestion(gate) -> dict | None:
@@ -253,6 +257,18 @@ def verdict(answers: Mapping | None, gate=None) -> Verdict:
 
 
 # --- the report -------------------------------------------------------------------------------------
+
+def user_blockers(answers: Mapping | None) -> list[str]:
+    """The reasons an answered "no" blocks publication, from the user's own answers only (a privacy answer
+    that merely followed the gate is left to the gate, which is recomputed on the release)."""
+    data = normalize(answers)
+    out = []
+    for q in CHECKLIST:
+        item = data["checklist"][q.key]
+        if item["answer"] == "no" and not item.get("auto"):
+            out.append(f"Not eligible: {q.text} was answered no ({item['note'] or q.if_no}).")
+    return out
+
 
 def _e(text) -> str:
     return html.escape(str(text if text is not None else ""))

@@ -92,3 +92,26 @@ def test_the_count_table_method_is_suggested_for_the_metadata_notes():
     t, recipe, out = _drug_counts()
     notes = metadata.suggest(t, None, out)["notes"]
     assert notes and "suppress" in notes.lower()
+
+
+def test_an_eligibility_no_blocks_the_gate_but_an_auto_privacy_answer_does_not():
+    df = pd.DataFrame({"age": ["30-39"] * 6}, dtype="str")
+    recipe = {"version": 1, "roles": {"age": "quasi"}, "steps": [],
+              "eligibility": {"checklist": {"privacy": {"answer": "no", "note": "", "auto": True}}}}
+    assert gate.evaluate(df, recipe).passed                 # a stale answer copied from an earlier gate
+    recipe["eligibility"]["checklist"]["no_fee"] = {"answer": "no", "note": "the data is sold"}
+    verdict = gate.evaluate(df, recipe)
+    assert not verdict.passed and verdict.reasons[0].startswith("Not eligible") and "the data is sold" in verdict.reasons[0]
+    recipe["exception"] = {"justification": "a public register that serves a clear public good", "by": "Pat"}
+    assert not gate.evaluate(df, recipe).passed            # an exception is about identifiers, not eligibility
+
+
+def test_the_evaluate_privacy_item_judges_privacy_alone():
+    from ctopen import eligibility
+    df = pd.DataFrame({"age": ["30-39"] * 6}, dtype="str")
+    recipe = {"version": 1, "roles": {"age": "quasi"}, "steps": [],
+              "eligibility": {"checklist": {"no_fee": {"answer": "no", "note": "sold"}}}}
+    verdict = gate.evaluate(df, recipe)
+    assert not verdict.passed and verdict.privacy_passed
+    v = eligibility.verdict(recipe["eligibility"], verdict)
+    assert [b["key"] for b in v.blockers] == ["no_fee"]

@@ -32,6 +32,8 @@ class GateResult:
     exception: dict | None = None     # the accepted written exception, when it is what lets the release through
     roles_from: dict = field(default_factory=dict)     # column -> "recipe" | "detection"
     counts: bool = False              # the release is a count table (an aggregate step), protected by suppression
+    eligibility: list[str] = field(default_factory=list)   # "no" answers of the Evaluate checklist that block
+    privacy_passed: bool | None = None                      # the verdict on privacy alone
 
     def summary(self) -> dict:
         """The two keys the CLI prints: {"passed", "reasons"}."""
@@ -124,7 +126,21 @@ def smallest_group(df: pd.DataFrame, quasi: list[str], sensitive: list[str], k: 
 
 
 def evaluate(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = None) -> GateResult:
-    """The gate's verdict on a release table (the recipe already applied)."""
+    """The gate's verdict on a release table (the recipe already applied), and on the eligibility answers:
+    a "no" on the Evaluate checklist blocks publication whatever the privacy figures (no exception lifts it)."""
+    verdict = _privacy(df, recipe, detection, k)
+    verdict.privacy_passed = verdict.passed
+    from ctopen.eligibility import user_blockers
+    blockers = user_blockers(recipe.get("eligibility"))
+    verdict.eligibility = blockers
+    if blockers:
+        verdict.passed = False
+        verdict.reasons = blockers + verdict.reasons
+    return verdict
+
+
+def _privacy(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = None) -> GateResult:
+    """The privacy part of the gate."""
     threshold = k if k is not None else threshold_of(recipe)
     roles, source = release_roles(df, recipe, detection)
     anonymous_ids = pseudonymized(recipe)
