@@ -125,7 +125,8 @@ def gate():
     from ctopen.publish import gate as gates
     applied = release()
     r = recipe()
-    token = (id(applied), json.dumps([r.get("roles"), r.get("exception"), r.get("target"), r.get("k")], sort_keys=True, default=str),
+    token = (id(applied), json.dumps([r.get("roles"), r.get("exception"), r.get("target"), r.get("k"),
+                                        r.get("eligibility"), r.get("steps")], sort_keys=True, default=str),
              st.session_state.get("detection_for"))
     cache = st.session_state.setdefault("_gate_cache", {})
     if cache.get("token") != token:
@@ -136,13 +137,16 @@ def gate():
 
 def release():
     """The table as it would be released: the recipe applied to the loaded table (cached per recipe)."""
+    import hashlib
     import json
     t = table()
-    steps = json.dumps(recipe().get("steps", []), sort_keys=True)
-    token = (t.source.sha256, len(t.df), steps)
+    key = pseudonym_key()
+    # everything the result depends on: the file, the steps, the roles (suppress reads them) and the key
+    steps = json.dumps([recipe().get("steps", []), recipe().get("roles", {})], sort_keys=True, default=str)
+    token = (t.source.sha256, len(t.df), steps, hashlib.sha256(key).hexdigest() if key else None)
     cache = st.session_state.setdefault("_release_cache", {})
     if cache.get("token") != token:
         from ctopen.transform import apply
-        cache["value"] = apply(t.df, recipe(), key=pseudonym_key())
+        cache["value"] = apply(t.df, recipe(), key=key)
         cache["token"] = token
     return cache["value"]

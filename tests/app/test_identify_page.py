@@ -69,7 +69,7 @@ def test_change_needs_a_name_and_a_reason():
     at = app()
     at.multiselect(key="_w_identify_columns").set_value(["Name"])
     at.selectbox(key="_w_identify_role").set_value("other")
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Record the change").click().run()
     assert any("Type your name" in e.value for e in at.error)
     assert at.session_state["recipe"]["roles"] == {}
 
@@ -80,7 +80,7 @@ def test_change_a_role_is_recorded_with_who_when_why_and_kept():
     at.multiselect(key="_w_identify_columns").set_value(["Name"])
     at.selectbox(key="_w_identify_role").set_value("other")
     at.text_input(key="_w_identify_reason").set_value("a public register")
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Record the change").click().run()
     assert not at.exception
     recipe = at.session_state["recipe"]
     assert recipe["roles"] == {"Name": "other"}
@@ -103,7 +103,7 @@ def test_raising_a_column_to_direct_masks_its_examples():
     at.multiselect(key="_w_identify_columns").set_value(["Town"])
     at.selectbox(key="_w_identify_role").set_value("direct")
     at.text_input(key="_w_identify_reason").set_value("small towns")
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Record the change").click().run()
     assert "Hartford" not in table_rows(at).loc["Town", "Examples"]
     assert at.session_state["recipe"]["decisions"][0]["previous"] == "quasi"
 
@@ -126,7 +126,7 @@ def test_several_columns_change_at_once_with_one_decision_each():
     at.multiselect(key="_w_identify_columns").set_value(["Name", "Email", "Age"])
     at.selectbox(key="_w_identify_role").set_value("other")
     at.text_input(key="_w_identify_reason").set_value("a public register of license holders")
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Record the change").click().run()
     recipe = at.session_state["recipe"]
     assert recipe["roles"] == {"Name": "other", "Email": "other", "Age": "other"}
     assert [(d["column"], d["previous"]) for d in recipe["decisions"]] == [("Name", "direct"), ("Email", "direct"), ("Age", "quasi")]
@@ -136,7 +136,7 @@ def test_several_columns_change_at_once_with_one_decision_each():
 def test_nothing_chosen_is_an_error_not_a_change():
     at = app(reviewer="Pat")
     at.text_input(key="_w_identify_reason").set_value("why")
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Record the change").click().run()
     assert any("Pick the column" in e.value for e in at.error)
     assert at.session_state["recipe"]["decisions"] == []
 
