@@ -279,10 +279,13 @@ def _frame_from_rows(rows: list[list], info: SourceInfo) -> pd.DataFrame:
         raise LoadError(f"The file '{info.file}' has no data (no rows with values).")
     if len(rows) > settings.MAX_ROWS + 50:
         raise LimitError(f"The file has more than {settings.MAX_ROWS:,} rows; split it or publish it in parts.")
-    header_idx = _find_header(rows[:HEADER_SCAN_ROWS], info)
-    header = ["" if v is None else str(v) for v in rows[header_idx]]
+    head = [[_cell_text(v) for v in r] for r in rows[:HEADER_SCAN_ROWS]]
+    header_idx = _find_header(head, info)
+    header = head[header_idx]
     width = max(len(r) for r in rows[header_idx:])
-    body_rows = [list(r) + [""] * (width - len(r)) for r in rows[header_idx + 1:]]
+    body_rows = rows[header_idx + 1:]
+    if any(len(r) != width for r in body_rows):
+        body_rows = [list(r) + [""] * (width - len(r)) for r in body_rows]
     body = pd.DataFrame(body_rows, columns=range(width), dtype=object) if body_rows else pd.DataFrame(columns=range(width), dtype=object)
     return _finish(header, body, info, first_data_row=header_idx + 2)
 
@@ -334,12 +337,39 @@ def _as_text(col: pd.Series) -> pd.Series:
     import pyarrow.compute as pc
 
     if col.dtype != "str":
-        col = col.astype(object).where(col.notna(), None).map(lambda v: v if v is None or isinstance(v, str) else str(v))
-        col = col.astype("str")
+        col = _typed_to_text(col.astype(object)).astype("str")
     arr = pa.array(col, type=pa.string())
     blank = pc.or_(pc.equal(pc.utf8_length(arr), 0), pc.utf8_is_space(arr))
     space = pc.fill_null(blank, False).to_numpy(zero_copy_only=False)
     return col.mask(space) if space.any() else col
+
+
+def _typed_to_text(col: pd.Series) -> pd.Series:
+    """Cells of a workbook or Parquet column (str, float, int, bool, datetime, None) as the text a person sees,
+    column by column: 6810.0 -> "6810", a midnight datetime -> "2013-03-21"."""
+    kind = pd.api.types.infer_dtype(col, skipna=True)
+    if kind in ("string", "empty"):
+        return col
+    values = col.where(col.notna() & col.ne(""), None)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    out = np.full(len(values), None, dtype=object)
+    if kind in ("floating", "integer", "mixed-integer-float"):
+        arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        filled = ~np.isnan(arr)
+        whole = filled & (np.mod(arr, 1) == 0) & (np.abs(arr) < 1e15)
+        out[whole] = arr[whole].astype(np.int64).astype(str)
+        rest = filled & ~whole
+        out[rest] = [repr(float(x)) for x in arr[rest]]
+        return pd.Series(out, index=col.index)
+    if kind in ("datetime", "datetime64"):
+        ts = pd.to_datetime(values)
+        filled = ts.notna().to_numpy()
+        midnight = filled & (ts == ts.dt.normalize()).to_numpy()
+        out[midnight] = ts[midnight].dt.strftime("%Y-%m-%d").to_numpy()
+        rest = filled & ~midnight
+        out[rest] = [v.isoformat(sep=" ") for v in ts[rest].dt.to_pydatetime()]
+        return pd.Series(out, index=col.index)
+    return values.map(lambda v: None if v is None else _cell_text(v))
 
 
 def _col_letter(j: int) -> str:
@@ -415,7 +445,7 @@ def _excel_rows(data: bytes, info: SourceInfo, sheet: str | None) -> list[list]:
                 info.skipped.append({"what": "empty sheet(s)", "where": ", ".join(info.sheets[:info.sheets.index(name)]),
                                      "why": "no values; the first sheet with data is used"})
             info.sheet = name
-            return [[_cell_text(v) for v in r] for r in rows]
+            return rows   # typed cells; turned into text column by column (_typed_to_text)
     raise LoadError(f"The workbook '{info.file}' has no data on {'sheet ' + repr(sheet) if sheet else 'any sheet'}.")
 
 
