@@ -116,6 +116,8 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
         add("publish", "Publish", DONE, f"Published: {published.get('status')}")
     elif any(s.state == BLOCKED for s in out.steps):
         add("publish", "Publish", TODO, "Resolve what blocks publication first")
+    elif gate is None:
+        add("publish", "Publish", TODO, "Review the identifiers and the risk first")
     else:
         add("publish", "Publish", TODO, "Ready to preview and publish")
     return out

@@ -66,3 +66,8 @@ def test_review_file_round_trip_and_fingerprint():
 def test_bad_review_files(text, message):
     with pytest.raises(RecipeError, match=message):
         review.loads(text)
+
+
+def test_publish_is_not_called_ready_before_the_identifiers_are_reviewed():
+    st = review.status(loaded="x.csv", rows=3)
+    assert _by_page(st)["publish"].text == "Review the identifiers and the risk first"
