@@ -44,13 +44,23 @@ class Bundle:
         return asdict(self)
 
 
+# Mappings whose keys are the data's own column names or values, not settings: a column called
+# "credentialid" keeps its role and its description (the given secret values are still masked everywhere).
+_DATA_KEYED = {("roles",), ("metadata", "columns")}
+
+
+def _data_keyed(path: tuple) -> bool:
+    return path in _DATA_KEYED or (len(path) >= 2 and path[0] == "steps")   # a step's mapping of values
+
+
 def clean_recipe(recipe: Mapping, secrets: list[str] | tuple[str, ...] = ()) -> dict:
     """A copy of the recipe without keys that name a secret and without any of the given secret values."""
-    def clean(value):
+    def clean(value, path=(), data_keyed=False):
         if isinstance(value, Mapping):
-            return {k: clean(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+            return {k: clean(v, path + (str(k),), data_keyed or _data_keyed(path + (str(k),)))
+                    for k, v in value.items() if data_keyed or not _SECRET_KEY.search(str(k))}
         if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
+            return [clean(v, path, data_keyed) for v in value]
         if isinstance(value, str):
             for secret in secrets:
                 if secret and len(secret) >= 4 and secret in value:
