@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ctopen import settings
+from ctopen.rules import ROLE_LABELS
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.45}
@@ -106,6 +107,9 @@ def describe_step(step: Mapping) -> str:
                 f" (at most {float(step.get('max_share', settings.DEFAULT_MAX_SUPPRESSION)):.0%} of records)")
     if op == "pseudonymize":
         return f"Replace {col} with a keyed anonymous ID"
+    from ctopen import recipe as recipes
+    if op == "aggregate" or op in recipes.FIX_OPS:   # counts, or a data-preparation fix ("Write 'X' as plain numbers")
+        return recipes.describe_step(dict(step)).rstrip(".")
     rest = {k: v for k, v in step.items() if k != "op"}
     return f"{op}: {_plain(rest)}"
 
@@ -169,9 +173,34 @@ def _gate_section(parts: ReportParts) -> str:
     else:
         verdict = "PASSED: no direct identifier is left and every group reaches the threshold."
     out = f"<p class='verdict'>{_e(verdict)}</p><ul>" + "".join(f"<li>{_e(r)}</li>" for r in g.reasons) + "</ul>"
+    lowered = lowered_roles(parts.recipe)
+    if g.passed and lowered:
+        out += ("<p>The verdict relies on these decisions of the reviewer, who gave columns a lower role than "
+                "the detector:</p><ul>" + "".join(f"<li>{_e(line)}</li>" for line in lowered) + "</ul>")
     if exc:
         out += ("<h3>Exception</h3>" + _table(["Justification", "Recorded by", "On"],
                                             [[exc.get("justification"), exc.get("by"), exc.get("at", "")]]))
+    return out
+
+
+RANK = {"direct": 3, "quasi": 2, "sensitive": 2, "other": 0}
+
+
+def lowered_roles(recipe: Mapping) -> list[str]:
+    """One line per reviewer decision that made a column count for less than detected (direct -> other, ...),
+    the last decision per column, when the recipe still holds that role."""
+    roles = recipe.get("roles") or {}
+    last = {}
+    for d in recipe.get("decisions") or []:
+        if isinstance(d, Mapping) and d.get("column"):
+            last[d["column"]] = d
+    out = []
+    for col, d in last.items():
+        new, old = d.get("role"), d.get("previous")
+        if roles.get(col, new) == new and RANK.get(new, 0) < RANK.get(old, 0):
+            label = {r: text.lower() for r, text in ROLE_LABELS.items()}
+            out.append(f"{col}: {label.get(old, old)} → {label.get(new, new)}, by {d.get('by') or 'an unnamed reviewer'}"
+                       + (f" on {str(d['at'])[:10]}" if d.get("at") else "") + f": {d.get('reason') or 'no reason given'}")
     return out
 
 
@@ -219,7 +248,7 @@ def render(parts: ReportParts) -> str:
         published = ("<h2>Publication</h2>" + _table(["Status", "Dataset id", "Address"],
                                                      [[p.get("status"), p.get("dataset_id") or "", p.get("url") or ""]]))
     source_rows = [["File", src.get("file", "")], ["Format", src.get("format", "")],
-                   ["Sheet", src.get("sheet") or ""], ["SHA-256 fingerprint", src.get("sha256") or "not recorded"]]
+                   ["Sheet", src.get("sheet") or "(not a workbook)"], ["SHA-256 fingerprint", src.get("sha256") or "not recorded"]]
     skipped = src.get("skipped") or []
     if skipped:
         source_rows.append(["Skipped when loading", _plain(skipped)])
@@ -230,7 +259,7 @@ def render(parts: ReportParts) -> str:
 <h1>Privacy review: {_e(title)}</h1>
 <p class="muted">Reviewed by {_e(parts.reviewer or "(no reviewer named)")} on {_e(parts.date)}. Written by ctopen, following the
 CT Open Data Handbook: publish privately, review, then make public.</p>
-<h2>1. Source file</h2>{_table(["", ""], source_rows)}
+<h2>1. Source file</h2>{_table(["Item", "Value"], source_rows)}
 <h2>2. Eligibility</h2>{_eligibility_section(parts.recipe, parts.gate)}
 <h2>3. Column roles</h2>
 <p>Direct identifiers single a person out by themselves; quasi-identifiers do in combination; sensitive attributes are what must not be disclosed about a person.</p>
@@ -243,6 +272,14 @@ CT Open Data Handbook: publish privately, review, then make public.</p>
 <h2>Sign-off</h2>{_table(["Reviewer", "Date"], [[parts.reviewer or "", parts.date]])}
 </body></html>
 """
+
+
+def _when(at) -> str:
+    """'2026-11-24T14:45:52+00:00' as '2026-11-24 14:45 UTC' (anything else as it is)."""
+    text = str(at)
+    if len(text) >= 16 and text[10] == "T" and text.endswith("+00:00"):
+        return f"{text[:10]} {text[11:16]} UTC"
+    return text
 
 
 def _roles(df: pd.DataFrame, recipe: Mapping, detection) -> list[dict]:
@@ -260,7 +297,7 @@ def _roles(df: pd.DataFrame, recipe: Mapping, detection) -> list[dict]:
         if col in decided and (det is None or det.role != decided[col]):
             override = f"set to {decided[col]}" + (f" (detected: {det.role})" if det else "")
         if isinstance(note, Mapping):
-            who = " ".join(x for x in (f"by {note['by']}" if note.get("by") else "", f"on {note['at']}" if note.get("at") else "") if x)
+            who = " ".join(x for x in (f"by {note['by']}" if note.get("by") else "", f"on {_when(note['at'])}" if note.get("at") else "") if x)
             note = (f"{who}: " if who else "") + str(note.get("reason") or _plain({k: v for k, v in note.items() if k != "column"}))
         if note:
             override = (override + "; " if override else "") + str(note)
