@@ -83,6 +83,9 @@ with verdict_box:
     show(v.headline, icon=icon)
     for b in v.blockers:
         st.markdown(f"- **Blocked:** {b['reason']}" + (f" _Note: {b['note']}_" if b["note"] else ""))
+    if any(b.get("key") == "privacy" for b in v.blockers):
+        st.caption("Privacy is settled on the Identify, Risk and Transform pages or, for identifiers published "
+                   "on purpose (a public register), by recording an exception on the Publish page.")
     for u in v.unsure:
         st.markdown(f"- **Not sure:** {u['question']}" + (f" _Note: {u['note']}_" if u["note"] else ""))
     if v.contact:
