@@ -33,8 +33,9 @@ for box, role in zip(st.columns(4), rules.ROLES):
 
 if counts["direct"]:
     names = ", ".join(c for c in detected if roles.get(c) == "direct")
-    st.warning(f"{counts['direct']} column(s) point directly at a person or household: {names}. Remove or "
-               "pseudonymize them on the Transform page, or record why they are published (a public register).",
+    st.warning(f"{counts['direct']} column(s) point directly at a person or household: {names}. Remove them or "
+               "replace them with an anonymous ID on the Transform page. If they are published on purpose (a public "
+               "register), keep their role here and record the exception and why on the Publish page.",
                icon=":material/person_alert:")
 else:
     st.success("No direct identifier is left among the columns.", icon=":material/check_circle:")
@@ -75,7 +76,8 @@ if c.text_scan is not None:
 # --- change a role ----------------------------------------------------------------------------------------
 st.subheader("Change a role")
 st.caption("Your decision wins over the detector for the rest of the review and is saved in the recipe, "
-           "with your name, the time and your reason.")
+           "with your name, the time and your reason. A column you set to Other gets no protection: the privacy "
+           "gate does not count it, and the report names the decision.")
 if "_w_reviewer" not in st.session_state:
     st.session_state["_w_reviewer"] = st.session_state.get("reviewer", "")
 reviewer = st.text_input("Your name (recorded with each change)", key="_w_reviewer")
@@ -94,7 +96,7 @@ with st.form("change_role", clear_on_submit=True, border=True):
     new_role = right.selectbox("New role", list(rules.ROLES), format_func=lambda r: f"{rules.ROLE_LABELS[r]}: {rules.ROLE_HELP[r]}",
                                key="_w_identify_role")
     reason = st.text_input("Reason for the change", key="_w_identify_reason",
-                           placeholder="e.g. a public register: names serve a clear public good")
+                           placeholder="e.g. the names are of businesses, not people")
     submitted = st.form_submit_button("Record the change", icon=":material/edit:")
 if submitted:
     changed = [c for c in chosen if roles.get(c, detected[c].role) != new_role]
@@ -119,7 +121,7 @@ if recipe["decisions"]:
     st.markdown("**Decisions recorded**")
     st.dataframe(pd.DataFrame([{
         "Column": d.get("column"), "From": rules.ROLE_LABELS.get(d.get("previous"), d.get("previous")),
-        "To": rules.ROLE_LABELS.get(d.get("role"), d.get("role")), "By": d.get("by"), "When (UTC)": d.get("at"),
+        "To": rules.ROLE_LABELS.get(d.get("role"), d.get("role")), "By": d.get("by"), "When (UTC)": str(d.get("at") or "")[:16].replace("T", " "),
         "Reason": d.get("reason"),
     } for d in recipe["decisions"] if "column" in d]), hide_index=True, width="stretch")
 
@@ -136,7 +138,7 @@ for c in hits:
     st.warning(f"**{c.name}**: {c.text_scan.summary}", icon=":material/warning:")
     for example in c.text_scan.examples:
         st.text(example)
-if not found.engine.startswith("Presidio with spaCy"):
+if scanned and not found.engine.startswith("Presidio with spaCy"):
     st.caption("Without a language model, names inside free text are found only after a title (Mr., Dr.): read "
                "a few cells yourself before you publish a text column.")
 
