@@ -75,8 +75,10 @@ def render() -> None:
     _show(table, by, levels)
     step = {"op": "aggregate", "by": by, "threshold": int(threshold), "totals": bool(totals), "measures": measures}
     a, b = st.columns(2)
-    a.button("Use these counts in the recipe", icon=":material/table_chart:", type="primary",
-             on_click=_use, args=(step, levels), use_container_width=True)
+    unsafe = table.exact_check != "passed"   # a suppressed cell could be worked out: not a table to publish
+    a.button("Use these counts in the recipe", icon=":material/table_chart:", type="primary", disabled=unsafe,
+             on_click=_use, args=(step, levels), use_container_width=True,
+             help="Not offered: some suppressed cells of this table could still be worked out." if unsafe else None)
     if current:
         b.button("Publish records instead (remove the counts step)", icon=":material/undo:",
                  on_click=_remove, use_container_width=True)
@@ -153,13 +155,21 @@ def _table(t, base, by, levels, threshold, totals, measures):
             cache["value"] = aggregate(df, by, threshold=threshold, totals=totals, measures=measures)
         cache["key"] = key
         tried = st.session_state.setdefault(TRIED, [])
-        row = {"dimensions": ", ".join(f"{c} ({levels[c][0]}, level {levels[c][1]})" if levels[c] else c for c in by),
+        row = {"dimensions": ", ".join(f"{c} ({_level_label(levels[c])})" if levels[c] else c for c in by),
                "threshold": threshold, "cells": cache["value"].cells, "suppressed": cache["value"].suppressed,
-               "share suppressed": f"{cache['value'].suppressed / max(cache['value'].cells, 1):.0%}"}
+               "share suppressed": f"{cache['value'].suppressed / max(cache['value'].cells, 1):.0%}",
+               "can be published": "yes" if cache["value"].exact_check == "passed" else "no: cells could be worked out"}
         if row not in tried:
             tried.append(row)
             del tried[:-8]
     return cache["value"]
+
+
+def _level_label(choice) -> str:
+    """ "CT town -> county" at level 1 reads "county"; a date at level 3 reads "year"."""
+    from ctopen import hierarchies
+    name, opts = LADDERS[choice[0]]
+    return hierarchies.get(name, **opts).label(choice[1])
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -172,7 +182,8 @@ def _show(table, by, levels) -> None:
     c.metric("Small counts (1 to threshold)", f"{table.primary:,}")
     d.metric("Suppressed to protect them", f"{table.complementary:,}")
     if table.exact_check != "passed":
-        st.warning(f"Check this table: {table.exact_check}. Use fewer or coarser dimensions.",
+        st.warning(f"This table cannot be published: {table.exact_check}. Use fewer or coarser dimensions "
+                   "(for example towns grouped into CT counties, where out-of-state places become *).",
                    icon=":material/warning:")
     shown = table.detail()
     for col in [c for c in shown.columns if c.endswith("_suppressed")]:
