@@ -12,7 +12,9 @@
   records. Only ranges holding at least one class are listed.
 - l-diversity per sensitive attribute: distinct-l = the fewest distinct sensitive values in any class;
   entropy-l = exp of the smallest Shannon entropy (natural log) of the sensitive values in a class.
-  A missing sensitive value counts as a value.
+  A missing sensitive value counts as a value. Beside them (not in JSON): `disclosing_groups` and
+  `disclosing_records`, the classes of at least the threshold k whose records all share one sensitive
+  value, and their records: a group of 6 all charged with the same offense discloses it although k = 6.
 - QI combinations (ARX's attribute risk): for every non-empty subset of the QIs, how many records are
   unique and the smallest class size over just those columns. With more than 12 QIs (4,095 subsets)
   only the subsets of up to 3 columns and the full set are computed (`RiskReport.combinations_note`).
@@ -61,9 +63,12 @@ class Bucket:
 
 @dataclass
 class Diversity:
-    """l-diversity of one sensitive attribute: distinct-l and entropy-l (both 0 on an empty table)."""
+    """l-diversity of one sensitive attribute: distinct-l and entropy-l (both 0 on an empty table).
+    `disclosing_groups` / `disclosing_records`: groups of k or more where everyone shares one value (extra, not in JSON)."""
     distinct: int
     entropy: float
+    disclosing_groups: int = 0
+    disclosing_records: int = 0
 
     def to_dict(self) -> dict:
         return {"distinct": self.distinct, "entropy": self.entropy}
@@ -237,7 +242,7 @@ def assess(df: pd.DataFrame, quasi: Sequence[str], sensitive: Sequence[str] = ()
         record_class_size=sizes[ids],
     )
     for col in sensitive:
-        report.l_diversity[col] = _diversity(ids, n_classes, sizes, df[col])
+        report.l_diversity[col] = _diversity(ids, n_classes, sizes, df[col], k)
     if combinations and quasi:
         table = [_scatter(c, ids, n_classes) for c in codes]
         report.qi_combinations, report.combinations_note = _combinations(table, cards, sizes, list(quasi), k)
@@ -279,11 +284,9 @@ def _histogram(sizes: np.ndarray) -> list[Bucket]:
     return out
 
 
-def _diversity(ids: np.ndarray, n_classes: int, sizes: np.ndarray, values: pd.Series) -> Diversity:
+def _diversity(ids: np.ndarray, n_classes: int, sizes: np.ndarray, values: pd.Series, k: int = 2) -> Diversity:
     if not n_classes:
         return Diversity(0, 0.0)
-    if sizes.min() == 1:        # a class of one record holds one value: l is 1 whatever the others hold
-        return Diversity(1, 1.0)
     s_codes, s_card = encode(values)
     span = n_classes * s_card
     if span <= _dense_cap(len(ids)):        # count every (class, value) pair in place
@@ -295,9 +298,13 @@ def _diversity(ids: np.ndarray, n_classes: int, sizes: np.ndarray, values: pd.Se
         pair_class = _scatter(ids, pair, n_pairs)
         pair_count = np.bincount(pair, minlength=n_pairs)
     distinct = np.bincount(pair_class, minlength=n_classes)
+    disclosing = (distinct == 1) & (sizes >= max(int(k), 2))
+    n_groups, n_records = int(np.count_nonzero(disclosing)), int(sizes[disclosing].sum())
+    if sizes.min() == 1:        # a class of one record holds one value: l is 1 whatever the others hold
+        return Diversity(1, 1.0, n_groups, n_records)
     p = pair_count / sizes[pair_class]
     entropy = -np.bincount(pair_class, weights=p * np.log(p), minlength=n_classes)
-    return Diversity(int(distinct.min()), float(math.exp(max(float(entropy.min()), 0.0))))
+    return Diversity(int(distinct.min()), float(math.exp(max(float(entropy.min()), 0.0))), n_groups, n_records)
 
 
 def _scatter(values: np.ndarray, ids: np.ndarray, groups: int) -> np.ndarray:

@@ -345,3 +345,12 @@ def test_cli_text_summary_and_unknown_column(capsys):
     assert main(["risk", str(path), "--qi", "Age", "--qi", "Agee"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "'Agee'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_groups_of_k_or_more_that_all_share_one_sensitive_value_are_counted():
+    # class a: 6 records, all "theft" (k = 6, yet it discloses the offense); class b: 5 with two values; c: 1
+    df = frame(q=["a"] * 6 + ["b"] * 5 + ["c"], s=["theft"] * 6 + ["theft", "dui", "dui", "dui", "dui"] + ["dui"])
+    d = assess(df, ["q"], ["s"], k=5).l_diversity["s"]
+    assert d.distinct == 1 and (d.disclosing_groups, d.disclosing_records) == (1, 6)
+    assert set(d.to_dict()) == {"distinct", "entropy"}
+    assert assess(df, ["q"], ["s"], k=7).l_diversity["s"].disclosing_groups == 0   # under k: already at risk

@@ -169,14 +169,27 @@ def diversity_table(report: RiskReport) -> None:
     r = report
     if not r.l_diversity:
         return
-    st.caption("A group of 6 where everyone has the same diagnosis discloses it. Distinct-l is the fewest different "
-               "values any group holds (1 = some group all share one value); entropy-l is the same idea, weighted "
-               "by how evenly the values are spread.")
+    st.caption("A group of 6 where everyone has the same offense or diagnosis discloses it, even though 6 people "
+               "share the group. Distinct-l is the fewest different values any group holds (1 = some group all share "
+               "one value); entropy-l is the same idea, weighted by how evenly the values are spread.")
+    k = r.k_threshold
     st.dataframe(pd.DataFrame([{"Sensitive attribute": col, "Fewest distinct values in a group (distinct-l)": d.distinct,
                                 "Entropy-l": round(d.entropy, 2),
-                                "Reading": ("Some group discloses its value" if d.distinct <= 1 else
-                                            f"Every group holds at least {d.distinct} values")}
+                                f"Groups of {k} or more all with one value": getattr(d, "disclosing_groups", 0),
+                                "Records in them": getattr(d, "disclosing_records", 0),
+                                "Reading": _diversity_reading(d, k, r.k_min)}
                                for col, d in r.l_diversity.items()]), hide_index=True, width="stretch")
+
+
+def _diversity_reading(d, k: int, k_min: int) -> str:
+    groups, records = getattr(d, "disclosing_groups", 0), getattr(d, "disclosing_records", 0)
+    if groups:
+        return (f"{groups:,} group(s) of {k} or more disclose it ({records:,} records): anyone known to be in one "
+                "learns the value. Generalize it, or coarsen the quasi-identifiers.")
+    if d.distinct <= 1:
+        return (f"Only groups smaller than {k} (already counted at risk) hold a single value."
+                if k_min < k else "Some group discloses its value")
+    return f"Every group holds at least {d.distinct} values"
 
 
 def riskiest_table(df: pd.DataFrame, report: RiskReport, masked=(), n: int = 10) -> None:
