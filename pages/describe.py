@@ -1,9 +1,6 @@
 """Describe (Step 3): the portal's metadata form with its live checklist, and the data-preparation checks.
-
-Every field is copied into the review (recipe["metadata"]) on each run, so it survives leaving the page and
-a monthly update reuses it. Values the data suggests are pre-filled and marked. A one-click fix appends a
-recipe step to recipe["steps"]; the checks run on the release table (the recipe applied).
-"""
+Fields are copied into recipe["metadata"] on each run (suggested values pre-filled and marked); a one-click
+fix appends a recipe step to recipe["steps"]; the checks run on the release table (the recipe applied)."""
 import json
 
 import pandas as pd
@@ -24,10 +21,8 @@ def release():
     """The applied recipe (release table and log); None when Transform cannot apply it (the error is shown)."""
     try:
         return state.release()
-    except (CtopenError, ImportError) as exc:
-        if isinstance(exc, CtopenError):
-            layout.show_error(exc)
-        return None
+    except CtopenError as exc:
+        layout.show_error(exc)
 
 
 def cached(name: str, token, compute):
@@ -45,6 +40,10 @@ token = (t.source.sha256, len(t.df), json.dumps(recipe.get("steps", []), sort_ke
 detection = st.session_state.get("detection") if st.session_state.get("detection_for") == t.source.sha256 else None
 found = cached("suggest", token, lambda: {s.key: s for s in md.suggestions(t, detection, applied if applied is not None else rdf)})
 findings = cached("checks", token, lambda: checks.run(rdf, types=t.types, source=t.source))
+needed, hints = [f for f in findings if f.severity != "info"], [f for f in findings if f.severity == "info"]
+if needed:   # the checks are at the bottom of a long form: say so up front
+    st.warning(f"{len(needed)} data-preparation problem(s) to fix before publishing, with a one-click fix where it is "
+               "safe: see Data preparation at the bottom of this page.", icon=":material/build:")
 
 
 def field(key: str, widget, options=None, **kw):
@@ -56,8 +55,7 @@ def field(key: str, widget, options=None, **kw):
             value = [v for v in value or [] if v in options] if widget is st.multiselect else (value if value in options else None)
         st.session_state[wk] = value if value is not None else ("" if options is None else None)
     value = widget(*((md.LABELS[key],) if options is None else (md.LABELS[key], options)), key=wk, **kw)
-    saved = meta.get(key)
-    if value is None and saved and options is not None and saved not in options:   # keep it, say why
+    if value is None and (saved := meta.get(key)) and options is not None and saved not in options:   # keep it, say why
         st.caption(f":material/warning: The recipe holds '{saved}', which is not one of the options: choose one.")
     else:
         meta[key] = value if isinstance(value, list) else (value or "").strip()
@@ -85,8 +83,7 @@ with form:
         field("source_link", st.text_input, placeholder="https://portal.ct.gov/...")
         field("geographic_unit", st.selectbox, md.GEOGRAPHIC_UNITS, placeholder="Choose the unit of place")
         field("license", st.selectbox, md.LICENSE_NAMES, placeholder="Choose a public license")
-    tag_options = sorted(set(meta.get("tags") or []))
-    field("tags", st.multiselect, tag_options, accept_new_options=True, placeholder="Type a tag and press Enter")
+    field("tags", st.multiselect, sorted(set(meta.get("tags") or [])), accept_new_options=True, placeholder="Type a tag and press Enter")
     field("notes", st.text_area, height=90, help="Limitations of use, caveats, known gaps, how counts were made.")
 
     st.subheader("Column descriptions")
@@ -94,11 +91,9 @@ with form:
     base = st.session_state.get("_describe_columns_base")
     if "md_columns_editor" not in st.session_state or base is None or list(base["Column"]) != list(map(str, rdf.columns)):
         st.session_state.pop("md_columns_editor", None)   # the published columns changed: start from the recipe
-        skeleton = found["columns"].value if "columns" in found else {}
-        described = meta.get("columns") or {}
+        skeleton, described = (found["columns"].value if "columns" in found else {}), meta.get("columns") or {}
         st.session_state["_describe_columns_base"] = pd.DataFrame(
-            {"Column": [str(c) for c in rdf.columns],
-             "Type": [t.types.get(c, "text") for c in rdf.columns],
+            {"Column": [str(c) for c in rdf.columns], "Type": [t.types.get(c, "text") for c in rdf.columns],
              "Description": [described.get(str(c)) or skeleton.get(str(c), "") for c in rdf.columns]})
     edited = st.data_editor(st.session_state["_describe_columns_base"], key="md_columns_editor", hide_index=True,
                             disabled=["Column", "Type"], width="stretch",
@@ -111,8 +106,7 @@ with form:
 result = md.validate(meta, columns=[str(c) for c in rdf.columns])
 with side:
     st.subheader("Metadata checklist")
-    st.progress(result.score / 100, text=f"Completeness: {result.score}% "
-                                         f"({'complete' if result.complete else 'not complete yet'})")
+    st.progress(result.score / 100, text=f"Completeness: {result.score}% ({'complete' if result.complete else 'not complete yet'})")
     for item in result.checklist:
         st.markdown(f"{':material/check_box:' if item.ok else ':material/check_box_outline_blank:'} "
                     f"{'Done' if item.ok else 'To do'}: {item.label}")
@@ -129,22 +123,28 @@ def add_step(step: dict) -> None:
         recipe["steps"].append(dict(step))
 
 
+def show(found_here: list, start: int = 0) -> None:
+    for i, f in enumerate(found_here, start):
+        icon, word = SEVERITY.get(f.severity, SEVERITY["info"])
+        with st.container(border=True):
+            st.markdown(f"{icon} **{word}** · {f.check.replace('_', ' ')}: {f.message}")
+            if f.fix and f.fix["op"] in recipes.OPS:
+                done = f.fix in recipe.get("steps", [])
+                st.button(checks.fix_label(f.fix) if not done else "Fix added to the recipe", key=f"fix_{i}_{f.check}",
+                          on_click=add_step, args=(f.fix,), disabled=done, icon=":material/build:")
+            else:
+                st.caption(f"Suggested fix: {checks.fix_label(f.fix)} (this version cannot apply it yet; fix the file)."
+                           if f.fix else "No safe automatic fix: correct it in the source file.")
+
+
 st.subheader("Data preparation")
 st.caption(f"Checked on the table as it would be published ({len(rdf):,} rows, {rdf.shape[1]} columns). "
            "A fix adds a step to the recipe, so next month's file gets the same fix.")
-if not findings:
+if not needed:
     st.success("No formatting problems found.", icon=":material/check_circle:")
-for i, f in enumerate(findings):
-    icon, word = SEVERITY.get(f.severity, SEVERITY["info"])
-    with st.container(border=True):
-        st.markdown(f"{icon} **{word}** · {f.check.replace('_', ' ')}: {f.message}")
-        if f.fix and f.fix["op"] not in recipes.OPS:
-            st.caption(f"Suggested fix: {checks.fix_label(f.fix)} (this version cannot apply it yet; fix the file).")
-        elif f.fix:
-            done = f.fix in recipe.get("steps", [])
-            st.button(checks.fix_label(f.fix) if not done else "Fix added to the recipe", key=f"fix_{i}_{f.check}",
-                      on_click=add_step, args=(f.fix,), disabled=done, icon=":material/build:")
-        else:
-            st.caption("No safe automatic fix: correct it in the source file.")
+show(needed)
+if hints:   # style only: ALL CAPS names or run-together headers are normal in many state files
+    with st.expander(f"{len(hints)} optional hint(s) on style (headers, ALL CAPS text): nothing here blocks publishing"):
+        show(hints, len(needed))
 
 layout.next_step("pages/describe.py")
