@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from ctopen import dap, report, settings
+from ctopen import dap, metadata as md, report, settings
 from ctopen.errors import CtopenError
 from ctopen.publish import bundle, gate, socrata
 from ui import layout, masking, state
@@ -21,23 +21,20 @@ def portal_secrets() -> dict:
 
 
 try:
-    applied = state.release()
+    applied, detection = state.release(), state.detection()
     release = applied.df
-    detection = state.detection()
     verdict = gate.evaluate(release, recipe, detection=detection)
     creds = socrata.credentials_from(portal_secrets())
     view = socrata.view_payload(recipe.get("metadata"), release)
 except CtopenError as exc:
     layout.show_error(exc)
     st.stop()
-results = st.session_state.setdefault("publish_results", {})   # per source file: a new file starts afresh
-result = results.get(t.source.sha256)
+result = (results := st.session_state.setdefault("publish_results", {})).get(t.source.sha256)   # per source file
 if "pub_new_dataset_id" in st.session_state:   # a dataset just created: this review now updates it
     st.session_state["pub_dataset_id"] = st.session_state.pop("pub_new_dataset_id")
 
 st.subheader("1. What will be published")
-changes = report.changes(t.df, applied)
-c1, c2, c3 = st.columns(3)
+changes, (c1, c2, c3) = report.changes(t.df, applied), st.columns(3)
 c1.metric("Records in the release", f"{len(release):,}", f"{len(release) - len(t.df):,} vs the upload" if len(release) != len(t.df) else None)
 c2.metric("Columns in the release", len(release.columns))
 c3.metric("Cells suppressed", f"{changes.cells_suppressed:,}")
@@ -57,22 +54,26 @@ st.subheader("3. Privacy gate")
 if verdict.passed and verdict.exception:
     st.warning("Passed by a recorded exception: the release keeps identifiers on purpose.", icon=":material/gavel:")
 elif verdict.passed:
-    st.success("Passed: no direct identifier is left and every group reaches the threshold.", icon=":material/verified_user:")
+    st.success("Passed: no column counted as a direct identifier is left and every group reaches the threshold.", icon=":material/verified_user:")
 else:
     st.error("Blocked: this release may not be published as it is.", icon=":material/block:")
 st.markdown("\n".join(f"- {r}" for r in verdict.reasons))
+if verdict.passed and (lowered := report.lowered_roles(recipe)):   # the verdict rests on the reviewer's decisions
+    st.caption("This rests on your decisions on the Identify page (they are in the report): " + "; ".join(lowered))
 exc = recipe.get("exception") or {}
 with st.expander("Record an exception (publish identifiers on purpose)", expanded=not verdict.passed and bool(verdict.direct)):
     st.caption("As for a public register of license holders: say why publishing them serves a clear public good.")
     why = st.text_area("Why must these identifiers be published?", value=exc.get("justification", ""), key="pub_exc_why")
-    who = st.text_input("Your name (recorded with the exception)", value=exc.get("by", ""), key="pub_exc_by")
+    who = st.text_input("Your name (recorded with the exception)", value=exc.get("by") or st.session_state.get("reviewer", ""), key="pub_exc_by")
     b1, b2 = st.columns(2)
     if b1.button("Record the exception", icon=":material/gavel:"):
-        problem = gate.record_exception(recipe, why, who)
-        st.error(f"Not recorded: {problem}.") if problem else st.rerun()
-    if exc and b2.button("Withdraw the exception", icon=":material/undo:"):
-        recipe.pop("exception", None)
-        st.rerun()
+        if problem := gate.record_exception(recipe, why, who):
+            st.error(f"Not recorded: {problem}.", icon=":material/error:")
+        else:   # the one who records the exception is the report's reviewer unless one is named
+            st.session_state["reviewer"] = st.session_state["pub_reviewer"] = st.session_state.get("reviewer") or who.strip()
+            st.rerun()
+    if exc:
+        b2.button("Withdraw the exception", icon=":material/undo:", on_click=recipe.pop, args=("exception", None))
 
 st.subheader("4. Publish")
 reviewer = st.text_input("Reviewer's name (for the report and the publish log)", value=st.session_state.get("reviewer", ""), key="pub_reviewer")
@@ -85,10 +86,13 @@ st.download_button("Download the privacy review report (HTML, printable)", html,
 if creds is None:
     st.info("No portal credentials are set (SOCRATA_USERNAME and SOCRATA_PASSWORD, or an API key, in the environment "
             "or the app's secrets): download the bundle and give it to your portal administrator.", icon=":material/info:")
+    if not (done := md.validate(recipe.get("metadata"), columns=[str(c) for c in release.columns])).complete:
+        st.warning(f"The metadata is {done.score}% complete: finish it on the Describe page before you hand the bundle over.", icon=":material/edit_note:")
     if verdict.passed:
-        files = bundle.contents(release, recipe, report_html=html)
-        st.download_button("Download the publication bundle (ZIP)", bundle.to_zip(files), file_name=f"{stem} - bundle.zip",
-                           mime="application/zip", type="primary", icon=":material/download:")
+        st.download_button("Download the publication bundle (ZIP)", bundle.to_zip(bundle.contents(release, recipe, report_html=html)),
+                           file_name=f"{stem} - bundle.zip", mime="application/zip", type="primary", icon=":material/download:")
+    else:
+        st.caption("The bundle can be downloaded once the privacy gate (section 3) passes.")
 else:
     portal = st.text_input("Portal", value=target.get("portal") or portal_secrets().get("portal") or settings.DEFAULT_PORTAL, key="pub_portal")
     dataset_id = st.text_input("Existing dataset id, to update it (empty: create a new dataset)", value=target.get("dataset_id") or "",
@@ -129,10 +133,9 @@ else:
 
 st.subheader("5. Data Access Plan")
 plan = st.file_uploader("Your agency's Data Access Plan workbook (.xlsx); leave empty to start a new one", type=["xlsx"], key="pub_dap_file")
-k1, k2 = st.columns(2)
-kind = k1.radio("Portal", dap.PORTALS, horizontal=True, key="pub_dap_portal")
+kind = (k := st.columns(2))[0].radio("Portal", dap.PORTALS, horizontal=True, key="pub_dap_portal")
 default = "public" if result and result["public"] else "private" if result else "planned"
-status = k2.selectbox("Status", dap.STATUSES, index=dap.STATUSES.index(default), key="pub_dap_status")
+status = k[1].selectbox("Status", dap.STATUSES, index=dap.STATUSES.index(default), key="pub_dap_status")
 if st.button("Add or update this dataset's row", icon=":material/table_edit:"):
     try:
         row = dap.row_from_recipe(recipe, status=status, url=(result or {}).get("url", ""), portal=kind)
