@@ -126,10 +126,10 @@ def _column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None,
             st.rerun()
         if picked == "keep":
             _examples(df[column], None, masked=role == "direct")
+        elif picked == "drop":
+            st.caption("The column is left out of the release.")
         else:
-            st.caption("The column is left out of the release." if picked == "drop" else
-                       f"Each value becomes a {transform.PSEUDONYM_HEX_CHARS}-character anonymous ID, the same "
-                       "in every update made with the same key.")
+            _pseudonym_note(column)
         return
     suggested = _suggest(column, token, df[column], entity) or ("category", {"min_count": settings.DEFAULT_K})
     name = step.get("hierarchy") if step and step["op"] == "generalize" else suggested[0]
@@ -160,6 +160,19 @@ def _column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None,
     if unknown:
         st.caption(f"{len(unknown):,} values could not be read as {H_NAMES[name]} and become *: "
                    + ", ".join(unknown[:8]) + (" ..." if len(unknown) > 8 else ""))
+
+
+def _pseudonym_note(column: str) -> None:
+    """What a keyed anonymous ID keeps (linkage across updates) and what it needs (the secret key)."""
+    st.caption(f"Each value becomes a {transform.PSEUDONYM_HEX_CHARS}-character anonymous ID made with a secret key: "
+               "the same value always gets the same ID, in this file and in every update made with the same key. "
+               "So a person's records can still be followed across rows and across daily or monthly files; "
+               "anyone who learns one of them (a date, an offense) can find the others. If no user needs to link "
+               "records, remove the column instead.")
+    if state.pseudonym_key() is None:
+        st.warning(f"No secret key is set ({settings.PSEUDONYM_KEY_ENV}), so the release cannot be made yet: "
+                   "set it as the message above says and restart the app, or remove the column instead.",
+                   icon=":material/key:")
 
 
 def _state_column_widget(df: pd.DataFrame, column: str, step: dict | None, k: str) -> str | None:
