@@ -36,9 +36,10 @@ elif state.recipe().get("steps"):
         pass
     except CtopenError as exc:
         layout.show_error(exc)
-        st.caption("The figures below are for the file as loaded, before any transformation.")
 st.caption(f"Computed on the release table: the recipe's {len(state.recipe()['steps'])} step(s) applied"
            + (f", {suppressed:,} record(s) suppressed." if suppressed else ".") if released
+           else "Computed on the file as loaded, before the recipe's steps (they could not be applied)."
+           if state.recipe().get("steps") and not any(s.get("op") == "aggregate" for s in state.recipe()["steps"])
            else "Computed on the file as loaded (no transformation yet).")
 
 columns = list(df.columns)
