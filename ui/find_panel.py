@@ -85,8 +85,9 @@ def render() -> None:
         layout.show_error(st.session_state["find_error"])
     inv = _inventory()
     if inv is None:
-        st.info("No copy of the CT Data Catalog is saved yet: get it from the portal, or upload your "
-                "inventory file.", icon=":material/info:")
+        if not st.session_state.get("find_error"):   # after a failed fetch the error already says what to do
+            st.info("No copy of the CT Data Catalog is saved yet: get it from the portal, or upload your "
+                    "inventory file.", icon=":material/info:")
         return
     _about(inv)
     agencies = [ALL] + inv.agencies()
