@@ -563,9 +563,9 @@ def titlecase(text):
     if not isinstance(text, str) or not _caps(text):
         return text
 
-    def word(w: str, first: bool) -> str:
+    def word(w: str, first: bool, initial: bool = False) -> str:
         core = w.strip("().,;:'\"")
-        if core.upper() in KEEP_UPPER:
+        if core.upper() in KEEP_UPPER or initial:
             return w
         lower = w.lower()
         if re.search(r"\d", core):
@@ -578,7 +578,13 @@ def titlecase(text):
         return out
 
     parts = re.split(r"(\s+)", text)
-    return "".join(p if p.isspace() or not p else word(p, i == 0) for i, p in enumerate(parts))
+    words = [i for i, p in enumerate(parts) if p and not p.isspace()]
+
+    def is_initial(i: int) -> bool:
+        """A one-letter word that is a person's initial: "A." or the middle of "JOHN A SMITH" (not "a" in a phrase)."""
+        return len(parts[i].rstrip(".")) == 1 and (parts[i].endswith(".") or (len(words) >= 3 and i == words[-2]))
+
+    return "".join(p if p.isspace() or not p else word(p, i == words[0], is_initial(i)) for i, p in enumerate(parts))
 
 
 def _need(df: pd.DataFrame, step: dict) -> str:
