@@ -699,6 +699,46 @@ def _loss(average: float, suppressed: int, rows: int) -> float:
     return average + (suppressed / rows) * (1.0 - average) if rows else 0.0
 
 
+def repeating_columns(df: pd.DataFrame, quasi, share: float = 0.85) -> dict[str, str]:
+    """Quasi-identifiers that repeat another one: {column: the column it repeats}.
+
+    B repeats A when A's value gives B's in at least `share` of the records holding both (values compared
+    without case or outer spaces), A's groups hold at least 5 records on average (an exact date "gives"
+    anything), B is not nearly one value throughout, and B is not finer than A; when each gives the other, the one with the longer values
+    repeats (a "HARTFORD, CT (41.76, -72.67)" location beside its town). A county beside its town, a
+    state beside its town, a map location beside its town: searching them as well only multiplies the
+    combinations of levels."""
+    cols = [c for c in dict.fromkeys(quasi or []) if c in df.columns]
+    norm = {c: df[c].astype("string").str.strip().str.casefold() for c in cols}
+    codes = {c: pd.Series(pd.factorize(norm[c])[0], index=df.index) for c in cols}      # missing -> -1
+    distinct = {c: int(norm[c].nunique()) for c in cols}
+    length = {c: float(norm[c].str.len().mean() or 0.0) for c in cols}
+
+    def gives(a: str, b: str) -> bool:
+        both = (codes[a] >= 0) & (codes[b] >= 0)
+        n = int(both.sum())
+        if n < 20 or distinct[a] * 5 > n:
+            return False
+        if float(codes[b][both].value_counts(normalize=True).iloc[0]) >= share:   # nearly one value: anything "gives" it
+            return False
+        g = pd.DataFrame({"a": codes[a][both], "b": codes[b][both]})
+        return float((g.groupby("a")["b"].transform("nunique") <= 1).mean()) >= share
+
+    out: dict[str, str] = {}
+    for b in cols:
+        for a in cols:
+            if a == b or a in out or not gives(a, b):
+                continue
+            back = gives(b, a)
+            if back and (length[b], b) < (length[a], a):
+                continue
+            if not back and distinct[b] > distinct[a]:
+                continue
+            out[b] = a
+            break
+    return out
+
+
 def lattice_size(df: pd.DataFrame, quasi, hierarchies: dict | None = None) -> int:
     """How many level vectors a search over these columns would have (before any work on rows)."""
     size = 1

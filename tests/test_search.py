@@ -436,3 +436,18 @@ def test_cli_text_and_errors(capsys):
     assert "--sensitive" in capsys.readouterr().err
     code, _ = _cli(["recommend", str(path), "--qi", "NoSuchColumn"])
     assert code == 2
+
+
+def test_repeating_columns_finds_a_county_and_a_location_beside_their_town():
+    towns = ["Hartford", "New Haven", "Stamford", "Norwalk"] * 30
+    county = {"Hartford": "Hartford", "New Haven": "New Haven", "Stamford": "Fairfield", "Norwalk": "Fairfield"}
+    df = pd.DataFrame({
+        "Town": towns,
+        "County": [county[t] for t in towns],
+        "TownGeo": [f"{t.upper()}, CT\n(41.{i % 4}, -72.{i % 4})" for i, t in enumerate(towns)],
+        "Age": [str(20 + i % 50) for i in range(len(towns))],
+        "Date": [f"2018-01-{1 + i % 28:02d}" for i in range(len(towns))],
+    })
+    from ctopen.search import repeating_columns
+    assert repeating_columns(df, ["Town", "County", "TownGeo", "Age", "Date"]) == {"County": "Town", "TownGeo": "Town"}
+    assert repeating_columns(df, ["Age", "Date"]) == {}

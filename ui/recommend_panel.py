@@ -56,8 +56,9 @@ def render() -> None:
     inputs = {"qi": list(qi), "k": k, "max_suppression": round(budget, 6), "sensitive": sensitive,
               "l": l_value if sensitive else None}
     fixed = _fixed(t, qi, roles, steps)
-    if fixed:
-        st.caption("The other quasi-identifiers (" + ", ".join(f"“{c}”" for c in fixed) + ") stay as the recipe has "
+    kept = [c for c, s in fixed.items() if (s or {}).get("op") not in ("drop", "pseudonymize")]
+    if kept:
+        st.caption("The other quasi-identifiers (" + ", ".join(f"“{c}”" for c in kept) + ") stay as the recipe has "
                    "them and still count: the proposal reaches the target with them, as the figures above measure it.")
     token = json.dumps([t.source.sha256, len(t.df), inputs, fixed], sort_keys=True, default=str)
     size = _lattice(t, qi, recipe)
@@ -67,6 +68,8 @@ def render() -> None:
             f"{size:,} combinations of levels to search"
             + (f": more than the {search.MAX_NODES:,} that can be searched. Leave out columns that repeat "
                "another one (a county beside its town) or that nobody could know about a person." if too_big else "."))
+    if too_big:
+        _offer_repeats(t, qi)
     if st.button("Recommend", type="primary", icon=":material/auto_fix_high:", disabled=not qi or too_big):
         _run(t, inputs, token, recipe, fixed)
     stored = st.session_state.get(RESULT)
@@ -82,6 +85,35 @@ def _fixed(t, qi: list[str], roles: dict, steps: list[dict]) -> dict:
     """The page's other quasi-identifiers, with the step the recipe has for each (None: as is)."""
     column_steps = {s.get("column"): s for s in steps if s.get("op") in ("drop", "generalize", "pseudonymize")}
     return {c: column_steps.get(c) for c in t.df.columns if roles.get(c) == "quasi" and c not in qi}
+
+
+def _offer_repeats(t, qi: list[str]) -> None:
+    """Name the quasi-identifiers that repeat another one (a county beside its town) and offer to remove them."""
+    key = json.dumps([t.source.sha256, len(t.df), qi])
+    cache = st.session_state.setdefault("_recommend_repeats", {})
+    if key not in cache:
+        with st.spinner("Looking for columns that repeat another one..."):
+            cache.clear()
+            cache[key] = search.repeating_columns(t.df, qi)
+    repeats = cache[key]
+    if not repeats:
+        return
+    st.markdown("These columns repeat another one: " + "; ".join(f"“{b}” repeats “{a}”" for b, a in repeats.items())
+                + ". Removing them from the release shrinks the search, and the other column still holds what they say "
+                "(the Information lost figure counts each removed column as fully lost). A column only taken out of "
+                "the list above stays in the release as it is and still counts.")
+    st.button(f"Remove these {len(repeats)} columns from the release", icon=":material/playlist_remove:",
+              on_click=_drop_columns, args=(list(repeats),),
+              help="Adds a \"remove the column\" step for each to the recipe; Undo takes it back.")
+
+
+def _drop_columns(columns: list[str]) -> None:
+    recipe = state.recipe()
+    steps = [s for s in recipe.get("steps", []) if not (s.get("op") in ("drop", "generalize", "pseudonymize")
+                                                       and s.get("column") in columns)]
+    rank = {"suppress": 1, "aggregate": 2}
+    recipe["steps"] = sorted(steps + [{"op": "drop", "column": c} for c in columns], key=lambda s: rank.get(s.get("op"), 0))
+    st.toast(f"Removed from the release: {', '.join(columns)}.", icon=":material/playlist_remove:")
 
 
 def _hierarchies_changed(result: dict, recipe: dict) -> bool:
