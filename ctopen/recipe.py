@@ -56,8 +56,12 @@ def save(recipe: dict, path) -> Path:
 
 
 def in_apply_order(steps: list) -> list:
-    """The steps in the order apply() runs them: privacy steps (aggregate last), then the fixes."""
-    return [s for s in steps if s.get("op") not in FIX_OPS] + [s for s in steps if s.get("op") in FIX_OPS]
+    """The steps in the order apply() runs them: note rows removed from the file first (they are not
+    records, and a generalized "*" must never look like a footnote), then the privacy steps (aggregate
+    last), then the other fixes."""
+    notes = [s for s in steps if s.get("op") == "drop_note_rows"]
+    return (notes + [s for s in steps if s.get("op") not in FIX_OPS]
+            + [s for s in steps if s.get("op") in FIX_OPS and s.get("op") != "drop_note_rows"])
 
 
 def renames(recipe: dict) -> dict[str, str]:
@@ -106,6 +110,13 @@ def validate(recipe, columns=None) -> dict:
     steps = recipe["steps"]
     if not isinstance(steps, list):
         raise RecipeError("The recipe's \"steps\" must be a list.")
+    roles = recipe.get("roles")
+    if roles is not None:
+        bad = [f"{c!r}: {r!r}" for c, r in (roles.items() if isinstance(roles, dict) else [])
+               if r not in ("direct", "quasi", "sensitive", "other")]
+        if not isinstance(roles, dict) or bad:
+            raise RecipeError("The recipe's \"roles\" must map columns to direct, quasi, sensitive or other"
+                              + (f"; not {', '.join(bad)}." if bad else "."))
     problems = []
     for i, step in enumerate(steps, start=1):
         later = [s.get("op") if isinstance(s, dict) else None for s in steps[i:]]

@@ -67,7 +67,7 @@ with st.expander("Record an exception (publish identifiers on purpose)", expande
     who = st.text_input("Your name (recorded with the exception)", value=exc.get("by") or st.session_state.get("reviewer", ""), key="pub_exc_by")
     b1, b2 = st.columns(2)
     if b1.button("Record the exception", icon=":material/gavel:"):
-        if problem := gate.record_exception(recipe, why, who):
+        if problem := gate.record_exception(recipe, why, who, verdict=verdict):
             st.error(f"Not recorded: {problem}.", icon=":material/error:")
         else:   # the one who records the exception is the report's reviewer unless one is named
             st.session_state["reviewer"] = st.session_state["pub_reviewer"] = st.session_state.get("reviewer") or who.strip()

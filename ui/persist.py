@@ -10,7 +10,7 @@ import uuid
 
 import streamlit as st
 
-KEYS = ("table", "file_bytes", "recipe", "detection", "detection_for", "reviewer", "publish_result", "dap_result",
+KEYS = ("table", "file_bytes", "recipe", "detection", "detection_for", "reviewer", "publish_results", "dap_result",
         "transform_history", "transform_pos", "risk_k", "risk_choice", "find_inventory", "find_agency", "find_started",
         "uploaded_id", "pending_review")
 MAX_REVIEWS = 50

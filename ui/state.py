@@ -25,8 +25,10 @@ def set_table(t: Table, file_bytes: bytes | None = None) -> None:
     st.session_state["file_bytes"] = file_bytes
     old = st.session_state.get("recipe") or {}
     st.session_state["recipe"] = new_recipe(t, keep=old)
-    for key in ("detection", "detection_for", "transform_history", "transform_pos", "publish_result"):
+    for key in ("detection", "detection_for", "transform_history", "transform_pos"):
         st.session_state.pop(key, None)
+    for key in [k for k in st.session_state if k.startswith("_") and not k.startswith(("_review", "_w_"))]:
+        st.session_state.pop(key, None)   # every derived cache (release, gate, risk, describe, aggregate...)
     pending = st.session_state.get("pending_review")
     if pending is not None and (pending.get("source") or {}).get("sha256") == t.source.sha256:
         adopt_review(pending)
@@ -40,7 +42,7 @@ def adopt_review(doc: dict) -> None:
     doc["source"] = t.source.to_dict()
     st.session_state["recipe"] = doc
     st.session_state.pop("pending_review", None)
-    for key in ("transform_history", "transform_pos", "publish_result"):
+    for key in ("transform_history", "transform_pos"):
         st.session_state.pop(key, None)
 
 
@@ -52,7 +54,8 @@ def new_recipe(t: Table, keep: dict | None = None) -> dict:
         "roles": {},
         "steps": [],
         "metadata": keep.get("metadata", {}),
-        "target": keep.get("target", {}),
+        # a new file keeps the portal but not the dataset id: updating a dataset is decided per file
+        "target": {k: v for k, v in (keep.get("target") or {}).items() if k != "dataset_id"},
         "eligibility": keep.get("eligibility", {}),
         "inventory": keep.get("inventory", {}),   # the inventory row the review started from (Find)
     }
@@ -119,13 +122,25 @@ def pseudonym_key() -> bytes | None:
     return value.encode() if value else None
 
 
+def table_token() -> tuple:
+    """What identifies the loaded table: the file's bytes, and the sheet and header row read from them."""
+    t = table()
+    return (t.source.sha256, t.source.sheet, t.source.header_row, len(t.df), tuple(t.df.columns))
+
+
+def cache_token() -> tuple:
+    """What every derived result depends on: the table and the recipe's steps."""
+    import json
+    return table_token() + (json.dumps(recipe().get("steps", []), sort_keys=True, default=str),)
+
+
 def gate():
     """The privacy gate on the release table (cached per release, roles, exception and target)."""
     import json
     from ctopen.publish import gate as gates
     applied = release()
     r = recipe()
-    token = (id(applied), json.dumps([r.get("roles"), r.get("exception"), r.get("target"), r.get("k"),
+    token = (cache_token(), json.dumps([r.get("roles"), r.get("exception"), r.get("target"), r.get("k"),
                                         r.get("eligibility"), r.get("steps")], sort_keys=True, default=str),
              st.session_state.get("detection_for"))
     cache = st.session_state.setdefault("_gate_cache", {})
@@ -143,7 +158,7 @@ def release():
     key = pseudonym_key()
     # everything the result depends on: the file, the steps, the roles (suppress reads them) and the key
     steps = json.dumps([recipe().get("steps", []), recipe().get("roles", {})], sort_keys=True, default=str)
-    token = (t.source.sha256, len(t.df), steps, hashlib.sha256(key).hexdigest() if key else None)
+    token = (table_token(), steps, hashlib.sha256(key).hexdigest() if key else None)
     cache = st.session_state.setdefault("_release_cache", {})
     if cache.get("token") != token:
         from ctopen.transform import apply

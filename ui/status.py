@@ -30,7 +30,7 @@ def current() -> review.ReviewStatus:
         loaded=t.source.file, rows=len(t.df), eligibility=eligibility.verdict(recipe.get("eligibility"), gate),
         identified=identified, gate=gate, gate_error=gate_error, steps=recipe.get("steps"),
         metadata=metadata.validate(recipe.get("metadata"), list(t.df.columns)) if recipe.get("metadata") else None,
-        published=st.session_state.get("publish_result"))
+        published=(st.session_state.get("publish_results") or {}).get(t.source.sha256))
 
 
 def slot():

@@ -18,6 +18,8 @@ import pandas as pd
 from ctopen import settings
 
 MIN_JUSTIFICATION_WORDS = 5
+MIN_K = 2   # a threshold of 1 would let every table pass: the gate never accepts less than 2
+ROLES = ("direct", "quasi", "sensitive", "other")
 
 
 @dataclass
@@ -47,7 +49,7 @@ def threshold_of(recipe: dict) -> int:
     for value in (recipe.get("k"), (recipe.get("target") or {}).get("k")):
         if value not in (None, ""):
             try:
-                return max(1, int(value))
+                return max(MIN_K, int(value))
             except (TypeError, ValueError):
                 pass
     return settings.DEFAULT_K
@@ -67,12 +69,19 @@ def exception_problem(exc) -> str | None:
     return None
 
 
-def record_exception(recipe: dict, justification: str, by: str, at: str | None = None) -> str | None:
-    """Record a written exception in the recipe (with today's date), or return why it cannot be accepted."""
+def record_exception(recipe: dict, justification: str, by: str, at: str | None = None,
+                     verdict: "GateResult | None" = None) -> str | None:
+    """Record a written exception in the recipe (with today's date), or return why it cannot be accepted.
+
+    Given the gate's current verdict, the exception records what it covers (the direct identifiers and
+    quasi-identifiers of this release, and its smallest group): next month's file with a new identifier,
+    a new quasi-identifier or smaller groups is not let through by it."""
     from datetime import date
 
     exc = {"justification": " ".join(str(justification or "").split()), "by": str(by or "").strip(),
            "at": at or date.today().isoformat()}
+    if verdict is not None:
+        exc["covers"] = {"direct": list(verdict.direct), "quasi": list(verdict.quasi), "k": verdict.k}
     problem = exception_problem(exc)
     if problem is None:
         recipe["exception"] = exc
@@ -89,7 +98,8 @@ def release_roles(df: pd.DataFrame, recipe: dict, detection=None) -> tuple[dict[
     """(roles, where each came from) for the release table's columns."""
     from ctopen.recipe import renames
     renamed = renames(recipe)   # a fix step may have renamed a column: its role follows it
-    given = {renamed.get(c, c): r for c, r in (recipe.get("roles") or {}).items() if renamed.get(c, c) in df.columns}
+    given = {renamed.get(c, c): r for c, r in (recipe.get("roles") or {}).items()
+             if renamed.get(c, c) in df.columns and r in ROLES}   # an unknown role counts as not given
     roles = dict(given)
     source = {c: "recipe" for c in given}
     missing = [c for c in df.columns if c not in given]
@@ -101,7 +111,9 @@ def release_roles(df: pd.DataFrame, recipe: dict, detection=None) -> tuple[dict[
             name = renamed.get(col.name, col.name)
             if name in missing:
                 roles[name] = col.role
-                source[name] = "detection"
+                # free text the detector found nothing in: without a language model names inside text can be
+                # missed, so a person must look at it (set its role) before it is published
+                source[name] = "detection:free_text" if getattr(col, "entity", None) == "free_text" and col.role == "other" else "detection"
         for col in missing:   # detection said nothing: count it as a quasi-identifier, the careful default
             if col not in roles:
                 roles[col] = "quasi"
@@ -156,6 +168,10 @@ def _privacy(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = Non
     if direct:
         problems.append(f"Direct identifiers are still in the release: {', '.join(direct)} "
                         "(drop them, replace them with an anonymous ID, or record why they must be published).")
+    unread = [c for c in df.columns if source.get(c) == "detection:free_text"]
+    if unread:
+        problems.append(f"Free text not reviewed: {', '.join(unread)}. Names inside text can be missed by the "
+                        "detector; read a sample and set the column's role on Identify (or remove the column).")
     if kmin is not None and kmin < threshold:
         problems.append(f"Over the quasi-identifiers left ({', '.join(quasi)}), the smallest group has "
                         f"{kmin} record{'s' if kmin != 1 else ''}, below the threshold k = {threshold}: "
@@ -163,7 +179,9 @@ def _privacy(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = Non
     notes: list[str] = []
     if not problems:
         notes.append("No direct identifier is left in the release.")
-        if quasi:
+        if kmin is None:
+            notes.append("The release has no rows.")
+        elif quasi:
             notes.append(f"Every group over the quasi-identifiers left ({', '.join(quasi)}) has at least "
                          f"{kmin} records (threshold k = {threshold}).")
         else:
@@ -175,9 +193,31 @@ def _privacy(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = Non
     return _exception_or_block(problems, recipe, kmin, threshold, direct, quasi, sensitive, source)
 
 
+def exception_scope_problem(exc: dict, recipe: dict, direct: list[str], quasi: list[str], kmin) -> str | None:
+    """Why an exception does not cover this release: it covers the identifiers it was recorded for (its
+    "covers", or else the columns the recipe's roles name), not columns or smaller groups that came later."""
+    covers = exc.get("covers")
+    if isinstance(covers, dict):
+        known_direct, known_quasi, k_then = set(covers.get("direct") or []), set(covers.get("quasi") or []), covers.get("k")
+    else:   # a hand-written exception covers the direct identifiers its roles name (and any quasi-identifier)
+        known_direct = {c for c, r in (recipe.get("roles") or {}).items() if r == "direct"}
+        known_quasi, k_then = set(quasi), None
+    new_direct = [c for c in direct if c not in known_direct]
+    new_quasi = [c for c in quasi if c not in known_quasi and c not in known_direct]
+    if new_direct or new_quasi:
+        return ("it was recorded for other columns; it does not cover " + ", ".join(new_direct + new_quasi)
+                + " (review them and record the exception again)")
+    if isinstance(k_then, int) and kmin is not None and kmin < k_then:
+        return (f"it was recorded when the smallest group had {k_then} records; now it has {kmin} "
+                "(review the release and record the exception again)")
+    return None
+
+
 def _exception_or_block(problems, recipe, kmin, threshold, direct, quasi, sensitive, source) -> GateResult:
     exc = recipe.get("exception")
     problem = exception_problem(exc)
+    if problem is None:
+        problem = exception_scope_problem(exc, recipe, direct, quasi, kmin)
     if problem is None:
         reasons = problems + [f"Published by exception, recorded by {exc.get('by')}"
                               + (f" on {exc.get('at')}" if exc.get("at") else "")
