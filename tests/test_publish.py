@@ -210,6 +210,19 @@ def test_replace_rows_and_update_metadata_keeps_permission(emu, creds):
     assert len(emu.datasets) == 1
 
 
+def test_a_failed_update_of_a_public_dataset_says_it_is_public_with_its_old_rows(emu, creds):
+    df = release_df()
+    ident = _existing(emu, df, public=True)
+    emu.fail(400, "PUT", f"/resource/{ident}.json")
+    with pytest.raises(PublishError) as info:
+        socrata.publish(df, VIEW, emu.url, creds, dataset_id=ident, mode="replace", client=client(emu, creds))
+    message = str(info.value)
+    assert "was already public" in message and "previous rows" in message and "stays private" not in message
+    assert info.value.public is True
+    ds = emu.datasets[ident]
+    assert ds.view["name"] == "Old title" and ds.rows == [{"town": "Old", "year": "1999", "deaths": "9"}]   # untouched
+
+
 def test_replace_on_a_private_dataset_stays_private(emu, creds):
     ident = _existing(emu, release_df(), public=False)
     result = socrata.publish(release_df(), VIEW, emu.url, creds, dataset_id=ident, mode="replace",

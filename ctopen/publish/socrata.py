@@ -208,6 +208,7 @@ class Portal:
         self.retries = RETRIES if retries is None else retries
         self.backoff = BACKOFF_SECONDS if backoff is None else backoff
         self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
+        self.public_ids: set[str] = set()   # datasets already public before this run touched them
         self.sleep = sleep or time.sleep
         # sodapy builds every address as uri_prefix + domain + path; ctopen.socrata_client mounts an http://
         # adapter for an http portal (a local test server).
@@ -280,11 +281,15 @@ class Portal:
         else:
             msg = (f"The portal {self.portal} rejected the request while {what} (HTTP {status}): check the "
                    "release table's columns and the metadata.")
-        if dataset_id:
+        if dataset_id and dataset_id in self.public_ids:
+            msg += (f" The dataset {dataset_id} was already public: it still shows its previous rows (the update "
+                    "did not go through); the next try sends the whole release again.")
+        elif dataset_id:
             msg += f" Nothing was made public; the dataset {dataset_id} stays private and the next try continues with it."
         else:
             msg += " Nothing was made public."
         err = PublishError(scrub(msg, self.credentials.secrets()))
+        err.public = bool(dataset_id and dataset_id in self.public_ids)
         err.dataset_id = dataset_id
         err.http_status = status
         return err
@@ -486,19 +491,21 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: Crede
         else:
             existing = portal_client.view(dataset_id)
             was_public = is_public_view(existing)
+            if was_public:
+                portal_client.public_ids.add(dataset_id)
             known = {c.get("fieldName") for c in existing.get("columns") or [] if isinstance(c, dict)}
             missing = [c["name"] for c in view["columns"] if known and c["fieldName"] not in known]
             if missing:   # checked before anything changes: a half-replaced dataset helps no one
                 raise ConfigError(f"The dataset {dataset_id} has no column for {', '.join(missing)}: add the "
                                   "column(s) on the portal first, or publish the release as a new dataset.")
-            portal_client.update_metadata(dataset_id, view)
-            steps.append("updated metadata")
             if was_public:
                 # one request: a public dataset never shows a half-updated table (a part of the rows can hold
                 # groups smaller than k even when the whole release does not)
                 chunk = max(chunk, len(rows), 1)
             portal_client.send_rows(dataset_id, rows, "replace" if mode == "replace" else "upsert", chunk, progress)
             steps.append(f"{'replaced' if mode == 'replace' else 'upserted'} {len(rows)} rows")
+            portal_client.update_metadata(dataset_id, view)   # after the rows: metadata never describes rows not sent
+            steps.append("updated metadata")
             status = "updated"
         public = was_public
         if make_public and not was_public:
@@ -625,7 +632,8 @@ def publish_logged(release: pd.DataFrame, recipe: Mapping, portal: str | None, c
                          make_public=make_public, row_identifier=target.get("row_identifier"),
                          progress=progress, on_created=created, client=client)
     except PublishError as exc:
-        plog.record(status="failed", dataset_id=getattr(exc, "dataset_id", None) or dataset_id, public=False,
+        plog.record(status="failed", dataset_id=getattr(exc, "dataset_id", None) or dataset_id,
+                    public=bool(getattr(exc, "public", False)),
                     message=str(exc), **common)
         raise
     plog.record(status=result.status, dataset_id=result.dataset_id, public=result.public,
