@@ -679,8 +679,9 @@ def op_escape_formulas(df: pd.DataFrame, step: dict):
 
 def op_drop_note_rows(df: pd.DataFrame, step: dict):
     rows = note_rows(df)
-    keep = [i for i in range(len(df)) if i not in set(rows)]
-    out = df.iloc[keep].reset_index(drop=True)
+    gone = set(rows)
+    keep = [i for i in range(len(df)) if i not in gone]
+    out = df.iloc[keep]   # the index keeps the source rows' labels (the report matches rows by them)
     return out, {"op": "drop_note_rows", "column": None, "values_changed": 0, "records_removed": len(rows),
                  "message": f"Removed {len(rows)} note or footnote row(s) (they are not records)"}
 

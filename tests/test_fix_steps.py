@@ -115,3 +115,13 @@ def test_the_evaluate_privacy_item_judges_privacy_alone():
     assert not verdict.passed and verdict.privacy_passed
     v = eligibility.verdict(recipe["eligibility"], verdict)
     assert [b["key"] for b in v.blockers] == ["no_fee"]
+
+
+def test_note_rows_are_found_in_the_file_not_after_generalization():
+    df = pd.DataFrame({"Age": ["34", "51", "62", "70", "45", "38"], "Sex": ["M", "F", "M", "F", None, None],
+                       "Town": ["Avon", "Avon", "Lyme", "Lyme", None, None]}, dtype="str")
+    recipe = {"version": 1, "steps": [{"op": "generalize", "column": "Age", "hierarchy": "age", "level": 4},
+                                      {"op": "drop_note_rows"}]}
+    out = apply(df, recipe)
+    assert len(out.df) == 6 and set(out.df["Age"]) == {"*"}     # a "*" never reads as a footnote
+    assert [e["op"] for e in out.log] == ["drop_note_rows", "generalize"]
