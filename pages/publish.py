@@ -65,18 +65,18 @@ with st.expander("Record an exception (publish identifiers on purpose)", expande
     st.caption("As for a public register of license holders: say why publishing them serves a clear public good.")
     why = st.text_area("Why must these identifiers be published?", value=exc.get("justification", ""), key="pub_exc_why")
     who = st.text_input("Your name (recorded with the exception)", value=exc.get("by") or st.session_state.get("reviewer", ""), key="pub_exc_by")
-    b1, b2 = st.columns(2)
-    if b1.button("Record the exception", icon=":material/gavel:"):
+    if (b := st.columns(2))[0].button("Record the exception", icon=":material/gavel:"):
         if problem := gate.record_exception(recipe, why, who, verdict=verdict):
             st.error(f"Not recorded: {problem}.", icon=":material/error:")
         else:   # the one who records the exception is the report's reviewer unless one is named
             st.session_state["reviewer"] = st.session_state["pub_reviewer"] = st.session_state.get("reviewer") or who.strip()
             st.rerun()
     if exc:
-        b2.button("Withdraw the exception", icon=":material/undo:", on_click=recipe.pop, args=("exception", None))
+        b[1].button("Withdraw the exception", icon=":material/undo:", on_click=recipe.pop, args=("exception", None))
 
 st.subheader("4. Publish")
-reviewer = st.text_input("Reviewer's name (for the report and the publish log)", value=st.session_state.get("reviewer", ""), key="pub_reviewer")
+st.session_state.setdefault("pub_reviewer", st.session_state.get("reviewer", ""))   # a name typed on Identify
+reviewer = st.text_input("Reviewer's name (for the report and the publish log)", key="pub_reviewer")
 st.session_state["reviewer"] = reviewer
 html = report.build(t.df, recipe, source=t.source.to_dict(), applied=applied, detection=detection, gate=verdict,
                     reviewer=reviewer, published=result)
