@@ -204,6 +204,19 @@ def lowered_roles(recipe: Mapping) -> list[str]:
     return out
 
 
+def open_items(recipe: Mapping, gate=None, columns=()) -> list[str]:
+    """What is still to do before a release is handed over: incomplete metadata, unfinished eligibility answers."""
+    from ctopen import eligibility, metadata
+    out = []
+    done = metadata.validate(dict(recipe.get("metadata") or {}), columns=[str(c) for c in columns])
+    if not done.complete:
+        out.append(f"the metadata is {done.score}% complete (Describe page)")
+    verdict = eligibility.verdict(recipe.get("eligibility"), gate)
+    if verdict.status != "eligible":
+        out.append(f"eligibility: {verdict.headline.rstrip('.')} (Evaluate page)")
+    return out
+
+
 def _eligibility_section(recipe: Mapping, gate=None) -> str:
     answers = recipe.get("eligibility") or {}
     if not answers:

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from ctopen import dap, metadata as md, report, settings
+from ctopen import dap, report, settings
 from ctopen.errors import CtopenError
 from ctopen.publish import bundle, gate, socrata
 from ui import layout, masking, state
@@ -86,8 +86,8 @@ st.download_button("Download the privacy review report (HTML, printable)", html,
 if creds is None:
     st.info("No portal credentials are set (SOCRATA_USERNAME and SOCRATA_PASSWORD, or an API key, in the environment "
             "or the app's secrets): download the bundle and give it to your portal administrator.", icon=":material/info:")
-    if not (done := md.validate(recipe.get("metadata"), columns=[str(c) for c in release.columns])).complete:
-        st.warning(f"The metadata is {done.score}% complete: finish it on the Describe page before you hand the bundle over.", icon=":material/edit_note:")
+    if todo := report.open_items(recipe, verdict, release.columns):
+        st.warning("Before you hand the bundle over: " + "; ".join(todo) + ".", icon=":material/edit_note:")
     if verdict.passed:
         st.download_button("Download the publication bundle (ZIP)", bundle.to_zip(bundle.contents(release, recipe, report_html=html)),
                            file_name=f"{stem} - bundle.zip", mime="application/zip", type="primary", icon=":material/download:")
