@@ -175,12 +175,13 @@ def _level_label(choice) -> str:
 # --- output ----------------------------------------------------------------------------------
 
 def _show(table, by, levels) -> None:
-    a, b, c, d = st.columns(4)
+    a, b = st.columns(2)        # two by two: four metrics side by side cut their labels in this tab's width
     a.metric("Cells", f"{table.cells:,}")
-    b.metric("Suppressed", f"{table.suppressed:,}",
-             help="Empty in the published file, with count_suppressed = true.")
-    c.metric("Small counts (1 to threshold)", f"{table.primary:,}")
-    d.metric("Suppressed to protect them", f"{table.complementary:,}")
+    b.metric("Suppressed", f"{table.suppressed:,}", help="Empty in the published file, with count_suppressed = true.")
+    c, d = st.columns(2)
+    c.metric(f"Small counts (1 to {table.threshold})", f"{table.primary:,}")
+    d.metric("Suppressed to protect them", f"{table.complementary:,}",
+             help="Cells hidden although not small, so that a small count cannot be worked out from a total.")
     if table.exact_check != "passed":
         st.warning(f"This table cannot be published: {table.exact_check}. Use fewer or coarser dimensions "
                    "(for example towns grouped into CT counties, where out-of-state places become *).",
