@@ -8,6 +8,7 @@ the recipe (the aggregate step is always last).
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -143,12 +144,15 @@ def _table(t, base, by, levels, threshold, totals, measures):
     if cache.get("key") != key:
         df = base.copy()
         generalized = {s.get("column") for s in state.recipe().get("steps", []) if s.get("op") == "generalize"}
-        from ctopen import hierarchies
+        from ctopen.transform import generalize
         for col, choice in levels.items():
             raw = t.df[col].reindex(base.index) if col in t.df.columns else base[col]
             if choice is not None:  # the panel's ladder replaces any generalize step of the column
-                name, opts = LADDERS[choice[0]]
-                df[col] = hierarchies.get(name, **opts).generalize(raw, choice[1])
+                step = _generalize_step(t.df, col, choice)
+                frame = pd.DataFrame({col: raw})
+                if step.get("state_column"):      # the state as loaded, even if the recipe removes it
+                    frame[step["state_column"]] = t.df[step["state_column"]].reindex(base.index)
+                df[col] = generalize(frame, step)[0][col]
             elif col in generalized:  # "as is" chosen: the recipe's generalize step will be removed
                 df[col] = raw
         with st.spinner("Counting and suppressing small cells..."):
@@ -191,6 +195,13 @@ def _show(table, by, levels) -> None:
         shown[col] = shown[col].map({True: "Suppressed", False: ""})
     st.dataframe(shown, hide_index=True, use_container_width=True,
                  column_config={"why suppressed": st.column_config.TextColumn("Why suppressed", width="large")})
+    towns = [c for c, choice in levels.items() if choice and LADDERS[choice[0]][0] == "ct_town"]
+    if towns:
+        t = state.table()
+        read = [f"“{_generalize_step(t.df, c, levels[c])['state_column']}”" for c in towns
+                if "state_column" in _generalize_step(t.df, c, levels[c])]
+        st.caption("“*” stands for places outside Connecticut or not recognized as a Connecticut town"
+                   + (f" (the state is read from {', '.join(read)})." if read else "."))
     st.caption(f"Method (goes into the metadata notes): {table.notes}")
     tried = st.session_state.get(TRIED, [])
     if len(tried) > 1:
@@ -204,13 +215,27 @@ def _use(step: dict, levels: dict) -> None:
     recipe = state.recipe()
     steps = [s for s in recipe.get("steps", []) if s.get("op") != "aggregate"
              and not (s.get("op") == "generalize" and s.get("column") in levels)]
+    t = state.table()
     for col, choice in levels.items():
-        if choice is None:
-            continue
-        name, opts = LADDERS[choice[0]]
-        steps.append({"op": "generalize", "column": col, "hierarchy": name, "level": choice[1], **opts})
+        if choice is not None:
+            steps.append(_generalize_step(t.df, col, choice))
     rank = {"suppress": 1, "aggregate": 2}
     recipe["steps"] = sorted(steps + [step], key=lambda s: rank.get(s.get("op"), 0))
+
+
+def _generalize_step(df: pd.DataFrame, col: str, choice) -> dict:
+    """The generalize step of one dimension; a CT town ladder reads the state beside the town ("WARREN", "ME"
+    is not Litchfield County), from a column named like "ResidenceState" for "ResidenceCity", or "State"."""
+    name, opts = LADDERS[choice[0]]
+    step = {"op": "generalize", "column": col, "hierarchy": name, "level": choice[1], **opts}
+    if name == "ct_town":
+        base = re.sub(r"(?i)(city|town|municipality)", "", col).strip(" _").lower().replace(" ", "")
+        state_col = next((c for c in df.columns if c != col and c.lower().replace("_", "").replace(" ", "")
+                          in (f"{base}state", "state")), None)
+        dropped = {s.get("column") for s in state.recipe().get("steps", []) if s.get("op") == "drop"}
+        if state_col and state_col not in dropped:    # a removed column cannot be read when the recipe runs
+            step["state_column"] = state_col
+    return step
 
 
 def _remove() -> None:
