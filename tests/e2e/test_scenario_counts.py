@@ -7,6 +7,7 @@ fill the metadata, and the Publish gate passes (a count table under the state ru
 the count table, with suppressed cells empty and flagged.
 """
 import io
+import json
 import re
 import zipfile
 
@@ -98,6 +99,10 @@ def test_counts_by_county_year_sex_race(page, tmp_path):
     with zipfile.ZipFile(path) as zf:
         name = next(n for n in zf.namelist() if n.endswith(".csv"))
         table = pd.read_csv(io.BytesIO(zf.read(name)), dtype=str, keep_default_na=False)
+        recipe = json.loads(zf.read(next(n for n in zf.namelist() if n.endswith("recipe.json"))))
+    town = next(s for s in recipe["steps"] if s.get("op") == "generalize" and s["column"] == "ResidenceCity")
+    assert town["state_column"] == "ResidenceState"     # "WARREN", "ME" is not counted in Litchfield County
+    assert recipe["steps"][-1]["op"] == "aggregate" and recipe["steps"][-1]["by"] == ["ResidenceCity", "Date", "Sex", "Race"]
     assert {"ResidenceCity", "Date", "Sex", "Race", "count", "count_suppressed"} <= set(table.columns)
     assert "ID" not in table.columns and len(table) == fine[0]
     flagged = table["count_suppressed"].str.lower() == "true"
