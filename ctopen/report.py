@@ -171,7 +171,7 @@ def _gate_section(parts: ReportParts) -> str:
     elif exc:
         verdict = "PASSED BY EXCEPTION: the release keeps identifiers for the reason recorded below."
     else:
-        verdict = "PASSED: no direct identifier is left and every group reaches the threshold."
+        verdict = "PASSED: no column counted as a direct identifier is left and every group reaches the threshold."
     out = f"<p class='verdict'>{_e(verdict)}</p><ul>" + "".join(f"<li>{_e(r)}</li>" for r in g.reasons) + "</ul>"
     lowered = lowered_roles(parts.recipe)
     if g.passed and lowered:
