@@ -236,7 +236,15 @@ def apply_levels(result: dict, levels: dict) -> None:
     cols = set(levels)
     kept = [s for s in recipe.get("steps", [])
             if not (s.get("op") == "generalize" and s.get("column") in cols) and s.get("op") != "suppress"]
-    new = [search.generalize_step(c, result["hierarchies"][c], v) for c, v in levels.items() if int(v) > 0]
+    before = {s.get("column"): s for s in recipe.get("steps", []) if s.get("op") == "generalize"}
+    new = []
+    for c, v in levels.items():
+        if int(v) > 0:
+            step = search.generalize_step(c, result["hierarchies"][c], v)
+            old = before.get(c) or {}
+            if old.get("state_column") and old.get("hierarchy") == step.get("hierarchy"):
+                step["state_column"] = old["state_column"]      # keep "the state is in ResidenceState"
+            new.append(step)
     columns = result["recipe"]["steps"][-1].get("columns", list(levels))
     new.append(search.suppress_step(columns, target["k"], target["max_suppression"]))
     rank = {"suppress": 1, "aggregate": 2}

@@ -134,3 +134,35 @@ def test_other_quasi_identifiers_still_count(drug_slice):
     assert len(suppress) == 1 and suppress[0]["columns"] == ["Date", "Age", "Sex", "Race", "ResidenceCity", "DeathCity"]
     k_shown = next(m for m in at.metric if m.label.startswith("Smallest group")).value
     assert int(str(k_shown).replace(",", "")) >= 5
+
+
+def test_apply_keeps_the_state_column_of_a_town_step(monkeypatch):
+    from ui import recommend_panel, state
+    town = {"op": "generalize", "column": "ResidenceCity", "hierarchy": "ct_town", "via": "county", "level": 2,
+            "state_column": "ResidenceState"}
+    recipe = {"steps": [{"op": "drop", "column": "ID"}, town]}
+    monkeypatch.setattr(state, "recipe", lambda: recipe)
+    monkeypatch.setattr(recommend_panel.st, "toast", lambda *a, **k: None)
+    result = {"target": {"k": 5, "max_suppression": 0.01}, "labels": {"ResidenceCity": ["town", "county", "state", "*"],
+                                                                       "Age": ["as is", "5", "10", "*"]},
+              "hierarchies": {"ResidenceCity": {"hierarchy": "ct_town", "via": "county"}, "Age": {"hierarchy": "age"}},
+              "recipe": {"steps": [{"op": "suppress", "columns": ["ResidenceCity", "Age"]}]}}
+    recommend_panel.apply_levels(result, {"ResidenceCity": 1, "Age": 1})
+    steps = {s.get("column"): s for s in recipe["steps"]}
+    assert steps["ResidenceCity"] == {**town, "level": 1}           # the state is still read from ResidenceState
+    assert "state_column" not in steps["Age"] and recipe["steps"][-1]["op"] == "suppress"
+
+
+def test_too_many_combinations_offers_to_remove_repeating_columns():
+    at = page(load(shared_file(DRUG)), steps=[{"op": "drop", "column": "ID"}]).run()
+    qi = next(m for m in at.multiselect if m.label == "Quasi-identifiers to generalize")
+    qi.set_value(["Date", "Age", "Sex", "Race", "ResidenceCity", "ResidenceCounty", "DeathCity", "DeathCounty",
+                  "InjuryCity", "InjuryCounty", "DeathCityGeo", "ResidenceCityGeo", "InjuryCityGeo"]).run()
+    assert not at.exception, at.exception
+    assert button(at, "Recommend").disabled
+    text = " ".join(m.value for m in at.markdown)
+    assert "“ResidenceCityGeo” repeats “ResidenceCity”" in text and "“ResidenceCounty” repeats “ResidenceCity”" in text
+    button(at, "Remove these").click().run()
+    assert not at.exception, at.exception
+    drops = {s["column"] for s in at.session_state["recipe"]["steps"] if s["op"] == "drop"}
+    assert {"ID", "ResidenceCityGeo", "ResidenceCounty"} <= drops and "ResidenceCity" not in drops
