@@ -173,12 +173,13 @@ def diversity_table(report: RiskReport) -> None:
                "share the group. Distinct-l is the fewest different values any group holds (1 = some group all share "
                "one value); entropy-l is the same idea, weighted by how evenly the values are spread.")
     k = r.k_threshold
-    st.dataframe(pd.DataFrame([{"Sensitive attribute": col, "Fewest distinct values in a group (distinct-l)": d.distinct,
-                                "Entropy-l": round(d.entropy, 2),
+    st.dataframe(pd.DataFrame([{"Sensitive attribute": col, "Reading": _diversity_reading(d, k, r.k_min),
                                 f"Groups of {k} or more all with one value": getattr(d, "disclosing_groups", 0),
                                 "Records in them": getattr(d, "disclosing_records", 0),
-                                "Reading": _diversity_reading(d, k, r.k_min)}
-                               for col, d in r.l_diversity.items()]), hide_index=True, width="stretch")
+                                "Fewest distinct values in a group (distinct-l)": d.distinct,
+                                "Entropy-l": round(d.entropy, 2)}
+                               for col, d in r.l_diversity.items()]), hide_index=True, width="stretch",
+                 column_config={"Reading": st.column_config.TextColumn("Reading", width="large")})
 
 
 def _diversity_reading(d, k: int, k_min: int) -> str:
