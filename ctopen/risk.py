@@ -454,8 +454,8 @@ def what_if(df: pd.DataFrame, quasi: Sequence[str], k: int = DEFAULT_K,
 def one_level_coarser(df: pd.DataFrame, quasi: Sequence[str], entities: Mapping[str, str] | None = None
                       ) -> tuple[dict[str, pd.Series], dict[str, str]]:
     """For each QI, its values one level up the generalization ladder the Transform step would suggest
-    for it (ctopen.transform.suggest_hierarchy), and that level's name: the `coarsened` and `details`
-    arguments of `what_if`. Columns without a usable ladder are left out; without ctopen.transform, none."""
+    for it (ctopen.transform.suggest_hierarchy): the first level that merges some values (a column already
+    at month goes to the next level up), and that level's name: the `coarsened` and `details` arguments of `what_if`. Columns without a usable ladder are left out; without ctopen.transform, none."""
     try:
         from ctopen import hierarchies
         from ctopen.transform import suggest_hierarchy
@@ -470,8 +470,14 @@ def one_level_coarser(df: pd.DataFrame, quasi: Sequence[str], entities: Mapping[
             ladder = hierarchies.get(found[0], **found[1])
             if ladder.top < 2:       # level 1 would already be "*": that is dropping, shown apart
                 continue
-            values[col] = ladder.generalize(df[col], 1)
-            details[col] = f"{ladder.label(1)} ({found[0].replace('_', ' ')})"
+            # the first level that changes something: a released "2018-01" is already at month, so "to year"
+            distinct = df[col].nunique()
+            for level in range(1, ladder.top):
+                coarser = ladder.generalize(df[col], level)
+                if coarser.nunique() < distinct:
+                    values[col] = coarser
+                    details[col] = f"{ladder.label(level)} ({found[0].replace('_', ' ')})"
+                    break
         except CtopenError:
             continue
     return values, details

@@ -354,3 +354,10 @@ def test_groups_of_k_or_more_that_all_share_one_sensitive_value_are_counted():
     assert d.distinct == 1 and (d.disclosing_groups, d.disclosing_records) == (1, 6)
     assert set(d.to_dict()) == {"distinct", "entropy"}
     assert assess(df, ["q"], ["s"], k=7).l_diversity["s"].disclosing_groups == 0   # under k: already at risk
+
+
+def test_one_level_coarser_skips_a_level_the_values_are_already_at():
+    from ctopen.risk import one_level_coarser
+    months = pd.DataFrame({"when": [f"2018-{m:02d}" for m in range(1, 13)] * 3})
+    values, details = one_level_coarser(months, ["when"])
+    assert "month" not in details["when"] and values["when"].nunique() < 12
