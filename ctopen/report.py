@@ -72,6 +72,8 @@ class ReportParts:
     reviewer: str = ""
     date: str = ""
     published: dict | None = None                     # {status, dataset_id, url} when known
+    risk_detected: RiskFigures | None = None          # the uploaded file over the detector's quasi-identifiers,
+                                                      # when the reviewer's decisions changed them
 
 
 def _e(value) -> str:
@@ -141,11 +143,15 @@ def _risk_section(parts: ReportParts) -> str:
     labels = [("rows", "Records"), ("quasi", "Quasi-identifiers"), ("k_min", "Smallest group (k)"),
               ("records_at_risk", "Records in groups smaller than the threshold"),
               ("uniques", "Records unique on the quasi-identifiers")]
-    rows = [[label, fig(parts.risk_before, a), fig(parts.risk_after, a)] for a, label in labels]
+    shown = [parts.risk_before, parts.risk_after] + ([parts.risk_detected] if parts.risk_detected else [])
+    rows = [[label] + [fig(r, a) for r in shown] for a, label in labels]
     threshold = (parts.risk_after or parts.risk_before).threshold if (parts.risk_after or parts.risk_before) else settings.DEFAULT_K
+    head = ["Figure", "Uploaded file", "Release"] + (["Uploaded file, roles as detected"] if parts.risk_detected else [])
+    note = (" The last column counts the quasi-identifiers the detector found, before the reviewer's decisions "
+            "(section 6 lists them)." if parts.risk_detected else "")
     return (f"<p>Threshold k = {threshold}. A group is the set of records sharing the same values on every "
-            "quasi-identifier; a record in a small group can be picked out by someone who knows those facts.</p>"
-            + _table(["Figure", "Uploaded file", "Release"], rows))
+            f"quasi-identifier; a record in a small group can be picked out by someone who knows those facts.{note}</p>"
+            + _table(head, rows))
 
 
 def _steps_section(parts: ReportParts) -> str:
@@ -347,6 +353,9 @@ def build(df: pd.DataFrame, recipe: Mapping, *, source: Mapping | None = None, a
     quasi = [c for c, r in effective.items() if r == "quasi"]
     sensitive = [c for c, r in effective.items() if r == "sensitive"]
     before = RiskFigures.of(df, quasi, sensitive, k)
+    found = [c.name for c in getattr(detection, "columns", None) or [] if c.role == "quasi" and c.name in df.columns]
+    as_detected = (RiskFigures.of(df, found, [], k) if found and set(found) != set(quasi) and lowered_roles(recipe)
+                   else None)
     after = RiskFigures.of(applied.df, list(getattr(gate, "quasi", None) or [c for c in quasi if c in applied.df.columns]),
                            sensitive, k)
     suppressed = applied.suppressed
@@ -355,7 +364,7 @@ def build(df: pd.DataFrame, recipe: Mapping, *, source: Mapping | None = None, a
         source=dict(source or recipe.get("source") or {}), recipe=recipe, roles=roles, risk_before=before,
         risk_after=after, steps=list(applied.log or []), suppressed=suppressed, gate=gate,
         reviewer=reviewer or recipe.get("reviewer") or "", date=date or _date.today().isoformat(),
-        published=dict(published) if published else None)
+        published=dict(published) if published else None, risk_detected=as_detected)
     return render(parts)
 
 
