@@ -102,4 +102,5 @@ def test_property_sales_decided_by_the_officer_and_amounts_fixed_in_one_click(pa
     assert decided["Address"]["previous"] == "direct"
     assert "names no buyer or seller" in report and OFFICER in report
     assert "The verdict relies on these decisions of the reviewer" in report
+    assert re.search(r"Smallest group \(k\)</td><td>[\d,]+</td><td>[\d,]+</td><td>1</td>", report)   # as detected: k = 1
     assert "Write &#x27;Sale Amount&#x27; as plain numbers" in report or "Write 'Sale Amount' as plain numbers" in report
