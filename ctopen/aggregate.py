@@ -192,7 +192,8 @@ def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: 
 
 
 def apply_step(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
-    """The recipe step {"op": "aggregate", "by": [...], "threshold": 5, "totals": true, "measures": [...]}."""
+    """The recipe step {"op": "aggregate", "by": [...], "threshold": 5, "totals": true, "measures": [...]}.
+    A table whose exact check did not pass (a suppressed cell could still be worked out) is refused."""
     if not isinstance(step, dict):
         raise RecipeError("An aggregate step must be an object with \"by\" listing the columns to count by.")
     unknown = set(step) - {"op", "by", "threshold", "totals", "measures", "seed", "categories"}
@@ -201,6 +202,9 @@ def apply_step(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
     table = aggregate(df, step.get("by"), threshold=step.get("threshold", DEFAULT_THRESHOLD),
                       totals=step.get("totals", True), measures=step.get("measures") or (),
                       seed=step.get("seed", 0), categories=step.get("categories"))
+    if table.exact_check != "passed":   # a release whose suppressed cells can be worked out is not protected
+        raise RecipeError(f"This count table cannot be published: {table.exact_check}. Count by fewer or coarser "
+                          "columns (for example towns grouped into counties).")
     log = {"op": "aggregate", **table.to_dict()}
     log["records_in"] = log.pop("records")
     log["rows_out"] = int(len(table.frame))

@@ -558,3 +558,14 @@ def test_three_way_table_where_bounds_alone_would_give_the_cells_away():
     assert recoverable(t, dims) == []
     # and the published table now leaves more than one degree of freedom
     assert nullity(t, dims) >= 2
+
+
+def test_apply_step_refuses_a_table_whose_suppressed_cells_could_be_worked_out(monkeypatch):
+    import ctopen.aggregate as agg
+    from ctopen.errors import RecipeError
+    why = "some suppressed cells could still be worked out and no cell was left to protect them"
+    monkeypatch.setattr(agg, "_protect", lambda *a, **k: why)
+    df = records(grid([[2, 30], [40, 50]]))
+    with pytest.raises(RecipeError, match="cannot be published"):
+        apply_step(df, {"op": "aggregate", "by": ["R", "C"]})
+    assert aggregate(df, ["R", "C"]).exact_check == why        # the panel still shows the table and why
