@@ -102,7 +102,7 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
     else:
         add("risk", "Risk", TODO, "Risk not measured yet")
 
-    n = len(steps or [])
+    n = sum(1 for st in steps or [] if st.get("op") in recipes.PRIVACY_OPS)   # Describe's format fixes are not privacy
     add("transform", "Transform", DONE if n else TODO, f"{n} step{'s' if n != 1 else ''} in the recipe" if n else "No change made yet")
 
     if metadata is None:

@@ -71,3 +71,8 @@ def test_bad_review_files(text, message):
 def test_publish_is_not_called_ready_before_the_identifiers_are_reviewed():
     st = review.status(loaded="x.csv", rows=3)
     assert _by_page(st)["publish"].text == "Review the identifiers and the risk first"
+
+
+def test_format_fixes_alone_do_not_count_as_a_transformation():
+    st = review.status(loaded="x.csv", rows=3, steps=[{"op": "format_number", "column": "a"}])
+    assert _by_page(st)["transform"].text == "No change made yet"
