@@ -359,8 +359,14 @@ def _typed_to_text(col: pd.Series) -> pd.Series:
         whole = filled & (np.mod(arr, 1) == 0) & (np.abs(arr) < 1e15)
         out[whole] = arr[whole].astype(np.int64).astype(str)
         rest = filled & ~whole
-        out[rest] = [repr(float(x)) for x in arr[rest]]
+        out[rest] = arr[rest].astype(str)   # numpy writes the shortest round-trip form, as repr does
         return pd.Series(out, index=col.index)
+    if kind == "date":
+        dates = pd.to_datetime(values, errors="coerce")
+        filled = dates.notna().to_numpy()
+        out[filled] = dates[filled].dt.strftime("%Y-%m-%d").to_numpy()
+        if filled.sum() == values.notna().sum():
+            return pd.Series(out, index=col.index)
     if kind in ("datetime", "datetime64"):
         ts = pd.to_datetime(values)
         filled = ts.notna().to_numpy()
