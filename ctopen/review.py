@@ -74,8 +74,8 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
     else:
         add("evaluate", "Evaluate", DONE, "Eligible")
 
-    if gate_error:
-        add("identify", "Identify", BLOCKED, gate_error)
+    if gate_error:   # the recipe cannot be applied (a missing key, a column gone): Transform says what to do
+        add("identify", "Identify", TODO, "Waiting for the recipe to apply (see Transform)")
     elif not identified or gate is None:
         add("identify", "Identify", TODO, "Identifiers not reviewed yet")
     elif gate.direct and not gate.passed:
@@ -103,7 +103,11 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
         add("risk", "Risk", TODO, "Risk not measured yet")
 
     n = sum(1 for st in steps or [] if st.get("op") in recipes.PRIVACY_OPS)   # Describe's format fixes are not privacy
-    add("transform", "Transform", DONE if n else TODO, f"{n} step{'s' if n != 1 else ''} in the recipe" if n else "No change made yet")
+    if gate_error:
+        add("transform", "Transform", BLOCKED, gate_error)
+    else:
+        add("transform", "Transform", DONE if n else TODO,
+            f"{n} step{'s' if n != 1 else ''} in the recipe" if n else "No change made yet")
 
     if metadata is None:
         add("describe", "Describe", TODO, "Metadata not started")

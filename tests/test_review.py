@@ -76,3 +76,11 @@ def test_publish_is_not_called_ready_before_the_identifiers_are_reviewed():
 def test_format_fixes_alone_do_not_count_as_a_transformation():
     st = review.status(loaded="x.csv", rows=3, steps=[{"op": "format_number", "column": "a"}])
     assert _by_page(st)["transform"].text == "No change made yet"
+
+
+def test_a_recipe_that_cannot_be_applied_blocks_at_transform():
+    st = review.status(loaded="x.csv", rows=3, identified=True, gate_error="No key for anonymous IDs.",
+                       steps=[{"op": "pseudonymize", "column": "id"}])
+    pages = _by_page(st)
+    assert pages["transform"].state == review.BLOCKED and pages["transform"].text == "No key for anonymous IDs."
+    assert pages["identify"].state == review.TODO
