@@ -56,7 +56,7 @@ def main() -> None:
     if not Path(chromium).exists():
         print("browser: skipped (Debian's chromium is not installed)")
         return
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROMIUM_ARGS, upload, wait_idle
 
@@ -103,8 +103,12 @@ def main() -> None:
                 start = time.perf_counter()
                 slider.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
                 # the card's examples are drawn after the figures at the top, in the same run: once they
-                # show the new level, the updated k is on screen
-                expect(examples).not_to_have_text(before, timeout=120_000)
+                # show the new level, the updated k is on screen. Polled on every animation frame (Playwright's
+                # expect() backs off to 1 s between checks, which would blur the measurement).
+                page.wait_for_function(
+                    """before => Array.from(document.querySelectorAll('[data-testid="stCaptionContainer"]'))
+                        .some(e => e.innerText.startsWith('Examples:') && e.innerText.includes('→')
+                                   && e.innerText !== before)""", arg=before, polling="raf", timeout=120_000)
                 elapsed = time.perf_counter() - start
                 times.append(elapsed)
                 wait_idle(page, timeout=120)
