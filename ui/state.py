@@ -113,7 +113,9 @@ def roles() -> dict[str, str]:
 
 def pseudonym_key() -> bytes | None:
     import os
-    value = os.environ.get("CTOPEN_PSEUDONYM_KEY")
+
+    from ctopen.settings import PSEUDONYM_KEY_ENV
+    value = os.environ.get(PSEUDONYM_KEY_ENV)
     if not value:
         try:
             value = st.secrets.get("ctopen", {}).get("pseudonym_key")

@@ -9,7 +9,6 @@ with status private | public | updated | bundle | dry-run | blocked. A blocked g
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ctopen import settings
@@ -45,11 +44,6 @@ def read_recipe(path: str) -> dict:
     if not isinstance(recipe, dict):
         raise RecipeError(f"The recipe {path} must be a JSON object with at least version and steps.")
     return recipe
-
-
-def pseudonym_key() -> bytes | None:
-    value = os.environ.get(settings.PSEUDONYM_KEY_ENV)
-    return value.encode() if value else None
 
 
 def _result(status, gate, rows, dataset_id=None, url=None, public=False, **extra) -> dict:
@@ -107,7 +101,7 @@ def run(args) -> int:
                           "SOCRATA_KEY_SECRET), or pass --bundle PATH to write a local bundle instead.")
 
     table = load(args.file, sheet=args.sheet)
-    applied = apply(table.df, recipe, key=pseudonym_key())
+    applied = apply(table.df, recipe)   # apply reads the pseudonym key from the environment itself
     release = applied.df
     verdict = gate_mod.evaluate(release, recipe)
     digest = plog.recipe_hash(recipe)
