@@ -378,6 +378,7 @@ class Changes:
     rows_after: int
     rows_suppressed: int
     cells_suppressed: int            # values turned into "*" or emptied in kept rows
+    counts: bool = False             # the release is a count table: rows are cells, suppressed cells are counts
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -422,6 +423,10 @@ def changes(df: pd.DataFrame, applied) -> Changes:
                 n = int((before[col].astype(object).fillna("\x00") != after[col].astype(object).fillna("\x00")).sum())
                 if n:
                     changed[col] = n
+    table = next((e for e in getattr(applied, "log", None) or [] if e.get("op") == "aggregate"), None)
+    if table is not None:   # a count table: its rows are cells; what it hides are the suppressed counts
+        return Changes(dropped, {c: n for c, n in changed.items() if c not in table.get("by", [])}, added, len(df),
+                       len(release), 0, int(table.get("suppressed", 0)), counts=True)
     removed = int(getattr(applied, "suppressed", 0) or 0) if not hasattr(getattr(applied, "suppressed", 0), "__len__") \
         else len(applied.suppressed)
     return Changes(dropped, changed, added, len(df), len(release), max(removed, len(df) - len(release)), cells)

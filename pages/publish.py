@@ -35,7 +35,7 @@ if "pub_new_dataset_id" in st.session_state:   # a dataset just created: this re
 
 st.subheader("1. What will be published")
 changes, (c1, c2, c3) = report.changes(t.df, applied), st.columns(3)
-c1.metric("Records in the release", f"{len(release):,}", f"{len(release) - len(t.df):,} vs the upload" if len(release) != len(t.df) else None)
+c1.metric("Cells in the count table" if changes.counts else "Records in the release", f"{len(release):,}", None if changes.counts or len(release) == len(t.df) else f"{len(release) - len(t.df):,} vs the upload")
 c2.metric("Columns in the release", len(release.columns))
 c3.metric("Cells suppressed", f"{changes.cells_suppressed:,}")
 st.markdown("\n".join(f"- {line}" for line in changes.lines()))

@@ -125,3 +125,11 @@ def test_note_rows_are_found_in_the_file_not_after_generalization():
     out = apply(df, recipe)
     assert len(out.df) == 6 and set(out.df["Age"]) == {"*"}     # a "*" never reads as a footnote
     assert [e["op"] for e in out.log] == ["drop_note_rows", "generalize"]
+
+
+def test_the_publish_preview_counts_cells_of_a_count_table():
+    from ctopen import report
+    t, recipe, out = _drug_counts()
+    changes = report.changes(t.df, out)
+    suppressed = int(out.df["count_suppressed"].sum())
+    assert changes.counts and changes.cells_suppressed == suppressed > 0 and changes.rows_suppressed == 0
