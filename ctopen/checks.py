@@ -507,6 +507,32 @@ def check_date_position(df: pd.DataFrame, ctx: Context) -> list[Finding]:
             for d in late[:1]]
 
 
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")   # what the portal reads as a date
+
+
+def _non_iso_dates(series: pd.Series) -> pd.Series:
+    """The full dates of a column not written the ISO way ("1/3/2022", "03/21/2013 12:00:00 AM", "2022-1-3").
+    Years, months and quarters of a generalized date ("2014", "2014-03", "2014-Q1") are not full dates."""
+    values = _counts(series).index.to_series()
+    values = values[values.str.strip().str.fullmatch(DATE.pattern) & ~values.str.fullmatch(ISO_DATE.pattern)]
+    return values[parse_dates(values).notna().to_numpy()]
+
+
+def check_date_format(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    out = []
+    for name in df.columns:
+        if not _is_date(df, name, ctx):
+            continue
+        odd = _non_iso_dates(df[name])
+        if len(odd):
+            n = int(df[name].isin(list(odd)).sum())
+            out.append(Finding("date_format", name, "warning",
+                               f"Dates in '{name}' are written like '{odd.iloc[0]}' ({n:,} cells); the portal reads only "
+                               "ISO dates (2022-01-03) as dates, so this column would be published as text that "
+                               "cannot be sorted or filtered by date.", {"op": "format_date", "column": name}, n))
+    return out
+
+
 def check_sheets(df: pd.DataFrame, ctx: Context) -> list[Finding]:
     sheets = list(getattr(ctx.source, "sheets", None) or [])
     if len(sheets) <= 1:
@@ -527,6 +553,7 @@ CHECKS = {
     "percentages": check_percentages,
     "identifier_position": check_identifier_position,
     "date_position": check_date_position,
+    "date_format": check_date_format,
     "sheets": check_sheets,
     "formula_injection": check_formula_injection,
 }
@@ -686,12 +713,28 @@ def op_drop_note_rows(df: pd.DataFrame, step: dict):
                  "message": f"Removed {len(rows)} note or footnote row(s) (they are not records)"}
 
 
+def op_format_date(df: pd.DataFrame, step: dict):
+    column = _need(df, step)
+    odd = _non_iso_dates(df[column])
+    parsed = parse_dates(odd)
+    iso = parsed.dt.strftime("%Y-%m-%d").where(parsed == parsed.dt.normalize(), parsed.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    mapping = dict(zip(odd, iso))
+    s = df[column]
+    hit = s.isin(list(mapping))
+    df = df.copy()
+    df[column] = s.where(~hit, s.map(mapping)).astype(s.dtype)
+    changed = int(hit.sum())
+    return df, {"op": "format_date", "column": column, "values_changed": changed, "records_removed": 0,
+                "message": f"Wrote {changed:,} date(s) of '{column}' the ISO way (YYYY-MM-DD)"}
+
+
 FIX_OPS = {
     "format_number": op_format_number,
     "rename": op_rename,
     "titlecase": op_titlecase,
     "reorder": op_reorder,
     "escape_formulas": op_escape_formulas,
+    "format_date": op_format_date,
     "drop_note_rows": op_drop_note_rows,
 }
 
@@ -717,6 +760,7 @@ def fix_label(step: dict | None) -> str:
         "reorder": f"Move {', '.join(repr(c) for c in step.get('columns', []))} "
                    + (f"before '{step['before']}'" if step.get("before") else "to the left"),
         "escape_formulas": f"Escape formula-like cells in '{col}'",
+        "format_date": f"Write the dates of '{col}' as YYYY-MM-DD",
         "drop_note_rows": "Remove the note rows",
         "drop": f"Drop the column '{col}'",
     }.get(op, f"Add the step {op!r}")

@@ -15,10 +15,10 @@ VERSION = 1
 PRIVACY_OPS = ("drop", "generalize", "suppress", "pseudonymize", "aggregate")
 # Data-preparation fixes (ctopen.checks.FIX_OPS): applied after every privacy step, in their order,
 # so that a rename never changes what a privacy step or a role refers to.
-FIX_OPS = ("format_number", "rename", "titlecase", "reorder", "escape_formulas", "drop_note_rows")
+FIX_OPS = ("format_number", "rename", "titlecase", "reorder", "escape_formulas", "drop_note_rows", "format_date")
 OPS = PRIVACY_OPS + FIX_OPS
 COLUMN_OPS = ("drop", "generalize", "pseudonymize")
-FIX_COLUMN_OPS = ("format_number", "rename", "titlecase", "escape_formulas")
+FIX_COLUMN_OPS = ("format_number", "rename", "titlecase", "escape_formulas", "format_date")
 
 
 def new(steps: list | None = None) -> dict:

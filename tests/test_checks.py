@@ -387,3 +387,24 @@ def test_escape_formulas_makes_no_cell_a_formula_and_leaves_numbers(text):
     assert not checks.is_formula(value)
     if not checks.is_formula(text):
         assert value == text
+
+
+def test_non_iso_dates_fire_on_real_estate_and_the_fix_makes_portal_dates():
+    from ctopen.publish.socrata import portal_type
+    from ctopen.transform import apply
+    from tests.conftest import REAL_ESTATE, shared_file
+    t = load(shared_file(REAL_ESTATE))
+    found = [f for f in checks.run(t) if f.check == "date_format"]
+    assert [f.column for f in found] == ["Date Recorded"] and found[0].count == 40946
+    out = apply(t.df, {"version": 1, "steps": [found[0].fix]})
+    assert out.df["Date Recorded"].iloc[0] == "2022-01-01" and portal_type(out.df["Date Recorded"]) == "calendar_date"
+
+
+def test_generalized_dates_are_not_called_badly_written_dates():
+    from ctopen.transform import apply
+    from tests.conftest import DRUG, shared_file
+    t = load(shared_file(DRUG))
+    years = apply(t.df, {"version": 1, "steps": [{"op": "generalize", "column": "Date", "hierarchy": "date", "level": 3}]})
+    assert not [f for f in checks.run(years.df, types=t.types) if f.check == "date_format"]
+    iso = pd.DataFrame({"when": ["2022-01-03", "2021-12-31T10:15:00"], "n": ["1", "2"]}, dtype="str")
+    assert not [f for f in checks.run(iso, types={"when": "date", "n": "integer"}) if f.check == "date_format"]
