@@ -70,6 +70,10 @@ def test_property_sales_decided_by_the_officer_and_amounts_fixed_in_one_click(pa
         wait_idle(page, timeout=120)
         no_exception(page)
         expect(page.get_by_role("button", name=f"Write '{column}' as plain numbers")).to_have_count(0)
+    # the sale dates are written 1/1/2022: the portal reads only ISO dates as dates
+    page.get_by_role("button", name="Write the dates of 'Date Recorded' as YYYY-MM-DD").click()
+    wait_idle(page, timeout=120)
+    no_exception(page)
     expect(page.get_by_text("No formatting problems found.").first).to_be_visible()
     shot(page, "real-estate-2-describe")
 
@@ -90,6 +94,7 @@ def test_property_sales_decided_by_the_officer_and_amounts_fixed_in_one_click(pa
     # the CSV holds plain numbers: the first sale is 295000, no amount keeps a comma
     assert len(data) == 40_946
     assert data.loc[0, "Sale Amount"] == "295000" and data.loc[0, "Assessed Value"] == "114400"
+    assert data["Date Recorded"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
     for column in ("Sale Amount", "Assessed Value"):
         assert not data[column].str.contains(",").any()
         assert pd.to_numeric(data[column], errors="coerce").notna().all()
