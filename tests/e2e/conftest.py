@@ -119,3 +119,106 @@ def upload(page, label_start: str, path) -> None:
     """Set the file of the uploader whose label starts with `label_start`."""
     box = page.get_by_test_id("stFileUploader").filter(has_text=label_start).first
     box.locator('input[type="file"]').set_input_files(str(path))
+
+
+# --- driving the review's pages (shared by the browser tests) ---------------------------------------
+
+def go(page, title: str) -> None:
+    page.get_by_role("link", name=title, exact=True).first.click()
+    page.get_by_role("heading", name=title).first.wait_for()
+    wait_idle(page, timeout=120)
+    no_exception(page)
+
+
+def metric(page, label_start: str) -> str:
+    box = page.get_by_test_id("stMetric").filter(has_text=label_start).first
+    return box.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def card(page, column: str):
+    """The Transform page's bordered card for one column."""
+    label = page.get_by_text(f"What to do with “{column}”", exact=False).first
+    return label.locator("xpath=ancestor::div[@data-testid='stLayoutWrapper'][1]")
+
+
+def choose(page, container, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox (by its label) inside a container."""
+    box = container.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.scroll_into_view_if_needed()
+    box.locator("input").first.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).first.click()
+    wait_idle(page)
+
+
+def pick(page, column: str, action: str, until) -> None:
+    """Click a column's action until what it should show appears (a click during a rerun can be lost)."""
+    for _ in range(4):
+        card(page, column).get_by_text(action, exact=True).first.click()
+        wait_idle(page)
+        try:
+            until().wait_for(timeout=15_000)
+            return
+        except Exception:  # noqa: BLE001 - try the click again
+            continue
+    until().wait_for(timeout=5_000)
+
+
+def generalize(page, column: str, level_label: str, kind: str | None = None) -> None:
+    pick(page, column, "Generalize", lambda: card(page, column).get_by_role("slider").first)
+    c = card(page, column)
+    if kind:
+        choose(page, c, "Kind of values", kind)
+        c = card(page, column)
+    slider = c.get_by_role("slider").first
+    slider.focus()
+    for _ in range(8):   # step right until the slider shows the wanted level
+        if level_label in (slider.get_attribute("aria-valuetext") or ""):
+            break
+        slider.press("ArrowRight")
+        wait_idle(page)
+        c = card(page, column)
+        slider = c.get_by_role("slider").first
+        slider.focus()
+    assert level_label in (slider.get_attribute("aria-valuetext") or ""), slider.get_attribute("aria-valuetext")
+
+
+def visible(locator):
+    """The first match that is on screen (other tabs hold widgets with the same labels)."""
+    for i in range(locator.count()):
+        if locator.nth(i).is_visible():
+            return locator.nth(i)
+    raise AssertionError(f"nothing visible matches {locator}")
+
+
+def fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True).first
+    box.fill(value)
+    box.press("Tab")
+    wait_idle(page)
+
+
+def describe_required(page, title: str, description: str, agency: str, email: str, category: str,
+                      frequency: str) -> None:
+    """Fill the Describe page's required metadata."""
+    from ctopen.metadata import LICENSE_NAMES
+    fill(page, "Title", title)
+    desc = page.get_by_label("Description", exact=True).first
+    desc.fill(description)
+    desc.press("Tab")
+    wait_idle(page)
+    fill(page, "Agency", agency)
+    fill(page, "Contact email", email)
+    choose(page, page, "Category", category)
+    choose(page, page, "Update frequency", frequency)
+    choose(page, page, "Public license type", LICENSE_NAMES[0])
+
+
+def download_bundle(page, folder: Path) -> Path:
+    """Press Publish's bundle button and save the ZIP."""
+    import re
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile("bundle", re.I)).first.click()
+    path = Path(folder) / "bundle.zip"
+    info.value.save_as(path)
+    return path

@@ -14,9 +14,7 @@ import zipfile
 import pandas as pd
 from playwright.sync_api import expect
 
-from ctopen.metadata import LICENSE_NAMES
-from tests.e2e.conftest import no_exception, shot, wait_idle
-from tests.e2e.test_whole_review import choose, fill, go, metric, visible
+from tests.e2e.conftest import describe_required, download_bundle, go, metric, no_exception, shot, visible, wait_idle
 
 
 def count_by(page, columns: list[str]) -> None:
@@ -77,25 +75,15 @@ def test_counts_by_county_year_sex_race(page, tmp_path):
     no_exception(page)
 
     go(page, "Describe")
-    fill(page, "Title", "Accidental Drug Related Deaths by County, Year, Sex and Race")
-    desc = page.get_by_label("Description", exact=True).first
-    desc.fill("Counts of accidental drug overdose deaths investigated by the Office of the Chief Medical Examiner, "
-              "by county of residence, year, sex and race; counts of 1 to 5 are suppressed.")
-    desc.press("Tab")
-    wait_idle(page)
-    fill(page, "Agency", "Office of the Chief Medical Examiner")
-    fill(page, "Contact email", "ocme.data@ct.gov")
-    choose(page, page, "Category", "Health and Human Services")
-    choose(page, page, "Update frequency", "Monthly")
-    choose(page, page, "Public license type", LICENSE_NAMES[0])
+    describe_required(page, "Accidental Drug Related Deaths by County, Year, Sex and Race",
+                      "Counts of accidental drug overdose deaths investigated by the Office of the Chief Medical Examiner, "
+                      "by county of residence, year, sex and race; counts of 1 to 5 are suppressed.",
+                      "Office of the Chief Medical Examiner", "ocme.data@ct.gov", "Health and Human Services", "Monthly")
 
     go(page, "Publish")
     expect(page.get_by_text("Passed", exact=False).first).to_be_visible()
     shot(page, "counts-2-publish")
-    with page.expect_download() as info:
-        page.get_by_role("button", name=re.compile("bundle", re.I)).first.click()
-    path = tmp_path / "bundle.zip"
-    info.value.save_as(path)
+    path = download_bundle(page, tmp_path)
     with zipfile.ZipFile(path) as zf:
         name = next(n for n in zf.namelist() if n.endswith(".csv"))
         table = pd.read_csv(io.BytesIO(zf.read(name)), dtype=str, keep_default_na=False)

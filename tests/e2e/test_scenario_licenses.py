@@ -16,24 +16,10 @@ import pandas as pd
 from playwright.sync_api import expect
 
 from tests.conftest import shared_file
-from tests.e2e.conftest import no_exception, shot, upload, wait_idle
+from tests.e2e.conftest import fill, go, no_exception, shot, upload, wait_idle
 
 WHY = "A public register of license holders: publishing who holds a state license serves a clear public good."
 OFFICER = "Pat Officer"
-
-
-def go(page, title: str) -> None:
-    page.get_by_role("link", name=title, exact=True).first.click()
-    page.get_by_role("heading", name=title).first.wait_for()
-    wait_idle(page, timeout=120)
-    no_exception(page)
-
-
-def fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True).first
-    box.fill(value)
-    box.press("Tab")
-    wait_idle(page)
 
 
 def test_license_register_published_by_a_recorded_exception(page, tmp_path):

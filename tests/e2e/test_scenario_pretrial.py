@@ -13,11 +13,10 @@ import zipfile
 import pandas as pd
 from playwright.sync_api import expect
 
-from ctopen.metadata import LICENSE_NAMES
 from ctopen.transform import pseudonym
 from tests.conftest import PRETRIAL, shared_file
-from tests.e2e.conftest import no_exception, shot, upload, wait_idle
-from tests.e2e.test_whole_review import card, choose, fill, generalize, go, metric, pick, visible
+from tests.e2e.conftest import (card, describe_required, download_bundle, generalize, go, no_exception, pick, shot,
+                                 upload, visible, wait_idle)
 
 KEY = b"e2e-test-key"      # the e2e server's CTOPEN_PSEUDONYM_KEY (tests/e2e/conftest.py)
 ID = "IDENTIFIER"
@@ -54,25 +53,15 @@ def test_pretrial_pseudonymous_id(page, tmp_path):
     shot(page, "pretrial-2-transform")
 
     go(page, "Describe")
-    fill(page, "Title", "Pre-trial Admissions 2018")
-    desc = page.get_by_label("Description", exact=True).first
-    desc.fill("People admitted to Department of Correction facilities and held pre-trial in 2018, one row per "
-              "admission, with an anonymous ID that is the same for the same person.")
-    desc.press("Tab")
-    wait_idle(page)
-    fill(page, "Agency", "Department of Correction")
-    fill(page, "Contact email", "doc.data@ct.gov")
-    choose(page, page, "Category", "Public Safety")
-    choose(page, page, "Update frequency", "Daily")
-    choose(page, page, "Public license type", LICENSE_NAMES[0])
+    describe_required(page, "Pre-trial Admissions 2018",
+                      "People admitted to Department of Correction facilities and held pre-trial in 2018, one row per "
+                      "admission, with an anonymous ID that is the same for the same person.",
+                      "Department of Correction", "doc.data@ct.gov", "Public Safety", "Daily")
 
     go(page, "Publish")
     expect(page.get_by_text("Passed", exact=False).first).to_be_visible()
     shot(page, "pretrial-3-publish")
-    with page.expect_download() as info:
-        page.get_by_role("button", name=re.compile("bundle", re.I)).first.click()
-    path = tmp_path / "bundle.zip"
-    info.value.save_as(path)
+    path = download_bundle(page, tmp_path)
     with zipfile.ZipFile(path) as zf:
         name = next(n for n in zf.namelist() if n.endswith(".csv"))
         release = pd.read_csv(io.BytesIO(zf.read(name)), dtype=str, keep_default_na=False)

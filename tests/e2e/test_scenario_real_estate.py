@@ -16,18 +16,11 @@ import pandas as pd
 from playwright.sync_api import expect
 
 from tests.conftest import shared_file
-from tests.e2e.conftest import no_exception, shot, upload, wait_idle
+from tests.e2e.conftest import fill, go, no_exception, shot, upload, wait_idle
 
 REASON = "Properties, not people: each sale is a public record at the town clerk and names no buyer or seller."
 OFFICER = "Robin Assessor"
 DECIDED = ("Address", "Town", "Date Recorded")
-
-
-def go(page, title: str) -> None:
-    page.get_by_role("link", name=title, exact=True).first.click()
-    page.get_by_role("heading", name=title).first.wait_for()
-    wait_idle(page, timeout=120)
-    no_exception(page)
 
 
 def test_property_sales_decided_by_the_officer_and_amounts_fixed_in_one_click(page, tmp_path):

@@ -11,86 +11,8 @@ import zipfile
 
 from playwright.sync_api import expect
 
-from ctopen.metadata import LICENSE_NAMES
-
-LICENSE = LICENSE_NAMES[0]
-
-from tests.e2e.conftest import no_exception, shot, upload, wait_idle
-
-
-def go(page, title: str) -> None:
-    page.get_by_role("link", name=title, exact=True).first.click()
-    page.get_by_role("heading", name=title).first.wait_for()
-    wait_idle(page, timeout=120)
-    no_exception(page)
-
-
-def metric(page, label_start: str) -> str:
-    box = page.get_by_test_id("stMetric").filter(has_text=label_start).first
-    return box.get_by_test_id("stMetricValue").inner_text().strip()
-
-
-def card(page, column: str):
-    """The Transform page's bordered card for one column."""
-    label = page.get_by_text(f"What to do with “{column}”", exact=False).first
-    return label.locator("xpath=ancestor::div[@data-testid='stLayoutWrapper'][1]")
-
-
-def choose(page, container, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox (by its label) inside a container."""
-    box = container.get_by_test_id("stSelectbox").filter(has_text=label).first
-    box.scroll_into_view_if_needed()
-    box.locator("input").first.click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=option, exact=True).first.click()
-    wait_idle(page)
-
-
-def pick(page, column: str, action: str, until) -> None:
-    """Click a column's action until what it should show appears (a click during a rerun can be lost)."""
-    for _ in range(4):
-        card(page, column).get_by_text(action, exact=True).first.click()
-        wait_idle(page)
-        try:
-            until().wait_for(timeout=15_000)
-            return
-        except Exception:  # noqa: BLE001 - try the click again
-            continue
-    until().wait_for(timeout=5_000)
-
-
-def generalize(page, column: str, level_label: str, kind: str | None = None) -> None:
-    pick(page, column, "Generalize", lambda: card(page, column).get_by_role("slider").first)
-    c = card(page, column)
-    if kind:
-        choose(page, c, "Kind of values", kind)
-        c = card(page, column)
-    slider = c.get_by_role("slider").first
-    slider.focus()
-    for _ in range(8):   # step right until the slider shows the wanted level
-        if level_label in (slider.get_attribute("aria-valuetext") or ""):
-            break
-        slider.press("ArrowRight")
-        wait_idle(page)
-        c = card(page, column)
-        slider = c.get_by_role("slider").first
-        slider.focus()
-    assert level_label in (slider.get_attribute("aria-valuetext") or ""), slider.get_attribute("aria-valuetext")
-
-
-def visible(locator):
-    """The first match that is on screen (other tabs hold widgets with the same labels)."""
-    for i in range(locator.count()):
-        if locator.nth(i).is_visible():
-            return locator.nth(i)
-    raise AssertionError(f"nothing visible matches {locator}")
-
-
-def fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True).first
-    box.fill(value)
-    box.press("Tab")
-    wait_idle(page)
+from tests.e2e.conftest import (card, describe_required, download_bundle, fill, generalize, go, metric, no_exception,
+                                 pick, shot, upload, visible, wait_idle)
 
 
 def test_whole_review_on_drug_deaths(page, tmp_path):
@@ -142,17 +64,10 @@ def test_whole_review_on_drug_deaths(page, tmp_path):
 
     # Describe: the required metadata
     go(page, "Describe")
-    fill(page, "Title", "Accidental Drug Related Deaths in Connecticut")
-    desc = page.get_by_label("Description", exact=True).first
-    desc.fill("Deaths from accidental drug overdoses investigated by the Office of the Chief Medical Examiner, "
-              "one row per death, generalized to protect privacy.")
-    desc.press("Tab")
-    wait_idle(page)
-    fill(page, "Agency", "Office of the Chief Medical Examiner")
-    fill(page, "Contact email", "ocme.data@ct.gov")
-    choose(page, page, "Category", "Health and Human Services")
-    choose(page, page, "Update frequency", "Monthly")
-    choose(page, page, "Public license type", LICENSE)
+    describe_required(page, "Accidental Drug Related Deaths in Connecticut",
+                      "Deaths from accidental drug overdoses investigated by the Office of the Chief Medical Examiner, "
+                      "one row per death, generalized to protect privacy.",
+                      "Office of the Chief Medical Examiner", "ocme.data@ct.gov", "Health and Human Services", "Monthly")
     no_exception(page)
     shot(page, "review-6-describe")
 
@@ -160,11 +75,7 @@ def test_whole_review_on_drug_deaths(page, tmp_path):
     go(page, "Publish")
     expect(page.get_by_text("Passed", exact=False).first).to_be_visible()
     shot(page, "review-7-publish")
-    button = page.get_by_role("button", name=re.compile("bundle", re.I)).first
-    with page.expect_download() as info:
-        button.click()
-    path = tmp_path / "bundle.zip"
-    info.value.save_as(path)
+    path = download_bundle(page, tmp_path)
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
         assert any(n.endswith(".csv") for n in names) and any("report" in n for n in names)
