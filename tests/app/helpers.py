@@ -25,3 +25,13 @@ def loaded(page: str | None = None, timeout: int = 120) -> AppTest:
 def errors(at: AppTest) -> list[str]:
     """Exceptions (tracebacks) rendered anywhere: must be empty."""
     return [e.value for e in at.exception]
+
+
+def empty(page: str, timeout: int = 60) -> AppTest:
+    """The whole app switched to `page` with no file loaded; checks the shared empty state and returns it."""
+    at = app(timeout)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception
+    assert any("No file is loaded yet" in i.value for i in at.info)
+    return at

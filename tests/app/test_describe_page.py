@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 from ctopen import metadata as md
 from ctopen.load import load
 from tests.conftest import REAL_ESTATE, ROOT, shared_file
+from tests.app.helpers import empty
 
 APP = str(ROOT / "app.py")
 PAGE = "pages/describe.py"
@@ -43,11 +44,7 @@ def markdown(at) -> str:
 
 
 def test_empty_state_points_to_load():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    assert any("No file is loaded" in i.value for i in at.info)
+    at = empty(PAGE)
 
 
 def test_form_has_the_portal_fields_and_exact_option_lists(sales):

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from ctopen import eligibility as el
 from ctopen.load import load
+from tests.app.helpers import empty
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/evaluate.py"   # run through app.py's navigation: the page links to other pages
@@ -41,11 +42,7 @@ def answer_all(at, value="yes"):
 
 
 def test_empty_state_without_a_file():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    assert "No file is loaded yet" in at.info[0].value
+    at = empty(PAGE)
     assert len(at.radio) == 0
 
 

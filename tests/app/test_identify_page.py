@@ -5,6 +5,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from ctopen.load import load
+from tests.app.helpers import empty
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/identify.py"
@@ -34,11 +35,7 @@ def table_rows(at):
 
 
 def test_empty_state_without_a_file():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    assert "No file is loaded yet" in at.info[0].value
+    at = empty(PAGE)
     assert len(at.dataframe) == 0
 
 

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from ctopen.load import load
 from tests.conftest import DRUG, ROOT, shared_file
+from tests.app.helpers import empty
 
 APP = str(ROOT / "app.py")
 PAGE = "pages/transform.py"
@@ -39,11 +40,7 @@ def button(at, label):
 
 
 def test_empty_state_points_to_load():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    assert any("No file is loaded" in i.value for i in at.info)
+    at = empty(PAGE)
 
 
 def test_recommend_then_apply_writes_the_recipe(drug_slice):

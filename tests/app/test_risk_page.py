@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from ctopen.load import load
 from ctopen.risk import assess
 from tests.conftest import DRUG, shared_file
+from tests.app.helpers import empty
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/risk.py"
@@ -36,11 +37,7 @@ def metric(at, label_start):
 
 
 def test_empty_state_without_a_file():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    assert "No file is loaded yet" in at.info[0].value
+    at = empty(PAGE)
     assert len(at.multiselect) == 0
 
 

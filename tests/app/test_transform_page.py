@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from ctopen.load import load
 from tests.conftest import DRUG, ROOT, shared_file
+from tests.app.helpers import empty
 
 APP = str(ROOT / "app.py")
 PAGE = "pages/transform.py"
@@ -35,11 +36,7 @@ def radio(at, column):
 
 
 def test_empty_state_points_to_load():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    assert any("No file is loaded" in i.value for i in at.info)
+    at = empty(PAGE)
 
 
 ROLES = {"ID": "direct", "Date": "quasi", "Age": "quasi", "Sex": "quasi", "Race": "quasi", "ResidenceCity": "quasi"}
