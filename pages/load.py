@@ -4,7 +4,7 @@ import streamlit as st
 from ctopen import settings
 from ctopen.errors import CtopenError
 from ctopen.load import load
-from ui import find_panel, layout, load_view, state
+from ui import find_panel, layout, load_view, state, status
 
 layout.header("pages/load.py")
 
@@ -52,6 +52,7 @@ if len(src.sheets) > 1:
         _load(st.session_state["file_bytes"], src.file, sheet=choice)
         st.rerun()
 
+status.offer_previous()
 load_view.summary(table)
 load_view.preview(table)
 load_view.column_profile(table)

@@ -19,19 +19,57 @@ def table() -> Table | None:
     return st.session_state.get("table")
 
 
+# Session keys that belong to the session or the officer, not to one file's review: a new file keeps them.
+KEEP_ON_NEW_FILE = ("table", "file_bytes", "recipe", "reviewer", "_w_reviewer", "uploaded_id", "load_error",
+                    "pending_review", "review_upload", "review_upload_id", "review_message", "publish_results",
+                    "previous_review", "find_inventory", "find_agency", "find_started", "find_error", "find_upload",
+                    "find_upload_id", "find_table")
+
+
 def set_table(t: Table, file_bytes: bytes | None = None) -> None:
-    """A new file starts a new review (the recipe keeps metadata and eligibility answers)."""
+    """A new file starts a new review: nothing of the previous one (answers, metadata, roles, steps, the
+    recommender's and the pages' settings) is carried over. The previous review is kept aside, so the officer
+    can ask to reuse its metadata and answers (`reuse_previous`); a saved review waiting for this file is
+    adopted. A review started on Find before any file was loaded keeps its inventory row and metadata.
+    Re-reading the same file (another sheet, the same bytes) is a new review too."""
+    old = st.session_state.get("recipe") or {}
+    old_table = st.session_state.get("table")
+    if old_table is not None and (old.get("metadata") or old.get("eligibility")):
+        st.session_state["previous_review"] = {"file": old_table.source.file, "recipe": old}
+    for key in [k for k in list(st.session_state) if k not in KEEP_ON_NEW_FILE and not str(k).startswith("$$")]:
+        st.session_state.pop(key, None)   # every derived cache and every page's widget state
     st.session_state["table"] = t
     st.session_state["file_bytes"] = file_bytes
-    old = st.session_state.get("recipe") or {}
-    st.session_state["recipe"] = new_recipe(t, keep=old)
-    for key in ("detection", "detection_for", "transform_history", "transform_pos"):
-        st.session_state.pop(key, None)
-    for key in [k for k in st.session_state if k.startswith("_") and not k.startswith(("_review", "_w_"))]:
-        st.session_state.pop(key, None)   # every derived cache (release, gate, risk, describe, aggregate...)
+    st.session_state["recipe"] = new_recipe(t)
+    if old_table is None and old.get("inventory"):
+        # the review was started on Find (an inventory row, before any file): this file is its data
+        st.session_state["recipe"].update({k: old[k] for k in ("inventory", "metadata") if old.get(k)})
     pending = st.session_state.get("pending_review")
     if pending is not None and (pending.get("source") or {}).get("sha256") == t.source.sha256:
         adopt_review(pending)
+
+
+REUSABLE = ("metadata", "eligibility", "inventory", "target")
+
+
+def reuse_previous() -> list[str]:
+    """Copy the previous review's metadata, eligibility answers, inventory row and portal (not the dataset
+    id, roles or steps: those are about the old file's columns) into this review, on the officer's request.
+    Returns what was copied."""
+    prev = (st.session_state.pop("previous_review", None) or {}).get("recipe") or {}
+    r = recipe()
+    copied = []
+    for key in REUSABLE:
+        value = prev.get(key)
+        if key == "target" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k != "dataset_id"}
+        if key == "metadata" and isinstance(value, dict) and isinstance(value.get("columns"), dict):
+            columns = set(table().df.columns) if table() is not None else set()
+            value = {**value, "columns": {c: d for c, d in value["columns"].items() if c in columns}}
+        if value:
+            r[key] = value
+            copied.append(key)
+    return copied
 
 
 def adopt_review(doc: dict) -> None:
@@ -46,19 +84,9 @@ def adopt_review(doc: dict) -> None:
         st.session_state.pop(key, None)
 
 
-def new_recipe(t: Table, keep: dict | None = None) -> dict:
-    keep = keep or {}
-    return {
-        "version": 1,
-        "source": t.source.to_dict(),
-        "roles": {},
-        "steps": [],
-        "metadata": keep.get("metadata", {}),
-        # a new file keeps the portal but not the dataset id: updating a dataset is decided per file
-        "target": {k: v for k, v in (keep.get("target") or {}).items() if k != "dataset_id"},
-        "eligibility": keep.get("eligibility", {}),
-        "inventory": keep.get("inventory", {}),   # the inventory row the review started from (Find)
-    }
+def new_recipe(t: Table) -> dict:
+    return {"version": 1, "source": t.source.to_dict(), "roles": {}, "steps": [], "metadata": {}, "target": {},
+            "eligibility": {}}
 
 
 def recipe() -> dict:

@@ -53,6 +53,28 @@ def render(place) -> None:
             st.caption(f"{len(now.blockers)} thing(s) still block publication.")
 
 
+def offer_previous() -> None:
+    """After a new file was loaded (on the Load page): offer, never impose, the previous review's metadata and
+    answers."""
+    prev = st.session_state.get("previous_review")
+    if not prev or state.table() is None:
+        return
+    with st.container(border=True):
+        st.info(f"This is a new review. The previous one ({prev.get('file')}) had metadata or eligibility answers.",
+                icon=":material/history:")
+        if st.button("Reuse its metadata and eligibility answers", icon=":material/content_copy:",
+                     help="Copies the title, description, agency, tags, dates, eligibility answers and portal of "
+                          "the previous review into this one. Roles and steps are not copied: they belong to the "
+                          "other file's columns. Check every field: the checklist counts them as answered."):
+            copied = state.reuse_previous()
+            st.session_state["review_message"] = ("info", "Reused from the previous review: " + ", ".join(copied) + "."
+                                                  if copied else "The previous review had nothing to reuse.")
+            st.rerun()
+        if st.button("Start fresh", icon=":material/close:", key="previous_review_dismiss"):
+            st.session_state.pop("previous_review", None)
+            st.rerun()
+
+
 def save_review() -> None:
     t = state.table()
     if t is None:
