@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ctopen import hierarchies, settings
+from ctopen import aggregate, hierarchies, settings
 from ctopen import recipe as recipes
 from ctopen.errors import ConfigError, RecipeError
 
@@ -64,13 +64,7 @@ def apply(df: pd.DataFrame, recipe: dict, key: bytes | None = None) -> Applied:
             from ctopen.checks import FIX_OPS
             out, entry = FIX_OPS[op](out, step)
         else:  # aggregate: the last privacy step (validated)
-            try:
-                from ctopen.aggregate import apply_step
-            except ModuleNotFoundError as exc:
-                if exc.name != "ctopen.aggregate":
-                    raise
-                raise RecipeError("This version of ctopen cannot apply an \"aggregate\" step yet.") from exc
-            out, entry = apply_step(out, step)
+            out, entry = aggregate.apply_step(out, step)
             entry = {"op": "aggregate", "values_changed": 0, "records_removed": 0, **entry}
             entry.setdefault("message", recipes.describe_step(step))
         suppressed += int(entry.get("records_removed", 0)) if op == "suppress" else 0
