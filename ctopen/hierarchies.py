@@ -25,6 +25,7 @@ import pandas as pd
 
 from ctopen import settings
 from ctopen.errors import RecipeError
+from ctopen.values import parse_dates, parse_numbers  # the one date and number readers (ctopen.values)
 
 STAR = "*"
 
@@ -189,38 +190,8 @@ class Hierarchy:
 
 # --- dates -------------------------------------------------------------------------------------
 
-DATE_FORMATS = ["%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y",
-                "%Y/%m/%d", "%Y%m%d"]
-EXCEL_SERIAL = re.compile(r"^\d{5}(\.\d+)?$")   # 10000..99999 = 1927-05-18 .. 2173-10-14
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-
-
-def parse_dates(values: pd.Index | pd.Series) -> pd.Series:
-    """Dates from text, trying explicit formats only (never dateutil's guesses).
-
-    ISO 8601 ("2013-03-21", "2013-03-21T00:00:00.000"), US "03/21/2013 12:00:00 AM", "03/21/2013",
-    "03/21/13", "2013/03/21", "20130321", and Excel serial day numbers (1900 system, five digits).
-    Connecticut files write the month first, so "04/03/2013" is April 3 and a day-first date such
-    as "21/03/2013" is not read (it is reported as unknown).
-    """
-    s = pd.Series(values, dtype="str").str.strip()
-    out = pd.to_datetime(s, format="ISO8601", errors="coerce")
-    for fmt in DATE_FORMATS:
-        missing = out.isna() & s.notna()
-        if not missing.any():
-            break
-        out = out.where(~missing, pd.to_datetime(s.where(missing), format=fmt, errors="coerce"))
-    serial = out.isna() & s.str.fullmatch(EXCEL_SERIAL).fillna(False).astype(bool)
-    if serial.any():
-        days = pd.to_numeric(s[serial], errors="coerce")
-        out = out.astype("datetime64[us]")
-        out[serial] = (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_localize(None)
-    return out
-
-
 class DateHierarchy(Hierarchy):
+    """Dates (read by ctopen.values.parse_dates: a sentinel such as 12/31/9999 is no date, so "*" above 0)."""
     name = "date"
     labels = ["as is", "month", "quarter", "year", "decade", STAR]
 
@@ -240,13 +211,6 @@ class DateHierarchy(Hierarchy):
 
 
 # --- numbers and ages --------------------------------------------------------------------------
-
-def parse_numbers(values) -> pd.Series:
-    """Plain numbers from text ("34", "34.5", " 1,200 "); anything else is NaN."""
-    s = pd.Series(values, dtype="str").str.strip().str.replace(",", "", regex=False)
-    s = s.where(s.str.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)").fillna(False).astype(bool))
-    return pd.to_numeric(s, errors="coerce").astype(float)
-
 
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"

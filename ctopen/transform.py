@@ -18,6 +18,7 @@ import pandas as pd
 from ctopen import aggregate, hierarchies, settings
 from ctopen import recipe as recipes
 from ctopen.errors import ConfigError, RecipeError
+from ctopen.values import parse_dates, parse_numbers
 
 # 16 hex characters = 64 bits of the HMAC-SHA-256. Two different values get the same ID with
 # probability about n^2 / 2^65: 3 in 100 million for a million distinct values, 3 in 10,000 for a
@@ -256,10 +257,10 @@ def suggest_hierarchy(column_name: str, series: pd.Series, entity: str | None = 
         readable = 1 - len(hierarchies.get(h, **options).unknown(values)) / len(values)
         if readable >= (0.5 if h == "ct_town" else 0.8):
             return h, options
-    numbers = hierarchies.parse_numbers(values)
+    numbers = parse_numbers(values)
     if numbers.notna().mean() >= 0.95 and numbers.nunique() > 20:
         return "number", {"width": nice_width(numbers.dropna())}
-    if hierarchies.parse_dates(values).notna().mean() >= 0.95:
+    if parse_dates(values).notna().mean() >= 0.95:
         return "date", {}
     return "category", {"min_count": settings.DEFAULT_K}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 SAMPLE_DISTINCT = 20_000
@@ -64,28 +65,109 @@ def infer_type(series: pd.Series) -> tuple[str, str | None]:
         if example is not None:
             plain = stripped.str.replace(r"[,$\s()]", "", regex=True)
             return ("integer" if plain.str.fullmatch(INTEGER.pattern).all() else "decimal"), example
-    if stripped.str.fullmatch(DATE.pattern).all() and parse_dates(stripped).notna().all():
-        return "date", None
+    if stripped.str.fullmatch(DATE.pattern).all():
+        dates, outside = _read_dates(stripped)
+        if (dates.notna().to_numpy() | outside).all():   # a "no end date" 12/31/9999 is still a date column
+            return "date", None
     return "text", None
 
 
-def parse_numbers(series: pd.Series) -> pd.Series:
-    """Numbers from text, accepting thousands separators, currency signs and (negative) parentheses."""
-    s = series.astype("str").str.strip()
-    negative = s.str.startswith("(") & s.str.endswith(")")
-    cleaned = s.str.replace(r"[,$\s()]", "", regex=True)
-    out = pd.to_numeric(cleaned, errors="coerce")
-    return out.where(~negative.fillna(False), -out)
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def parse_dates(series: pd.Series) -> pd.Series:
-    """Dates from text: ISO, "03/21/2013 12:00:00 AM", and Excel serial numbers (1900 system)."""
-    s = series.astype("str").str.strip()
-    uniques = pd.Series(s.dropna().unique(), dtype="str")
-    parsed = pd.to_datetime(uniques, errors="coerce", format="mixed")
-    serial = uniques.str.fullmatch(r"\d{5}(\.\d+)?").fillna(False)
+def parse_numbers(values) -> pd.Series:
+    """Numbers from text (float; NaN where the text is not a number). The one number reader.
+
+    Accepts plain numbers ("34", "-34.5", "1e3"), thousands separators ("295,000"), a currency sign
+    ("$1,200") and parentheses for a negative ("(1,200)"). Words, "inf" and "nan" are not numbers.
+    Works once per distinct value; the result keeps the index of a Series given."""
+    s = pd.Series(values, dtype="str")
+    codes, uniques = pd.factorize(s)
+    u = pd.Series(uniques, dtype="str").str.strip()
+    negative = (u.str.startswith("(") & u.str.endswith(")")).fillna(False).to_numpy(dtype=bool)
+    # spaces go unless they sit between two digits ("$ 1,200" is a number, "3 4" is not)
+    cleaned = u.str.replace(r"[,$()]", "", regex=True)
+    spaced = cleaned.str.contains(r"\s").fillna(False).astype(bool)
+    if spaced.any():
+        cleaned = cleaned.where(~spaced, cleaned[spaced].str.replace(r"\s+(?!\d)|(?<!\d)\s+", "", regex=True))
+    ok = cleaned.str.fullmatch(NUMBER.pattern).fillna(False).astype(bool)
+    numbers = pd.to_numeric(cleaned.where(ok), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    numbers = np.where(negative, -numbers, numbers)
+    out = np.append(numbers, np.nan)[codes]           # code -1 (missing) -> the NaN appended
+    return pd.Series(out, index=s.index, name=s.name, dtype=float)
+
+
+# --- dates -------------------------------------------------------------------------------------
+
+US_DATES = ["%m/%d/%Y", "%m/%d/%y"]
+US_TIMES = [" %I:%M:%S %p", " %H:%M:%S", " %I:%M %p", " %H:%M", " %I:%M:%S%p", " %I:%M%p", ""]
+OTHER_DATES = ["%Y/%m/%d", "%Y%m%d"]
+EXCEL_SERIAL = re.compile(r"^\d{5}(\.\d+)?$")   # 10000..99999 = 1927-05-18 .. 2173-10-14
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+# An ISO time's offset ("Z", "+02:00", "-0500", " UTC"): the date and time are read as written (the
+# record's own wall clock), the offset is dropped, never converted.
+OFFSET = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$",
+                    re.IGNORECASE)
+# Dates a nanosecond timestamp can hold. A date written outside it (the "no end date" sentinels
+# 12/31/9999 and 0001-01-01, a year 3000) is no date: NA where a date is needed, never an error.
+FIRST_DATE = pd.Timestamp("1677-09-22")
+LAST_DATE = pd.Timestamp("2262-04-10")
+
+
+def parse_dates(values) -> pd.Series:
+    """Dates from text (datetime64[ns]; NaT where the text is not a date). The one date reader.
+
+    Explicit formats only, never dateutil's guesses: ISO 8601 ("2013-03-21", "2013-3-5",
+    "2013-03-21T10:00:00.000", with an offset "2013-03-21T10:00:00Z" or "+02:00", read as written),
+    US "03/21/2013", "3/21/13", "03/21/2013 12:00:00 AM", "03/21/2013 22:15", "2013/03/21",
+    "20130321", and Excel serial day numbers (1900 system, five digits). Connecticut files write the
+    month first, so "04/03/2013" is April 3 and a day-first "21/03/2013" is not a date.
+    A date outside FIRST_DATE..LAST_DATE (a sentinel such as 12/31/9999) is NaT.
+    Works once per distinct value; the result keeps the index of a Series given."""
+    return _read_dates(values)[0]
+
+
+def _read_dates(values) -> tuple[pd.Series, np.ndarray]:
+    """(dates as parse_dates gives them, per value: written as a date but outside the range)."""
+    s = pd.Series(values, dtype="str")
+    codes, uniques = pd.factorize(s)
+    parsed = _parse_distinct(pd.Series(uniques, dtype="str"))
+    outside = parsed.notna() & ((parsed < FIRST_DATE) | (parsed > LAST_DATE))
+    inside = parsed.where(~outside).astype("datetime64[ns]").to_numpy()
+    dates = np.append(inside, np.datetime64("NaT", "ns"))[codes]
+    flags = np.append(outside.to_numpy(dtype=bool), False)[codes]
+    return pd.Series(dates, index=s.index, name=s.name), flags
+
+
+def _parse_distinct(u: pd.Series) -> pd.Series:
+    """Distinct texts -> datetime64[us] (wide enough for year 1 to 9999), NaT where not a date."""
+    u = u.str.strip()
+    offset = u.str.contains(r"(?i)\d:\d\d.*(?:Z|UTC|GMT|[+-]\d\d:?\d\d|[+-]\d\d)$").fillna(False).astype(bool)
+    if offset.any():
+        u = u.where(~offset, u[offset].str.replace(OFFSET, r"\1", regex=True))
+    out = pd.Series(pd.NaT, index=u.index, dtype="datetime64[us]")
+    if not len(u):
+        return out
+
+    def attempt(mask: pd.Series, fmt: str) -> None:
+        todo = mask & out.isna()
+        if todo.any():
+            got = pd.to_datetime(u[todo], format=fmt, errors="coerce")
+            out[todo] = got.astype("datetime64[us]")
+
+    iso = u.str.match(r"\d{4}-").fillna(False).astype(bool)
+    attempt(iso, "ISO8601")
+    slash = u.str.match(r"\d{1,2}/\d{1,2}/\d").fillna(False).astype(bool)
+    if slash.any():
+        long_year = slash & u.str.match(r"\d{1,2}/\d{1,2}/\d{4}").fillna(False).astype(bool)
+        for date in US_DATES:
+            part = long_year if date.endswith("Y") else slash & ~long_year
+            for time in US_TIMES:
+                attempt(part, date + time)
+    attempt(u.str.match(r"\d{4}/").fillna(False).astype(bool), OTHER_DATES[0])
+    attempt(u.str.fullmatch(r"\d{8}").fillna(False).astype(bool), OTHER_DATES[1])
+    serial = out.isna() & u.str.fullmatch(EXCEL_SERIAL.pattern).fillna(False).astype(bool)
     if serial.any():
-        days = pd.to_numeric(uniques[serial], errors="coerce")
-        parsed[serial] = pd.Timestamp("1899-12-30") + pd.to_timedelta(days, unit="D")
-    lookup = dict(zip(uniques, parsed))
-    return s.map(lookup).astype("datetime64[ns]")
+        days = pd.to_numeric(u[serial], errors="coerce")
+        out[serial] = (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
+    return out

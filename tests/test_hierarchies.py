@@ -67,6 +67,63 @@ def test_drug_deaths_dates_at_every_level(drug):
         "06/28/2014 12:00:00 AM", "2014-06", "2014-Q2", "2014", "2010-2019", "*"]
 
 
+# --- the one date and number reader (ctopen.values), issue 16 --------------------------------------
+
+def test_one_date_reader_and_one_number_reader():
+    from ctopen import values
+    assert H.parse_dates is values.parse_dates and H.parse_numbers is values.parse_numbers
+
+
+def test_date_sentinels_are_no_date_and_never_raise():
+    """12/31/9999 and 0001-01-01 ("no end date" in agency systems) and a year-3000 stamp are NaT."""
+    from ctopen.values import parse_dates
+    s = S("12/31/9999", "0001-01-01", "3000-01-01 00:00:00", "9999-12-31T23:59:59", "03/21/2013", None)
+    out = parse_dates(s)
+    assert str(out.dtype) == "datetime64[ns]"
+    assert out.isna().tolist() == [True, True, True, True, False, True]
+    h = H.get("date")
+    assert h.unknown(s) == ["0001-01-01", "12/31/9999", "3000-01-01 00:00:00", "9999-12-31T23:59:59"]
+    assert h.generalize(s, 3).tolist()[:5] == ["*", "*", "*", "*", "2013"] and h.generalize(s, 3).isna().iloc[5]
+    assert h.generalize(s, 0).tolist()[:2] == ["12/31/9999", "0001-01-01"]
+
+
+def test_iso_times_with_z_or_an_offset_are_read_as_written():
+    from ctopen.values import parse_dates
+    s = S("2013-03-21T10:00:00Z", "2013-03-22T23:30:00-05:00", "2013-03-21 10:00:00+00:00",
+          "2013-03-21T10:00:00.000+0200", "2013-03-21 10:00:00 UTC", "2013-03-21")
+    out = parse_dates(s)
+    assert out.dt.tz is None
+    assert out.dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2013-03-21 10:00", "2013-03-22 23:30", "2013-03-21 10:00", "2013-03-21 10:00", "2013-03-21 10:00",
+        "2013-03-21 00:00"]
+    assert H.get("date").generalize(s, 1).tolist() == ["2013-03"] * 6
+
+
+def test_a_column_with_sentinels_and_offsets_is_still_typed_date():
+    from ctopen.values import infer_type
+    assert infer_type(S("03/21/2013", "12/31/9999", "04/02/2014"))[0] == "date"
+    assert infer_type(S("2013-03-21T10:00:00Z", "2013-03-22T11:00:00+02:00"))[0] == "date"
+    assert infer_type(S("0001-01-01", "2013-03-21"))[0] == "date"
+    assert infer_type(S("21/03/2013", "03/21/2013"))[0] == "text"      # day-first is not read
+
+
+@pytest.mark.parametrize("text", ["03/21/2013 10:00 PM", "03/21/2013 22:00", "3/21/13 10:00 pm",
+                                  "03/21/2013 10:00:00PM", "2013-03-21T22:00"])
+def test_us_and_iso_times_all_read(text):
+    from ctopen.values import parse_dates
+    assert parse_dates(S(text)).dt.strftime("%Y-%m-%d %H").tolist() == ["2013-03-21 22"]
+
+
+def test_number_reader():
+    from ctopen.values import parse_numbers
+    s = pd.Series(["34", " 1,200 ", "$1,200", "(1,200)", "1e3", "-.5", "$ 5", "inf", "nan", "3 4", "x", None],
+                  index=range(10, 22), dtype="str")
+    out = parse_numbers(s)
+    assert out.dtype == float and list(out.index) == list(range(10, 22))
+    assert out.tolist()[:7] == [34, 1200, 1200, -1200, 1000, -0.5, 5]
+    assert out.iloc[7:].isna().all()
+
+
 # --- ages ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("age, levels", [

@@ -302,3 +302,38 @@ def test_apply_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     recipe.write_text(json.dumps({"version": 1, "steps": [{"op": "pseudonymize", "column": "a"}]}))
     assert main(["apply", str(src), "--recipe", str(recipe), "--out", str(tmp_path / "o.csv")]) == 2
     assert "CTOPEN_PSEUDONYM_KEY" in capsys.readouterr().err
+
+
+# --- dates that crashed every command (issue 16) ---------------------------------------------
+
+DATES_CSV = ("ID,Start,End,Stamp,Age\n"
+             "1,03/21/2013,12/31/9999,2013-03-21T10:00:00Z,34\n"
+             "2,04/02/2014,12/31/9999,2013-03-22T11:00:00+02:00,35\n"
+             "3,0001-01-01,01/05/2015,2014-01-01T00:00:00Z,40\n"
+             "4,05/05/2015,02/02/2016,2014-05-01T00:00:00-05:00,41\n"
+             "5,06/06/2016,12/31/9999,2015-05-01 00:00:00+00:00,50\n")
+
+
+def test_sentinel_and_offset_dates_do_not_crash_profile_detect_risk_apply(tmp_path, capsys):
+    path = tmp_path / "dates.csv"
+    path.write_text(DATES_CSV)
+    assert main(["profile", str(path), "--json"]) == 0
+    columns = {c["name"]: c for c in json.loads(capsys.readouterr().out)["columns"]}
+    assert [columns[c]["type"] for c in ("Start", "End", "Stamp")] == ["date"] * 3
+    assert (columns["End"]["min"], columns["End"]["max"]) == ("2015-01-05", "2016-02-02")   # 9999 is no date
+    assert columns["Start"]["min"] == "2013-03-21"
+    assert main(["detect", str(path), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["risk", str(path), "--qi", "Start", "End", "Stamp", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 5
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"version": 1, "steps": [
+        {"op": "generalize", "column": "End", "hierarchy": "date", "level": 3},
+        {"op": "generalize", "column": "Start", "hierarchy": "date", "level": 1},
+        {"op": "generalize", "column": "Stamp", "hierarchy": "date", "level": 2}]}))
+    out = tmp_path / "o.csv"
+    assert main(["apply", str(path), "--recipe", str(recipe), "--out", str(out)]) == 0
+    released = pd.read_csv(out, dtype=str)
+    assert released["End"].tolist() == ["*", "*", "2015", "2016", "*"]
+    assert released["Start"].tolist() == ["2013-03", "2014-04", "*", "2015-05", "2016-06"]
+    assert released["Stamp"].tolist() == ["2013-Q1", "2013-Q1", "2014-Q1", "2014-Q2", "2015-Q2"]
