@@ -117,7 +117,7 @@ def validate(recipe, columns=None) -> dict:
         if not isinstance(roles, dict) or bad:
             raise RecipeError("The recipe's \"roles\" must map columns to direct, quasi, sensitive or other"
                               + (f"; not {', '.join(bad)}." if bad else "."))
-    problems = []
+    problems = _review_key_problems(recipe)
     for i, step in enumerate(steps, start=1):
         later = [s.get("op") if isinstance(s, dict) else None for s in steps[i:]]
         problems += _step_problems(i, step, last=all(op in FIX_OPS for op in later))
@@ -128,17 +128,46 @@ def validate(recipe, columns=None) -> dict:
     return recipe
 
 
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _review_key_problems(recipe: dict) -> list[str]:
+    """The keys the privacy gate reads besides the steps: k, target.k, l, decisions, exception."""
+    out = []
+    target = recipe.get("target")
+    if target is not None and not isinstance(target, dict):
+        out.append("\"target\" must be an object")
+        target = {}
+    for where, value in (("k", recipe.get("k")), ("target.k", (target or {}).get("k"))):
+        if value is not None and not (_whole(value) and 2 <= value <= 1000):
+            out.append(f"\"{where}\" must be a whole number from 2 to 1000 (not {json.dumps(value, default=str)})")
+    l_targets = recipe.get("l")
+    if l_targets is not None and not (isinstance(l_targets, dict) and all(
+            _is_name(c) and _whole(v) and v >= 2 for c, v in l_targets.items())):
+        out.append("\"l\" must map sensitive columns to whole numbers of at least 2")
+    decisions = recipe.get("decisions")
+    if decisions is not None and not (isinstance(decisions, list) and all(isinstance(d, dict) for d in decisions)):
+        out.append("\"decisions\" must be a list of objects")
+    exc = recipe.get("exception")
+    if exc is not None and not isinstance(exc, dict):
+        out.append("\"exception\" must be an object with justification, by, at and covers")
+    return out
+
+
 def check_columns(recipe: dict, columns) -> None:
     """RecipeError naming the columns the steps use that the file lacks (or that an earlier step dropped)."""
     present = list(columns)
     available = set(present)
-    absent, dropped = [], []
+    absent, dropped, clash = [], [], []
     aggregated = False
     for step in in_apply_order(recipe.get("steps", [])):
         if aggregated and step.get("op") in FIX_OPS:
             continue  # the count table's columns are known only once it is built; the fix step checks then
         aggregated = aggregated or step.get("op") == "aggregate"
         if step.get("op") in ("rename", "format_number") and step.get("to") and step.get("column") in available:
+            if step["to"] != step.get("column") and step["to"] in available:
+                clash.append(f"{step.get('column')!r} to {step['to']!r}")
             available.add(step["to"])
         if step.get("op") == "reorder":
             continue  # reorder moves what it finds and says what it did not
@@ -150,9 +179,13 @@ def check_columns(recipe: dict, columns) -> None:
             target = dropped if col in present else absent
             if col not in target:
                 target.append(col)
-        if step.get("op") == "drop":
-            available.discard(step.get("column"))
+        if step.get("op") == "drop" or (step.get("op") in ("rename", "format_number") and step.get("to")
+                                        and step.get("to") != step.get("column")):
+            available.discard(step.get("column"))   # a renamed column is gone under its old name
     parts = []
+    if clash:
+        parts.append(f"the recipe renames {', '.join(clash)}, which is already a column: two columns would have "
+                     "one name (drop the other column first, or choose another name)")
     if absent:
         parts.append(f"the recipe names {_plural(absent, 'column')} the file does not have: {_names(absent)}")
     if dropped:

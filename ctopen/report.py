@@ -48,15 +48,9 @@ class RiskFigures:
             return cls(0, quasi, None, 0, 0, k)
         if not quasi:
             return cls(len(df), quasi, len(df), 0, 0, k)
-        try:
-            from ctopen.risk import assess
-        except ModuleNotFoundError:
-            assess = None
-        if assess is not None:
-            d = assess(df, quasi, sensitive=tuple(sensitive), k=k, combinations=False).to_dict()
-            return cls(int(d.get("rows", len(df))), quasi, d.get("k_min"), d.get("records_at_risk"), d.get("uniques"), k)
-        sizes = df[quasi].astype(object).fillna("\x00").groupby(quasi, dropna=False).size()
-        return cls(len(df), quasi, int(sizes.min()), int(sizes[sizes < k].sum()), int(sizes[sizes == 1].sum()), k)
+        from ctopen.risk import assess
+        d = assess(df, quasi, sensitive=tuple(sensitive), k=k, combinations=False).to_dict()
+        return cls(int(d.get("rows", len(df))), quasi, d.get("k_min"), d.get("records_at_risk"), d.get("uniques"), k)
 
 
 @dataclass
@@ -227,19 +221,10 @@ def _eligibility_section(recipe: Mapping, gate=None) -> str:
     answers = recipe.get("eligibility") or {}
     if not answers:
         return "<p>The eligibility questions (Evaluate step) were not answered in this review.</p>"
-    import importlib
-
-    try:
-        eligibility = importlib.import_module("ctopen.eligibility")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ctopen.eligibility":
-            raise
-        eligibility = None
-    section = getattr(eligibility, "report_section", None)
-    if callable(section):
-        text = section(answers, gate)
-        if isinstance(text, str) and text.strip():
-            return text
+    from ctopen import eligibility
+    text = eligibility.report_section(answers, gate)
+    if isinstance(text, str) and text.strip():
+        return text
     if isinstance(answers, Mapping):
         rows = [[q, _plain(a)] for q, a in answers.items()]
     else:
@@ -301,71 +286,66 @@ def _when(at) -> str:
     return text
 
 
-def _roles(df: pd.DataFrame, recipe: Mapping, detection) -> list[dict]:
-    found = {c.name: c for c in detection.columns} if detection is not None else {}
-    decided = recipe.get("roles") or {}
-    decisions = recipe.get("decisions") or {}
-    if isinstance(decisions, list):
-        decisions = {d.get("column"): d for d in decisions if isinstance(d, Mapping) and d.get("column")}
+def _roles(review) -> list[dict]:
+    """One row per source column: the role the verdict rests on, where it came from, the evidence."""
+    found = {c.name: c for c in getattr(review.detection, "columns", None) or []}
+    decisions = {d.get("column"): d for d in review.recipe.get("decisions") or []
+                 if isinstance(d, Mapping) and d.get("column")}
     out = []
-    for col in df.columns:
+    for col, r in review.role_table.items():
         det = found.get(col)
-        role = decided.get(col) or (det.role if det else "")
-        note = decisions.get(col)
         override = ""
-        if col in decided and (det is None or det.role != decided[col]):
-            override = f"set to {decided[col]}" + (f" (detected: {det.role})" if det else "")
-        if isinstance(note, Mapping):
-            who = " ".join(x for x in (f"by {note['by']}" if note.get("by") else "", f"on {_when(note['at'])}" if note.get("at") else "") if x)
-            note = (f"{who}: " if who else "") + str(note.get("reason") or _plain({k: v for k, v in note.items() if k != "column"}))
-        if note:
-            override = (override + "; " if override else "") + str(note)
-        out.append({"column": col, "role": role or "other",
-                    "from": "reviewer" if col in decided else "detection",
-                    "evidence": list(getattr(det, "evidence", []) or []), "override": override})
+        given = (review.recipe.get("roles") or {}).get(col)
+        if r.origin == "reviewer" and r.detected is not None and r.detected != r.role:
+            override = f"set to {r.role} (detected: {r.detected})"
+        elif r.note:
+            override = f"{given}: refused, {r.note}" if given else r.note
+        note = decisions.get(col)
+        if isinstance(note, Mapping) and r.origin == "reviewer":
+            who = " ".join(x for x in (f"by {note['by']}" if note.get("by") else "",
+                                       f"on {_when(note['at'])}" if note.get("at") else "") if x)
+            override = (override + "; " if override else "") + (f"{who}: " if who else "") + str(note.get("reason") or "")
+        out.append({"column": col, "role": r.role, "from": {"reviewer": "reviewer", "default": "default (not recognised)"}
+                    .get(r.origin, r.origin), "evidence": list(getattr(det, "evidence", []) or []), "override": override})
     return out
 
 
-def build(df: pd.DataFrame, recipe: Mapping, *, source: Mapping | None = None, applied=None, detection=None,
-          gate=None, reviewer: str | None = None, date: str | None = None, key: bytes | None = None,
-          published: Mapping | None = None) -> str:
-    """The report for a source table and its recipe (computes the release, detection, risk and gate when
-    not given). `df` is the table as loaded."""
-    recipe = dict(recipe)
-    if applied is None:
-        from ctopen.transform import apply
-        applied = apply(df, recipe, key=key)
-    if detection is None:
-        try:
-            from ctopen.detect import detect
-        except ModuleNotFoundError as exc:   # detection not installed: the recipe's roles only
-            if exc.name != "ctopen.detect":
-                raise
-        else:
-            detection = detect(df)
-    if gate is None:
-        from ctopen.publish.gate import evaluate
-        gate = evaluate(applied.df, recipe)
-    roles = _roles(df, recipe, detection)
-    effective = {r["column"]: r["role"] for r in roles}
-    from ctopen.publish.gate import threshold_of
-    k = threshold_of(recipe)
-    quasi = [c for c, r in effective.items() if r == "quasi"]
-    sensitive = [c for c, r in effective.items() if r == "sensitive"]
-    before = RiskFigures.of(df, quasi, sensitive, k)
-    found = [c.name for c in getattr(detection, "columns", None) or [] if c.role == "quasi" and c.name in df.columns]
-    as_detected = (RiskFigures.of(df, found, [], k) if found and set(found) != set(quasi) and lowered_roles(recipe)
+def from_review(review, *, reviewer: str | None = None, date: str | None = None,
+                published: Mapping | None = None) -> str:
+    """The report of a ctopen.review.Review: its roles, risk, steps and verdict, nothing computed again."""
+    recipe = dict(review.recipe)
+    gate = review.gate
+    k = gate.threshold
+    roles = review.roles
+    quasi = [c for c, r in roles.items() if r == "quasi"]
+    sensitive = [c for c, r in roles.items() if r == "sensitive"]
+    before = RiskFigures.of(review.df, quasi, sensitive, k)
+    found = [c.name for c in getattr(review.detection, "columns", None) or [] if c.role == "quasi"]
+    as_detected = (RiskFigures.of(review.df, found, [], k) if found and set(found) != set(quasi) and lowered_roles(recipe)
                    else None)
-    after = RiskFigures.of(applied.df, list(getattr(gate, "quasi", None) or [c for c in quasi if c in applied.df.columns]),
-                           sensitive, k)
-    suppressed = applied.suppressed
-    suppressed = len(suppressed) if hasattr(suppressed, "__len__") else int(suppressed or 0)
+    risk = review.risk
+    if gate.counts:   # a count table: its smallest published count, not records
+        after = RiskFigures(len(review.release), [], gate.k, None, None, k)
+    else:
+        q = bool(risk.quasi)
+        after = RiskFigures(risk.records, list(risk.quasi), gate.k, risk.records_at_risk if q else 0,
+                            risk.uniques if q else 0, k)
     parts = ReportParts(
-        source=dict(source or recipe.get("source") or {}), recipe=recipe, roles=roles, risk_before=before,
-        risk_after=after, steps=list(applied.log or []), suppressed=suppressed, gate=gate,
+        source=dict(review.source or recipe.get("source") or {}), recipe=recipe, roles=_roles(review),
+        risk_before=before, risk_after=after, steps=list(review.applied.log or []),
+        suppressed=int(review.applied.suppressed or 0), gate=gate,
         reviewer=reviewer or recipe.get("reviewer") or "", date=date or _date.today().isoformat(),
         published=dict(published) if published else None, risk_detected=as_detected)
     return render(parts)
+
+
+def build(df: pd.DataFrame, recipe: Mapping, *, source: Mapping | None = None, detection=None,
+          reviewer: str | None = None, date: str | None = None, key: bytes | None = None,
+          published: Mapping | None = None) -> str:
+    """The report for a source table (as loaded) and its recipe, through a Review."""
+    from ctopen.review import Review
+    review = Review(df, dict(recipe), source=dict(source) if source else None, detection=detection, key=key)
+    return from_review(review, reviewer=reviewer, date=date, published=published)
 
 
 @dataclass

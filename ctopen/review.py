@@ -61,16 +61,21 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
         return out
     add("load", "Load", DONE, f"{loaded} ({rows:,} rows)" if rows is not None else loaded)
 
-    # the privacy question follows the gate, which Identify and Risk already report: not counted twice here
-    own_blockers = [b for b in (eligibility.blockers if eligibility is not None else []) if b.get("key") != "privacy"]
-    unanswered = [k for k in (eligibility.unanswered if eligibility is not None else ["?"] * 4) if k != "privacy"]
+    # the same verdict and the same numbers as the Evaluate page (its headline counts every question)
+    from ctopen import eligibility as elig
+    if eligibility is None:
+        eligibility = elig.verdict(None, gate)
+    own_blockers = [b for b in eligibility.blockers if b.get("key") != "privacy"]
+    total = len(elig.CHECKLIST)
     if own_blockers:
         add("evaluate", "Evaluate", BLOCKED, f"Not eligible: {own_blockers[0]['question']}")
-    elif eligibility is None or unanswered:
-        left = len(unanswered)
-        add("evaluate", "Evaluate", TODO, f"{left} eligibility question{'s' if left != 1 else ''} unanswered")
-    elif eligibility.status == "unsure":
+    elif eligibility.unanswered:
+        left = len(eligibility.unanswered)
+        add("evaluate", "Evaluate", TODO, f"Not finished: {left} of {total} questions not answered")
+    elif eligibility.unsure:
         add("evaluate", "Evaluate", TODO, f"{len(eligibility.unsure)} answer(s) unsure: ask the DAPA team")
+    elif eligibility.blockers:   # only the privacy question, which follows the gate (Identify, Risk say why)
+        add("evaluate", "Evaluate", TODO, "Waits for the privacy gate (see Identify and Risk)")
     else:
         add("evaluate", "Evaluate", DONE, "Eligible")
 
@@ -90,7 +95,7 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
         k = "no rows" if gate.k is None else f"k = {gate.k}"
         if getattr(gate, "counts", False):
             add("risk", "Risk", DONE if gate.passed else BLOCKED,
-                f"Counts: cells of 1 to {gate.k - 1} suppressed" if gate.k else "Counts instead of records")
+                f"Counts: every published count is at least {gate.k}" if gate.k else "Counts: no count is published")
         elif not gate.quasi:
             add("risk", "Risk", DONE, "No quasi-identifier left")
         elif gate.k is not None and gate.k >= gate.threshold:
@@ -103,18 +108,22 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
         add("risk", "Risk", TODO, "Risk not measured yet")
 
     n = sum(1 for st in steps or [] if st.get("op") in recipes.PRIVACY_OPS)   # Describe's format fixes are not privacy
+    what = f"{n} step{'s' if n != 1 else ''} in the recipe" if n else "No change made yet"
     if gate_error:
         add("transform", "Transform", BLOCKED, gate_error)
+    elif gate is None:
+        add("transform", "Transform", TODO, what)
+    elif not gate.privacy_passed:   # Transform is done when the release is protected, not when it has steps
+        add("transform", "Transform", TODO, f"{what}; the release is not protected yet"
+            + (f" (k = {gate.k}, target {gate.threshold})" if gate.k is not None and gate.k < gate.threshold else ""))
     else:
-        add("transform", "Transform", DONE if n else TODO,
-            f"{n} step{'s' if n != 1 else ''} in the recipe" if n else "No change made yet")
+        add("transform", "Transform", DONE, what if n else "No change needed")
 
     if metadata is None:
         add("describe", "Describe", TODO, "Metadata not started")
     else:
-        done = sum(1 for c in metadata.checklist if c.ok)
-        total = len(metadata.checklist)
-        add("describe", "Describe", DONE if metadata.complete else TODO, f"Metadata {done}/{total} fields")
+        # the Describe page's own figure (its checklist is weighted: a count of items would disagree with it)
+        add("describe", "Describe", DONE if metadata.complete else TODO, f"Metadata {metadata.score}% complete")
 
     if published:
         add("publish", "Publish", DONE, f"Published: {published.get('status')}")
@@ -167,3 +176,277 @@ def source_line(doc: dict) -> str:
 
 def to_json_safe(doc: dict) -> dict:
     return json.loads(recipes.dumps(doc))
+
+
+# --- the Review: one path from a loaded table and a recipe to what is published -----------------
+
+ROLES = ("direct", "quasi", "sensitive", "other")
+# A reviewer may raise a column's role freely (other -> anything, sensitive -> quasi, anything -> direct).
+# Any other change of what detection found lowers the protection the gate gives it (direct -> anything,
+# quasi -> sensitive or other, sensitive -> other) and needs a recorded reason, in the app as in the CLI.
+_RAISES = {("other", "quasi"), ("other", "sensitive"), ("other", "direct"), ("sensitive", "quasi"),
+           ("sensitive", "direct"), ("quasi", "direct")}
+MIN_REASON_WORDS = 3
+
+
+def lowers(detected: str | None, given: str) -> bool:
+    """Whether setting a column detected as `detected` to `given` lowers its protection."""
+    return detected is not None and detected != given and (detected, given) not in _RAISES
+
+
+def recorded_reason(recipe: dict, column: str, role: str) -> dict | None:
+    """The reviewer's last recorded decision for `column`, when it set `role` with a written reason."""
+    last = None
+    for d in recipe.get("decisions") or []:
+        if isinstance(d, dict) and d.get("column") == column:
+            last = d
+    if last is None or last.get("role") != role or not str(last.get("by") or "").strip():
+        return None
+    return last if reason_problem(last.get("reason")) is None else None
+
+
+def reason_problem(text) -> str | None:
+    """Why a reason for lowering a role is not enough (None when it is): it must say why in words."""
+    words = [w for w in str(text or "").split() if any(ch.isalpha() for ch in w)]
+    if len(words) < MIN_REASON_WORDS:
+        return f"Give a reason of at least {MIN_REASON_WORDS} words: it goes into the review report."
+    return None
+
+
+@dataclass
+class Role:
+    """A source column's effective role and where it came from."""
+    role: str
+    origin: str            # reviewer | detection | default | detection:free_text | detection (lowering refused)
+    detected: str | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "from": self.origin, "detected": self.detected, **({"note": self.note} if self.note else {})}
+
+
+def decide_roles(columns, detection, recipe: dict) -> dict[str, Role]:
+    """The effective role of every source column: detection on the **source** table, overridden by the
+    recipe's `roles` (keyed by source name, or by the name a rename gave it), except where the override
+    lowers a detected role without a recorded reason. A column detection says nothing about is a
+    quasi-identifier (the careful default); free text detection found nothing in waits for a person."""
+    found = {c.name: c for c in getattr(detection, "columns", None) or []}
+    back = {new: old for old, new in recipes.renames(recipe).items()}
+    given: dict[str, str] = {}
+    for col, role in (recipe.get("roles") or {}).items():
+        source = col if col in columns else back.get(col)
+        if source in columns and role in ROLES:
+            given[source] = role
+    out: dict[str, Role] = {}
+    for col in columns:
+        det = found.get(col)
+        detected = det.role if det is not None else None
+        if col in given:
+            role = given[col]
+            if lowers(detected, role) and recorded_reason(recipe, col, role) is None:
+                out[col] = Role(detected, "detection", detected,
+                                f"set to {role} without a recorded reason: the detected role counts")
+            else:
+                out[col] = Role(role, "reviewer", detected)
+        elif det is not None:
+            free = getattr(det, "entity", None) == "free_text" and det.role == "other"
+            out[col] = Role(det.role, "detection:free_text" if free else "detection", detected)
+        else:
+            out[col] = Role("quasi", "default", None)
+    return out
+
+
+def release_columns(recipe: dict, source_columns, release_columns) -> dict[str, str | None]:
+    """{release column: the source column it holds (None for a column a step made, such as a count)},
+    following drops and renames in the order apply() runs the steps."""
+    current = {c: c for c in source_columns}
+    for step in recipes.in_apply_order(recipe.get("steps") or []):
+        op = step.get("op")
+        if op == "drop":
+            current.pop(step.get("column"), None)
+        elif op in ("rename", "format_number") and step.get("to") and step.get("to") != step.get("column"):
+            if step.get("column") in current:
+                current[step["to"]] = current.pop(step["column"])
+        elif op == "aggregate":
+            by = step.get("by") or []
+            by = [by] if isinstance(by, str) else list(by)
+            current = {b: current.get(b) for b in by}
+    return {c: current.get(c) for c in release_columns}
+
+
+def _token(*parts) -> str:
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+class Review:
+    """One review: a loaded (source) table and its recipe, and everything derived from them, each computed
+    once and recomputed only when what it depends on changes:
+
+    roles        effective roles of the source columns (detection on the source + recorded decisions)
+    applied      the recipe applied (ctopen.transform.Applied); `release` is its table
+    release_roles roles of the release's columns (they follow renames; an anonymous ID is not direct)
+    risk         ctopen.risk.RiskReport over the release with those roles
+    gate         ctopen.publish.gate.GateResult: the verdict
+    portal_view  exactly what would be sent: rows, column names, field names, portal types, metadata
+    status(...)  the checklist the sidebar shows
+    report(...)  the HTML review report
+
+    The recipe may be changed in place between reads (the app does): every read compares the parts of the
+    recipe it depends on. Errors a user can fix (a recipe that cannot be applied) are CtopenErrors."""
+
+    def __init__(self, df, recipe: dict, *, source: dict | None = None, detection=None, detector=None,
+                 key: bytes | None = None):
+        self.df = df
+        self.recipe = recipe
+        self.source = dict(source or recipe.get("source") or {})
+        self.key = key
+        self._detection = detection
+        self._detector = detector
+        self._cache: dict[str, tuple[str, object]] = {}
+
+    # -- caching ---------------------------------------------------------------------------------
+    def _memo(self, name: str, token: str, build):
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == token:
+            return hit[1]
+        value = build()
+        self._cache[name] = (token, value)
+        return value
+
+    def _key_token(self):
+        import hashlib
+        return hashlib.sha256(self.key).hexdigest() if self.key else None
+
+    # -- the parts -------------------------------------------------------------------------------
+    @property
+    def detection(self):
+        if self._detection is None:
+            if self._detector is not None:
+                self._detection = self._detector(self.df)
+            else:
+                from ctopen.detect import detect
+                self._detection = detect(self.df)
+        return self._detection
+
+    def _roles_token(self) -> str:
+        r = self.recipe
+        return _token(r.get("roles"), r.get("decisions"), recipes.renames(r))
+
+    @property
+    def role_table(self) -> dict[str, Role]:
+        return self._memo("roles", self._roles_token(),
+                          lambda: decide_roles(list(self.df.columns), self.detection, self.recipe))
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """{source column: effective role}."""
+        return {c: r.role for c, r in self.role_table.items()}
+
+    def _applied_token(self) -> str:
+        return _token(self.recipe.get("steps"), self._roles_token(), self._key_token())
+
+    @property
+    def applied(self):
+        def build():
+            from ctopen.transform import apply
+            # a suppress step without columns works over the effective quasi-identifiers (not only those the
+            # recipe names), so the release is the one the gate judges
+            recipe = {**self.recipe, "roles": self.roles}
+            return apply(self.df, recipe, key=self.key)
+        return self._memo("applied", self._applied_token(), build)
+
+    @property
+    def release(self):
+        return self.applied.df
+
+    @property
+    def lineage(self) -> dict[str, str | None]:
+        return self._memo("lineage", self._applied_token(),
+                          lambda: release_columns(self.recipe, list(self.df.columns), list(self.release.columns)))
+
+    @property
+    def release_role_table(self) -> dict[str, Role]:
+        def build():
+            table = self.role_table
+            anonymous = {s.get("column") for s in self.recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
+            out = {}
+            for col, src in self.lineage.items():
+                if src is None:
+                    out[col] = Role("other", "made by the recipe (a count or a measure)")
+                elif src in anonymous and table[src].role == "direct":
+                    out[col] = Role("other", "anonymous ID", table[src].detected, f"replaced {src} by keyed IDs")
+                else:
+                    r = table[src]
+                    out[col] = Role(r.role, r.origin, r.detected,
+                                    (f"from {src}" if src != col else "") + (f"; {r.note}" if r.note else ""))
+            return out
+        return self._memo("release_roles", self._applied_token(), build)
+
+    @property
+    def release_roles(self) -> dict[str, str]:
+        return {c: r.role for c, r in self.release_role_table.items()}
+
+    @property
+    def threshold(self) -> int:
+        from ctopen.publish.gate import threshold_of
+        return threshold_of(self.recipe)
+
+    def _gate_token(self) -> str:
+        r = self.recipe
+        return _token(self._applied_token(), r.get("exception"), r.get("k"), (r.get("target") or {}).get("k"),
+                      r.get("l"), r.get("eligibility"))
+
+    @property
+    def risk(self):
+        def build():
+            from ctopen.risk import assess
+            roles = self.release_roles
+            quasi = [c for c, r in roles.items() if r == "quasi"]
+            sensitive = [c for c, r in roles.items() if r == "sensitive"]
+            return assess(self.release, quasi, sensitive=sensitive, k=self.threshold,
+                          suppressed=self.applied.suppressed)
+        return self._memo("risk", _token(self._applied_token(), self.threshold), build)
+
+    @property
+    def gate(self):
+        def build():
+            from ctopen.publish.gate import judge
+            return judge(self)
+        return self._memo("gate", self._gate_token(), build)
+
+    @property
+    def portal_view(self):
+        def build():
+            from ctopen.publish.socrata import portal_view
+            return portal_view(self.release, self.recipe)
+        return self._memo("portal_view", _token(self._applied_token(), self.recipe.get("metadata")), build)
+
+    def status(self, *, identified: bool = True, published: dict | None = None) -> ReviewStatus:
+        """The sidebar's checklist. `identified`: whether roles were reviewed (the app waits for Identify
+        before it runs detection; the CLI always has them)."""
+        from ctopen import eligibility, metadata
+        from ctopen.errors import CtopenError
+        gate = gate_error = None
+        if identified:
+            try:
+                gate = self.gate
+            except CtopenError as exc:
+                gate_error = str(exc)
+        columns = list(self.release.columns) if gate is not None else list(self.df.columns)
+        return status(
+            loaded=self.source.get("file") or "the file", rows=len(self.df),
+            eligibility=eligibility.verdict(self.recipe.get("eligibility"), gate), identified=identified, gate=gate,
+            gate_error=gate_error, steps=self.recipe.get("steps"),
+            metadata=metadata.validate(self.recipe.get("metadata"), columns) if self.recipe.get("metadata") else None,
+            published=published)
+
+    def report(self, *, reviewer: str | None = None, date: str | None = None, published: dict | None = None) -> str:
+        def build():
+            from ctopen.report import from_review
+            return from_review(self, reviewer=reviewer, date=date, published=published)
+        return self._memo("report", _token(self._gate_token(), self._roles_token(), self.recipe, reviewer, date,
+                                           published), build)
+
+    def roles_json(self) -> dict:
+        """What the verdict rests on: each source column's role and where it came from."""
+        return {c: r.to_dict() for c, r in self.role_table.items()}

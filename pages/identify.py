@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from ctopen import rules
+from ctopen import review, rules
 from ctopen.detect import mask
 from ctopen.errors import CtopenError
 from ui import layout, state
@@ -104,6 +104,9 @@ if submitted:
         st.error("Pick the column(s) to change.", icon=":material/table_rows:")
     elif not reviewer.strip():
         st.error("Type your name above so the change is recorded with who made it.", icon=":material/badge:")
+    elif review.reason_problem(reason) and any(review.lowers(detected[c].role, new_role) for c in chosen):
+        # lowering what detection found needs a reason the gate accepts (ctopen.review: the same rule for the CLI)
+        st.error(review.reason_problem(reason), icon=":material/edit_note:")
     elif not reason.strip():
         st.error("Give a reason for the change: it goes into the review report.", icon=":material/edit_note:")
     elif not changed:

@@ -21,11 +21,12 @@ def portal_secrets() -> dict:
 
 
 try:
-    applied, detection = state.release(), state.detection()
+    review = state.review()     # the one review: the same release, verdict and portal view as the sidebar and CLI
+    applied = review.applied
     release = applied.df
-    verdict = gate.evaluate(release, recipe, detection=detection)
+    verdict = review.gate
     creds = socrata.credentials_from(portal_secrets())
-    view = socrata.view_payload(recipe.get("metadata"), release)
+    view = review.portal_view.view
 except CtopenError as exc:
     layout.show_error(exc)
     st.stop()
@@ -78,8 +79,7 @@ st.subheader("4. Publish")
 st.session_state.setdefault("pub_reviewer", st.session_state.get("reviewer", ""))   # a name typed on Identify
 reviewer = st.text_input("Reviewer's name (for the report and the publish log)", key="pub_reviewer")
 st.session_state["reviewer"] = reviewer
-html = report.build(t.df, recipe, source=t.source.to_dict(), applied=applied, detection=detection, gate=verdict,
-                    reviewer=reviewer, published=result)
+html = review.report(reviewer=reviewer, published=result)   # cached: rebuilt only when the review changes
 stem = (view.get("name") or t.source.file or "dataset").replace("/", "-")
 st.download_button("Download the privacy review report (HTML, printable)", html, file_name=f"{stem} - privacy review.html",
                    mime="text/html", icon=":material/description:")

@@ -102,11 +102,11 @@ def test_exception_passes_but_is_named():
 
 
 def test_gate_result_object_is_accepted():
-    from ctopen.publish.gate import evaluate
-    df = pd.DataFrame({"Name": ["Ann Lee", "Bo Chan"], "Town": ["Hartford", "Hartford"]})
-    result = evaluate(df, {"roles": {"Name": "direct", "Town": "quasi"}}, k=2)
+    from ctopen.review import Review
+    df = pd.DataFrame({"Name": ["Ann Lee", "Bo Chan"] * 3, "Town": ["Hartford", "Hartford"] * 3})
+    result = Review(df, {"version": 1, "steps": [], "roles": {"Name": "direct", "Town": "quasi"}}).gate
     assert el.privacy_suggestion(result)["answer"] == "no"
-    passed = evaluate(df[["Town"]], {"roles": {"Town": "quasi"}}, k=2)
+    passed = Review(df[["Town"]], {"version": 1, "steps": [], "roles": {"Town": "quasi"}}).gate
     assert el.privacy_suggestion(passed)["answer"] == "yes"
 
 
@@ -186,27 +186,32 @@ def _roles(df, **given):
 def test_drug_deaths_scenario_is_blocked_until_transformed():
     from tests.conftest import DRUG, shared_file
     from ctopen.load import load
-    from ctopen.publish.gate import evaluate
+    from ctopen.review import Review
     df = load(shared_file(DRUG)).df
-    roles = _roles(df, ID="direct", Age="quasi", Sex="quasi", Race="quasi", ResidenceCity="quasi", COD="sensitive")
-    gate = evaluate(df, {"roles": roles})
-    v = el.verdict(answers(privacy=None), gate)
+    roles = {"ID": "direct", "Age": "quasi", "Sex": "quasi", "Race": "quasi", "ResidenceCity": "quasi"}
+    review = Review(df, {"version": 1, "steps": [], "roles": roles})
+    v = el.verdict(answers(privacy=None), review.gate)
     assert v.status == "blocked" and "ID" in v.headline
     assert "smallest group" in v.headline                       # Age, Sex, Race, town single people out
-    released = df.drop(columns=["ID", "Age", "Sex", "Race", "ResidenceCity"])
-    gate2 = evaluate(released, {"roles": {c: r for c, r in roles.items() if c in released.columns}})
-    assert el.verdict(answers(privacy=None), gate2).status == "eligible"
+    # once every direct identifier and quasi-identifier is gone, the privacy question is settled
+    drop = [{"op": "drop", "column": c} for c, r in review.roles.items() if r in ("direct", "quasi")]
+    released = Review(df, {"version": 1, "steps": drop, "roles": roles})
+    assert released.gate.passed and not set(released.release.columns) & set(roles)
+    assert el.verdict(answers(privacy=None), released.gate).status == "eligible"
 
 
 def test_licenses_scenario_passes_by_recorded_exception():
     from tests.conftest import LICENSES, shared_file
     from ctopen.load import load
-    from ctopen.publish.gate import evaluate
+    from ctopen.publish import gate
+    from ctopen.review import Review
     df = load(shared_file(LICENSES)).df
-    roles = _roles(df, name="direct", address="direct", zip="quasi", city="quasi")
-    recipe = {"roles": roles, "exception": {"justification": "a public register of who holds a state license, "
-                                                              "which serves a clear public good", "by": "DCP data officer"}}
-    v = el.verdict(answers(privacy=None), evaluate(df, recipe))
+    recipe = {"version": 1, "steps": [], "roles": {"name": "direct", "address": "direct", "zip": "quasi", "city": "quasi"}}
+    review = Review(df, recipe)
+    assert not review.gate.passed
+    assert gate.record_exception(recipe, "a public register of who holds a state license, which serves a clear "
+                                         "public good", "DCP data officer", verdict=review.gate) is None
+    v = el.verdict(answers(privacy=None), review.gate)
     assert v.status == "eligible"
     assert any("recorded exception" in a and "public register" in a for a in v.attention)
-    assert "recorded exception" in el.report_section(answers(privacy=None), evaluate(df, recipe))
+    assert "recorded exception" in el.report_section(answers(privacy=None), review.gate)

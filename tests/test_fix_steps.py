@@ -5,7 +5,7 @@ import pytest
 from ctopen import recipe as recipes
 from ctopen.errors import RecipeError
 from ctopen.load import load
-from ctopen.publish import gate
+from ctopen.review import Review
 from ctopen.transform import apply
 from tests.conftest import REAL_ESTATE, shared_file
 
@@ -27,7 +27,7 @@ def test_a_renamed_direct_identifier_is_still_caught_by_the_gate():
     out = apply(df, r)
     assert list(out.df.columns) == ["Name", "town"] and out.renamed == {"NM": "Name"} and out.name("NM") == "Name"
     assert set(out.df["town"]) == {"Hartford"}
-    verdict = gate.evaluate(out.df, r)
+    verdict = Review(df, r).gate
     assert not verdict.passed and verdict.direct == ["Name"]
 
 
@@ -35,8 +35,9 @@ def test_a_pseudonymized_then_renamed_column_is_not_direct():
     df = pd.DataFrame({"id": [str(i) for i in range(6)], "town": ["Avon"] * 6}, dtype="str")
     r = {"version": 1, "roles": {"id": "direct", "town": "quasi"},
          "steps": [{"op": "pseudonymize", "column": "id"}, {"op": "rename", "column": "id", "to": "Anonymous ID"}]}
-    out = apply(df, r, key=b"k" * 32)
-    assert gate.evaluate(out.df, r).passed
+    review = Review(df, r, key=b"k" * 32)
+    assert list(review.release.columns) == ["Anonymous ID", "town"]
+    assert review.gate.passed and review.release_role_table["Anonymous ID"].origin == "anonymous ID"
 
 
 @pytest.mark.parametrize("steps, message", [
@@ -73,18 +74,22 @@ def _drug_counts(threshold=5):
 def test_a_count_table_with_the_state_rule_passes_the_gate_and_says_why():
     from ctopen import review
     t, recipe, out = _drug_counts()
-    verdict = gate.evaluate(out.df, recipe)
-    assert verdict.passed and verdict.counts and verdict.k == 6
+    verdict = Review(t.df, recipe).gate
+    counts = pd.to_numeric(out.df["count"], errors="coerce")
+    assert verdict.passed and verdict.counts and verdict.k == int(counts[counts > 0].min()) >= 6
     assert "count table by ResidenceCity, Sex" in verdict.reasons[0] and "1 to 5" in verdict.reasons[0]
     status = review.status(loaded="x", rows=1, identified=True, gate=verdict, steps=recipe["steps"])
     risk = next(s for s in status.steps if s.page == "risk")
-    assert risk.state == review.DONE and risk.text == "Counts: cells of 1 to 5 suppressed"
+    assert risk.state == review.DONE and risk.text == f"Counts: every published count is at least {verdict.k}"
 
 
 def test_a_count_table_with_a_lower_threshold_is_blocked():
     t, recipe, out = _drug_counts(threshold=2)
-    verdict = gate.evaluate(out.df, recipe)
-    assert not verdict.passed and "Counts of 3 to 4 would be published" in verdict.reasons[0]
+    verdict = Review(t.df, recipe).gate
+    counts = pd.to_numeric(out.df["count"], errors="coerce")
+    small = int(((counts >= 3) & (counts <= 4)).sum())
+    assert small and not verdict.passed and verdict.k == 3
+    assert f"{small:,} published counts are below 5 (the smallest is 3)" in verdict.reasons[0]
 
 
 def test_the_count_table_method_is_suggested_for_the_metadata_notes():
@@ -98,12 +103,13 @@ def test_an_eligibility_no_blocks_the_gate_but_an_auto_privacy_answer_does_not()
     df = pd.DataFrame({"age": ["30-39"] * 6}, dtype="str")
     recipe = {"version": 1, "roles": {"age": "quasi"}, "steps": [],
               "eligibility": {"checklist": {"privacy": {"answer": "no", "note": "", "auto": True}}}}
-    assert gate.evaluate(df, recipe).passed                 # a stale answer copied from an earlier gate
+    assert Review(df, recipe).gate.passed                 # a stale answer copied from an earlier gate
     recipe["eligibility"]["checklist"]["no_fee"] = {"answer": "no", "note": "the data is sold"}
-    verdict = gate.evaluate(df, recipe)
+    verdict = Review(df, recipe).gate
     assert not verdict.passed and verdict.reasons[0].startswith("Not eligible") and "the data is sold" in verdict.reasons[0]
-    recipe["exception"] = {"justification": "a public register that serves a clear public good", "by": "Pat"}
-    assert not gate.evaluate(df, recipe).passed            # an exception is about identifiers, not eligibility
+    recipe["exception"] = {"justification": "a public register that serves a clear public good", "by": "Pat",
+                           "at": "2026-11-29T10:00:00+00:00", "covers": {"quasi": ["age"], "k": 6}}
+    assert not Review(df, recipe).gate.passed            # an exception is about identifiers, not eligibility
 
 
 def test_the_evaluate_privacy_item_judges_privacy_alone():
@@ -111,7 +117,7 @@ def test_the_evaluate_privacy_item_judges_privacy_alone():
     df = pd.DataFrame({"age": ["30-39"] * 6}, dtype="str")
     recipe = {"version": 1, "roles": {"age": "quasi"}, "steps": [],
               "eligibility": {"checklist": {"no_fee": {"answer": "no", "note": "sold"}}}}
-    verdict = gate.evaluate(df, recipe)
+    verdict = Review(df, recipe).gate
     assert not verdict.passed and verdict.privacy_passed
     v = eligibility.verdict(recipe["eligibility"], verdict)
     assert [b["key"] for b in v.blockers] == ["no_fee"]

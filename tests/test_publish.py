@@ -10,7 +10,7 @@ import zipfile
 import pandas as pd
 import pytest
 
-from ctopen.errors import ConfigError, PublishError
+from ctopen.errors import RecipeError, ConfigError, PublishError
 from ctopen.publish import bundle, gate, log as plog, socrata
 from tests.soda_emulator import SodaEmulator
 
@@ -312,49 +312,62 @@ def _roles(df, **roles):
     return {c: roles.get(c, "other") for c in df.columns}
 
 
+def _gate(df, recipe, detection=None):
+    from ctopen.review import Review
+    return Review(df, {"version": 1, **recipe}, detection=detection).gate
+
+
 def test_gate_blocks_a_direct_identifier_left():
-    df = pd.DataFrame({"Name": ["A", "B"], "Town": ["X", "X"]}, dtype="str")
-    g = gate.evaluate(df, {"roles": {"Name": "direct", "Town": "other"}, "steps": []}, k=2)
+    df = pd.DataFrame({"Name": ["A", "B"] * 3, "Town": ["X", "X"] * 3}, dtype="str")
+    g = _gate(df, {"roles": {"Name": "direct", "Town": "other"}, "steps": []})
     assert not g.passed and "Name" in g.reasons[0] and g.direct == ["Name"]
 
 
 def test_gate_blocks_small_groups_and_passes_when_k_reached():
-    df = pd.DataFrame({"Age": ["30", "30", "40"], "Sex": ["F", "F", "M"]}, dtype="str")
+    df = pd.DataFrame({"Age": ["30"] * 5 + ["40"], "Sex": ["F"] * 5 + ["M"]}, dtype="str")
     recipe = {"roles": {"Age": "quasi", "Sex": "quasi"}, "steps": []}
-    blocked = gate.evaluate(df, recipe, k=2)
-    assert not blocked.passed and blocked.k == 1 and "k = 2" in blocked.reasons[0]
-    passed = gate.evaluate(df[df.Age == "30"], recipe, k=2)
-    assert passed.passed and passed.k == 2
+    blocked = _gate(df, recipe)
+    assert not blocked.passed and blocked.k == 1 and "k = 5" in blocked.reasons[0]
+    passed = _gate(df[df.Age == "30"], recipe)
+    assert passed.passed and passed.k == 5
 
 
 def test_gate_threshold_from_recipe_else_default():
-    df = pd.DataFrame({"Age": ["30"] * 4}, dtype="str")
-    assert not gate.evaluate(df, {"roles": {"Age": "quasi"}, "steps": []}).passed   # default k = 5
-    assert gate.evaluate(df, {"roles": {"Age": "quasi"}, "steps": [], "k": 4}).passed
+    df = pd.DataFrame({"Age": ["30"] * 6}, dtype="str")
+    assert _gate(df, {"roles": {"Age": "quasi"}, "steps": []}).passed    # default k = 5
+    assert not _gate(df, {"roles": {"Age": "quasi"}, "steps": [], "k": 7}).passed
+    assert not _gate(df.head(4), {"roles": {"Age": "quasi"}, "steps": [], "k": 4}).passed   # lower: an exception
+
+
+EXC = {"justification": "A public register of state licenses; it serves a clear public good.",
+       "by": "J. Officer", "at": "2026-11-24T10:00:00+00:00", "covers": {"direct": ["Name"], "k": 6}}
 
 
 def test_gate_accepts_a_written_exception_and_says_so():
-    df = pd.DataFrame({"Name": ["A", "B"]}, dtype="str")
-    exc = {"justification": "A public register of state licenses; it serves a clear public good.",
-           "by": "J. Officer", "at": "2026-11-24"}
-    g = gate.evaluate(df, {"roles": {"Name": "direct"}, "steps": [], "exception": exc})
-    assert g.passed and g.exception == exc
+    df = pd.DataFrame({"Name": ["A", "B"] * 3}, dtype="str")
+    g = _gate(df, {"roles": {"Name": "direct"}, "steps": [], "exception": EXC})
+    assert g.passed and g.exception == EXC
     assert any("exception" in r and "public register" in r and "J. Officer" in r for r in g.reasons)
     assert any("Name" in r for r in g.reasons)   # what the exception lets through is still said
 
 
-@pytest.mark.parametrize("exc", [{"justification": "because", "by": "x"}, {"justification": "a long enough reason for it ok"},
-                                 "yes", {}])
+@pytest.mark.parametrize("exc", [{**EXC, "justification": "because"}, {**EXC, "by": ""}, {**EXC, "at": ""},
+                                 {k: v for k, v in EXC.items() if k != "covers"}, "yes", {}])
 def test_gate_refuses_an_incomplete_exception(exc):
-    df = pd.DataFrame({"Name": ["A", "B"]}, dtype="str")
-    g = gate.evaluate(df, {"roles": {"Name": "direct"}, "steps": [], "exception": exc})
-    assert not g.passed
+    df = pd.DataFrame({"Name": ["A", "B"] * 3}, dtype="str")
+    try:
+        g = _gate(df, {"roles": {"Name": "direct"}, "steps": [], "exception": exc})
+    except RecipeError as err:      # not an object at all: refused when the recipe is read
+        assert "exception" in str(err)
+    else:
+        assert not g.passed
 
 
-def test_gate_pseudonymized_column_is_not_a_direct_identifier():
+def test_gate_pseudonymized_column_is_not_a_direct_identifier(monkeypatch):
+    monkeypatch.setenv("CTOPEN_PSEUDONYM_KEY", "a long random key for the tests only")
     df = pd.DataFrame({"ID": ["a1f", "b2e", "c3d", "d4c", "e5b"]}, dtype="str")
     recipe = {"roles": {"ID": "direct"}, "steps": [{"op": "pseudonymize", "column": "ID"}]}
-    assert gate.evaluate(df, recipe).passed
+    assert _gate(df, recipe).passed
 
 
 def test_gate_roles_from_detection_where_recipe_is_silent():
@@ -366,11 +379,14 @@ def test_gate_roles_from_detection_where_recipe_is_silent():
         columns = [Col("Email", "direct"), Col("Town", "quasi")]
 
     df = pd.DataFrame({"Email": ["a@x.org"] * 5, "Town": ["Avon"] * 5}, dtype="str")
-    g = gate.evaluate(df, {"roles": {"Town": "quasi"}, "steps": []}, detection=Det())
+    g = _gate(df, {"roles": {"Town": "quasi"}, "steps": []}, detection=Det())
     assert not g.passed and g.direct == ["Email"]
-    assert g.roles_from == {"Town": "recipe", "Email": "detection"}
-    g2 = gate.evaluate(df, {"roles": {"Email": "other"}, "steps": []}, detection=Det())
-    assert g2.passed    # the user's decision wins (records not about people)
+    assert g.roles_from == {"Town": "reviewer", "Email": "detection"}
+    # the user's decision wins (records not about people) when its reason is recorded
+    lowered = {"roles": {"Email": "other"}, "steps": [], "decisions": [
+        {"column": "Email", "role": "other", "by": "Pat", "reason": "shared office mailboxes, not people"}]}
+    assert _gate(df, lowered, detection=Det()).passed
+    assert not _gate(df, {"roles": {"Email": "other"}, "steps": []}, detection=Det()).passed
 
 
 # --- bundle ------------------------------------------------------------------------------------
@@ -434,8 +450,8 @@ from ctopen.cli import main  # noqa: E402
 def source_file(tmp_path):
     df = pd.DataFrame({
         "Name": [f"Person {i}" for i in range(12)],
-        "Town": ["Avon", "Lyme", "Essex"] * 4,
-        "Sex": ["F", "M"] * 6,
+        "Town": ["Avon", "Lyme"] * 6,
+        "Sex": ["F"] * 12,
         "Count": [str(i) for i in range(12)],
     })
     path = tmp_path / "source.csv"
@@ -445,9 +461,8 @@ def source_file(tmp_path):
 
 def write_recipe(tmp_path, **extra):
     recipe = {"version": 1, "steps": [{"op": "drop", "column": "Name"}],
-              "roles": {"Name": "direct", "Town": "quasi", "Sex": "other", "Count": "other"},
-              "metadata": {"title": "Counts by town", "description": "Counts by town and sex.", "category": "Health and Human Services"},
-              "k": 3}
+              "roles": {"Name": "direct", "Town": "quasi", "Sex": "quasi", "Count": "other"},
+              "metadata": {"title": "Counts by town", "description": "Counts by town and sex.", "category": "Health and Human Services"}}
     recipe.update(extra)
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(recipe))
@@ -484,7 +499,8 @@ def test_cli_publishes_private_then_public(tmp_path, emu, env_creds, capsys, sou
     assert code == 0, err
     res = json.loads(out)
     assert KEYS <= set(res) and res["status"] == "private" and res["public"] is False and res["rows"] == 12
-    assert res["gate"] == {"passed": True, "reasons": res["gate"]["reasons"]} and set(res["gate"]) == {"passed", "reasons"}
+    assert res["gate"]["passed"] is True and {"passed", "reasons", "k", "threshold", "roles"} <= set(res["gate"])
+    assert res["gate"]["roles"]["Name"] == {"role": "direct", "from": "reviewer", "detected": "other"}
     ds = emu.datasets[res["dataset_id"]]
     assert not ds.public and len(ds.rows) == 12 and "name" not in ds.rows[0]
     assert ds.view["name"] == "Counts by town"
@@ -507,7 +523,8 @@ def test_cli_blocked_gate_prints_json_and_exits_3(tmp_path, emu, env_creds, caps
 
 
 def test_cli_exception_lets_it_through(tmp_path, emu, env_creds, capsys, source_file):
-    exc = {"justification": "A public register of license holders; names are the point.", "by": "A. Officer", "at": "2026-11-24"}
+    exc = {"justification": "A public register of license holders; names are the point.", "by": "A. Officer",
+           "at": "2026-11-24", "covers": {"direct": ["Name"], "quasi": ["Town", "Sex"], "k": 6}}
     recipe = write_recipe(tmp_path, steps=[], exception=exc)
     code, out, _ = run_cli(capsys, source_file, "--recipe", recipe, "--portal", emu.url, "--json")
     res = json.loads(out)
@@ -601,9 +618,17 @@ def test_publish_logged_continues_an_unfinished_creation(emu, creds):
 def test_record_exception():
     recipe = {"steps": []}
     assert "words" in gate.record_exception(recipe, "because", "Me") and "exception" not in recipe
-    assert gate.record_exception(recipe, "  A public register:\n names are the point. ", "Me", at="2026-11-24") is None
+    # without the verdict it is about, an exception would cover nothing: refused
+    assert "covers" in gate.record_exception(recipe, "A public register: names are the point.", "Me")
+    df = pd.DataFrame({"Name": ["A", "B"] * 3}, dtype="str")
+    recipe = {"steps": [], "roles": {"Name": "direct"}}
+    verdict = _gate(df, recipe)
+    assert gate.record_exception(recipe, "  A public register:\n names are the point. ", "Me", at="2026-11-24",
+                                 verdict=verdict) is None
     assert recipe["exception"] == {"justification": "A public register: names are the point.", "by": "Me",
-                                   "at": "2026-11-24"}
+                                   "at": "2026-11-24", "covers": {"direct": ["Name"], "quasi": [], "k": 6,
+                                                                  "free_text": [], "l": {}}}
+    assert _gate(df, recipe).passed
 
 
 def test_no_credentials_in_logs_even_at_debug(emu, creds, caplog):

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from ctopen import report
-from ctopen.publish import gate
 from tests.conftest import DRUG, LICENSES, shared_file
 
 
@@ -41,7 +40,9 @@ RECIPE = {
     "metadata": {"title": "Accidental deaths", "description": "Deaths by age band.", "update_frequency": "Monthly",
                  "columns": {"Age": "Age band in 20 years"}},
     "eligibility": {"checklist": {"owned": {"answer": "yes", "note": "collected by OCME"}}},
-    "k": 3,
+    "k": 3,     # below the default 5: the exception names that k (and the column it is about)
+    "exception": {"justification": "twenty-year age bands of a small program already published by statute",
+                  "by": "J. Officer", "at": "2026-11-20T09:00:00+00:00", "covers": {"quasi": ["Age"], "k": 3}},
 }
 DETECTION = Det([Col("Name", "direct", ["header says name", "94% look like person names"]),
                  Col("Age", "quasi", ["header says age"]), Col("Sex", "quasi", ["values F/M"]),
@@ -105,10 +106,12 @@ def test_licenses_exception_is_carried_into_the_report():
     t = load(shared_file(LICENSES))
     names = [c for c in t.df.columns if "name" in c.lower()]
     assert names
-    exc = {"justification": "A public register of who holds a state license; it serves a clear public good.",
-           "by": "DCP data officer", "at": "2026-11-24"}
-    # a hand-written exception covers the direct identifiers its roles name: here, all of the register's
     direct = names + ["credentialid", "fullcredentialcode", "credentialnumber", "address"]
+    # a hand-written exception covers exactly what it names: the register's identifiers, the columns the stub
+    # detection does not know (quasi-identifiers by default) and the smallest group
+    exc = {"justification": "A public register of who holds a state license; it serves a clear public good.",
+           "by": "DCP data officer", "at": "2026-11-24",
+           "covers": {"direct": direct, "quasi": [c for c in t.df.columns if c not in direct], "k": 1}}
     recipe = {"version": 1, "steps": [], "roles": {c: "direct" for c in direct}, "exception": exc,
               "metadata": {"title": "State Licenses and Credentials"}}
     det = Det([Col(c, "direct", ["person names"]) for c in names])
@@ -135,14 +138,17 @@ def test_drug_deaths_real_file_figures_match_risk():
 
 def test_deidentification_summary():
     assert report.deidentification_summary(RECIPE) == ("Drop the column Name; Generalize Age with the age ladder "
-                                                       "to level 3")
+                                                       "to level 3; published with identifiers by a recorded exception")
     assert report.deidentification_summary({"steps": []}) == "none"
 
 
 def test_gate_figures_reused():
-    applied_df = people().drop(columns=["Name"])
-    g = gate.evaluate(applied_df, RECIPE)
-    assert not g.passed and g.k == 1   # ages as they are: everyone unique
+    from ctopen.review import Review
+    recipe = {k: v for k, v in RECIPE.items() if k != "exception"}
+    review = Review(people(), {**recipe, "steps": [{"op": "drop", "column": "Name"}]}, detection=DETECTION)
+    g = review.gate
+    assert not g.passed and g.k == 1 == review.risk.k_min  # ages as they are: everyone unique
+    assert 'Smallest group (k)</td><td>1</td><td>1</td>' in re.sub(r"\s+", " ", review.report())
 
 
 def test_changes_against_the_upload():

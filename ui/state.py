@@ -127,16 +127,34 @@ def detection():
     return st.session_state["detection"]
 
 
+def review():
+    """The session's one Review of the loaded table and its recipe (ctopen.review.Review): pages, the sidebar,
+    the report and the bundle read it; it recomputes a part only when what that part depends on changed."""
+    t = table()
+    if t is None:
+        return None
+    from ctopen.review import Review
+    key = pseudonym_key()
+    rv = st.session_state.get("_review_obj")
+    if rv is None or rv.df is not t.df or rv.key != key:
+        rv = Review(t.df, recipe(), source=t.source.to_dict(), detector=lambda _df: detection(), key=key)
+        st.session_state["_review_obj"] = rv
+    rv.recipe = recipe()
+    return rv
+
+
 def roles() -> dict[str, str]:
-    """Effective roles: detected, overridden by the user's decisions in the recipe."""
-    found = detection()
-    detected = {c.name: c.role for c in found.columns} if found is not None else {}
-    roles = {**detected, **recipe().get("roles", {})}
+    """Effective roles (the Review's: detection on the loaded table and the recorded decisions), also under
+    the name a rename gives a column."""
+    r = review()
+    if r is None:
+        return {}
+    out = dict(r.roles)
     from ctopen.recipe import renames
     for old, new in renames(recipe()).items():   # a renamed column keeps its role under its published name
-        if old in roles:
-            roles.setdefault(new, roles[old])
-    return roles
+        if old in out:
+            out.setdefault(new, out[old])
+    return out
 
 
 def pseudonym_key() -> bytes | None:
@@ -152,46 +170,11 @@ def pseudonym_key() -> bytes | None:
     return value.encode() if value else None
 
 
-def table_token() -> tuple:
-    """What identifies the loaded table: the file's bytes, and the sheet and header row read from them."""
-    t = table()
-    return (t.source.sha256, t.source.sheet, t.source.header_row, len(t.df), tuple(t.df.columns))
-
-
-def cache_token() -> tuple:
-    """What every derived result depends on: the table and the recipe's steps."""
-    import json
-    return table_token() + (json.dumps(recipe().get("steps", []), sort_keys=True, default=str),)
-
-
 def gate():
-    """The privacy gate on the release table (cached per release, roles, exception and target)."""
-    import json
-    from ctopen.publish import gate as gates
-    applied = release()
-    r = recipe()
-    token = (cache_token(), json.dumps([r.get("roles"), r.get("exception"), r.get("target"), r.get("k"),
-                                        r.get("eligibility"), r.get("steps")], sort_keys=True, default=str),
-             st.session_state.get("detection_for"))
-    cache = st.session_state.setdefault("_gate_cache", {})
-    if cache.get("token") != token:
-        cache["value"] = gates.evaluate(applied.df, r, detection=st.session_state.get("detection"))
-        cache["token"] = token
-    return cache["value"]
+    """The privacy gate's verdict on the release (the Review's)."""
+    return review().gate
 
 
 def release():
-    """The table as it would be released: the recipe applied to the loaded table (cached per recipe)."""
-    import hashlib
-    import json
-    t = table()
-    key = pseudonym_key()
-    # everything the result depends on: the file, the steps, the roles (suppress reads them) and the key
-    steps = json.dumps([recipe().get("steps", []), recipe().get("roles", {})], sort_keys=True, default=str)
-    token = (table_token(), steps, hashlib.sha256(key).hexdigest() if key else None)
-    cache = st.session_state.setdefault("_release_cache", {})
-    if cache.get("token") != token:
-        from ctopen.transform import apply
-        cache["value"] = apply(t.df, recipe(), key=key)
-        cache["token"] = token
-    return cache["value"]
+    """The table as it would be released (the Review's `applied`: .df, .log, .suppressed)."""
+    return review().applied

@@ -13,24 +13,13 @@ ICONS = {review.DONE: ":material/check_circle:", review.TODO: ":material/radio_b
 
 
 def current() -> review.ReviewStatus:
-    """The review's status from the session's table, recipe, detection and answers."""
+    """The review's status: the session's Review's, the same figures every page shows."""
     t = state.table()
     if t is None:
         return review.status()
-    recipe = state.recipe()
     identified = st.session_state.get("detection_for") == t.source.sha256 and "detection" in st.session_state
-    gate = gate_error = None
-    if identified:
-        try:
-            gate = state.gate()
-        except CtopenError as exc:
-            gate_error = str(exc)
-    from ctopen import eligibility, metadata
-    return review.status(
-        loaded=t.source.file, rows=len(t.df), eligibility=eligibility.verdict(recipe.get("eligibility"), gate),
-        identified=identified, gate=gate, gate_error=gate_error, steps=recipe.get("steps"),
-        metadata=metadata.validate(recipe.get("metadata"), list(t.df.columns)) if recipe.get("metadata") else None,
-        published=(st.session_state.get("publish_results") or {}).get(t.source.sha256))
+    return state.review().status(identified=identified,
+                                 published=(st.session_state.get("publish_results") or {}).get(t.source.sha256))
 
 
 def slot():

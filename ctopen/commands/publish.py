@@ -47,6 +47,7 @@ def read_recipe(path: str) -> dict:
 
 
 def _result(status, gate, rows, dataset_id=None, url=None, public=False, **extra) -> dict:
+    """The JSON printed: the gate's verdict names the roles it rests on and where each came from."""
     out = {"status": status, "dataset_id": dataset_id, "url": url, "rows": rows, "public": bool(public),
            "gate": gate.summary()}
     out.update(extra)
@@ -68,12 +69,10 @@ def _text(out: dict) -> str:
 def run(args) -> int:
     from ctopen.cli import emit
     from ctopen.load import load
-    from ctopen.publish import gate as gate_mod
     from ctopen.publish import log as plog
     from ctopen.publish import socrata
     from ctopen.publish.bundle import write as write_bundle
-    from ctopen.report import build as build_report
-    from ctopen.transform import apply
+    from ctopen.review import Review
 
     recipe = read_recipe(args.recipe)
     target = recipe.get("target") or {}
@@ -101,9 +100,11 @@ def run(args) -> int:
                           "SOCRATA_KEY_SECRET), or pass --bundle PATH to write a local bundle instead.")
 
     table = load(args.file, sheet=args.sheet)
-    applied = apply(table.df, recipe)   # apply reads the pseudonym key from the environment itself
-    release = applied.df
-    verdict = gate_mod.evaluate(release, recipe)
+    # the same Review as the app's: roles decided on the source file (never on the release), the release,
+    # the verdict, the report (apply reads the pseudonym key from the environment itself)
+    review = Review(table.df, recipe, source=table.source.to_dict())
+    release = review.release
+    verdict = review.gate
     digest = plog.recipe_hash(recipe)
     title = (recipe.get("metadata") or {}).get("title") or Path(args.file).stem
     by = (recipe.get("exception") or {}).get("by") or recipe.get("reviewer") or None
@@ -122,7 +123,7 @@ def run(args) -> int:
 
     if args.bundle or credentials is None:
         path = Path(args.bundle) if args.bundle else Path(args.file).with_name(Path(args.file).stem + "-bundle.zip")
-        report = build_report(table.df, recipe, source=table.source.to_dict(), applied=applied, gate=verdict)
+        report = review.report()
         bundle = write_bundle(path, release, recipe, report_html=report, secrets=secrets)
         plog.record(portal="bundle", target=title, status="bundle", mode=mode, rows=len(release), public=False,
                     recipe_sha256=digest, by=by, message=str(bundle.path))

@@ -1,24 +1,37 @@
-"""The privacy gate: may this release table be published?
+"""The privacy gate: may this release be published? It measures the release a `ctopen.review.Review` gives
+it, with the roles that Review decided on the **source** table (they follow renames; a generalized column
+keeps its role), and never detects anything itself.
 
-It passes when no direct identifier is left in the release table and k (the smallest group over the
-quasi-identifiers left) is at or above the threshold — or when the user recorded a written exception
-(recipe["exception"] = {"justification", "by", "at"}), as for the State Licenses and Credentials register.
-The verdict always lists its reasons, also when an exception lets the release through.
+It passes when, in the release:
+- no direct identifier is left (a column replaced by keyed anonymous IDs no longer holds one);
+- no free text is left that detection found nothing in and no person has read (set a role for it);
+- every group over the quasi-identifiers has at least k records, k being the review's threshold (the
+  recipe's `k` or `target.k`, default 5; a higher k needs nothing, a lower one needs an exception);
+- every sensitive attribute with an l target (recipe `l`: {column: l}) has at least l distinct values in
+  every group;
+- a count table (an `aggregate` step) is judged by its cells: no published count below the threshold, no
+  direct identifier and no nearly-unique column among its dimensions;
+- and no answer on the Evaluate checklist is "no" (no exception lifts that).
 
-Roles come from the recipe's `roles` (the user's decisions) where it gives them, else from detection run
-on the release table itself. A column replaced by an anonymous ID (a `pseudonymize` step) no longer holds
-the identifier's values: it is not counted as a direct identifier.
+Anything else blocks unless a recorded exception (recipe["exception"] = {"justification", "by", "at",
+"covers"}) covers it: `covers` names exactly what it lets through: `direct` (columns), `quasi` (columns),
+`k` (the smallest group accepted), `free_text` (columns) and `l` ({column: l}). It never covers what it does
+not name; a justification must say why in words (empty or filler text is refused).
 """
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import asdict, dataclass, field
-
-import pandas as pd
 
 from ctopen import settings
 
 MIN_JUSTIFICATION_WORDS = 5
-MIN_K = 2   # a threshold of 1 would let every table pass: the gate never accepts less than 2
+MIN_DISTINCT_WORDS = 4
+MIN_K = 2      # a threshold of 1 would let every table pass
+MAX_K = 1000
+NEARLY_UNIQUE = 0.8   # a count table's dimension whose distinct values are this share of the records lists people
+NEARLY_UNIQUE_MIN = 10
 ROLES = ("direct", "quasi", "sensitive", "other")
 
 
@@ -26,124 +39,118 @@ ROLES = ("direct", "quasi", "sensitive", "other")
 class GateResult:
     passed: bool
     reasons: list[str]
-    k: int | None = None              # smallest group size over the quasi-identifiers left (None: no rows)
+    k: int | None = None              # smallest group (or smallest published count) in the release; None: no rows
     threshold: int = settings.DEFAULT_K
     direct: list[str] = field(default_factory=list)    # direct identifiers left in the release
     quasi: list[str] = field(default_factory=list)     # quasi-identifiers left
     sensitive: list[str] = field(default_factory=list)
     exception: dict | None = None     # the accepted written exception, when it is what lets the release through
-    roles_from: dict = field(default_factory=dict)     # column -> "recipe" | "detection"
-    counts: bool = False              # the release is a count table (an aggregate step), protected by suppression
+    roles_from: dict = field(default_factory=dict)     # release column -> where its role came from
+    counts: bool = False              # the release is a count table (an aggregate step)
     eligibility: list[str] = field(default_factory=list)   # "no" answers of the Evaluate checklist that block
     privacy_passed: bool | None = None                      # the verdict on privacy alone
+    unread: list[str] = field(default_factory=list)         # free text no person has read
+    l: dict = field(default_factory=dict)                   # {sensitive column: (measured l, target l)}
+    roles: dict = field(default_factory=dict)               # source column -> {"role", "from", "detected"}
 
     def summary(self) -> dict:
-        """The two keys the CLI prints: {"passed", "reasons"}."""
-        return {"passed": self.passed, "reasons": list(self.reasons)}
+        """The keys the CLI prints: {"passed", "reasons", "k", "threshold", "roles"}."""
+        return {"passed": self.passed, "reasons": list(self.reasons), "k": self.k, "threshold": self.threshold,
+                "roles": dict(self.roles)}
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def threshold_of(recipe: dict) -> int:
+def _whole(value) -> int | None:
+    """A whole number given as a JSON number (not a bool, not text, not NaN or infinite), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def requested_k(recipe: dict) -> int | None:
+    """The k the recipe asks for (`k`, else `target.k`), or None when it names none."""
     for value in (recipe.get("k"), (recipe.get("target") or {}).get("k")):
-        if value not in (None, ""):
-            try:
-                return max(MIN_K, int(value))
-            except (TypeError, ValueError):
-                pass
-    return settings.DEFAULT_K
+        if value is not None and value != "":
+            return _whole(value) if _whole(value) is not None else -1   # -1: given but not a whole number
+    return None
+
+
+def threshold_of(recipe: dict) -> int:
+    """The review's threshold: the recipe's k when it is the default or higher. A lower k is not a threshold:
+    it needs a recorded exception (which names the k it accepts), so the gate keeps measuring against the
+    default and says so."""
+    asked = requested_k(recipe)
+    if asked is None or asked < settings.DEFAULT_K:
+        return settings.DEFAULT_K
+    return min(asked, MAX_K)
 
 
 def exception_problem(exc) -> str | None:
-    """Why a written exception cannot be accepted, or None when it can."""
+    """Why a written exception cannot be accepted at all (before looking at what it covers), or None."""
     if not exc:
         return "no exception was recorded"
     if not isinstance(exc, dict):
         return "the exception is not a justification with a name and date"
-    words = str(exc.get("justification") or "").split()
-    if len(words) < MIN_JUSTIFICATION_WORDS:
-        return f"the exception's justification must say why in at least {MIN_JUSTIFICATION_WORDS} words"
+    text = " ".join(str(exc.get("justification") or "").split())
+    words = text.split()
+    real = {w.lower().strip(".,;:!?()\"'") for w in words if sum(ch.isalpha() for ch in w) >= 3}
+    if len(words) < MIN_JUSTIFICATION_WORDS or len(real) < MIN_DISTINCT_WORDS:
+        return (f"the exception's justification must say why in at least {MIN_JUSTIFICATION_WORDS} words "
+                f"({MIN_DISTINCT_WORDS} different ones)")
     if not str(exc.get("by") or "").strip():
         return "the exception does not say who made it"
+    if not str(exc.get("at") or "").strip():
+        return "the exception does not say when it was made"
+    covers = exc.get("covers")
+    if not isinstance(covers, dict):
+        return "the exception does not say what it covers (\"covers\": the columns and the k it accepts)"
+    for key in ("direct", "quasi", "free_text"):
+        if key in covers and not (isinstance(covers[key], list) and all(isinstance(c, str) for c in covers[key])):
+            return f"the exception's covers.{key} must be a list of column names"
+    if "k" in covers and covers["k"] is not None and (_whole(covers["k"]) is None or _whole(covers["k"]) < 1):
+        return "the exception's covers.k must be a whole number of at least 1"
+    l_cov = covers.get("l")
+    if l_cov is not None and not (isinstance(l_cov, dict) and all(_whole(v) is not None for v in l_cov.values())):
+        return "the exception's covers.l must map sensitive columns to whole numbers"
     return None
 
 
 def record_exception(recipe: dict, justification: str, by: str, at: str | None = None,
                      verdict: "GateResult | None" = None) -> str | None:
-    """Record a written exception in the recipe (with today's date), or return why it cannot be accepted.
+    """Record a written exception in the recipe, or return why it cannot be accepted.
 
-    Given the gate's current verdict, the exception records what it covers (the direct identifiers and
-    quasi-identifiers of this release, and its smallest group): next month's file with a new identifier,
-    a new quasi-identifier or smaller groups is not let through by it."""
-    from datetime import date
-
+    It covers exactly what the gate's current verdict found: the direct identifiers and quasi-identifiers of
+    this release, its smallest group, the unread free text and the l figures below target. Next month's file
+    with a new identifier, a new quasi-identifier or smaller groups is not let through by it."""
     exc = {"justification": " ".join(str(justification or "").split()), "by": str(by or "").strip(),
-           "at": at or date.today().isoformat()}
+           "at": at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if verdict is not None:
-        exc["covers"] = {"direct": list(verdict.direct), "quasi": list(verdict.quasi), "k": verdict.k}
+        exc["covers"] = {"direct": list(verdict.direct), "quasi": list(verdict.quasi), "k": verdict.k,
+                         "free_text": list(verdict.unread),
+                         "l": {c: int(m) for c, (m, _t) in verdict.l.items() if m is not None and m < _t}}
     problem = exception_problem(exc)
     if problem is None:
         recipe["exception"] = exc
     return problem
 
 
-def pseudonymized(recipe: dict) -> set[str]:
-    from ctopen.recipe import renames
-    renamed = renames(recipe)
-    return {renamed.get(s.get("column"), s.get("column")) for s in recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
+def _names(cols) -> str:
+    return ", ".join(map(str, cols))
 
 
-def release_roles(df: pd.DataFrame, recipe: dict, detection=None) -> tuple[dict[str, str], dict[str, str]]:
-    """(roles, where each came from) for the release table's columns."""
-    from ctopen.recipe import renames
-    renamed = renames(recipe)   # a fix step may have renamed a column: its role follows it
-    given = {renamed.get(c, c): r for c, r in (recipe.get("roles") or {}).items()
-             if renamed.get(c, c) in df.columns and r in ROLES}   # an unknown role counts as not given
-    roles = dict(given)
-    source = {c: "recipe" for c in given}
-    missing = [c for c in df.columns if c not in given]
-    if missing:
-        if detection is None:
-            from ctopen.detect import detect
-            detection = detect(df[missing])
-        for col in detection.columns:
-            name = renamed.get(col.name, col.name)
-            if name in missing:
-                roles[name] = col.role
-                # free text the detector found nothing in: without a language model names inside text can be
-                # missed, so a person must look at it (set its role) before it is published
-                source[name] = "detection:free_text" if getattr(col, "entity", None) == "free_text" and col.role == "other" else "detection"
-        for col in missing:   # detection said nothing: count it as a quasi-identifier, the careful default
-            if col not in roles:
-                roles[col] = "quasi"
-                source[col] = "default"
-    return roles, source
-
-
-def smallest_group(df: pd.DataFrame, quasi: list[str], sensitive: list[str], k: int) -> int | None:
-    if len(df) == 0:
-        return None
-    if not quasi:
-        return len(df)
-    try:
-        from ctopen.risk import assess
-    except ModuleNotFoundError:
-        assess = None
-    if assess is not None:
-        report = assess(df, quasi, sensitive=tuple(sensitive), k=k, combinations=False)
-        return int(report.k_min)
-    # a missing value is a value of its own (ARX)
-    return int(df[quasi].astype(object).fillna("\x00<missing>").groupby(quasi, dropna=False).size().min())
-
-
-def evaluate(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = None) -> GateResult:
-    """The gate's verdict on a release table (the recipe already applied), and on the eligibility answers:
-    a "no" on the Evaluate checklist blocks publication whatever the privacy figures (no exception lifts it)."""
-    verdict = _privacy(df, recipe, detection, k)
+def judge(review) -> GateResult:
+    """The verdict on a Review's release: privacy (measured), then the Evaluate answers."""
+    verdict = _privacy(review)
     verdict.privacy_passed = verdict.passed
+    verdict.roles = review.roles_json()
     from ctopen.eligibility import user_blockers
-    blockers = user_blockers(recipe.get("eligibility"))
+    blockers = user_blockers(review.recipe.get("eligibility"))
     verdict.eligibility = blockers
     if blockers:
         verdict.passed = False
@@ -151,101 +158,194 @@ def evaluate(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = Non
     return verdict
 
 
-def _privacy(df: pd.DataFrame, recipe: dict, detection=None, k: int | None = None) -> GateResult:
-    """The privacy part of the gate."""
-    threshold = k if k is not None else threshold_of(recipe)
-    roles, source = release_roles(df, recipe, detection)
-    anonymous_ids = pseudonymized(recipe)
-    direct = [c for c in df.columns if roles.get(c) == "direct" and c not in anonymous_ids]
-    counts = next((st for st in recipe.get("steps") or [] if st.get("op") == "aggregate"), None)
-    if counts is not None:
-        return _count_table_verdict(counts, direct, threshold, source, recipe)
-    quasi = [c for c in df.columns if roles.get(c) == "quasi"]
-    sensitive = [c for c in df.columns if roles.get(c) == "sensitive"]
-    kmin = smallest_group(df, quasi, sensitive, threshold)
+def _privacy(review) -> GateResult:
+    recipe = review.recipe
+    df = review.release
+    table = review.release_role_table
+    threshold = threshold_of(recipe)
+    asked = requested_k(recipe)
+    source = {c: r.origin for c, r in table.items()}
+    direct = [c for c in df.columns if table[c].role == "direct"]
+    quasi = [c for c in df.columns if table[c].role == "quasi"]
+    sensitive = [c for c in df.columns if table[c].role == "sensitive"]
+    unread = [c for c in df.columns if table[c].origin == "detection:free_text"]
+    ignored = [f"{c}: {r.note}" for c, r in review.role_table.items() if r.note]
 
-    problems: list[str] = []
+    problems: list[dict] = []     # {"text", "needs": what an exception must cover}
+    if asked == -1:
+        problems.append({"text": "The recipe's k is not a whole number: the default k = "
+                                 f"{settings.DEFAULT_K} is used.", "needs": None})
+    for line in ignored:
+        problems.append({"text": f"A role was lowered without a recorded reason ({line}). Record why on the "
+                                 "Identify page, or in the recipe's decisions.", "needs": None, "note": True})
+    agg = next((s for s in recipe.get("steps") or [] if s.get("op") == "aggregate"), None)
+    if agg is not None:
+        return _count_table(review, agg, direct, threshold, asked, source, problems)
+
     if direct:
-        problems.append(f"Direct identifiers are still in the release: {', '.join(direct)} "
-                        "(drop them, replace them with an anonymous ID, or record why they must be published).")
-    unread = [c for c in df.columns if source.get(c) == "detection:free_text"]
+        problems.append({"text": f"Direct identifiers are still in the release: {_names(direct)} (drop them, "
+                                 "replace them with an anonymous ID, or record why they must be published).",
+                         "needs": ("direct", direct)})
     if unread:
-        problems.append(f"Free text not reviewed: {', '.join(unread)}. Names inside text can be missed by the "
-                        "detector; read a sample and set the column's role on Identify (or remove the column).")
+        problems.append({"text": f"Free text not reviewed: {_names(unread)}. Names inside text can be missed by "
+                                 "the detector; read a sample and set the column's role on Identify (or remove "
+                                 "the column).", "needs": ("free_text", unread)})
+    risk = review.risk
+    kmin = None if len(df) == 0 else (int(risk.k_min) if quasi else len(df))
     if kmin is not None and kmin < threshold:
-        problems.append(f"Over the quasi-identifiers left ({', '.join(quasi)}), the smallest group has "
-                        f"{kmin} record{'s' if kmin != 1 else ''}, below the threshold k = {threshold}: "
-                        "generalize or suppress until every group has at least that many.")
-    notes: list[str] = []
-    if not problems:
-        notes.append("No direct identifier is left in the release.")
-        if kmin is None:
-            notes.append("The release has no rows.")
-        elif quasi:
-            notes.append(f"Every group over the quasi-identifiers left ({', '.join(quasi)}) has at least "
-                         f"{kmin} records (threshold k = {threshold}).")
-        else:
-            notes.append("No quasi-identifier is left in the release.")
-        if anonymous_ids & set(df.columns):
-            notes.append(f"Replaced by anonymous IDs: {', '.join(sorted(anonymous_ids & set(df.columns)))}.")
-        return GateResult(True, notes, kmin, threshold, direct, quasi, sensitive, None, source)
-
-    return _exception_or_block(problems, recipe, kmin, threshold, direct, quasi, sensitive, source)
-
-
-def exception_scope_problem(exc: dict, recipe: dict, direct: list[str], quasi: list[str], kmin) -> str | None:
-    """Why an exception does not cover this release: it covers the identifiers it was recorded for (its
-    "covers", or else the columns the recipe's roles name), not columns or smaller groups that came later."""
-    covers = exc.get("covers")
-    if isinstance(covers, dict):
-        known_direct, known_quasi, k_then = set(covers.get("direct") or []), set(covers.get("quasi") or []), covers.get("k")
-    else:   # a hand-written exception covers the direct identifiers its roles name (and any quasi-identifier)
-        known_direct = {c for c, r in (recipe.get("roles") or {}).items() if r == "direct"}
-        known_quasi, k_then = set(quasi), None
-    new_direct = [c for c in direct if c not in known_direct]
-    new_quasi = [c for c in quasi if c not in known_quasi and c not in known_direct]
-    if new_direct or new_quasi:
-        return ("it was recorded for other columns; it does not cover " + ", ".join(new_direct + new_quasi)
-                + " (review them and record the exception again)")
-    if isinstance(k_then, int) and kmin is not None and kmin < k_then:
-        return (f"it was recorded when the smallest group had {k_then} records; now it has {kmin} "
-                "(review the release and record the exception again)")
-    return None
+        lower = (f" The recipe asks for k = {asked}, below the state's default of {settings.DEFAULT_K}: that needs "
+                 "a recorded exception naming that k." if asked is not None and 0 < asked < settings.DEFAULT_K else "")
+        problems.append({"text": f"Over the quasi-identifiers left ({_names(quasi)}), the smallest group has "
+                                 f"{kmin} record{'s' if kmin != 1 else ''}, below the threshold k = {threshold}: "
+                                 "generalize or suppress until every group has at least that many." + lower,
+                         "needs": ("k", kmin, quasi)})
+    l_figures = {}
+    for col, target in _l_targets(recipe).items():
+        if col not in df.columns:
+            problems.append({"text": f"The l target names {col}, which is not a column of the release.", "needs": None})
+            continue
+        if table[col].role != "sensitive":
+            problems.append({"text": f"The l target names {col}, which is not a sensitive attribute here "
+                                     f"(its role is {table[col].role}).", "needs": None})
+            continue
+        d = risk.l_diversity.get(col)
+        measured = int(d.distinct) if d is not None and len(df) else None
+        l_figures[col] = (measured, target)
+        if measured is not None and measured < target:
+            problems.append({"text": f"{col}: some group has only {measured} distinct value"
+                                     f"{'s' if measured != 1 else ''}, below the l target of {target}: people in "
+                                     "that group share what is sensitive about them.", "needs": ("l", col, measured)})
+    return _decide(recipe, problems, GateResult(False, [], kmin, threshold, direct, quasi, sensitive, None, source,
+                                                unread=unread, l=l_figures), _notes_ok(df, direct, quasi, kmin,
+                                                                                       threshold, review))
 
 
-def _exception_or_block(problems, recipe, kmin, threshold, direct, quasi, sensitive, source) -> GateResult:
+def _l_targets(recipe: dict) -> dict[str, int]:
+    out = {}
+    for col, value in (recipe.get("l") or {}).items() if isinstance(recipe.get("l"), dict) else []:
+        n = _whole(value)
+        if n is not None and n >= 2:
+            out[str(col)] = n
+    return out
+
+
+def _notes_ok(df, direct, quasi, kmin, threshold, review) -> list[str]:
+    notes = ["No direct identifier is left in the release." if not direct else
+             f"Direct identifiers published: {_names(direct)}."]
+    if kmin is None:
+        notes.append("The release has no rows.")
+    elif quasi:
+        notes.append(f"Every group over the quasi-identifiers left ({_names(quasi)}) has at least {kmin} records "
+                     f"(threshold k = {threshold}).")
+    else:
+        notes.append("No quasi-identifier is left in the release.")
+    anonymous = [c for c, r in review.release_role_table.items() if r.origin == "anonymous ID"]
+    if anonymous:
+        notes.append(f"Replaced by anonymous IDs: {_names(sorted(anonymous))}.")
+    return notes
+
+
+def _covered(covers: dict, need) -> str | None:
+    """Why `covers` does not cover one problem, or None when it does."""
+    kind = need[0]
+    if kind in ("direct", "free_text"):
+        missing = [c for c in need[1] if c not in (covers.get(kind) or [])]
+        return f"it does not cover {_names(missing)}" if missing else None
+    if kind == "k":
+        _k, kmin, quasi = need
+        known = set(covers.get("quasi") or []) | set(covers.get("direct") or [])
+        missing = [c for c in quasi if c not in known]
+        if missing:
+            return f"it does not cover {_names(missing)}"
+        accepted = _whole(covers.get("k"))
+        if accepted is None:
+            return "it does not name the k it accepts"
+        if kmin < accepted:
+            return (f"it was recorded when the smallest group had {accepted} records; now it has {kmin} "
+                    "(review the release and record the exception again)")
+        return None
+    if kind == "l":
+        _l, col, measured = need
+        accepted = _whole((covers.get("l") or {}).get(col))
+        if accepted is None:
+            return f"it does not cover the l target of {col}"
+        if measured < accepted:
+            return f"it accepts l = {accepted} on {col}; now it is {measured}"
+        return None
+    return "it cannot cover this"
+
+
+def _decide(recipe: dict, problems: list[dict], result: GateResult, ok_notes: list[str]) -> GateResult:
+    blocking = [p for p in problems if p.get("needs") is not None]
+    plain = [p for p in problems if p.get("needs") is None and not p.get("note")]
+    notes = [p["text"] for p in problems if p.get("note")]
+    if not blocking and not plain:
+        result.passed = True
+        result.reasons = ok_notes + notes
+        return result
+    reasons = [p["text"] for p in problems]
     exc = recipe.get("exception")
+    if plain or not exc:
+        result.reasons = reasons
+        if exc and not plain:
+            result.reasons.append("The recorded exception cannot be accepted: " + (exception_problem(exc) or "") + ".")
+        return result
     problem = exception_problem(exc)
     if problem is None:
-        problem = exception_scope_problem(exc, recipe, direct, quasi, kmin)
-    if problem is None:
-        reasons = problems + [f"Published by exception, recorded by {exc.get('by')}"
-                              + (f" on {exc.get('at')}" if exc.get("at") else "")
-                              + f": {' '.join(str(exc.get('justification')).split())}"]
-        return GateResult(True, reasons, kmin, threshold, direct, quasi, sensitive, dict(exc), source)
-    if exc:
-        problems.append(f"The recorded exception cannot be accepted: {problem}.")
-    return GateResult(False, problems, kmin, threshold, direct, quasi, sensitive, None, source)
+        why = [w for w in (_covered(exc["covers"], p["needs"]) for p in blocking) if w]
+        if why:
+            problem = "; ".join(why) + " (review them and record the exception again)" \
+                if not any("record the exception again" in w for w in why) else "; ".join(why)
+    if problem is not None:
+        result.reasons = reasons + [f"The recorded exception cannot be accepted: {problem}."]
+        return result
+    result.passed = True
+    result.exception = dict(exc)
+    result.reasons = reasons + [f"Published by exception, recorded by {exc.get('by')}"
+                                + (f" on {exc.get('at')}" if exc.get("at") else "")
+                                + f": {' '.join(str(exc.get('justification')).split())}"]
+    return result
 
 
-def _count_table_verdict(step: dict, direct: list[str], threshold: int, source: dict, recipe: dict) -> GateResult:
-    """A release of counts (an aggregate step): it passes when no identifier is a dimension and counts small
-    enough to single someone out are suppressed (with complementary suppression, CT Open Data Handbook)."""
-    small = int(step.get("threshold", 5))
+def _count_table(review, step: dict, direct: list[str], threshold: int, asked, source: dict,
+                 problems: list[dict]) -> GateResult:
+    """A release of counts: judged by its published cells."""
+    import pandas as pd
+
+    df = review.release
+    recipe = review.recipe
     by = step.get("by") or []
     by = [by] if isinstance(by, str) else list(by)
-    problems: list[str] = []
+    entry = next((e for e in review.applied.log if e.get("op") == "aggregate"), {})
+    records = int(entry.get("records_in") or 0)
     if direct:
-        problems.append(f"Direct identifiers are columns of the count table: {', '.join(direct)} "
-                        "(count by coarser dimensions instead).")
-    if small + 1 < threshold:
-        problems.append(f"Counts of {small + 1} to {threshold - 1} would be published: suppress counts up to at least "
-                        f"{threshold - 1} (the state's rule suppresses 1 to 5).")
-    if not problems:
-        return GateResult(True, [f"The release is a count table by {', '.join(map(str, by))}: counts of 1 to {small} "
-                                 "are suppressed, with complementary suppression so that none can be worked out "
-                                 "from the totals (the CT Open Data Handbook's rules)."],
-                          small + 1, threshold, [], [], [], None, source, counts=True)
-    verdict = _exception_or_block(problems, recipe, small + 1, threshold, direct, [], [], source)
-    verdict.counts = True
-    return verdict
+        problems.append({"text": f"Direct identifiers are dimensions of the count table: {_names(direct)} "
+                                 "(count by coarser dimensions instead).", "needs": ("direct", direct)})
+    listing = []
+    for col in by:
+        if col in direct or col not in df.columns:
+            continue
+        from ctopen.aggregate import TOTAL
+        values = df[col][df[col] != TOTAL].dropna().nunique()
+        if values >= NEARLY_UNIQUE_MIN and records and values >= NEARLY_UNIQUE * records:
+            listing.append(col)
+    if listing:
+        problems.append({"text": f"The count table lists {_names(listing)} value by value: its values are nearly "
+                                 f"all distinct ({', '.join(str(df[c].nunique()) for c in listing)} values for "
+                                 f"{records:,} records), so the table publishes them (count by a coarser column).",
+                         "needs": ("direct", listing)})
+    counts = pd.to_numeric(df["count"], errors="coerce") if "count" in df.columns else pd.Series(dtype=float)
+    shown = counts.dropna()
+    shown = shown[shown > 0]
+    kmin = int(shown.min()) if len(shown) else None
+    if kmin is not None and kmin < threshold:
+        small = int((shown < threshold).sum())
+        problems.append({"text": f"{small:,} published count{'s are' if small != 1 else ' is'} below {threshold} "
+                                 f"(the smallest is {kmin}): suppress counts up to at least {threshold - 1} (the "
+                                 "state's rule suppresses 1 to 5).", "needs": ("k", kmin, [])})
+    ok = [f"The release is a count table by {_names(by)}: every published count is at least "
+          f"{kmin if kmin is not None else threshold} (threshold {threshold}); counts of 1 to "
+          f"{entry.get('threshold', step.get('threshold', 5))} are suppressed, with complementary suppression so "
+          "that none can be worked out from the totals (the CT Open Data Handbook's rules)."]
+    result = GateResult(False, [], kmin, threshold, direct, [], [], None, source, counts=True)
+    return _decide(recipe, problems, result, ok)

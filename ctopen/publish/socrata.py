@@ -540,61 +540,39 @@ def make_public(dataset_id: str, portal: str | None, credentials: Credentials | 
 
 # --- metadata -> the Socrata view payload --------------------------------------------------------
 
-def _from_metadata_module(names: tuple[str, ...], *args):
-    """Call the first rendering ctopen.metadata offers among `names` (issue 9), or None."""
-    import importlib
-
-    try:
-        md = importlib.import_module("ctopen.metadata")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ctopen.metadata":
-            raise
-        return None
-    for name in names:
-        fn = getattr(md, name, None)
-        if callable(fn):
-            return fn(*args)
-    return None
-
-
 def view_payload(metadata: Mapping | None, df: pd.DataFrame) -> dict:
-    """The Socrata view for a release table: ctopen.metadata's rendering when present, with the columns'
-    portal types and descriptions built from the release table (only columns that are released)."""
+    """The Socrata view for a release table: ctopen.metadata's rendering, with the columns' portal types and
+    descriptions built from the release table (only columns that are released)."""
+    from ctopen.metadata import to_socrata
+
     metadata = dict(metadata or {})
-    view = _from_metadata_module(("socrata_payload", "to_socrata", "socrata_view"), metadata)
-    if not isinstance(view, dict):
-        groups = settings.CUSTOM_METADATA_GROUPS
-        custom = {
-            groups["common_core"]: {k: v for k, v in {
-                "Contact Email": metadata.get("contact_email"),
-                "Temporal Applicability": metadata.get("temporal_coverage"),
-            }.items() if v},
-            groups["dataset_information"]: {k: v for k, v in {
-                "Agency": metadata.get("agency"),
-                "Update Frequency": metadata.get("update_frequency"),
-                "Geographic Unit": metadata.get("geographic_unit"),
-                "Data Provided By": metadata.get("data_provided_by"),
-            }.items() if v},
-        }
-        view = {
-            "name": metadata.get("title") or "",
-            "description": metadata.get("description") or "",
-            "category": metadata.get("category") or None,
-            "tags": list(metadata.get("tags") or []),
-            "attribution": metadata.get("agency") or metadata.get("data_provided_by") or None,
-            "attributionLink": metadata.get("source_link") or None,
-            "license": metadata.get("license") or None,
-            "metadata": {k: v for k, v in {"rowLabel": metadata.get("row_label"),
-                                           "custom_fields": {g: f for g, f in custom.items() if f}}.items() if v},
-        }
-        view = {k: v for k, v in view.items() if v not in (None, "", [], {})} | {"name": view["name"]}
-    view = dict(view)
+    view = dict(to_socrata(metadata))
     descriptions = dict(metadata.get("columns") or {})
     for col in view.get("columns") or []:       # descriptions the metadata module put on the columns
         if isinstance(col, dict) and col.get("name") and col.get("description"):
             descriptions.setdefault(col["name"], col["description"])
     view["columns"] = columns_payload(df, descriptions)
     return view
+
+
+@dataclass
+class PortalView:
+    """Exactly what would be sent to the portal: the rows (the release table), the view (name, metadata and
+    the columns with their field names and portal types)."""
+    rows: pd.DataFrame
+    view: dict
+
+    @property
+    def columns(self) -> list[dict]:
+        return list(self.view.get("columns") or [])
+
+    def types(self) -> dict[str, str]:
+        """{column: portal type}, as sent."""
+        return {c["name"]: c["dataTypeName"] for c in self.columns}
+
+
+def portal_view(release: pd.DataFrame, recipe: Mapping) -> PortalView:
+    return PortalView(release, view_payload(recipe.get("metadata") or {}, release))
 
 
 # --- the whole publish, logged (shared by the CLI and the Publish page) --------------------------

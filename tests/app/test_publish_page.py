@@ -15,7 +15,7 @@ from ctopen.publish import log as plog
 from tests.soda_emulator import SodaEmulator
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "publish.py")
-CSV = (b"Name,Town,Count\n" + b"".join(f"Person {i},{['Hartford', 'Avon'][i % 2]},{i}\n".encode() for i in range(8)))
+CSV = (b"Name,Town,Count\n" + b"".join(f"Person {i},{['Hartford', 'Avon'][i % 2]},{i}\n".encode() for i in range(10)))
 USER, PASSWORD = "officer@ct.gov", "page-Secret-99"
 ENV = ("SOCRATA_USERNAME", "SOCRATA_PASSWORD", "SOCRATA_KEY_ID", "SOCRATA_KEY_SECRET", "SOCRATA_APP_TOKEN")
 
@@ -33,13 +33,13 @@ def detection(t):
     return Detection(rows=len(t.df), engine="test", columns=cols)
 
 
-def app(steps=None, exception=None, target=None, k=3) -> AppTest:
+def app(steps=None, exception=None, target=None, k=None) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     t = load(CSV, name="people.csv")
     at.session_state["table"] = t
     at.session_state["detection"] = detection(t)
     at.session_state["detection_for"] = t.source.sha256
-    recipe = {"version": 1, "source": t.source.to_dict(), "roles": {}, "steps": steps or [], "k": k,
+    recipe = {"version": 1, "source": t.source.to_dict(), "roles": {}, "steps": steps or [], **({"k": k} if k else {}),
               "metadata": {"title": "People by town", "description": "Counts of people by town.",
                            "category": "Government", "tags": ["towns"], "columns": {"Count": "How many"}},
               "target": target or {}}
@@ -118,7 +118,7 @@ def test_publish_private_then_make_public(monkeypatch):
         at.run()
         assert not at.exception and not at.error
         (ident, ds), = emu.datasets.items()
-        assert not ds.public and ds.published and len(ds.rows) == 8 and "name" not in ds.rows[0]
+        assert not ds.public and ds.published and len(ds.rows) == 10 and "name" not in ds.rows[0]
         assert ds.view["name"] == "People by town"
         assert f"Dataset {ident} is private" in at.success[-1].value
         assert at.session_state["recipe"]["target"]["dataset_id"] == ident
