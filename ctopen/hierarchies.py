@@ -45,11 +45,17 @@ _MAP_CACHE_MAX_VALUES = 200_000
 
 
 class Hierarchy:
-    """A generalization ladder. Subclasses set `name`, `labels` and implement `_map`."""
+    """A generalization ladder. Subclasses set `name`, `labels` and implement `_map`.
+
+    Every entry point (generalize, generalize_report, unknown, loss, and the search's
+    `map_distinct` / `loss_distinct`) works on the column's distinct values with the number of
+    records holding each, through `map_distinct`: a ladder whose values depend on those counts
+    (`per_value = False`: "rare values merged") therefore gives the same values whoever calls it.
+    """
 
     name = ""
     labels: list[str] = []
-    cacheable = True   # the mapping depends only on the value (not on the rest of the column)
+    per_value = True   # a value's generalization depends on that value alone (not on its count)
 
     def __init__(self, **options):
         self.options = options
@@ -71,10 +77,13 @@ class Hierarchy:
         """The level as an int; "*" means the top. Raises RecipeError when out of range."""
         return self._level(level)
 
-    def generalize(self, series: pd.Series, level) -> pd.Series:
-        return self.generalize_report(series, level)[0]
+    def generalize(self, series: pd.Series, level, *, within: pd.Series | None = None) -> pd.Series:
+        """The values of `series` at `level`. within: the whole column these values come from (a few
+        examples of it, say), for a ladder whose values depend on the counts; default: series itself."""
+        return self.generalize_report(series, level, within=within)[0]
 
-    def generalize_report(self, series: pd.Series, level) -> tuple[pd.Series, list[str], int]:
+    def generalize_report(self, series: pd.Series, level, *, within: pd.Series | None = None
+                          ) -> tuple[pd.Series, list[str], int]:
         """(generalized series, unknown values, values changed) from one pass over the distinct values.
 
         Unknown values are listed below the top level (at level 0 they are kept as they are)."""
@@ -83,22 +92,21 @@ class Hierarchy:
         if level == self.top:
             out = pd.Series(STAR, index=series.index, dtype="str", name=series.name)
             return out, [], int((series.isna() | series.ne(STAR)).sum())
-        codes, uniques = pd.factorize(series)
-        mapped = self._map_uniques(uniques, level)
-        table = pd.array(np.asarray(mapped, dtype=object), dtype="str")
+        codes, uniques, counts = self._distinct(series, within)
+        mapped = self.map_distinct(uniques, level, counts)
+        table = pd.array(mapped, dtype="str")
         out = pd.Series(table.take(codes, allow_fill=True), index=series.index, name=series.name)
-        differs = np.asarray(mapped, dtype=object) != np.asarray(uniques, dtype=object)
+        differs = mapped != np.asarray(uniques, dtype=object)
         changed = int(np.bincount(codes[codes >= 0], minlength=len(uniques))[differs].sum()) if len(uniques) else 0
-        unknown = sorted(str(v) for v in uniques[~self._known(uniques.astype("str"))]) if len(uniques) else []
+        unknown = sorted(str(v) for v in uniques[~self._known(uniques, counts)]) if len(uniques) else []
         return out, unknown, changed
 
     def unknown(self, series: pd.Series) -> list[str]:
         """Distinct values this ladder cannot read (reported, never guessed)."""
-        uniques = pd.factorize(pd.Series(series))[1]   # first-appearance order, as generalize() maps them
+        _, uniques, counts = self._distinct(pd.Series(series))
         if len(uniques) == 0:
             return []
-        ok = self._known(uniques.astype("str"))
-        return sorted(str(v) for v in uniques[~ok])
+        return sorted(str(v) for v in uniques[~self._known(uniques, counts)])
 
     def loss(self, series: pd.Series, level) -> float:
         """Information lost at `level`, in [0, 1] (ARX's "loss" measure, on the values present).
@@ -108,24 +116,56 @@ class Hierarchy:
         non-missing records. Level 0 is 0 (unless top-coding already merges values), the top is 1,
         and a value the ladder cannot read counts as fully lost above level 0.
         """
+        _, uniques, counts = self._distinct(pd.Series(series))
+        return self.loss_distinct(uniques, counts, level)
+
+    def map_distinct(self, uniques, level, counts=None) -> np.ndarray:
+        """The generalized value (object array) of each distinct value, given how many records of the
+        column hold it (`counts`, needed by a ladder that is not per_value). A missing value stays
+        missing below the top; at the top everything is "*"; unreadable values are "*" above 0."""
+        level = self._level(level)
+        uniques = pd.Index(uniques)
+        if level == self.top:
+            return np.full(len(uniques), STAR, dtype=object)
+        missing = np.asarray(pd.isna(uniques), dtype=bool)
+        values = uniques[~missing].astype("str") if missing.any() else uniques.astype("str")
+        if not self.per_value:
+            if counts is None:
+                raise ValueError(f"The {self.name} hierarchy needs each value's record count.")
+            counts = np.asarray(counts, dtype=np.int64)[~missing] if missing.any() else np.asarray(counts, dtype=np.int64)
+        mapped = self._map_uniques(values, level, counts if not self.per_value else None)
+        if not missing.any():
+            return np.asarray(mapped, dtype=object)
+        out = np.full(len(uniques), None, dtype=object)
+        out[missing] = uniques[missing].to_numpy(dtype=object) if level == 0 else None
+        out[~missing] = mapped
+        return out
+
+    def loss_distinct(self, uniques, counts, level, mapped=None) -> float:
+        """`loss` from the distinct values and their record counts (the search's figure is this one)."""
         level = self._level(level)
         if level == self.top:
             return 1.0
-        codes, uniques = pd.factorize(pd.Series(series))
-        counts = pd.Series(np.bincount(codes[codes >= 0], minlength=len(uniques)), index=uniques)
-        distinct = len(counts)
-        if distinct <= 1:
-            return 0.0
-        mapped = pd.Series(self._map_uniques(uniques.astype("str"), level), index=counts.index)
-        unreadable = mapped.isna() | (mapped == STAR)
-        covered = mapped.map(mapped.value_counts()).astype(float)
-        per_value = ((covered - 1) / (distinct - 1)).where(~unreadable, 1.0)
-        return float((per_value * counts).sum() / counts.sum())
+        uniques = pd.Index(uniques)
+        if mapped is None:
+            mapped = self.map_distinct(uniques, level, counts)
+        return distinct_loss(mapped, counts, np.asarray(pd.isna(uniques), dtype=bool))
 
     def to_step(self, column: str, level: int) -> dict:
         return {"op": "generalize", "column": column, "hierarchy": self.name, "level": int(level), **self.options}
 
     # --- for subclasses ---------------------------------------------------------------------
+    def _distinct(self, series: pd.Series, within: pd.Series | None = None):
+        """(codes per row, -1 for missing; distinct non-missing values in first-appearance order;
+        records holding each, in `within` when given, else in series)."""
+        codes, uniques = pd.factorize(series)
+        if within is None:
+            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        else:
+            held = pd.Series(within).value_counts(dropna=True)
+            counts = pd.Series(np.asarray(uniques, dtype=object)).map(held).fillna(0).to_numpy(dtype=np.int64)
+        return codes, uniques, counts
+
     def _level(self, level) -> int:
         if level == STAR:
             return self.top
@@ -139,11 +179,12 @@ class Hierarchy:
             )
         return value
 
-    def _map_uniques(self, uniques: pd.Index, level: int) -> np.ndarray:
+    def _map_uniques(self, uniques: pd.Index, level: int, counts=None) -> np.ndarray:
         """Generalized values for distinct non-NA values (object array; unreadable -> "*" above 0).
 
-        Results are memoised by the exact distinct values, so the live page's repeated edits map each
-        column once (the generalization, its unknown values and its loss share one mapping)."""
+        Results of per-value ladders are memoised by the exact distinct values, so the live page's
+        repeated edits map each column once (the generalization, its unknown values and its loss
+        share one mapping)."""
         if level == 0 and not self._changes_level0():
             return np.asarray(uniques, dtype=object)
         key = self._cache_key(uniques, level)
@@ -153,7 +194,11 @@ class Hierarchy:
                 if hit is not None:
                     _MAP_CACHE.move_to_end(key)
                     return hit
-        out = self._map_uniques_uncached(uniques, level)
+        out = np.asarray(self._map(uniques.astype("str"), level, counts), dtype=object)
+        if level > 0:
+            out = np.where(pd.isna(out), STAR, out)
+        else:
+            out = np.where(pd.isna(out), np.asarray(uniques, dtype=object), out)
         if key is not None:
             out.flags.writeable = False
             with _MAP_LOCK:
@@ -163,29 +208,42 @@ class Hierarchy:
         return out
 
     def _cache_key(self, uniques: pd.Index, level: int):
-        if not self.cacheable or len(uniques) > _MAP_CACHE_MAX_VALUES:
+        if not self.per_value or len(uniques) > _MAP_CACHE_MAX_VALUES:
             return None
         digest = hashlib.sha1(pd.util.hash_array(np.asarray(uniques, dtype=object)).tobytes()).hexdigest()
         return (type(self).__name__, json.dumps(self.options, sort_keys=True, default=str), level, len(uniques), digest)
 
-    def _map_uniques_uncached(self, uniques: pd.Index, level: int) -> np.ndarray:
-        out = np.asarray(self._map(uniques.astype("str"), level), dtype=object)
-        if level > 0:
-            out = np.where(pd.isna(out), STAR, out)
-        else:
-            out = np.where(pd.isna(out), np.asarray(uniques, dtype=object), out)
-        return out
-
     def _changes_level0(self) -> bool:
         return False
 
-    def _known(self, uniques: pd.Index) -> np.ndarray:
+    def _known(self, uniques: pd.Index, counts=None) -> np.ndarray:
         """Which distinct values the ladder can read (unreadable values are "*" at level 1)."""
-        return np.asarray(self._map_uniques(uniques, 1) != STAR, dtype=bool)
+        if self.top <= 1:
+            return np.ones(len(uniques), dtype=bool)
+        return np.asarray(self.map_distinct(uniques, 1, counts) != STAR, dtype=bool)
 
-    def _map(self, uniques: pd.Index, level: int):
-        """Map distinct text values at 0 < level < top; None where the value cannot be read."""
+    def _map(self, uniques: pd.Index, level: int, counts=None):
+        """Map distinct text values at 0 <= level < top (level 0 only when _changes_level0); None where
+        the value cannot be read. counts: records per value (only for a ladder that is not per_value)."""
         raise NotImplementedError
+
+
+def distinct_loss(mapped, counts, missing) -> float:
+    """ARX's loss of a column below the top, from its distinct values: `mapped` (the generalized value
+    of each), `counts` (records holding each) and `missing` (which distinct value is NA). A value
+    covering c of the d distinct non-missing values loses (c - 1) / (d - 1); "*" loses 1; the average
+    over the non-missing records. The one formula: Hierarchy.loss and the search use it."""
+    keep = ~np.asarray(missing, dtype=bool)
+    mapped = np.asarray(mapped, dtype=object)[keep]
+    counts = np.asarray(counts, dtype=float)[keep]
+    distinct = len(mapped)
+    if distinct <= 1 or counts.sum() == 0:
+        return 0.0
+    codes, groups = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=False)
+    covered = np.bincount(codes, minlength=len(groups)).astype(float)[codes]
+    per_value = np.clip((covered - 1) / (distinct - 1), 0.0, 1.0)
+    per_value = np.where(np.asarray(pd.Series(mapped, dtype=object).eq(STAR).fillna(False), dtype=bool), 1.0, per_value)
+    return float(per_value @ counts / counts.sum())
 
 
 # --- dates -------------------------------------------------------------------------------------
@@ -195,7 +253,7 @@ class DateHierarchy(Hierarchy):
     name = "date"
     labels = ["as is", "month", "quarter", "year", "decade", STAR]
 
-    def _map(self, uniques, level):
+    def _map(self, uniques, level, counts=None):
         d = parse_dates(uniques)
         year = d.dt.year
         if level == 1:
@@ -269,7 +327,7 @@ class NumberHierarchy(Hierarchy):
     def _changes_level0(self):
         return "top" in self.options or "bottom" in self.options
 
-    def _map(self, uniques, level):
+    def _map(self, uniques, level, counts=None):
         x = parse_numbers(uniques)
         top, bottom = self.options.get("top"), self.options.get("bottom")
         if level == 0:
@@ -297,7 +355,7 @@ class AgeHierarchy(Hierarchy):
     def _changes_level0(self):
         return self.top_code is not None
 
-    def _map(self, uniques, level):
+    def _map(self, uniques, level, counts=None):
         x = parse_numbers(uniques)
         x = x.where(x >= 0)
         if level == 0:
@@ -335,7 +393,7 @@ class ZipHierarchy(Hierarchy):
     name = "zip"
     labels = ["as is", "3-digit prefix", "state", STAR]
 
-    def _map(self, uniques, level):
+    def _map(self, uniques, level, counts=None):
         five = zip5(uniques)
         zip3 = five.str[:3]
         if level == 1:
@@ -412,7 +470,7 @@ class TownHierarchy(Hierarchy):
         self.via = via
         self.labels = ["as is", "county" if via == "county" else "planning region", "state", STAR]
 
-    def _map(self, uniques, level):
+    def _map(self, uniques, level, counts=None):
         table = town_table()
         keys = normalize_place(uniques)
         keys = keys.map(lambda k: self.aliases.get(k, k))
@@ -427,10 +485,13 @@ class TownHierarchy(Hierarchy):
 # --- categories and coordinates ----------------------------------------------------------------
 
 class CategoryHierarchy(Hierarchy):
-    """Level 1: values held by fewer than min_count records (default 5) become "Other"; 2: "*"."""
+    """Level 1: values held by fewer than min_count records (default 5) become "Other"; 2: "*".
+
+    "Rare" is counted in the column the values come from: every entry point passes those counts
+    (see Hierarchy), so a value held by min_count records or more is always kept."""
     name = "category"
     labels = ["as is", "rare values merged", STAR]
-    cacheable = False   # "rare" depends on the counts in this column
+    per_value = False   # "rare" depends on the counts in this column
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -438,29 +499,12 @@ class CategoryHierarchy(Hierarchy):
         if not isinstance(m, int) or isinstance(m, bool) or m < 1:
             raise RecipeError("The category hierarchy's \"min_count\" must be a whole number of at least 1.")
         self.min_count = m
-        self._counts = None
 
-    def generalize(self, series, level):
-        self._counts = pd.Series(series).value_counts(dropna=True)
-        try:
-            return super().generalize(series, level)
-        finally:
-            self._counts = None
-
-    def loss(self, series, level):
-        self._counts = pd.Series(series).value_counts(dropna=True)
-        try:
-            return super().loss(series, level)
-        finally:
-            self._counts = None
-
-    def _known(self, uniques):
+    def _known(self, uniques, counts=None):
         return np.ones(len(uniques), dtype=bool)
 
-    def _map(self, uniques, level):
-        counts = self._counts if self._counts is not None else pd.Series(dtype=int)
-        n = pd.Series(np.asarray(uniques, dtype=object)).map(counts).fillna(0).to_numpy()
-        return np.where(n < self.min_count, "Other", np.asarray(uniques, dtype=object))
+    def _map(self, uniques, level, counts=None):
+        return np.where(np.asarray(counts) < self.min_count, "Other", np.asarray(uniques, dtype=object))
 
 
 NUM = r"[+-]?\d+(?:\.\d+)?"
@@ -482,7 +526,7 @@ class CoordinatesHierarchy(Hierarchy):
         self.decimals = d
         self.labels = ["as is"] + [f"{d - n} decimals" for n in range(1, d + 1)] + [STAR]
 
-    def _map(self, uniques, level):
+    def _map(self, uniques, level, counts=None):
         keep = self.decimals - level
         out = []
         for v in uniques:

@@ -35,9 +35,6 @@ import pandas as pd
 from ctopen import settings
 from ctopen.errors import CtopenError, RecipeError
 
-# Hierarchies whose generalization of a value depends on that value alone: they are generalized on
-# the distinct values. Others (category: "rare" depends on counts) are generalized on the column.
-PER_VALUE = {"date", "age", "zip", "ct_town", "number", "coordinates"}
 MAX_NODES = 2_000_000          # lattice size above which recommend asks for fewer quasi-identifiers
 EPS = 1e-12
 EXTRA_EVALUATIONS = 30   # evaluations spent after the optimum, looking for alternatives
@@ -117,9 +114,11 @@ def resolve_hierarchy(column: str, series: pd.Series, spec=None):
         name = spec.get("hierarchy")
         if not name:
             raise RecipeError(f"The hierarchy for column {column!r} has no name.")
-        # options as in a recipe step ("state_column" is a step setting the search does not model)
+        # options as in a recipe step; "state_column" (a town's state, read by apply) is a step setting
+        # kept in the spec: the search reads the column the same way (transform.step_distinct)
         options = {k: v for k, v in spec.items() if k not in ("op", "column", "level", "hierarchy", "state_column")}
-        return hierarchies.get(name, **options), {"hierarchy": name, **options}
+        state = {"state_column": spec["state_column"]} if spec.get("state_column") and name == "ct_town" else {}
+        return hierarchies.get(name, **options), {"hierarchy": name, **options, **state}
     # an object with .levels and .generalize (tests, or a hierarchy built by the caller)
     name = getattr(spec, "name", None) or "custom"
     return spec, {"hierarchy": name, **dict(getattr(spec, "options", {}) or {})}
@@ -136,13 +135,15 @@ def _suggest(column: str, series: pd.Series):
 
 
 def specs_from_recipe(recipe: dict | None) -> dict:
-    """The hierarchies a recipe's generalize steps chose ({column: {"hierarchy": H, **options}})."""
+    """The hierarchies a recipe's generalize steps chose ({column: {"hierarchy": H, **options}}, with the
+    step's "state_column" when it has one)."""
     from ctopen import recipe as recipes
 
     out = {}
     for step in (recipe or {}).get("steps", []):
         if step.get("op") == "generalize" and step.get("column") and step.get("hierarchy"):
-            out[step["column"]] = {"hierarchy": step["hierarchy"], **recipes.hierarchy_options(step)}
+            state = {"state_column": step["state_column"]} if step.get("state_column") else {}
+            out[step["column"]] = {"hierarchy": step["hierarchy"], **recipes.hierarchy_options(step), **state}
     return out
 
 
@@ -155,7 +156,6 @@ class _Column:
     height: int                   # number of levels (0 .. height-1)
     codes: list[np.ndarray]       # per level: group code of each distinct value (int32, len M)
     cards: list[int]              # per level: number of groups
-    gloss: list[np.ndarray]       # per level: loss of each group (float, len cards[level])
     row_values: np.ndarray = None                                # distinct value of each table row
     column_loss: np.ndarray = None                               # per level: the column's loss
     ok: np.ndarray = None                                        # ok[a, b]: level b a function of a
@@ -180,55 +180,57 @@ class _AsIs:
         return "as is"
 
 
-def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict,
+def _column_ladder(name: str, df: pd.DataFrame, hierarchy, step: dict,
                    only: int | None = None) -> tuple[_Column, np.ndarray]:
     """Generalize one column at every level (or only at level `only`, for a column whose level is
-    fixed); returns the column's ladder and its per-row value codes."""
-    value_codes, uniques = _codes_of(series)
-    m = len(uniques)
-    height = int(hierarchy.levels)
-    hname = step.get("hierarchy")
-    if hname in PER_VALUE:
-        source = pd.Series(pd.array(list(uniques), dtype="str"), name=name)
-        take = None
+    fixed); returns the column's ladder and its per-row value codes.
+
+    A registered hierarchy maps the column's distinct values with their record counts exactly as
+    apply does (transform.step_distinct and generalize_distinct), and its loss is Hierarchy's; any
+    other object with .levels and .generalize is asked for its values on the distinct values."""
+    from ctopen import hierarchies
+    from ctopen.transform import generalize_distinct, step_distinct
+
+    series = df[name]
+    registered = isinstance(hierarchy, hierarchies.Hierarchy)
+    if step.get("state_column") and step["state_column"] not in df.columns:
+        raise RecipeError(f"The state column {step['state_column']!r} given for {name!r} is not in the file.")
+    if registered:
+        codes, uniques, records, outside = step_distinct(df, {**step, "column": name}, hierarchy)
     else:
-        # data-dependent ladders (category) see the whole column; keep one row per distinct value
-        source = series
-        first = np.full(m, -1, dtype=np.int64)
-        first[value_codes[::-1]] = np.arange(len(value_codes) - 1, -1, -1)
-        take = first
-    is_na = np.asarray(pd.isna(uniques), dtype=bool) if m else np.zeros(0, bool)
-    non_na = int((~is_na).sum())
-    records = np.bincount(value_codes, minlength=m).astype(float)
-    records[is_na] = 0.0
-    codes, cards, gloss, column_loss = [], [], [], []
+        codes, uniques = pd.factorize(series)
+        codes = np.asarray(codes, dtype=np.int64)
+        records, outside = np.bincount(codes[codes >= 0], minlength=len(uniques)), None
+    # missing values: one distinct value of their own (a group of their own), last
+    m = len(uniques)
+    value_codes = np.where(codes < 0, m, codes)
+    has_na = bool((codes < 0).any())
+    if has_na:
+        uniques = uniques.insert(m, None) if len(uniques) else pd.Index([None], dtype=object)
+        records = np.append(records, int((codes < 0).sum()))
+        outside = None if outside is None else np.append(outside, False)
+    is_na = np.zeros(len(uniques), dtype=bool)
+    is_na[m:] = True
+    height = int(hierarchy.levels)
+    source = None if registered else pd.Series(pd.array(list(uniques), dtype="str"), name=name)
+    codes_by_level, cards, column_loss = [], [], []
     todo = list(range(height)) if only is None else [int(only)]
     for level in todo:
-        out = hierarchy.generalize(source, level)
-        out = np.asarray(out, dtype=object) if take is None else np.asarray(out, dtype=object)[take]
-        c, u = pd.factorize(pd.Series(out, dtype=object), use_na_sentinel=False)
-        c = c.astype(np.int32)
-        card = len(u)
-        # ARX loss of each group: (distinct non-missing values covered - 1) / (distinct - 1); the
-        # same figure as Hierarchy.loss and transform.information_loss
-        covered = np.bincount(c[~is_na], minlength=card).astype(float)
-        if level == height - 1:
-            g = np.ones(card)
-        elif non_na <= 1:
-            g = np.zeros(card)
+        if registered:
+            out = generalize_distinct(hierarchy, uniques, records, level, outside)
         else:
-            g = np.clip((covered - 1) / (non_na - 1), 0.0, 1.0)
-            star = np.asarray(pd.Series(u, dtype=object).eq("*").fillna(False), dtype=bool)
-            g = np.where(star & (covered > 0), 1.0, g)   # values the ladder cannot read: fully lost
-        codes.append(c)
-        cards.append(card)
-        gloss.append(g)
-        # the column's loss at this level: average over the non-missing records (1 at the top)
+            out = np.asarray(hierarchy.generalize(source, level), dtype=object)
+        c, u = pd.factorize(pd.Series(out, dtype=object), use_na_sentinel=False)
+        codes_by_level.append(c.astype(np.int32))
+        cards.append(len(u))
+        # the column's loss at this level (the same figure as transform.information_loss)
         if level == height - 1:
             column_loss.append(1.0)
+        elif registered:
+            column_loss.append(hierarchy.loss_distinct(uniques, records, level, mapped=out))
         else:
-            column_loss.append(float(records @ g[c]) / records.sum() if records.sum() else 0.0)
-    col = _Column(name=name, step=step, height=len(todo), codes=codes, cards=cards, gloss=gloss,
+            column_loss.append(hierarchies.distinct_loss(out, records, is_na))
+    col = _Column(name=name, step=step, height=len(todo), codes=codes_by_level, cards=cards,
                   column_loss=np.array(column_loss))
     col.nested = _is_nested(col)
     label = getattr(hierarchy, "label", None)
@@ -236,17 +238,17 @@ def _column_ladder(name: str, series: pd.Series, hierarchy, step: dict,
     return col, value_codes
 
 
-def _fixed_column(name: str, series: pd.Series, step: dict | None) -> tuple[_Column | None, np.ndarray | None]:
+def _fixed_column(name: str, df: pd.DataFrame, step: dict | None) -> tuple[_Column | None, np.ndarray | None]:
     """A quasi-identifier the search leaves where the recipe has it: as is (step None), generalized at
     its level, pseudonymized (the same groups as is, fully lost) or dropped (no column: None)."""
     op = (step or {}).get("op")
     if op == "drop":
         return None, None
     if op == "generalize":
-        hierarchy, spec = resolve_hierarchy(name, series, step)
-        return _column_ladder(name, series, hierarchy, spec, only=hierarchy.check_level(step["level"])
+        hierarchy, spec = resolve_hierarchy(name, df[name], step)
+        return _column_ladder(name, df, hierarchy, spec, only=hierarchy.check_level(step["level"])
                               if hasattr(hierarchy, "check_level") else int(step["level"]))
-    col, codes = _column_ladder(name, series, _AsIs(), {"hierarchy": "as is"}, only=0)
+    col, codes = _column_ladder(name, df, _AsIs(), {"hierarchy": "as is"}, only=0)
     if op == "pseudonymize":
         col.column_loss = np.array([1.0])
         col.labels = ["anonymous ID"]
@@ -315,13 +317,13 @@ class _Problem:
         cols, value_codes = [], []
         for name in quasi:
             hierarchy, step = resolve_hierarchy(name, df[name], specs.get(name))
-            col, vc = _column_ladder(name, df[name], hierarchy, step)
+            col, vc = _column_ladder(name, df, hierarchy, step)
             cols.append(col)
             value_codes.append(vc)
         self.dropped = 0          # fixed quasi-identifiers that are dropped: fully lost, in no group
         self.fixed = []
         for name, step in (fixed or {}).items():
-            col, vc = _fixed_column(name, df[name], step)
+            col, vc = _fixed_column(name, df, step)
             if col is None:
                 self.dropped += 1
                 continue
@@ -694,9 +696,10 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
 
 
 def _loss(average: float, suppressed: int, rows: int) -> float:
-    """The columns' average loss for the records kept; suppressed records count as fully lost
-    (transform.information_loss: kept/total * average + suppressed/total)."""
-    return average + (suppressed / rows) * (1.0 - average) if rows else 0.0
+    """The columns' average loss for the records kept; suppressed records count as fully lost."""
+    from ctopen.transform import combined_loss
+
+    return combined_loss(average, suppressed, rows)
 
 
 def repeating_columns(df: pd.DataFrame, quasi, share: float = 0.85) -> dict[str, str]:

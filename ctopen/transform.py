@@ -91,7 +91,9 @@ def generalize(df: pd.DataFrame, step: dict):
     in_ct = before
     if outside is not None and 0 < level < h.top:
         # a town of the same name in another state ("WARREN", state "OH") is not a Connecticut town
-        after = after.where(~(outside & before.notna()), hierarchies.STAR)
+        codes, uniques, counts, flags = step_distinct(df, step, h)
+        mapped = generalize_distinct(h, uniques, counts, level, flags)
+        after = pd.Series(pd.array(mapped, dtype="str").take(codes, allow_fill=True), index=before.index, name=col)
         changed = int((before.fillna("\x00") != after.fillna("\x00")).sum())
         in_ct = before[~outside]
         unknown = h.unknown(in_ct)
@@ -111,6 +113,39 @@ def generalize(df: pd.DataFrame, step: dict):
     entry.update(hierarchy=h.name, level=level, label=h.label(level), unknown=unknown[:50],
                  unknown_count=len(unknown), outside_ct=n_outside)
     return out, entry
+
+
+def step_distinct(df: pd.DataFrame, step: dict, h=None):
+    """The distinct values a generalize step maps: (codes per row, -1 for missing; distinct values;
+    records holding each; per distinct value, whether its state column names another state, or None).
+
+    With a state column (ct_town), a town name found both in and outside Connecticut is two distinct
+    values. Apply, the information lost and the search all read a step's column through this."""
+    h = h or hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
+    codes, uniques = pd.factorize(df[step["column"]])
+    codes = np.asarray(codes, dtype=np.int64)
+    outside = _outside_ct(df, step.get("state_column")) if h.name == "ct_town" else None
+    if outside is None or not outside.any():
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        return codes, uniques, counts, None
+    ok = codes >= 0
+    pair_codes = np.full(len(codes), -1, dtype=np.int64)
+    found, pairs = pd.factorize(codes[ok] * 2 + outside[ok])
+    pair_codes[ok] = found
+    counts = np.bincount(found, minlength=len(pairs))
+    return pair_codes, uniques[pairs // 2], counts, (pairs % 2).astype(bool)
+
+
+def generalize_distinct(h, uniques, counts, level, outside=None) -> np.ndarray:
+    """Each distinct value's generalized value: the hierarchy's (it sees the records holding each), and
+    a town whose state column names another state (`outside`, per distinct value) written * at the
+    levels between as is and the top. The one rule for apply, the information lost and the search."""
+    level = h.check_level(level)
+    mapped = h.map_distinct(uniques, level, counts)
+    if outside is not None and 0 < level < h.top:
+        mapped = np.where(np.asarray(outside, dtype=bool) & ~np.asarray(pd.isna(pd.Index(uniques)), dtype=bool),
+                          hierarchies.STAR, mapped)
+    return mapped
 
 
 def suppress(df: pd.DataFrame, step: dict, roles: dict | None = None):
@@ -306,9 +341,24 @@ def information_loss(df: pd.DataFrame, recipe: dict, columns: list[str], suppres
         if step["op"] in ("drop", "pseudonymize"):
             per_column[col] = 1.0
         elif step["op"] == "generalize":
-            h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
-            per_column[col] = h.loss(df[col], step["level"])
-    average = sum(per_column.values()) / len(per_column)
-    total = len(df)
-    suppressed = min(int(suppressed), total)
-    return (total - suppressed) / total * average + suppressed / total
+            per_column[col] = step_loss(df, step)
+    return combined_loss(sum(per_column.values()) / len(per_column), suppressed, len(df))
+
+
+def combined_loss(average: float, suppressed: int, rows: int) -> float:
+    """The loss of a release: the columns' average loss for the records kept, suppressed records fully
+    lost (kept/rows * average + suppressed/rows). The one formula (the search calls it too)."""
+    if not rows:
+        return 0.0
+    suppressed = min(int(suppressed), rows)
+    return (rows - suppressed) / rows * average + suppressed / rows
+
+
+def step_loss(df: pd.DataFrame, step: dict) -> float:
+    """Information lost by one generalize step on its column (the hierarchy's loss over the values the
+    step maps, towns of other states written * included), in [0, 1]."""
+    h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
+    level = h.check_level(step["level"])
+    _, uniques, counts, outside = step_distinct(df, step, h)
+    mapped = generalize_distinct(h, uniques, counts, level, outside)
+    return h.loss_distinct(uniques, counts, level, mapped=mapped)

@@ -298,6 +298,74 @@ def test_category_merges_rare_values():
     assert h.unknown(s) == []
 
 
+def _same_groups(codes, values) -> bool:
+    """The codes split the rows exactly as the values do (NA a value of its own)."""
+    pairs = pd.DataFrame({"c": np.asarray(codes), "v": pd.Series(values).fillna("\x00").to_numpy()}).drop_duplicates()
+    return len(pairs) == pairs["c"].nunique() == pairs["v"].nunique()
+
+
+def _race_column():
+    counts = {"White": 4004, "Hispanic, White": 561, "Black": 433, "Unknown": 5, "Asian, Other": 4, "Chinese": 2}
+    values = [v for v, n in counts.items() for _ in range(n)] + [None] * 3
+    return pd.Series(np.random.default_rng(0).permutation(np.array(values, dtype=object)), dtype="str")
+
+
+def test_rare_values_merged_gives_the_same_values_on_every_path():
+    """generalize, generalize_report, apply (transform.generalize), the search's ladder and the loss all
+    count the column: White (4,004 records) is kept everywhere; only values under min_count merge."""
+    from ctopen import search, transform
+    s = _race_column()
+    h = H.get("category", min_count=5)
+    expected = s.where(~s.isin(["Asian, Other", "Chinese"]), "Other")
+    assert h.generalize(s, 1).equals(expected)
+    out, unknown, changed = h.generalize_report(s, 1)
+    assert out.equals(expected) and unknown == [] and changed == 6
+    df = pd.DataFrame({"Race": s})
+    step = {"op": "generalize", "column": "Race", "hierarchy": "category", "min_count": 5, "level": 1}
+    applied, entry = transform.generalize(df, step)
+    assert applied["Race"].equals(expected) and entry["values_changed"] == 6
+    assert transform.apply(df, {"version": 1, "steps": [step]}).df["Race"].equals(expected)
+    col, codes = search._column_ladder("Race", df, h, {"hierarchy": "category", "min_count": 5})
+    assert _same_groups(col.codes[1][codes], expected)      # the search's groups are apply's values
+    for level in range(h.levels):
+        assert col.column_loss[level] == pytest.approx(h.loss(s, level), abs=1e-12)
+        assert transform.step_loss(df, {**step, "level": level}) == pytest.approx(h.loss(s, level), abs=1e-12)
+
+
+def test_a_few_examples_are_generalized_as_in_their_column():
+    """The Transform page shows a few values before -> after: `within` counts them in the whole column."""
+    s = _race_column()
+    h = H.get("category", min_count=5)
+    examples = S("White", "Chinese", "Black")
+    assert h.generalize(examples, 1, within=s).tolist() == ["White", "Other", "Black"]
+    assert h.generalize(examples, 1).tolist() == ["Other"] * 3          # counted among themselves
+
+
+def test_map_distinct_needs_the_counts_of_a_counting_ladder():
+    h = H.get("category", min_count=2)
+    assert h.map_distinct(pd.Index(["a", "b", None]), 1, [5, 1, 7]).tolist() == ["a", "Other", None]
+    with pytest.raises(ValueError, match="record count"):
+        h.map_distinct(pd.Index(["a"]), 1)
+    assert not H.get("category").per_value and all(H.get(n, **o).per_value for n, o in [
+        ("date", {}), ("age", {}), ("zip", {}), ("ct_town", {}), ("number", {"width": 5}), ("coordinates", {})])
+
+
+def test_a_town_in_another_state_is_star_in_apply_loss_and_search():
+    """A state column (ct_town) is read the same way by apply, the information lost and the search."""
+    from ctopen import search, transform
+    df = pd.DataFrame({"City": S(*(["WARREN"] * 6 + ["HARTFORD"] * 6 + [None])),
+                       "State": S(*(["CT", "ME", "ME", "CT", "OH", "CT"] + ["CT"] * 6 + ["CT"]))})
+    step = {"op": "generalize", "column": "City", "hierarchy": "ct_town", "state_column": "State", "level": 1}
+    out, entry = transform.generalize(df, step)
+    assert out["City"].tolist()[:6] == ["Litchfield", "*", "*", "Litchfield", "*", "Litchfield"]
+    assert entry["outside_ct"] == 3
+    h = H.get("ct_town")
+    col, codes = search._column_ladder("City", df, h, {"hierarchy": "ct_town", "state_column": "State"})
+    assert _same_groups(col.codes[1][codes], out["City"])
+    assert col.column_loss[1] == pytest.approx(transform.step_loss(df, step), abs=1e-12)
+    assert transform.step_loss(df, step) != pytest.approx(h.loss(df["City"], 1))   # the * counts as lost
+
+
 def test_coordinates_lose_decimals_and_the_town_text(drug):
     h = H.get("coordinates")
     geo = drug["ResidenceCityGeo"]
