@@ -5,7 +5,8 @@ interface, documented in docs/recipe.md). Validation returns findings as data pl
 score; nothing here raises for an incomplete form.
 
     result = validate(meta, columns=release_columns)     # Validation: complete, score, findings, checklist
-    view = to_socrata(meta, columns_types)               # Socrata view payload (sodapy create / update_metadata)
+    view = to_socrata(meta, release_df)                  # Socrata view payload (sodapy create / update_metadata)
+    kind = portal_type(release_df[column])               # number / calendar_date / checkbox / text: what is sent
     record = to_dcat(meta)                               # DCAT-US 1.1 (Project Open Data) dataset record
     values = suggest(table, detection, release)          # pre-filled values from the data (marked as suggestions)
 """
@@ -338,7 +339,44 @@ def validate(meta: dict | None, columns: list[str] | None = None) -> Validation:
 
 # --- renderings ------------------------------------------------------------------------------------
 
-SOCRATA_TYPES = {"text": "text", "integer": "number", "decimal": "number", "date": "calendar_date", "boolean": "checkbox"}
+# --- portal column types ---------------------------------------------------------------------------
+
+PORTAL_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?$")
+PORTAL_NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+PORTAL_TYPE_LABELS = {"number": "Number", "calendar_date": "Date", "checkbox": "Yes/no (checkbox)", "text": "Text"}
+
+
+def portal_type(series: pd.Series) -> str:
+    """The Socrata column type a release column is sent as: number, calendar_date, checkbox or text.
+
+    The one place that decides it: the Describe preview, the Publish preview, the bundle and the publisher
+    all call this (ctopen.publish.socrata.portal_type is this function). Only values already in the portal's
+    own format count (ISO dates, plain numbers, true/false); anything else (03/21/2013, "$1,200", an age
+    band "20-29") is sent as text, exactly as it is in the release table.
+    """
+    values = series.dropna().astype(str).str.strip()
+    values = values[values != ""]
+    if values.empty:
+        return "text"
+    if values.str.fullmatch(PORTAL_NUMBER.pattern).all():
+        # leading zeros (ZIP, FIPS) are identifiers, not numbers
+        return "text" if values.str.match(r"^-?0\d").any() else "number"
+    if values.str.fullmatch(PORTAL_ISO_DATE.pattern).all():
+        return "calendar_date"
+    if values.str.lower().isin(["true", "false"]).all():
+        return "checkbox"
+    return "text"
+
+
+def portal_types(df: pd.DataFrame) -> dict[str, str]:
+    """{column: portal type} of a release table."""
+    return {str(c): portal_type(df[c]) for c in df.columns}
+
+
+# Types ctopen.load infers, as the portal types they stand for: only for callers that still pass a
+# {column: ctopen type} mapping to to_socrata (the `metadata socrata` command). Pass the release table
+# instead: a type read from the loaded file is not what the release sends (a banded age is text).
+_LOADED_TYPES = {"text": "text", "integer": "number", "decimal": "number", "date": "calendar_date", "boolean": "checkbox"}
 
 
 def field_name(column: str, taken: set[str] | None = None) -> str:
@@ -364,10 +402,14 @@ def license_info(name: str | None) -> tuple[str | None, str | None]:
     return None, None
 
 
-def to_socrata(meta: dict | None, columns_types: dict[str, str] | None = None) -> dict:
+def to_socrata(meta: dict | None, release: "pd.DataFrame | dict[str, str] | None" = None) -> dict:
     """The Socrata view payload (`/api/views.json`): name, description, category, tags, attribution
     ("Data provided by"), attributionLink ("Source link"), licenseId/license, columns with descriptions, and
     metadata.rowLabel / metadata.custom_fields {group: {field: value}}. Empty values are left out.
+
+    `release`: the release table; its columns are listed with the type `portal_type` gives each, which is
+    what the publisher sends. (A {column: ctopen type} mapping is still accepted for the `metadata socrata`
+    command; its types are the loaded file's, not the release's.)
 
     With sodapy: `client.create(p["name"], description=p.get("description"), columns=p.get("columns"),
     category=p.get("category"), tags=p.get("tags"), new_backend=True)` then
@@ -395,12 +437,13 @@ def to_socrata(meta: dict | None, columns_types: dict[str, str] | None = None) -
         "license": ({"name": m["license"], **({"termsLink": url} if url else {})} if m["license"] else None),
         "metadata": {k: v for k, v in (("rowLabel", m["row_label"] or None), ("custom_fields", custom or None)) if v},
     }
-    if columns_types is not None:
+    if release is not None:
+        types = (portal_types(release) if isinstance(release, pd.DataFrame)
+                 else {str(c): _LOADED_TYPES.get(t, "text") for c, t in release.items()})
         taken: set[str] = set()
-        payload["columns"] = [{"name": c, "fieldName": field_name(c, taken),
-                               "dataTypeName": SOCRATA_TYPES.get(t, "text"),
+        payload["columns"] = [{"name": c, "fieldName": field_name(c, taken), "dataTypeName": t,
                                **({"description": m["columns"][c]} if m["columns"].get(c) else {})}
-                              for c, t in columns_types.items()]
+                              for c, t in types.items()]
     return {k: v for k, v in payload.items() if v not in (None, "", [], {})} | {"name": m["title"]}
 
 
@@ -471,8 +514,9 @@ GEO_WORDS = [  # (header pattern, detected entity, geographic unit) - the finest
     (r"^state$", (), "State"),
 ]
 COORDS = r"\(?\s*-?\d{1,3}\.\d+\s*,\s*-?\d{1,3}\.\d+\s*\)?"
-TYPE_TEXT = {"integer": "A whole number", "decimal": "A number", "date": "A date", "boolean": "Yes or no",
-             "text": "Text"}
+UNIT_ORDER = [unit for _, _, unit in GEO_WORDS]      # finest first
+PLACE_UNITS = ("Municipality", "County or county-equivalent", "State")   # read from the values, not only the header
+TYPE_TEXT = {"number": "A number", "calendar_date": "A date", "checkbox": "Yes or no", "text": "Text"}
 
 
 def _frame_and_types(table) -> tuple[pd.DataFrame, dict]:
@@ -481,8 +525,31 @@ def _frame_and_types(table) -> tuple[pd.DataFrame, dict]:
     return df, types
 
 
+def _place_unit(values: pd.Series, unit: str) -> str | None:
+    """The unit of place a column of the release holds: a town column generalized to counties (or planning
+    regions) holds counties, one generalized to the state holds the state; None when nothing is left of it
+    (every value blanked out). `unit` is what the header says."""
+    from ctopen.hierarchies import STAR, town_table
+    held = pd.Series(values.dropna().astype("str").str.strip().unique(), dtype="str")
+    held = held[(held != "") & (held != STAR)]
+    if held.empty:
+        return None
+    names = held.str.upper().str.replace(r"\s+(COUNTY|PLANNING REGION)$", "", regex=True)
+    if names.isin(["CONNECTICUT", "CT", "STATE OF CONNECTICUT"]).all():
+        return "State"
+    towns = town_table()
+    counties = {str(v).upper() for v in pd.concat([towns["county"], towns["planning_region"]]) if v}
+    if unit == "Municipality" and names.isin(counties).all():
+        return "County or county-equivalent"
+    return unit
+
+
 def suggestions(table, detection=None, release=None) -> list[Suggestion]:
-    """Values the data itself suggests, each with the reason (shown as a suggestion, never as a fact)."""
+    """Values the data itself suggests, each with the reason (shown as a suggestion, never as a fact).
+
+    `release` is the release table (or ctopen.transform.Applied): the unit of place, the column skeletons
+    (by the type each column is sent as) and the row count are read from it; the period covered is read
+    from the loaded file's dates (a release that writes dates as years still covers the exact span)."""
     df, types = _frame_and_types(table)
     out_df = getattr(release, "df", release) if release is not None else df
     published = [str(c) for c in out_df.columns]
@@ -517,13 +584,18 @@ def suggestions(table, detection=None, release=None) -> list[Suggestion]:
 
     coords = [c for c in published if not re.search(r"city|town|county|zip|state", c, re.IGNORECASE)
               and out_df[c].dropna().astype("str").head(50).str.contains(COORDS, regex=True).mean() > 0.8]
+    places: list[tuple[int, str, str]] = []    # (rank, unit, column): the finest unit the release holds wins
     for pattern, ents, unit in GEO_WORDS:
         hit = [c for c in published if re.search(pattern, c, re.IGNORECASE) or (ents and entities.get(c) in ents)]
         if unit == "Latitude/longitude":
             hit = hit + [c for c in coords if c not in hit]
-        if hit:
-            out.append(Suggestion("geographic_unit", unit, f"the column '{hit[0]}' holds {unit.lower()} values"))
-            break
+        for c in hit:
+            held = _place_unit(out_df[c], unit) if unit in PLACE_UNITS else unit
+            if held is not None:
+                places.append((UNIT_ORDER.index(held), held, c))
+    if places:
+        _, unit, col = min(places, key=lambda p: p[0])   # the first column of the finest unit
+        out.append(Suggestion("geographic_unit", unit, f"the column '{col}' holds {unit.lower()} values"))
 
     period = f", from {coverage}" if coverage else ""
     out.append(Suggestion("description",
@@ -532,13 +604,12 @@ def suggestions(table, detection=None, release=None) -> list[Suggestion]:
                           f"the release table has {rows:,} rows and {len(published)} columns"))
 
     col_desc = {}
-    for c in published:
-        kind = types.get(c, "text")
-        text = TYPE_TEXT.get(kind, "Text")
-        if c in date_cols:
-            text = "A date"
+    for c, kind in portal_types(out_df).items():
+        text = TYPE_TEXT[kind]
+        if kind == "number" and out_df[c].dropna().astype("str").str.fullmatch(r"-?\d+").all():
+            text = "A whole number"
         col_desc[c] = f"{text}: {PLACEHOLDER}"
-    out.append(Suggestion("columns", col_desc, "a skeleton from each column's type; fill in what each one means"))
+    out.append(Suggestion("columns", col_desc, "a skeleton from the type each column is sent as; fill in what each one means"))
 
     if not any(LAST_UPDATED.search(c) for c in published):
         out.append(Suggestion("hint_last_updated", True,

@@ -2,6 +2,7 @@
 completeness score, the Socrata and DCAT-US renderings, suggestions from real files, and the CLI."""
 import json
 
+import pandas as pd
 import pytest
 
 from ctopen import metadata as md
@@ -170,7 +171,9 @@ def test_validation_to_dict_has_the_public_keys():
 # --- renderings ----------------------------------------------------------------------------------
 
 def test_socrata_payload():
-    p = md.to_socrata(COMPLETE, {"Date": "date", "Age": "integer", "Last updated": "date"})
+    release = pd.DataFrame({"Date": ["2014-06-28", "2015-01-02"], "Age": ["41", "38"], "Last updated": ["2019-01-01", None]},
+                           dtype="str")
+    p = md.to_socrata(COMPLETE, release)
     assert p["name"] == COMPLETE["title"] and p["category"] == "Health and Human Services"
     assert p["tags"] == ["overdose", "opioids"] and p["attribution"] == "Office of the Chief Medical Examiner"
     assert p["attributionLink"] == "https://portal.ct.gov/ocme" and p["licenseId"] == "PUBLIC_DOMAIN"
@@ -192,6 +195,71 @@ def test_socrata_payload_leaves_out_empty_values_and_unfinished_suggestions():
     p = md.to_socrata({"title": "Sales", "description": "This dataset has 5 rows, one per ___.",
                        "columns": {"A": "Text: ___"}}, {"A": "text"})
     assert p == {"name": "Sales", "columns": [{"name": "A", "fieldName": "a", "dataTypeName": "text"}]}
+
+
+# One decision of a column's portal type: what Describe previews is what the publisher sends.
+PORTAL_CASES = [
+    (["2013-03-21", "2014-12-01", None], "calendar_date"),
+    (["2013-03-21T10:15:00", "2014-12-01"], "calendar_date"),
+    (["03/21/2013", "12/01/2014"], "text"),                  # a US date is sent as text, so it is previewed as text
+    (["03/21/2013 12:00:00 AM"], "text"),
+    (["41", "7", "-3"], "number"),
+    (["1.5", "2"], "number"),
+    (["$1,200", "$35"], "text"),
+    (["295,000"], "text"),
+    (["20-29", "30-39", "90+"], "text"),                    # a generalized age band
+    (["2014", "2015"], "number"),                           # a date generalized to the year
+    (["06810", "06811"], "text"),                           # leading zeros: a code
+    (["true", "False"], "checkbox"),
+    (["Y", "N"], "text"),
+    ([None, ""], "text"),
+]
+
+
+@pytest.mark.parametrize("values,expected", PORTAL_CASES)
+def test_portal_type_is_one_decision_for_the_preview_and_the_publisher(values, expected):
+    from ctopen.publish import socrata
+    release = pd.DataFrame({"C": values}, dtype="str")
+    assert md.portal_type(release["C"]) == socrata.portal_type(release["C"]) == expected
+    preview = md.to_socrata({"title": "T"}, release)["columns"]
+    sent = socrata.view_payload({"title": "T"}, release)["columns"]
+    assert [(c["name"], c["fieldName"], c["dataTypeName"]) for c in preview] == \
+        [(c["name"], c["fieldName"], c["dataTypeName"]) for c in sent] == [("C", "c", expected)]
+
+
+def test_column_skeletons_follow_the_release_types():
+    from ctopen.transform import apply
+    t = load(shared_file(DRUG))
+    banded = apply(t.df, {"version": 1, "steps": [{"op": "generalize", "column": "Age", "hierarchy": "age", "level": 2}]})
+    assert md.suggest(t)["columns"]["Age"].startswith("A whole number")
+    assert md.suggest(t, None, banded)["columns"]["Age"].startswith("Text")    # "20-29" is sent as text
+
+
+@pytest.mark.parametrize("level,unit", [(0, "Municipality"), (1, "County or county-equivalent"), (2, "State"),
+                                        (3, None)])
+def test_geographic_unit_follows_the_generalized_towns(level, unit):
+    from ctopen.load import Table
+    from ctopen.transform import apply
+    df = pd.DataFrame({"Town": ["Hartford", "Avon", "Essex", "Mystic", "Putnam"], "Count": ["1", "2", "3", "4", "5"]},
+                      dtype="str")
+    steps = [{"op": "generalize", "column": "Town", "hierarchy": "ct_town", "level": level}] if level else []
+    release = apply(df, {"version": 1, "steps": steps})
+    s = md.suggest(Table(df=df, types={"Town": "text", "Count": "integer"}, source=None), None, release)
+    assert s.get("geographic_unit") == unit
+
+
+def test_geographic_unit_is_the_finest_the_release_holds():
+    from ctopen.transform import apply
+    t = load(shared_file(DRUG))
+    towns = [{"op": "generalize", "column": c, "hierarchy": "ct_town", "level": 1}
+             for c in ("ResidenceCity", "DeathCity", "InjuryCity")]
+    geo = [{"op": "drop", "column": c} for c in ("DeathCityGeo", "ResidenceCityGeo", "InjuryCityGeo")]
+    s = md.suggestions(t, None, apply(t.df, {"version": 1, "steps": towns + geo}))
+    unit = next(x for x in s if x.key == "geographic_unit")
+    assert unit.value == "County or county-equivalent" and "ResidenceCity" in unit.why
+    state = [{**x, "level": 2} for x in towns]
+    counties = [{"op": "drop", "column": c} for c in ("ResidenceCounty", "DeathCounty", "InjuryCounty")]
+    assert md.suggest(t, None, apply(t.df, {"version": 1, "steps": state + geo + counties}))["geographic_unit"] == "State"
 
 
 def test_field_names_are_unique_api_names():

@@ -115,30 +115,13 @@ def check_dataset_id(dataset_id: str) -> str:
 
 # --- the table as the portal sees it ------------------------------------------------------------
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?$")
-_NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
-
-
 def portal_type(series: pd.Series) -> str:
-    """Socrata column type of a release column: number, calendar_date, checkbox or text.
+    """Socrata column type a release column is sent as: number, calendar_date, checkbox or text.
 
-    Only values already in the portal's own format count (ISO dates, plain numbers, true/false); anything
-    else is published as text, exactly as it is in the release table.
-    """
-    values = series.dropna().astype(str).str.strip()
-    values = values[values != ""]
-    if values.empty:
-        return "text"
-    if values.str.fullmatch(_NUMBER.pattern).all():
-        # leading zeros (ZIP, FIPS) are identifiers, not numbers
-        if not values.str.match(r"^-?0\d").any():
-            return "number"
-        return "text"
-    if values.str.fullmatch(_ISO_DATE.pattern).all():
-        return "calendar_date"
-    if values.str.lower().isin(["true", "false"]).all():
-        return "checkbox"
-    return "text"
+    Decided in one place, `ctopen.metadata.portal_type`, so the Describe and Publish previews, the bundle
+    and what is sent always agree (ISO dates, plain numbers, true/false count; 03/21/2013 is text)."""
+    from ctopen.metadata import portal_type as decide
+    return decide(series)
 
 
 def field_names(columns: list[str]) -> dict[str, str]:
