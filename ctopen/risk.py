@@ -186,25 +186,51 @@ def _renumber(key: np.ndarray, span: int) -> tuple[np.ndarray, int]:
     return np.asarray(ids, dtype=np.int64), len(uniques)
 
 
-def group(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> tuple[np.ndarray, int]:
-    """Group ids (0..groups-1) of n rows by the combination of several coded columns."""
+def group(codes: Sequence[np.ndarray], cards: Sequence[int], n: int, dense: bool = True) -> tuple[np.ndarray, int]:
+    """Group ids of n rows by the combination of several coded columns: (ids, groups). The one grouping
+    of records into classes (risk, suppress, the gate through assess, the search).
+
+    dense=True: ids are 0..groups-1 and every id has rows (groups = the number of classes).
+    dense=False: ids may leave gaps (ids < groups, some with no rows) when that saves a renumbering;
+    for counting with np.bincount. The codes are combined into one mixed-radix key, column by column;
+    while the key's range is within _dense_cap(n) it is renumbered by a "seen" table when the next
+    column would take it past the cap; a range past the cap is hashed once, at the end (or earlier
+    only if it would overflow int64)."""
     if not len(codes):
         return np.zeros(n, dtype=np.int64), (1 if n else 0)
     cap = _dense_cap(n)
-    key, span = codes[0], int(cards[0])
-    for c, card in zip(codes[1:], cards[1:]):
-        if span * int(card) > cap:          # keep the key small: renumber the combinations seen so far
+    key, span = None, 1
+    for c, card in zip(codes, cards):
+        card = max(int(card), 1)
+        if card == 1:
+            continue
+        if key is None:
+            key, span = np.array(c, dtype=np.int64), card
+            continue
+        if span * card > cap and span <= cap:     # renumber cheaply while the range is small
             key, span = _renumber(key, span)
-        key = key * int(card) + c
-        span *= int(card)
+        if span * card >= 2 ** 62:                 # would overflow: renumber (hash) now
+            key, span = _renumber(key, span)
+        key *= card
+        key += c
+        span *= card
+    if key is None:
+        return np.zeros(n, dtype=np.int64), (1 if n else 0)
+    if not dense and span <= cap:
+        return key, span
     return _renumber(key, span)
+
+
+def classes(df: pd.DataFrame, quasi: Sequence[str]) -> tuple[np.ndarray, int]:
+    """(class id of each record over the quasi-identifiers, number of classes); a missing value is a value."""
+    quasi = _columns(df, quasi, "quasi-identifier")
+    enc = [encode(df[c]) for c in quasi]
+    return group([e[0] for e in enc], [e[1] for e in enc], len(df))
 
 
 def class_sizes(df: pd.DataFrame, quasi: Sequence[str]) -> np.ndarray:
     """Each record's class size over the quasi-identifiers (same order as df)."""
-    quasi = _columns(df, quasi, "quasi-identifier")
-    enc = [encode(df[c]) for c in quasi]
-    ids, groups = group([e[0] for e in enc], [e[1] for e in enc], len(df))
+    ids, groups = classes(df, quasi)
     return np.bincount(ids, minlength=groups)[ids]
 
 

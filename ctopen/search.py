@@ -34,6 +34,7 @@ import pandas as pd
 
 from ctopen import settings
 from ctopen.errors import CtopenError, RecipeError
+from ctopen.risk import encode, group
 
 MAX_NODES = 2_000_000          # lattice size above which recommend asks for fewer quasi-identifiers
 EPS = 1e-12
@@ -163,11 +164,6 @@ class _Column:
     nested: bool = True
 
 
-def _codes_of(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    return codes.astype(np.int64), uniques
-
-
 class _AsIs:
     """A column kept as it is (no generalize step): one level, the values themselves."""
     name = "as is"
@@ -276,37 +272,6 @@ def _function_matrix(col: _Column) -> np.ndarray:
     return ok
 
 
-def _group(keys: list[np.ndarray], cards: list[int]) -> tuple[np.ndarray, int]:
-    """Group ids of rows over several code columns: (ids, n) with 0 <= ids < n (not always dense).
-
-    One mixed-radix key when the product of the cardinalities fits in int64 (hashed once when it
-    is much larger than the rows); else combined pairwise, re-densified as needed."""
-    size = len(keys[0]) if keys else 0
-    total = 1
-    for card in cards:
-        total *= max(card, 1)
-    if total < 2 ** 62:
-        ids = np.zeros(size, dtype=np.int64)
-        for codes, card in zip(keys, cards):
-            if card > 1:
-                ids *= card
-                ids += codes
-        if total <= 4 * size + 1024:
-            return ids, int(total)
-        ids, uniq = pd.factorize(ids)
-        return ids.astype(np.int64, copy=False), len(uniq)
-    ids = np.zeros(size, dtype=np.int64)
-    n = 1
-    for codes, card in zip(keys, cards):
-        combined = ids * max(card, 1) + codes
-        if n * max(card, 1) < 2 ** 62 and n * max(card, 1) <= 4 * size + 1024:
-            ids, n = combined, n * max(card, 1)
-        else:
-            ids, uniq = pd.factorize(combined)
-            ids, n = ids.astype(np.int64), len(uniq)
-    return ids, n
-
-
 class _Problem:
     """The distinct-combination table and the per-level code maps, built once."""
 
@@ -335,11 +300,11 @@ class _Problem:
         cards = [len(c.codes[0]) for c in cols]
         self.sens_card = 0
         if sensitive is not None:
-            s_codes, s_uniques = _codes_of(df[sensitive])
+            s_codes, s_card = encode(df[sensitive])
             keys.append(s_codes)
-            cards.append(len(s_uniques))
-            self.sens_card = len(s_uniques)
-        ids, _ = _group(keys, cards)
+            cards.append(s_card)
+            self.sens_card = s_card
+        ids, _ = group(keys, cards, self.n, dense=False)
         row_ids, first = np.unique(ids, return_index=True)
         inverse = np.searchsorted(row_ids, ids)
         self.count = np.bincount(inverse, minlength=len(row_ids)).astype(np.int64)
@@ -409,7 +374,7 @@ class _Evaluator:
             else:
                 codes.append(src.codes[j] if a == b else self._map(j, a, b)[src.codes[j]])
         cards = [c.cards[v] for c, v in zip(p.cols, levels)]
-        ids, n_ids = _group(codes, cards)
+        ids, n_ids = group(codes, cards, len(src.count), dense=False)
         sizes = np.bincount(ids, weights=src.count, minlength=n_ids)
         small = (sizes > 0) & (sizes < k)
         suppressed = int(round(sizes[small].sum()))

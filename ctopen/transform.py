@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ctopen import aggregate, hierarchies, settings
+from ctopen import aggregate, hierarchies, risk, settings
 from ctopen import recipe as recipes
 from ctopen.errors import ConfigError, RecipeError
 from ctopen.values import parse_dates, parse_numbers
@@ -165,11 +165,12 @@ def suppress(df: pd.DataFrame, step: dict, roles: dict | None = None):
                      records_at_risk=0,
                      message="No quasi-identifier columns to suppress over: nothing was removed.")
         return df, entry
-    sizes, codes = class_sizes(df, columns)
+    codes, groups = risk.classes(df, columns)
+    sizes = np.bincount(codes, minlength=groups)
     small = np.flatnonzero(sizes < k)
     at_risk = int(sizes[small].sum())
-    # smallest classes first; ties by first appearance in the file (class ids follow it)
-    order = small[np.lexsort((small, sizes[small]))]
+    # smallest classes first; ties by first appearance in the file
+    order = small[np.lexsort((_first_row(codes, groups, sizes < k)[small], sizes[small]))]
     cum = np.cumsum(sizes[order])
     take = order[cum <= cap]
     removed_mask = np.isin(codes, take)
@@ -201,15 +202,12 @@ def _outside_ct(df: pd.DataFrame, state_column: str | None):
     return (state.notna() & ~state.isin(CT_STATE)).to_numpy()
 
 
-def class_sizes(df: pd.DataFrame, columns: list[str]):
-    """(size of each class, class id per row); NA is a value of its own. Class ids follow first appearance."""
-    codes = np.zeros(len(df), dtype=np.int64)
-    for col in columns:
-        c, u = pd.factorize(df[col], use_na_sentinel=False)
-        codes = codes * (len(u) + 1) + c
-        codes, _ = pd.factorize(codes)  # keep ids small, in first-appearance order
-    sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
-    return sizes, codes
+def _first_row(ids: np.ndarray, groups: int, wanted: np.ndarray) -> np.ndarray:
+    """The first row of each class in `wanted` (a mask over the class ids of ctopen.risk.group)."""
+    rows = np.flatnonzero(wanted[ids])
+    first = np.full(groups, len(ids), dtype=np.int64)
+    np.minimum.at(first, ids[rows], rows)
+    return first
 
 
 def _replace(df: pd.DataFrame, col: str, values: pd.Series) -> pd.DataFrame:

@@ -289,6 +289,26 @@ def test_grouping_is_exact_when_keys_overflow_the_dense_range(cards, n):
     assert len(set(first.values())) == groups
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=8), st.integers(1, 400))
+def test_sparse_grouping_splits_rows_as_the_dense_one(cards, n):
+    """group(dense=False) (the search's counting) may leave unused ids but splits the rows the same way."""
+    rng = np.random.default_rng(n)
+    card = [10 ** (c + 1) for c in cards]
+    codes = [rng.integers(0, c, n) for c in card]
+    dense, groups = risk.group(codes, card, n)
+    sparse, span = risk.group(codes, card, n, dense=False)
+    assert span >= groups and sparse.max() < span
+    pairs = set(zip(dense.tolist(), sparse.tolist()))
+    assert len(pairs) == groups == len(set(sparse.tolist()))
+
+
+def test_one_grouping_for_risk_suppress_and_search():
+    from ctopen import search, transform
+    assert search.group is risk.group and search.encode is risk.encode
+    assert not hasattr(search, "_group") and not hasattr(transform, "class_sizes")
+
+
 # --- real files against a plain groupby ---------------------------------------------------------
 
 def groupby_figures(df, quasi, sensitive, k):

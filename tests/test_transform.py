@@ -337,3 +337,16 @@ def test_sentinel_and_offset_dates_do_not_crash_profile_detect_risk_apply(tmp_pa
     assert released["End"].tolist() == ["*", "*", "2015", "2016", "*"]
     assert released["Start"].tolist() == ["2013-03", "2014-04", "*", "2015-05", "2016-06"]
     assert released["Stamp"].tolist() == ["2013-Q1", "2013-Q1", "2014-Q1", "2014-Q2", "2015-Q2"]
+
+
+def test_suppress_removes_equal_groups_in_order_of_first_appearance():
+    """Two groups of 2 records, room for one: the one seen first in the file goes (one grouping, ctopen.risk)."""
+    df = frame(a=["y", "x", "x", "y"] + ["z"] * 6)
+    out = transform.apply(df, {"version": 1, "steps": [
+        {"op": "suppress", "k": 3, "columns": ["a"], "max_share": 0.2}]})
+    assert out.df["a"].tolist() == ["x", "x"] + ["z"] * 6 and out.suppressed == 2
+    df = frame(a=["x", "y", "y", "x"] + ["z"] * 6)
+    out = transform.apply(df, {"version": 1, "steps": [
+        {"op": "suppress", "k": 3, "columns": ["a"], "max_share": 0.2}]})
+    assert out.df["a"].tolist() == ["y", "y"] + ["z"] * 6
+    assert not hasattr(transform, "class_sizes")      # one grouping: ctopen.risk.group
