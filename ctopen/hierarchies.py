@@ -97,7 +97,8 @@ class Hierarchy:
         table = pd.array(mapped, dtype="str")
         out = pd.Series(table.take(codes, allow_fill=True), index=series.index, name=series.name)
         differs = mapped != np.asarray(uniques, dtype=object)
-        changed = int(np.bincount(codes[codes >= 0], minlength=len(uniques))[differs].sum()) if len(uniques) else 0
+        held = counts if within is None else np.bincount(codes[codes >= 0], minlength=len(uniques))
+        changed = int(held[differs].sum()) if len(uniques) else 0
         unknown = sorted(str(v) for v in uniques[~self._known(uniques, counts)]) if len(uniques) else []
         return out, unknown, changed
 
