@@ -342,8 +342,14 @@ class Review:
         """{source column: effective role}."""
         return {c: r.role for c, r in self.role_table.items()}
 
+    def _needs_roles(self) -> bool:
+        """Whether applying the steps reads the roles (a suppress step without its own columns)."""
+        return any(isinstance(s, dict) and s.get("op") == "suppress" and s.get("columns") is None
+                   for s in self.recipe.get("steps") or [])
+
     def _applied_token(self) -> str:
-        return _token(self.recipe.get("steps"), self._roles_token(), self._key_token())
+        return _token(self.recipe.get("steps"), self._roles_token() if self._needs_roles() else None,
+                      self._key_token())
 
     @property
     def applied(self):
@@ -351,7 +357,7 @@ class Review:
             from ctopen.transform import apply
             # a suppress step without columns works over the effective quasi-identifiers (not only those the
             # recipe names), so the release is the one the gate judges
-            recipe = {**self.recipe, "roles": self.roles}
+            recipe = {**self.recipe, "roles": self.roles} if self._needs_roles() else self.recipe
             return apply(self.df, recipe, key=self.key)
         return self._memo("applied", self._applied_token(), build)
 
@@ -361,7 +367,7 @@ class Review:
 
     @property
     def lineage(self) -> dict[str, str | None]:
-        return self._memo("lineage", self._applied_token(),
+        return self._memo("lineage", _token(self._applied_token()),
                           lambda: release_columns(self.recipe, list(self.df.columns), list(self.release.columns)))
 
     @property
@@ -380,7 +386,7 @@ class Review:
                     out[col] = Role(r.role, r.origin, r.detected,
                                     (f"from {src}" if src != col else "") + (f"; {r.note}" if r.note else ""))
             return out
-        return self._memo("release_roles", self._applied_token(), build)
+        return self._memo("release_roles", _token(self._applied_token(), self._roles_token()), build)
 
     @property
     def release_roles(self) -> dict[str, str]:
@@ -393,8 +399,8 @@ class Review:
 
     def _gate_token(self) -> str:
         r = self.recipe
-        return _token(self._applied_token(), r.get("exception"), r.get("k"), (r.get("target") or {}).get("k"),
-                      r.get("l"), r.get("eligibility"))
+        return _token(self._applied_token(), self._roles_token(), r.get("exception"), r.get("k"),
+                      (r.get("target") or {}).get("k"), r.get("l"), r.get("eligibility"))
 
     @property
     def risk(self):
@@ -405,7 +411,7 @@ class Review:
             sensitive = [c for c, r in roles.items() if r == "sensitive"]
             return assess(self.release, quasi, sensitive=sensitive, k=self.threshold,
                           suppressed=self.applied.suppressed)
-        return self._memo("risk", _token(self._applied_token(), self.threshold), build)
+        return self._memo("risk", _token(self._applied_token(), self._roles_token(), self.threshold), build)
 
     @property
     def gate(self):

@@ -35,7 +35,10 @@ def run(args) -> int:
         raise CtopenError(f"The output {out.name} must end in .csv or .xlsx.")
     recipe = recipes.load(args.recipe)
     table = load(args.file, sheet=args.sheet)
-    result = apply(table.df, recipe)
+    # the same release as `publish` and the app: a suppress step without columns works over the effective
+    # quasi-identifiers (detection on this file and the recipe's recorded decisions)
+    from ctopen.review import Review
+    result = Review(table.df, recipe, source=table.source.to_dict()).applied
     write(result.df, out)
     summary = {"file": str(args.file), "out": str(out), "rows_in": int(len(table.df)), **result.to_dict()}
     if args.log:

@@ -25,8 +25,8 @@ def release_findings(table, recipe: dict | None) -> list:
     """Findings on the table as it would be released (the recipe applied), else on the loaded table."""
     if not recipe or not recipe.get("steps"):
         return checks.run(table)
-    from ctopen.transform import apply   # built by the Transform issue; imported only when a recipe is given
-    applied = apply(table.df, recipe)
+    from ctopen.review import Review
+    applied = Review(table.df, recipe, source=table.source.to_dict()).applied
     return checks.run(applied.df, types=table.types, source=table.source)
 
 
