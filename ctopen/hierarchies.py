@@ -70,6 +70,12 @@ class Hierarchy:
     def top(self) -> int:
         return self.levels - 1
 
+    @property
+    def changes_as_is(self) -> bool:
+        """Level 0 already changes values (a top code such as "90+"): a step at level 0 is not the
+        same as no step, so a recipe must keep it."""
+        return self._changes_level0()
+
     def label(self, level) -> str:
         return self.labels[self._level(level)]
 

@@ -778,9 +778,23 @@ def recipe_for(levels: dict, hierarchies: dict, k: int, max_suppression: float, 
     ({column: {"hierarchy": H, **options}}) and then suppresses what is left below k over `columns`
     (default: the columns of `levels`). `fixed` steps ({column: step or None}) come first, as given."""
     steps = [dict(s) for s in (fixed or {}).values() if s]
-    steps += [generalize_step(c, hierarchies[c], v) for c, v in levels.items() if int(v) > 0]
+    steps += [generalize_step(c, hierarchies[c], v) for c, v in levels.items() if needs_step(hierarchies[c], v)]
     steps.append(suppress_step(list(columns if columns is not None else levels), k, max_suppression))
     return {"version": 1, "steps": steps}
+
+
+def needs_step(spec: dict, level: int) -> bool:
+    """Does the recipe need a generalize step for this level? Above 0 always; at 0 only when the
+    hierarchy already changes values there (an age top-coded at 90: the search counted "90+")."""
+    if int(level) > 0:
+        return True
+    from ctopen import hierarchies
+
+    options = {k: v for k, v in spec.items() if k not in ("op", "column", "level", "hierarchy", "state_column")}
+    try:
+        return hierarchies.get(spec.get("hierarchy"), **options).changes_as_is
+    except RecipeError:      # a hierarchy object the caller built (not registered): its level 0 is as is
+        return False
 
 
 def generalize_step(column: str, spec: dict, level: int) -> dict:

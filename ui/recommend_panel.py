@@ -239,7 +239,7 @@ def apply_levels(result: dict, levels: dict) -> None:
     before = {s.get("column"): s for s in recipe.get("steps", []) if s.get("op") == "generalize"}
     new = []
     for c, v in levels.items():
-        if int(v) > 0:
+        if search.needs_step(result["hierarchies"][c], v):
             step = search.generalize_step(c, result["hierarchies"][c], v)
             old = before.get(c) or {}
             if old.get("state_column") and old.get("hierarchy") == step.get("hierarchy"):
