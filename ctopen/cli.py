@@ -32,7 +32,18 @@ def emit(obj, as_json: bool, text: str | None = None) -> None:
         print(text)
 
 
+def _safe_output() -> None:
+    """Text that cannot be encoded (a file name that is not UTF-8 arrives as lone surrogates) is written escaped
+    (\\udce9) instead of ending the command with a UnicodeEncodeError, whatever the terminal's encoding."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass   # not a text stream that can be reconfigured (a test's capture, a closed stream)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _safe_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -67,3 +67,15 @@ CATALOG_MAX_AGE_DAYS = 7                      # an older cached copy is refreshe
 CATALOG_TIMEOUT = 30                          # seconds per request
 CATALOG_PAGE_SIZE = 1000
 CATALOG_MAX_ROWS = 100_000
+
+# Hostile-input limits (issue 16). Every refusal names the setting to raise; all are checked before the
+# expensive step they protect (a workbook's archive and sheet extent before calamine reads it, a Parquet
+# file's metadata before its pages are decoded).
+MAX_CELL_CHARS = 1_000_000      # characters in one cell (Python's csv module stops at 131,072 by default)
+MAX_COLUMNS = 16_384            # columns in a table (Excel's own maximum, XFD)
+MAX_SHEET_CELLS = 20_000_000    # rows x columns of a sheet's used range (read densely: about 175 bytes each)
+MAX_ZIP_MEMBERS = 10_000        # files inside a workbook archive
+MAX_ZIP_MEMBER_MB = 1_000       # one file inside a workbook archive, uncompressed (counted while inflating)
+MAX_ZIP_TOTAL_MB = 1_500        # all files inside a workbook archive together, uncompressed
+MAX_JSON_DEPTH = 100            # nesting of arrays and objects in a JSON file
+MAX_PARQUET_MB = 2_000          # a Parquet file's data, uncompressed, as its metadata declares it
