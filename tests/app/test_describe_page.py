@@ -106,26 +106,7 @@ def test_values_survive_leaving_the_page(sales):
     assert at.session_state["recipe"]["metadata"]["tags"] == ["real estate", "property"]
 
 
-@pytest.fixture
-def wired(monkeypatch):
-    """Transform dispatching ctopen.checks.FIX_OPS: the real wiring when present, else a stand-in that runs
-    the recipe's own steps first and the fixes after (what the lead wires into ctopen.transform.apply)."""
-    from ctopen import checks, recipe as recipes, transform
-    if set(checks.FIX_OPS) <= set(recipes.OPS):
-        return
-    real = transform.apply
-    monkeypatch.setattr(recipes, "OPS", tuple(recipes.OPS) + tuple(checks.FIX_OPS))
-
-    def apply(df, recipe, key=None):
-        fixes = [s for s in recipe["steps"] if s["op"] in checks.FIX_OPS]
-        out = real(df, {**recipe, "steps": [s for s in recipe["steps"] if s["op"] not in checks.FIX_OPS]}, key=key)
-        out.df, log = checks.apply_fixes(out.df, fixes)
-        out.log.extend(log)
-        return out
-    monkeypatch.setattr(transform, "apply", apply)
-
-
-def test_number_fix_button_appends_the_step_and_the_finding_goes(sales, wired):
+def test_number_fix_button_appends_the_step_and_the_finding_goes(sales):
     at = page(sales).run()
     assert "Sale Amount" in markdown(at) and "thousands separators" in markdown(at)
     button = next(b for b in at.button if b.label == "Write 'Sale Amount' as plain numbers")
@@ -140,16 +121,6 @@ def test_number_fix_button_appends_the_step_and_the_finding_goes(sales, wired):
     assert "ALL CAPS" not in markdown(at)
 
 
-def test_fixes_wait_for_transform_support(sales, monkeypatch):
-    """Until Transform can apply a fix op, the page offers no button that would break the recipe."""
-    from ctopen import recipe as recipes
-    monkeypatch.setattr(recipes, "OPS", ("drop", "generalize", "suppress", "pseudonymize", "aggregate"))
-    at = page(sales).run()
-    assert not at.exception, at.exception
-    assert all("plain numbers" not in b.label for b in at.button)
-    assert any("Suggested fix: Write 'Sale Amount' as plain numbers" in c.value for c in at.caption)
-
-
 def test_a_saved_value_outside_the_options_is_kept_and_explained(sales):
     at = page(sales, metadata={"category": "Health", "update_frequency": "Monthly"}).run()
     assert not at.exception, at.exception
@@ -159,3 +130,104 @@ def test_a_saved_value_outside_the_options_is_kept_and_explained(sales):
     assert "did you mean 'Health and Human Services'" in markdown(at)
     select(at, "Category").set_value("Health and Human Services").run()
     assert at.session_state["recipe"]["metadata"]["category"] == "Health and Human Services"
+
+
+# --- the preview is what is sent ---------------------------------------------------------------------
+
+KINDS = pd.DataFrame({
+    "Date of death": ["2013-03-21", "2014-12-01", "2015-06-30", "2016-01-02"],        # ISO: a calendar date
+    "Date reported": ["03/21/2013", "12/01/2014", "06/30/2015", "01/02/2016"],        # US: sent as text
+    "Count": ["3", "12", "7", "1"],                                                  # a number
+    "Amount": ["$1,200", "$35", "$9,000", "$10"],                                    # formatted: text
+    "Age": ["23", "37", "41", "68"],                                                 # banded below: text
+    "Town": ["Hartford", "Avon", "Essex", "Putnam"],
+}, dtype="str")
+BAND_AGE = {"op": "generalize", "column": "Age", "hierarchy": "age", "level": 2}
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    path = tmp_path_factory.mktemp("k") / "kinds.csv"
+    KINDS.to_csv(path, index=False)
+    return load(path)
+
+
+def portal_preview(at) -> dict:
+    import json
+    return json.loads(at.json[0].value)
+
+
+def test_the_preview_types_are_what_the_publisher_sends(kinds):
+    from ctopen.publish import socrata
+    from ctopen.transform import apply
+    steps = [BAND_AGE]
+    at = page(kinds, metadata={"title": "Kinds of values"}, steps=steps).run()
+    assert not at.exception, at.exception
+    preview = {c["name"]: c["dataTypeName"] for c in portal_preview(at)["columns"]}
+    release = apply(kinds.df, {"version": 1, "steps": steps}).df
+    sent = {c["name"]: c["dataTypeName"]
+            for c in socrata.view_payload(at.session_state["recipe"]["metadata"], release)["columns"]}
+    assert preview == sent == {"Date of death": "calendar_date", "Date reported": "text", "Count": "number",
+                               "Amount": "text", "Age": "text", "Town": "text"}
+    assert release["Age"].tolist()[0] == "20-29"
+    shown = at.data_editor[0].value
+    assert dict(zip(shown["Column"], shown["Portal type"])) == {c: md.PORTAL_TYPE_LABELS[t] for c, t in sent.items()}
+
+
+def test_a_banded_age_is_no_longer_typed_as_a_number(kinds):
+    at = page(kinds).run()
+    shown = at.data_editor[0].value
+    assert dict(zip(shown["Column"], shown["Portal type"]))["Age"] == "Number"
+    at.session_state["recipe"]["steps"] = [BAND_AGE]      # Transform banded it
+    at.switch_page("pages/evaluate.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    shown = at.data_editor[0].value
+    assert dict(zip(shown["Column"], shown["Portal type"]))["Age"] == "Text"
+
+
+def test_the_suggested_geographic_unit_follows_the_generalized_towns(kinds):
+    at = page(kinds).run()
+    assert select(at, "Geographic unit").value == "Municipality"
+    for level, unit in ((1, "County or county-equivalent"), (2, "State")):
+        at.session_state["recipe"]["steps"] = [{"op": "generalize", "column": "Town", "hierarchy": "ct_town", "level": level}]
+        at.switch_page("pages/evaluate.py").run()
+        at.switch_page(PAGE).run()
+        assert not at.exception, at.exception
+        assert select(at, "Geographic unit").value == unit == at.session_state["recipe"]["metadata"]["geographic_unit"]
+        assert any("Suggested from the data" in c.value and unit.lower() in c.value for c in at.caption)
+
+
+def test_a_unit_the_officer_chose_is_not_replaced(kinds):
+    at = page(kinds).run()
+    select(at, "Geographic unit").set_value("Census tract").run()
+    at.session_state["recipe"]["steps"] = [{"op": "generalize", "column": "Town", "hierarchy": "ct_town", "level": 2}]
+    at.switch_page("pages/evaluate.py").run()
+    at.switch_page(PAGE).run()
+    assert select(at, "Geographic unit").value == "Census tract" == at.session_state["recipe"]["metadata"]["geographic_unit"]
+
+
+def test_what_was_typed_is_kept_when_the_officer_leaves_at_once(sales):
+    """A value typed and the page left before the page ran again (the next click was on another page's link):
+    the field's on_change writes it into the recipe, so it is not lost."""
+    at = page(sales).run()
+    text(at, "Title").input("Real Estate Sales in Connecticut, 2021 List Year")
+    text(at, "Agency").input("Office of Policy and Management")
+    select(at, "Update frequency").set_value("Monthly")
+    at.switch_page("pages/evaluate.py").run()      # the Describe page does not run again
+    meta = at.session_state["recipe"]["metadata"]
+    assert meta["title"] == "Real Estate Sales in Connecticut, 2021 List Year"
+    assert meta["agency"] == "Office of Policy and Management" and meta["update_frequency"] == "Monthly"
+
+
+def test_column_descriptions_are_written_from_the_table(sales):
+    at = page(sales).run()
+    assert at.data_editor[0].value["Description"].eq("").all()      # no "___" skeleton to type around
+    at.session_state["md_columns_editor"] = {"edited_rows": {0: {"Description": "The sale's serial number"},
+                                                             2: {"Description": "When the sale was recorded"}},
+                                             "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception, at.exception
+    columns = list(sales.df.columns)
+    assert at.session_state["recipe"]["metadata"]["columns"] == {columns[0]: "The sale's serial number",
+                                                                 columns[2]: "When the sale was recorded"}
