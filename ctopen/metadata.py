@@ -354,7 +354,7 @@ def portal_type(series: pd.Series) -> str:
     own format count (ISO dates, plain numbers, true/false); anything else (03/21/2013, "$1,200", an age
     band "20-29") is sent as text, exactly as it is in the release table.
     """
-    values = series.dropna().astype(str).str.strip()
+    values = pd.Series(series.dropna().unique(), dtype=object).astype(str).str.strip()   # each distinct value once
     values = values[values != ""]
     if values.empty:
         return "text"
