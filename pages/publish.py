@@ -1,4 +1,8 @@
-"""Publish (Step 4). Kept: recipe["exception"], recipe["target"]; reviewer and results in plain session keys."""
+"""Publish (Step 4): what the Review would send (its release, verdict and portal view), the exception, the
+bundle or the portal, and the Data Access Plan row. Kept: recipe["exception"], recipe["target"]; reviewer and
+results in plain session keys. The report and the bundle are built when the officer downloads them."""
+import copy
+
 import pandas as pd
 import streamlit as st
 
@@ -14,10 +18,8 @@ target = recipe.setdefault("target", {})
 
 
 def portal_secrets() -> dict:
-    try:
-        return dict(st.secrets.get("socrata", {}))
-    except Exception:  # noqa: BLE001 - no secrets.toml at all is normal
-        return {}
+    """The app's [socrata] secrets; none without a secrets file (the usual case: credentials in the environment)."""
+    return dict(st.secrets.get("socrata", {})) if st.secrets.load_if_toml_exists() else {}
 
 
 try:
@@ -35,12 +37,15 @@ if "pub_new_dataset_id" in st.session_state:   # a dataset just created: this re
     st.session_state["pub_dataset_id"] = st.session_state.pop("pub_new_dataset_id")
 
 st.subheader("1. What will be published")
-changes, (c1, c2, c3) = report.changes(t.df, applied), st.columns(3)
+slot = st.session_state.setdefault("_publish_changes", {})
+if slot.get("of") is not applied:   # recomputed only with the release
+    slot.update(of=applied, value=report.changes(t.df, applied))
+changes, (c1, c2, c3) = slot["value"], st.columns(3)
 c1.metric("Cells in the count table" if changes.counts else "Records in the release", f"{len(release):,}", None if changes.counts or len(release) == len(t.df) else f"{len(release) - len(t.df):,} vs the upload")
 c2.metric("Columns in the release", len(release.columns))
 c3.metric("Cells suppressed", f"{changes.cells_suppressed:,}")
 st.markdown("\n".join(f"- {line}" for line in changes.lines()))
-st.dataframe(masking.mask_frame(release.head(20)), hide_index=True)
+st.dataframe(masking.mask_frame(release.head(20), masking.release_direct_columns()), hide_index=True)   # follows renames
 st.caption("The first 20 rows. Direct identifiers are masked on screen only.")
 st.dataframe(pd.DataFrame(socrata.columns_table(view)), hide_index=True)
 
@@ -79,18 +84,29 @@ st.subheader("4. Publish")
 st.session_state.setdefault("pub_reviewer", st.session_state.get("reviewer", ""))   # a name typed on Identify
 reviewer = st.text_input("Reviewer's name (for the report and the publish log)", key="pub_reviewer")
 st.session_state["reviewer"] = reviewer
-html = review.report(reviewer=reviewer, published=result)   # cached: rebuilt only when the review changes
 stem = (view.get("name") or t.source.file or "dataset").replace("/", "-")
-st.download_button("Download the privacy review report (HTML, printable)", html, file_name=f"{stem} - privacy review.html",
-                   mime="text/html", icon=":material/description:")
+shown = copy.deepcopy(recipe)   # the review as this page shows it: what the downloads hold
+
+
+def report_html() -> str:
+    """Built when the officer downloads it (the Review caches it until the review changes)."""
+    return review.report(reviewer=reviewer, published=result)
+
+
+def bundle_zip() -> bytes:
+    return bundle.to_zip(bundle.contents(release, shown, report_html=report_html()))
+
+
+st.download_button("Download the privacy review report (HTML, printable)", report_html, file_name=f"{stem} - privacy review.html",
+                   mime="text/html", icon=":material/description:", on_click="ignore")
 if creds is None:
     st.info("No portal credentials are set (SOCRATA_USERNAME and SOCRATA_PASSWORD, or an API key, in the environment "
             "or the app's secrets): download the bundle and give it to your portal administrator.", icon=":material/info:")
     if todo := report.open_items(recipe, verdict, release.columns):
         st.warning("Before you hand the bundle over: " + "; ".join(todo) + ".", icon=":material/edit_note:")
     if verdict.passed:
-        st.download_button("Download the publication bundle (ZIP)", bundle.to_zip(bundle.contents(release, recipe, report_html=html)),
-                           file_name=f"{stem} - bundle.zip", mime="application/zip", type="primary", icon=":material/download:")
+        st.download_button("Download the publication bundle (ZIP)", bundle_zip, file_name=f"{stem} - bundle.zip",
+                           mime="application/zip", type="primary", icon=":material/download:", on_click="ignore")
     else:
         st.caption("The bundle can be downloaded once the privacy gate (section 3) passes.")
 else:

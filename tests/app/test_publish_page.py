@@ -78,6 +78,31 @@ def test_preview_masks_identifiers_and_shows_types_and_metadata():
     assert "Government" in fields["Value"].tolist()
 
 
+def test_preview_masks_a_renamed_identifier():
+    """A rename step moves the direct identifier "Name" to "Person": still masked in the preview."""
+    at = app(steps=[{"op": "rename", "column": "Name", "to": "Person"}])
+    assert not at.exception, at.exception
+    preview = at.dataframe[0].value
+    assert "Person" in preview.columns and "Name" not in preview.columns
+    assert not any(v.startswith("Person ") for v in preview["Person"].tolist())   # masked on screen
+    assert preview["Person"].str.startswith("P").all()
+    assert "Blocked" in at.error[0].value                                        # and the gate still counts it
+
+
+def test_the_report_and_the_bundle_are_built_when_downloaded(monkeypatch):
+    from ctopen.publish import bundle
+    from ctopen.review import Review
+    built = []
+    real = Review.report
+    monkeypatch.setattr(Review, "report", lambda self, **kw: built.append(kw) or real(self, **kw))
+    monkeypatch.setattr(bundle, "to_zip", lambda *a, **kw: built.append("zip") or b"")
+    at = app(steps=DROP)
+    at.text_input(key="pub_reviewer").set_value("A. Officer").run()
+    assert not at.exception, at.exception
+    assert "Download the publication bundle (ZIP)" in [d.label for d in at.download_button]
+    assert built == []                               # nothing built on a rerun of the page
+
+
 def test_blocked_gate_then_exception_recorded():
     at = app()
     assert "Blocked" in at.error[0].value
