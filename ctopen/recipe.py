@@ -5,7 +5,9 @@ A recipe is a plain dict: {"version": 1, "steps": [...]} at least; "source", "ro
 """
 from __future__ import annotations
 
+import difflib
 import json
+import math
 from pathlib import Path
 
 from ctopen import settings
@@ -21,16 +23,70 @@ COLUMN_OPS = ("drop", "generalize", "pseudonymize")
 FIX_COLUMN_OPS = ("format_number", "rename", "titlecase", "escape_formulas", "format_date")
 
 
+# Every key a step may carry (besides "op"); anything else is refused, with the nearest known key suggested
+# ("top_coed": did you mean "top_code"?), so a typo never silently drops a protection.
+STEP_SCHEMA = {
+    "drop": {"column"},
+    "generalize": {"column", "hierarchy", "level", "state_column"},
+    "suppress": {"k", "max_share", "columns"},
+    "pseudonymize": {"column"},
+    "aggregate": {"by", "threshold", "totals", "measures", "seed", "categories"},
+    "format_number": {"column", "unit", "to"},
+    "rename": {"column", "to"},
+    "titlecase": {"column"},
+    "reorder": {"columns", "before"},
+    "escape_formulas": {"column"},
+    "drop_note_rows": set(),
+    "format_date": {"column"},
+}
+# a generalize step's options, per hierarchy (ctopen.hierarchies reads these and no others)
+HIERARCHY_OPTIONS = {"date": set(), "age": {"top_code"}, "zip": set(), "ct_town": {"via", "aliases"},
+                     "number": {"width", "steps", "top", "bottom"}, "category": {"min_count"},
+                     "coordinates": {"decimals"}}
+MAX_STEPS = 10_000
+
+
+def strict_json(text: str | bytes, name: str = "The recipe"):
+    """JSON as a recipe must be: no key twice in one object (the second would silently win: a "steps" given
+    twice loses a step), no NaN or Infinity. RecipeError otherwise."""
+    def pairs(items):
+        seen = {}
+        for key, value in items:
+            if key in seen:
+                raise RecipeError(f"{name} gives the key {key!r} twice in one object: remove one of them "
+                                  "(only one can be meant).")
+            seen[key] = value
+        return seen
+
+    def constant(word):
+        raise RecipeError(f"{name} holds {word}, which is not a number a recipe can use.")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except RecursionError:
+        raise RecipeError(f"{name} is nested too deeply to be a recipe.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, RecipeError):
+            raise
+        raise RecipeError(f"{name} is not valid JSON ({exc}).") from None
+
+
+def _suggest(key: str, known) -> str:
+    near = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def new(steps: list | None = None) -> dict:
     return {"version": VERSION, "steps": list(steps or [])}
 
 
 def loads(text: str | bytes, name: str = "The recipe") -> dict:
     """A recipe from JSON text (validated for shape, not against a file)."""
-    try:
-        recipe = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{name} is not valid JSON ({exc}).") from exc
+    recipe = strict_json(text, name=name)
     validate(recipe)
     return recipe
 
@@ -105,11 +161,13 @@ def validate(recipe, columns=None) -> dict:
     if missing:
         raise RecipeError(f"The recipe lacks {' and '.join(repr(m) for m in missing)}: "
                           "every recipe needs \"version\": 1 and a list of \"steps\".")
-    if recipe["version"] != VERSION:
+    if not isinstance(recipe["version"], int) or isinstance(recipe["version"], bool) or recipe["version"] != VERSION:
         raise RecipeError(f"This recipe has version {recipe['version']!r}; this ctopen reads version {VERSION}.")
     steps = recipe["steps"]
     if not isinstance(steps, list):
         raise RecipeError("The recipe's \"steps\" must be a list.")
+    if len(steps) > MAX_STEPS:
+        raise RecipeError(f"The recipe has {len(steps):,} steps; ctopen reads at most {MAX_STEPS:,}.")
     roles = recipe.get("roles")
     if roles is not None:
         bad = [f"{c!r}: {r!r}" for c, r in (roles.items() if isinstance(roles, dict) else [])
@@ -118,9 +176,11 @@ def validate(recipe, columns=None) -> dict:
             raise RecipeError("The recipe's \"roles\" must map columns to direct, quasi, sensitive or other"
                               + (f"; not {', '.join(bad)}." if bad else "."))
     problems = _review_key_problems(recipe)
+    # the last step that is not a data-preparation fix (an aggregate must be it): one pass, not one per step
+    last_privacy = max((i for i, s in enumerate(steps, start=1)
+                        if not (isinstance(s, dict) and s.get("op") in FIX_OPS)), default=0)
     for i, step in enumerate(steps, start=1):
-        later = [s.get("op") if isinstance(s, dict) else None for s in steps[i:]]
-        problems += _step_problems(i, step, last=all(op in FIX_OPS for op in later))
+        problems += _step_problems(i, step, last=i >= last_privacy)
     if problems:
         raise RecipeError("The recipe has problems: " + "; ".join(problems) + ".")
     if columns is not None:
@@ -203,6 +263,30 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
     if op not in OPS:
         return [f"{where} has an unknown op {op!r} (known: {', '.join(OPS)})"]
     out = []
+    known = STEP_SCHEMA[op] | (HIERARCHY_OPTIONS.get(step.get("hierarchy"), set()) if op == "generalize" else set())
+    for key in step:
+        if key != "op" and key not in known:
+            out.append(f"{where} ({op}) has an unknown key {key!r}{_suggest(key, known)}")
+    if op == "generalize":
+        level = step.get("level")
+        if "level" in step and not (level == "*" or isinstance(level, int) and not isinstance(level, bool)):
+            out.append(f"{where} (generalize) needs \"level\" as a whole number (or \"*\")")
+        for key in ("width", "top", "bottom", "top_code"):
+            if key in step and not _number(step[key]):
+                out.append(f"{where} (generalize) needs {key!r} as a finite number")
+        for key in ("steps", "min_count", "decimals"):
+            if key in step and not _whole(step[key]):
+                out.append(f"{where} (generalize) needs {key!r} as a whole number")
+        if _number(step.get("top")) and _number(step.get("bottom")) and step["top"] <= step["bottom"]:
+            out.append(f"{where} (generalize) needs \"top\" above \"bottom\"")
+        if out:
+            return out
+    if op == "aggregate":
+        if "totals" in step and not isinstance(step["totals"], bool):
+            out.append(f"{where} (aggregate) needs \"totals\" as true or false")
+        for key in ("threshold", "seed"):
+            if key in step and not _whole(step[key]):
+                out.append(f"{where} (aggregate) needs {key!r} as a whole number")
     if op in COLUMN_OPS + FIX_COLUMN_OPS and not _is_name(step.get("column")):
         out.append(f"{where} ({op}) needs a \"column\"")
     if op == "rename" and not _is_name(step.get("to")):

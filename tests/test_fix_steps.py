@@ -89,7 +89,8 @@ def test_a_count_table_with_a_lower_threshold_is_blocked():
     counts = pd.to_numeric(out.df["count"], errors="coerce")
     small = int(((counts >= 3) & (counts <= 4)).sum())
     assert small and not verdict.passed and verdict.k == 3
-    assert f"{small:,} published counts are below 5 (the smallest is 3)" in verdict.reasons[0]
+    said = f"{small:,} published count{'s are' if small > 1 else ' is'} below 5 (the smallest is 3)"
+    assert said in verdict.reasons[0]
 
 
 def test_the_count_table_method_is_suggested_for_the_metadata_notes():

@@ -8,11 +8,10 @@ with status private | public | updated | bundle | dry-run | blocked. A blocked g
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ctopen import settings
-from ctopen.errors import ConfigError, RecipeError
+from ctopen.errors import ConfigError
 
 
 def register(subparsers) -> None:
@@ -35,15 +34,9 @@ def register(subparsers) -> None:
 
 
 def read_recipe(path: str) -> dict:
-    try:
-        recipe = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError(f"The recipe {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RecipeError(f"The recipe {path} is not a readable JSON file: {exc}.") from None
-    if not isinstance(recipe, dict):
-        raise RecipeError(f"The recipe {path} must be a JSON object with at least version and steps.")
-    return recipe
+    """The recipe file, read strictly (ctopen.recipe.load: no duplicate keys, no NaN, every step's keys known)."""
+    from ctopen import recipe as recipes
+    return recipes.load(path)
 
 
 def _result(status, gate, rows, dataset_id=None, url=None, public=False, **extra) -> dict:

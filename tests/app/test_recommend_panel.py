@@ -30,7 +30,9 @@ def page(table, steps=None):
     at.session_state["table"] = table
     at.session_state["detection"] = SimpleNamespace(columns=[])
     at.session_state["detection_for"] = table.source.sha256
-    at.session_state["recipe"] = {"version": 1, "roles": dict(ROLES), "steps": list(steps or []),
+    # detection is empty here: every column gets a role (one without counts as a quasi-identifier, as in the gate)
+    roles = {c: ROLES.get(c, "other") for c in table.df.columns}
+    at.session_state["recipe"] = {"version": 1, "roles": roles, "steps": list(steps or []),
                                   "metadata": {}, "target": {}}
     return at
 
