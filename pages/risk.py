@@ -3,10 +3,8 @@ as it would be released, recomputed on every change.
 
 Plain session keys (they survive leaving the page): `risk_choice` ({"based_on", "quasi", "sensitive"}:
 the columns chosen here, reset when the roles from Identify change), `risk_k` (the threshold),
-`_risk_cache` (the last report, keyed by file, recipe steps, columns and threshold).
+`_risk_cache` (the last report, kept while the release table, the columns and the threshold are the same).
 """
-import json
-
 import streamlit as st
 
 from ctopen import risk
@@ -17,29 +15,28 @@ from ui import risk_panel as panel
 
 layout.header("pages/risk.py")
 t = state.require_table()
+recipe = state.recipe()
+review = state.review()          # roles decided on the loaded file; the release and its roles (renames followed)
+source_roles = review.roles
+found = state.detection()
+entities = {c.name: c.entity for c in found.columns}
 
-try:
-    roles = state.roles()
-except ModuleNotFoundError:          # no detector installed: the user's own role decisions only
-    roles = dict(state.recipe().get("roles", {}))
-
-df, suppressed, released = t.df, 0, False
-if any(step.get("op") == "aggregate" for step in state.recipe().get("steps", [])):
+df, suppressed, released, roles, lineage = t.df, 0, False, source_roles, {c: c for c in t.df.columns}
+if any(step.get("op") == "aggregate" for step in recipe.get("steps", [])):
     st.info("The recipe publishes counts instead of records: the figures below are for the records the counts "
             "are made from. The count table's own protection (small-cell suppression) is on the Transform page.",
             icon=":material/table_chart:")
-elif state.recipe().get("steps"):
+elif recipe.get("steps"):
     try:
-        applied = state.release()
+        applied = review.applied
         df, suppressed, released = applied.df, applied.suppressed, True
-    except ModuleNotFoundError:
-        pass
-    except CtopenError as exc:
+        roles, lineage = review.release_roles, review.lineage
+    except CtopenError as exc:   # the recipe cannot be applied (Transform says how to fix it): the file as loaded
         layout.show_error(exc)
-st.caption(f"Computed on the release table: the recipe's {len(state.recipe()['steps'])} step(s) applied"
+st.caption(f"Computed on the release table: the recipe's {len(recipe['steps'])} step(s) applied"
            + (f", {suppressed:,} record(s) suppressed." if suppressed else ".") if released
            else "Computed on the file as loaded, before the recipe's steps (they could not be applied)."
-           if state.recipe().get("steps") and not any(s.get("op") == "aggregate" for s in state.recipe()["steps"])
+           if recipe.get("steps") and not any(s.get("op") == "aggregate" for s in recipe["steps"])
            else "Computed on the file as loaded (no transformation yet).")
 
 columns = list(df.columns)
@@ -64,7 +61,8 @@ k = right.slider("Threshold k: smallest group size you accept", 2, 25, key="_w_r
                  help="Records in groups smaller than this are counted as at risk. 5 is the usual minimum.")
 st.session_state["risk_choice"] = {"based_on": based_on, "quasi": quasi, "sensitive": sensitive}
 st.session_state["risk_k"] = k
-gone = [c for c in t.df.columns if roles.get(c) == "quasi" and c not in columns]
+kept = {src for src in lineage.values() if src is not None}
+gone = [c for c in t.df.columns if source_roles.get(c) == "quasi" and c not in kept]
 if gone:
     st.caption(f"Not in the release (dropped by the recipe): {', '.join(gone)}.")
 if not quasi:
@@ -74,26 +72,20 @@ if not quasi:
 
 heavy = len(df) * 2 ** len(quasi) > 2e8       # every QI combination would take more than a few seconds
 combos = not heavy or st.session_state.get("_risk_combos_for") == tuple(quasi)
-token = (t.source.sha256, len(t.df), json.dumps(state.recipe().get("steps", []), sort_keys=True, default=str),
-         tuple(quasi), tuple(sensitive), k, combos)
+token = (tuple(quasi), tuple(sensitive), k, combos)
 cache = st.session_state.setdefault("_risk_cache", {})
-if cache.get("token") != token:
+if cache.get("of") is not df or cache.get("token") != token:     # the release is recomputed only when the recipe changed
     try:
         with st.spinner("Computing the risk figures..."):
-            entities = {}
-            try:
-                found = state.detection()
-                entities = {c.name: c.entity for c in found.columns} if found is not None else {}
-            except ModuleNotFoundError:
-                pass
             report = risk.assess(df, quasi, sensitive, k=k, combinations=combos, suppressed=suppressed)
-            before = risk.assess(t.df, [c for c in t.df.columns if c in quasi or c in gone], [], k=k, combinations=False) if released else None
-            coarser, details = risk.one_level_coarser(df, quasi, entities)
+            sources = [lineage.get(c) for c in quasi if lineage.get(c)] + gone
+            before = risk.assess(t.df, [c for c in t.df.columns if c in sources], [], k=k, combinations=False) if released else None
+            coarser, details = risk.one_level_coarser(df, quasi, {c: entities.get(lineage.get(c)) for c in quasi})
             changes = risk.what_if(df, quasi, k=k, coarsened=coarser, details=details)
     except CtopenError as exc:
         layout.show_error(exc)
         st.stop()
-    cache.update(token=token, report=report, before=before, changes=changes)
+    cache.update(of=df, token=token, report=report, before=before, changes=changes)
 report, before, changes = cache["report"], cache["before"], cache["changes"]
 
 panel.verdict(report)

@@ -10,7 +10,7 @@ t = state.require_table()
 w.sync_history()
 roles = state.roles()
 found = state.detection()
-entities = {c.name: getattr(c, "entity", None) for c in getattr(found, "columns", [])}
+entities = {c.name: c.entity for c in found.columns}
 direct = [c for c in t.df.columns if roles.get(c) == "direct"]
 qi = [c for c in t.df.columns if roles.get(c) == "quasi"]
 token = f"{t.source.sha256}:{len(t.df)}"

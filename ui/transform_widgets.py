@@ -19,7 +19,8 @@ from ctopen import hierarchies, settings
 from ctopen import recipe as recipes
 from ctopen import transform
 from ctopen.errors import CtopenError
-from ui import layout, state
+from ctopen.risk import assess
+from ui import layout, masking, risk_panel, state
 
 ACTIONS = {"keep": "Keep as is", "generalize": "Generalize", "drop": "Remove the column",
            "pseudonymize": "Replace with an anonymous ID"}
@@ -227,8 +228,7 @@ def _examples(series: pd.Series, fn, masked: bool, n: int = 4) -> None:
         return
     after = list(fn(values)) if fn is not None else None
     if masked:
-        from ui.masking import mask
-        values = values.map(mask)
+        values = values.map(masking.mask)
     if after is None:
         st.caption("Examples: " + " · ".join(values))
     else:
@@ -281,7 +281,8 @@ def target_k() -> int:
 
 
 def figures(t, qi: list[str], k: int) -> Figures | None:
-    """Apply the recipe (cached per recipe by ui.state.release) and assess the release."""
+    """The release's figures: the Review's release (recomputed only when the recipe changed) assessed over the
+    quasi-identifiers; kept until the release, the columns or k change (a rerun that changes nothing is free)."""
     try:
         applied = state.release()
     except CtopenError as exc:
@@ -291,15 +292,18 @@ def figures(t, qi: list[str], k: int) -> Figures | None:
     if any(s.get("op") == "aggregate" for s in state.recipe().get("steps", [])):
         # a count table: group sizes of records do not apply; its cells are protected by small-cell suppression
         return Figures(None, None, len(applied.df), len(t.df), 0.0, 0, counts=True)
-    loss = transform.information_loss(t.df, state.recipe(), qi, applied.suppressed)
-    report = before = None
-    try:
-        from ctopen.risk import assess
-        report = assess(applied.df, present, k=k, combinations=False, suppressed=applied.suppressed)
-        before = _before(t, tuple(qi), k)
-    except (ImportError, CtopenError) as exc:
-        st.caption(f"Risk figures are not available: {exc}")
-    return Figures(report, before, len(applied.df), len(t.df), loss, len(present))
+    slot = st.session_state.setdefault("_transform_figures", {})
+    if slot.get("of") is not applied or slot.get("token") != (tuple(qi), k):
+        try:
+            loss = transform.information_loss(t.df, state.recipe(), qi, applied.suppressed)
+            report = assess(applied.df, present, k=k, combinations=False, suppressed=applied.suppressed)
+            before = _before(t, tuple(qi), k)
+        except CtopenError as exc:
+            layout.show_error(exc)
+            return None
+        slot.update(of=applied, token=(tuple(qi), k),
+                    value=Figures(report, before, len(applied.df), len(t.df), loss, len(present)))
+    return slot["value"]
 
 
 def show_figures(f: Figures | None, k: int) -> None:
@@ -311,21 +315,12 @@ def show_figures(f: Figures | None, k: int) -> None:
                 "apply. Small counts and the cells that would give them away are suppressed (see the tab "
                 "“Publish counts instead of records”).", icon=":material/table_chart:")
         return
-    shown = False
-    if f.report is not None:
-        try:
-            from ui.risk_panel import metrics, verdict
-            metrics(f.report, before=f.before, before_label="the file as loaded")
-            verdict(f.report)
-            shown = True
-        except (ImportError, AttributeError, TypeError):
-            pass
-    if not shown:
-        st.caption(f.line())
+    risk_panel.metrics(f.report, before=f.before, before_label="the file as loaded")
+    risk_panel.verdict(f.report)
     st.metric("Information lost", f"{f.loss:.1%}",
               help="The share of detail removed from the quasi-identifiers; suppressed records count as fully lost "
                    "(docs/recipe.md).")
-    if not f.qi_left and f.report is not None:
+    if not f.qi_left:
         st.caption("Every quasi-identifier is removed: no record can be singled out by them.")
 
 
@@ -336,7 +331,6 @@ def summary_here(target: str, f: Figures | None) -> None:
 
 
 def _before(t, qi: tuple, k: int):
-    from ctopen.risk import assess
     cache = st.session_state.setdefault("_transform_before", {})
     token = (t.source.sha256, len(t.df), qi, k)
     if token not in cache:

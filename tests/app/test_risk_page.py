@@ -146,3 +146,11 @@ def test_many_quasi_identifiers_on_a_large_table_assess_combinations_on_request(
     assert not at.exception
     assert any("Every combination" in e.label for e in at.expander)
     assert any("22 quasi-identifiers" in c.value for c in at.caption)
+
+
+def test_a_renamed_quasi_identifier_keeps_its_role_and_is_not_called_dropped():
+    at = app(steps=[{"op": "rename", "column": "Town", "to": "Town of residence"}, {"op": "drop", "column": "Name"}])
+    assert not at.exception, at.exception
+    assert at.multiselect(key="_w_risk_quasi").value == ["Age", "Sex", "Town of residence"]
+    assert not any("Not in the release" in c.value and "Town" in c.value for c in at.caption)
+    assert metric(at, "Smallest group").value == "1"

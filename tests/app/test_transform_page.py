@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ctopen.detect import ColumnRole
 from ctopen.load import load
 from tests.conftest import DRUG, ROOT, shared_file
 from tests.app.helpers import empty
@@ -25,7 +26,10 @@ def page(table, roles, steps=None):
     at = AppTest.from_file(APP, default_timeout=120)
     at.switch_page(PAGE)
     at.session_state["table"] = table
-    at.session_state["detection"] = SimpleNamespace(columns=[])
+    # detection as the reviewer saw it: the roles given, every other column "other" (a column detection says
+    # nothing about would count as a quasi-identifier)
+    at.session_state["detection"] = SimpleNamespace(columns=[ColumnRole(c, roles.get(c, "other"), "NONE", 0.5, [])
+                                                             for c in table.df.columns])
     at.session_state["detection_for"] = table.source.sha256
     # detection is empty here: every column gets a role (one without counts as a quasi-identifier, as in the gate)
     roles = {c: roles.get(c, "other") for c in table.df.columns}
