@@ -34,6 +34,7 @@ PSEUDONYM_KEY_ENV = "CTOPEN_PSEUDONYM_KEY"
 
 # Portal
 DEFAULT_PORTAL = "data.ct.gov"
+SOCRATA_DOMAIN_ENV = "SOCRATA_DOMAIN"   # the portal credentials may go to, when --portal is not given
 SOCRATA_ENV = {
     "username": "SOCRATA_USERNAME",
     "password": "SOCRATA_PASSWORD",

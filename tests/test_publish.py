@@ -692,3 +692,40 @@ def test_public_dataset_is_upserted_in_one_request(emu, creds):
                     client=client(emu, creds))
     assert [m for m, p in emu.requests if p.startswith("/resource/")] == ["POST"]
     assert len(emu.datasets[ident].rows) == 5
+
+
+# --- credentials go only where the person running ctopen says -----------------------------------------
+
+def test_a_recipe_cannot_send_credentials_to_the_host_it_names(tmp_path, emu, env_creds, capsys, source_file):
+    other = SodaEmulator(username=USER, password=PASSWORD)
+    other.start()
+    try:
+        recipe = write_recipe(tmp_path, target={"portal": other.url})
+        # no --portal: the recipe's host is not used, and the run is refused before anything is sent
+        code, out, err = run_cli(capsys, source_file, "--recipe", recipe, "--json")
+        assert code == 2 and "credentials are sent only to the portal given with --portal" in err
+        # --portal names another host than the recipe: refused too
+        code, out, err = run_cli(capsys, source_file, "--recipe", recipe, "--portal", emu.url, "--json")
+        assert code == 2 and other.url.split("//")[1] in err
+        assert other.requests == [] and emu.requests == []
+        # the person running it names the recipe's portal on purpose: published there
+        code, out, err = run_cli(capsys, source_file, "--recipe", recipe, "--portal", other.url, "--json")
+        assert code == 0 and json.loads(out)["status"] == "private" and other.requests
+    finally:
+        other.stop()
+
+
+def test_the_portal_from_the_environment_is_where_credentials_go(tmp_path, emu, env_creds, capsys, source_file,
+                                                                   monkeypatch):
+    monkeypatch.setenv("SOCRATA_DOMAIN", emu.url)
+    code, out, _ = run_cli(capsys, source_file, "--recipe", write_recipe(tmp_path), "--json")
+    assert code == 0 and json.loads(out)["status"] == "private" and emu.requests
+
+
+@pytest.mark.parametrize("portal", ["http://data.ct.gov", "http://10.0.0.5:8080", "http://example.org"])
+def test_http_is_refused_except_for_a_loopback_test_address(portal):
+    with pytest.raises(ConfigError, match="http://"):
+        socrata.portal_parts(portal)
+    assert socrata.portal_parts("http://127.0.0.1:8123") == ("http", "127.0.0.1:8123")
+    assert socrata.portal_parts("http://localhost:8123")[0] == "http"
+    assert socrata.portal_parts("data.ct.gov") == ("https", "data.ct.gov")

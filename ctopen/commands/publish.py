@@ -8,6 +8,7 @@ with status private | public | updated | bundle | dry-run | blocked. A blocked g
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ctopen import settings
@@ -20,7 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("file", metavar="FILE", help="the source file (as loaded on the Load page)")
     p.add_argument("--recipe", required=True, metavar="R.json", help="the saved recipe (steps, roles, metadata)")
     p.add_argument("--portal", default=None, metavar="URL",
-                   help=f"portal domain or URL (default: the recipe's target, else {settings.DEFAULT_PORTAL})")
+                   help=f"portal domain or https URL (default: ${settings.SOCRATA_DOMAIN_ENV}, else "
+                        f"{settings.DEFAULT_PORTAL}; a portal named in the recipe must match it)")
     p.add_argument("--dataset-id", default=None, metavar="ID", help="an existing dataset to update, e.g. abcd-1234")
     p.add_argument("--mode", choices=["create", "replace", "upsert"], default=None,
                    help="create a new dataset (default without --dataset-id), replace its rows (default with it) or upsert")
@@ -75,8 +77,17 @@ def run(args) -> int:
     mode = args.mode or saved_mode or ("replace" if dataset_id else "create")
     if mode in ("replace", "upsert") and not dataset_id:
         raise ConfigError(f"--mode {mode} updates an existing dataset: give its id with --dataset-id.")
-    portal = args.portal or target.get("portal") or settings.DEFAULT_PORTAL
+    # credentials go only to the portal the person running this names (--portal), or the environment's
+    # (SOCRATA_DOMAIN), or the default: never to a host a recipe names (a recipe is a shared file)
+    portal = args.portal or os.environ.get(settings.SOCRATA_DOMAIN_ENV) or settings.DEFAULT_PORTAL
     socrata.portal_parts(portal)          # a bad address is a user error before any work
+    named = target.get("portal")
+    if named and not (args.dry_run or args.bundle):
+        socrata.portal_parts(named)
+        if not socrata.same_portal(named, portal):
+            raise ConfigError(f"The recipe names the portal {named}, but this run publishes to {portal}: credentials "
+                              f"are sent only to the portal given with --portal or {settings.SOCRATA_DOMAIN_ENV}. "
+                              f"Pass --portal {named} if that is the portal you mean.")
     if dataset_id:
         socrata.check_dataset_id(dataset_id)
     try:

@@ -97,7 +97,31 @@ def portal_parts(portal: str | None) -> tuple[str, str]:
     if "@" in host:
         raise ConfigError("Do not put credentials in the portal address: use the environment variables "
                           "or the app's secrets.")
+    if scheme == "http" and not is_loopback(host):
+        raise ConfigError(f"The portal {host} is given with http://: credentials and data would travel in clear. "
+                          "Use https:// (http:// is accepted only for a local test address such as 127.0.0.1).")
     return scheme, host
+
+
+def is_loopback(host: str) -> bool:
+    """Whether host[:port] names this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    name = host.rsplit("@", 1)[-1]
+    if name.startswith("["):
+        name = name[1:name.find("]")]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def same_portal(a: str | None, b: str | None) -> bool:
+    return portal_parts(a)[1].lower() == portal_parts(b)[1].lower()
 
 
 def dataset_url(portal: str | None, dataset_id: str) -> str:
