@@ -30,12 +30,16 @@ def render() -> None:
     roles = state.roles()
     columns = [c for c in t.df.columns if c not in removed]
     default_qi = [c for c in columns if roles.get(c) == "quasi"]
-    saved = (st.session_state.get(RESULT) or {}).get("inputs", {})
+    stored = _stored(t)
+    saved = (stored or {}).get("inputs", {})
     st.caption("Finds the generalization levels that reach your target while losing the least information. "
                "Nothing changes until you apply a proposal; you can still adjust it column by column.")
     qi = st.multiselect("Quasi-identifiers to generalize", columns,
                         default=[c for c in saved.get("qi", default_qi) if c in columns],
                         help="The columns someone could know about a person (dates, age, sex, race, town, ZIP).")
+    if not qi:
+        st.info("Choose the quasi-identifiers to generalize: the columns someone could already know about a person. "
+                "The Identify page proposes them.", icon=":material/info:")
     a, b = st.columns(2)
     k = int(a.number_input("Target k (smallest group allowed)", 2, 100, int(saved.get("k", _suppress_k(steps))),
                            help="Every combination of the quasi-identifiers' values must be shared by at least k records."))
@@ -73,12 +77,21 @@ def render() -> None:
     if st.button("Recommend", type="primary", icon=":material/auto_fix_high:", disabled=not qi or too_big):
         _run(t, inputs, token, recipe, fixed)
     stored = st.session_state.get(RESULT)
-    if not stored:
+    if not stored or not qi:
         return
     if stored["token"] != token or _hierarchies_changed(stored["result"], recipe):
         st.caption("The settings changed since the last recommendation: press Recommend again to update it.")
         return
     _show(stored["result"])
+
+
+def _stored(t) -> dict | None:
+    """The last recommendation, if it was made for this file (one for another file is forgotten)."""
+    stored = st.session_state.get(RESULT)
+    if stored and json.loads(stored["token"])[:2] != [t.source.sha256, len(t.df)]:
+        st.session_state.pop(RESULT, None)
+        return None
+    return stored
 
 
 def _fixed(t, qi: list[str], roles: dict, steps: list[dict]) -> dict:

@@ -174,8 +174,8 @@ def diversity_table(report: RiskReport) -> None:
                "one value); entropy-l is the same idea, weighted by how evenly the values are spread.")
     k = r.k_threshold
     st.dataframe(pd.DataFrame([{"Sensitive attribute": col, "Reading": _diversity_reading(d, k, r.k_min),
-                                f"Groups of {k} or more all with one value": getattr(d, "disclosing_groups", 0),
-                                "Records in them": getattr(d, "disclosing_records", 0),
+                                f"Groups of {k} or more all with one value": d.disclosing_groups,
+                                "Records in them": d.disclosing_records,
                                 "Fewest distinct values in a group (distinct-l)": d.distinct,
                                 "Entropy-l": round(d.entropy, 2)}
                                for col, d in r.l_diversity.items()]), hide_index=True, width="stretch",
@@ -183,7 +183,7 @@ def diversity_table(report: RiskReport) -> None:
 
 
 def _diversity_reading(d, k: int, k_min: int) -> str:
-    groups, records = getattr(d, "disclosing_groups", 0), getattr(d, "disclosing_records", 0)
+    groups, records = d.disclosing_groups, d.disclosing_records
     if groups:
         return (f"{groups:,} group(s) of {k} or more disclose it ({records:,} records): anyone known to be in one "
                 "learns the value. Generalize it, or coarsen the quasi-identifiers.")

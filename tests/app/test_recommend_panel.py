@@ -165,3 +165,32 @@ def test_too_many_combinations_offers_to_remove_repeating_columns():
     assert not at.exception, at.exception
     drops = {s["column"] for s in at.session_state["recipe"]["steps"] if s["op"] == "drop"}
     assert {"ID", "ResidenceCityGeo", "ResidenceCounty"} <= drops and "ResidenceCity" not in drops
+
+
+def _qi(at):
+    return next(m for m in at.multiselect if m.label == "Quasi-identifiers to generalize")
+
+
+def test_a_recommendation_for_another_file_is_forgotten(drug_slice):
+    """After a file switch the list is this file's quasi-identifiers, not the last file's (filtered to nothing),
+    and nothing says "the settings changed"."""
+    import json
+    at = page(drug_slice)
+    other = {"qi": ["Member Town", "Claim Year"], "k": 5, "max_suppression": 0.01, "sensitive": None, "l": None}
+    at.session_state["recommend_result"] = {"token": json.dumps(["0" * 64, 40, other, {}]), "inputs": other,
+                                            "result": {}}
+    at.run()
+    assert not at.exception, at.exception
+    assert _qi(at).value == ["Date", "Age", "Sex", "Race", "ResidenceCity"]
+    assert not any("settings changed" in c.value for c in at.caption)
+    assert "recommend_result" not in at.session_state
+
+
+def test_an_empty_list_asks_for_quasi_identifiers(drug_slice):
+    at = page(drug_slice, steps=[{"op": "drop", "column": "ID"}]).run()
+    button(at, "Recommend").click().run()
+    assert "recommend_result" in at.session_state
+    _qi(at).set_value([]).run()
+    assert not at.exception, at.exception
+    assert not any("settings changed" in c.value for c in at.caption)
+    assert any("Choose the quasi-identifiers to generalize" in i.value for i in at.info)
