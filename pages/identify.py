@@ -83,12 +83,22 @@ if "_w_reviewer" not in st.session_state:
 reviewer = st.text_input("Your name (recorded with each change)", key="_w_reviewer")
 st.session_state["reviewer"] = reviewer
 
+def accept(columns: list[str]) -> None:
+    """Write the roles shown for `columns` into the recipe (the button's on_click)."""
+    shown = state.roles()
+    state.recipe()["roles"].update({c: shown.get(c, detected[c].role) for c in columns})
+
+
 pending = [c for c in detected if c not in recipe["roles"]]
-if pending and st.button(f"Accept the roles shown for the other {len(pending)} column(s)", icon=":material/done_all:",
-                         help="Writes them into the recipe, so next month's run and the privacy gate use the roles "
-                              "you reviewed, not a new detection."):
-    recipe["roles"].update({c: roles.get(c, detected[c].role) for c in pending})
-    st.rerun()
+if pending:
+    st.button(f"Accept the roles shown for the other {len(pending)} column(s)", icon=":material/done_all:",
+              on_click=accept, args=(pending,),
+              help="Writes them into the recipe, so next month's run and the privacy gate use the roles "
+                   "you reviewed, not a new detection.")
+else:   # says so as long as it holds, not only right after the click
+    st.success(f"The roles of all {len(detected)} columns are accepted and saved in the recipe: the privacy gate, the "
+               "report and next month's run use them. You can still change any of them below.",
+               icon=":material/done_all:")
 with st.form("change_role", clear_on_submit=True, border=True):
     left, right = st.columns(2)
     chosen = left.multiselect("Columns", list(detected), key="_w_identify_columns",

@@ -150,3 +150,9 @@ def test_accepting_the_roles_writes_them_into_the_recipe():
     assert roles["Name"] == "direct" and roles["Email"] == "direct" and roles["Age"] == "other"
     assert set(roles) == {"Name", "Email", "Age", "Sex", "Town", "Diagnosis", "Notes"}
     assert not any(b.label.startswith("Accept the roles shown") for b in at.button)
+    # a confirmation that stays: after another run and after leaving the page and coming back
+    confirmed = "The roles of all 7 columns are accepted and saved in the recipe"
+    assert any(confirmed in s.value for s in at.success)
+    at.switch_page("pages/evaluate.py").run()
+    at.switch_page(PAGE).run()
+    assert any(confirmed in s.value for s in at.success)
