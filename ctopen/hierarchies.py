@@ -2,10 +2,14 @@
 
 `get(name, **options) -> Hierarchy`. Every hierarchy has `levels` (the number of levels, counting
 level 0 = the value as is and the top level = "*", fully suppressed), `generalize(series, level)`,
-`label(level)`, `loss(series, level)` and `unknown(series)`.
+`label(level)`, `loss(series, level)` and `unknown(series)`; underneath them all, `map_distinct(uniques,
+level, counts)` and `loss_distinct(uniques, counts, level)` (what the search calls).
 
 Rules shared by every ladder (docs/recipe.md, "Generalization hierarchies"):
 - Values are text (pandas "str" dtype). Work is done once per *distinct* value, then broadcast.
+- A ladder sees each distinct value with the number of records holding it in its column, whoever
+  calls it: "rare values merged" (category) counts the column, never just the values passed.
+- Dates and numbers are read by ctopen.values (a sentinel date such as 12/31/9999 is no date).
 - A missing value (NA) stays NA at every level below the top; at the top every record is "*".
 - A value the ladder cannot read (an unknown town, an unparseable date) is reported by `unknown()`
   and becomes "*" at every level above 0: it is never guessed.

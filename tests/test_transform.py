@@ -335,6 +335,7 @@ def test_sentinel_and_offset_dates_do_not_crash_profile_detect_risk_apply(tmp_pa
     assert main(["apply", str(path), "--recipe", str(recipe), "--out", str(out)]) == 0
     released = pd.read_csv(out, dtype=str)
     assert released["End"].tolist() == ["*", "*", "2015", "2016", "*"]
+    assert "12/31/9999" in capsys.readouterr().out          # the log names the sentinel it wrote *
     assert released["Start"].tolist() == ["2013-03", "2014-04", "*", "2015-05", "2016-06"]
     assert released["Stamp"].tolist() == ["2013-Q1", "2013-Q1", "2014-Q1", "2014-Q2", "2015-Q2"]
 
