@@ -125,13 +125,14 @@ def _ladder_widget(col: str, steps: list[dict]):
 def _base(t, steps: list[dict]) -> pd.DataFrame:
     """The table before the count step: the recipe's other steps applied."""
     others = [s for s in steps if s.get("op") != "aggregate"]
-    token = (t.source.sha256, len(t.df), json.dumps(others, sort_keys=True, default=str))
+    token = (t.source.sha256, len(t.df), json.dumps([others, state.review().roles], sort_keys=True, default=str))
     cache = st.session_state.setdefault("_aggregate_base", {})
     if cache.get("token") != token:
-        from ctopen.transform import apply
-        recipe = {"version": 1, "roles": state.recipe().get("roles", {}), "steps": others}
+        from ctopen.review import Review
+        review = state.review()   # the same roles (a suppress step without columns reads them) and key
         with st.spinner("Applying the recipe's other steps..."):
-            cache["value"] = apply(t.df, recipe, key=state.pseudonym_key()).df
+            cache["value"] = Review(t.df, {**state.recipe(), "steps": others}, source=review.source,
+                                    detection=review.detection, key=review.key).release
         cache["token"] = token
     return cache["value"]
 
