@@ -417,9 +417,39 @@ def is_formula(value) -> bool:
     return not re.fullmatch(r"[-+\s]*", value)  # "-" or "--" alone is a placeholder, not a formula
 
 
+def neutralise_formulas(df: pd.DataFrame, keep=()) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
+    """What is published: cells and headers a spreadsheet would run as formulas get an apostrophe before them,
+    except in the columns the officer keeps on purpose (recipe `keep_formulas`). Numbers such as "-5" stay
+    numbers. Returns (table, {column: cells changed}, [headers changed])."""
+    keep = set(keep or ())
+    out, changed, headers = df, {}, []
+    for name in df.columns:
+        if name in keep:
+            continue
+        s = df[name]
+        values = pd.Series(s.dropna().unique()).astype("str")
+        bad = [v for v in values[values.str.match(r"[=+\-@\t\r]").fillna(False).astype(bool)].tolist() if is_formula(v)]
+        if bad:
+            hit = s.isin(bad)
+            if out is df:
+                out = df.copy()
+            out[name] = s.where(~hit, "'" + s.astype("str"))
+            changed[str(name)] = int(hit.sum())
+    renamed = {c: "'" + str(c) for c in out.columns if c not in keep and is_formula(str(c))}
+    if renamed:
+        out = out.rename(columns=renamed)
+        headers = [str(c) for c in renamed]
+    return out, changed, headers
+
+
 def check_formula_injection(df: pd.DataFrame, ctx: Context) -> list[Finding]:
     out = []
     for name in df.columns:
+        if is_formula(str(name)):
+            out.append(Finding("formula_injection", name, "error",
+                               f"The header '{name}' begins with =, +, - or @: a spreadsheet opening the published "
+                               "CSV would run it as a formula. Rename the column (ctopen puts an apostrophe before it "
+                               "when publishing).", {"op": "rename", "column": name, "to": "'" + str(name)}, 1))
         counts = _counts(df[name])
         index = counts.index.to_series(index=counts.index).astype("str")
         maybe = index[index.str.match(r"[=+\-@\t\r]").fillna(False).astype(bool).to_numpy()]

@@ -206,6 +206,9 @@ def _review_key_problems(recipe: dict) -> list[str]:
     if l_targets is not None and not (isinstance(l_targets, dict) and all(
             _is_name(c) and _whole(v) and v >= 2 for c, v in l_targets.items())):
         out.append("\"l\" must map sensitive columns to whole numbers of at least 2")
+    kept = recipe.get("keep_formulas")
+    if kept is not None and not (isinstance(kept, list) and all(_is_name(c) for c in kept)):
+        out.append("\"keep_formulas\" must be a list of column names")
     decisions = recipe.get("decisions")
     if decisions is not None and not (isinstance(decisions, list) and all(isinstance(d, dict) for d in decisions)):
         out.append("\"decisions\" must be a list of objects")

@@ -66,6 +66,7 @@ class ReportParts:
     reviewer: str = ""
     date: str = ""
     published: dict | None = None                     # {status, dataset_id, url} when known
+    formulas: dict = field(default_factory=dict)      # {"cells": {col: n}, "headers": [...], "kept": [...]}
     risk_detected: RiskFigures | None = None          # the uploaded file over the detector's quasi-identifiers,
                                                       # when the reviewer's decisions changed them
 
@@ -151,14 +152,27 @@ def _risk_section(parts: ReportParts) -> str:
 def _steps_section(parts: ReportParts) -> str:
     steps = parts.recipe.get("steps") or []
     if not steps:
-        return "<p>No transformation: the release is the uploaded file as it is.</p>"
+        return "<p>No transformation: the release is the uploaded file as it is.</p>" + _formulas_note(parts)
     rows = []
     for i, step in enumerate(steps):
         did = parts.steps[i] if i < len(parts.steps) else {}
         what = did.get("message") or did.get("what") or _plain({k: v for k, v in did.items() if k not in ("op", "column", "columns")})
         rows.append([i + 1, describe_step(step), what])
     tail = f"<p>Records removed in total: {parts.suppressed:,}.</p>" if parts.suppressed else ""
-    return _table(["#", "Step", "What it did"], rows) + tail
+    return _table(["#", "Step", "What it did"], rows) + tail + _formulas_note(parts)
+
+
+def _formulas_note(parts: "ReportParts") -> str:
+    f = parts.formulas or {}
+    lines = []
+    if f.get("cells"):
+        lines.append("Cells a spreadsheet would run as formulas were published with a leading apostrophe: "
+                     + ", ".join(f"{c} ({n:,})" for c, n in f["cells"].items()) + ".")
+    if f.get("headers"):
+        lines.append("Headers written with a leading apostrophe (they began like a formula): " + ", ".join(f["headers"]) + ".")
+    if f.get("kept"):
+        lines.append("Kept as they are on purpose (the reviewer's recorded choice, keep_formulas): " + ", ".join(f["kept"]) + ".")
+    return "".join(f"<p>{_e(line)}</p>" for line in lines)
 
 
 def _gate_section(parts: ReportParts) -> str:
@@ -336,6 +350,8 @@ def from_review(review, *, reviewer: str | None = None, date: str | None = None,
         suppressed=int(review.applied.suppressed or 0), gate=gate,
         reviewer=reviewer or recipe.get("reviewer") or "", date=date or _date.today().isoformat(),
         published=dict(published) if published else None, risk_detected=as_detected)
+    view = review.portal_view
+    parts.formulas = {"cells": dict(view.formulas), "headers": list(view.formula_headers), "kept": list(view.formulas_kept)}
     return render(parts)
 
 

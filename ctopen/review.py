@@ -425,7 +425,8 @@ class Review:
         def build():
             from ctopen.publish.socrata import portal_view
             return portal_view(self.release, self.recipe)
-        return self._memo("portal_view", _token(self._applied_token(), self.recipe.get("metadata")), build)
+        return self._memo("portal_view", _token(self._applied_token(), self.recipe.get("metadata"),
+                                                self.recipe.get("keep_formulas")), build)
 
     def status(self, *, identified: bool = True, published: dict | None = None) -> ReviewStatus:
         """The sidebar's checklist. `identified`: whether roles were reviewed (the app waits for Identify

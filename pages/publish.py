@@ -25,10 +25,10 @@ def portal_secrets() -> dict:
 try:
     review = state.review()     # the one review: the same release, verdict and portal view as the sidebar and CLI
     applied = review.applied
-    release = applied.df
     verdict = review.gate
     creds = socrata.credentials_from(portal_secrets())
     view = review.portal_view.view
+    release = review.portal_view.rows   # exactly what is sent (formula-like cells neutralised)
 except CtopenError as exc:
     layout.show_error(exc)
     st.stop()

@@ -38,8 +38,11 @@ def run(args) -> int:
     # the same release as `publish` and the app: a suppress step without columns works over the effective
     # quasi-identifiers (detection on this file and the recipe's recorded decisions)
     from ctopen.review import Review
-    result = Review(table.df, recipe, source=table.source.to_dict()).applied
-    write(result.df, out)
+    review = Review(table.df, recipe, source=table.source.to_dict())
+    result = review.applied
+    # what is written is what would be published: formula-like cells and headers neutralised (unless the recipe's
+    # keep_formulas keeps a column as it is)
+    write(review.portal_view.rows if out.suffix.lower() == ".csv" else result.df, out)
     summary = {"file": str(args.file), "out": str(out), "rows_in": int(len(table.df)), **result.to_dict()}
     if args.log:
         try:
@@ -55,7 +58,8 @@ def write(df, out: Path) -> None:
     """CSV (UTF-8) or XLSX with every value written as text (leading zeros kept, nothing run as a formula)."""
     try:
         if out.suffix.lower() == ".csv":
-            df.to_csv(out, index=False, encoding="utf-8")
+            from ctopen.publish.bundle import csv_bytes
+            out.write_bytes(csv_bytes(df))
             return
         if len(df) > EXCEL_MAX_ROWS:
             raise CtopenError(f"The release has {len(df):,} rows, more than an Excel sheet holds: write a .csv.")

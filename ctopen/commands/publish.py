@@ -107,8 +107,8 @@ def run(args) -> int:
     # the same Review as the app's: roles decided on the source file (never on the release), the release,
     # the verdict, the report (apply reads the pseudonym key from the environment itself)
     review = Review(table.df, recipe, source=table.source.to_dict())
-    release = review.release
     verdict = review.gate
+    release = review.portal_view.rows     # exactly what is sent: formula-like cells neutralised
     digest = plog.recipe_hash(recipe)
     title = (recipe.get("metadata") or {}).get("title") or Path(args.file).stem
     by = (recipe.get("exception") or {}).get("by") or recipe.get("reviewer") or None

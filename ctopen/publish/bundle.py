@@ -122,7 +122,7 @@ def contents(df: pd.DataFrame, recipe: Mapping, *, report_html: str | None = Non
 
     metadata = recipe.get("metadata") or {}
     files = {
-        "data.csv": df.to_csv(index=False).encode("utf-8"),
+        "data.csv": csv_bytes(df),
         "metadata-socrata.json": _json(view_payload(metadata, df)),
         "metadata-dcat.json": _json(dcat_record(metadata, url)),
         "recipe.json": _json(clean_recipe(recipe, secrets)),
@@ -137,6 +137,12 @@ def contents(df: pd.DataFrame, recipe: Mapping, *, report_html: str | None = Non
                 raise ConfigError(f"The bundle's {name} would contain a portal credential: remove it from the "
                                   "recipe or the data and try again.")
     return files
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """The one CSV writer: UTF-8, CRLF line ends (RFC 4180), so a cell holding a line break or a carriage
+    return is quoted (with "\n" endings pandas leaves a lone "\r" unquoted and the file gains a row)."""
+    return df.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def to_zip(files: Mapping[str, bytes]) -> bytes:

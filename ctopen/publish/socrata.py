@@ -564,10 +564,14 @@ def view_payload(metadata: Mapping | None, df: pd.DataFrame) -> dict:
 
 @dataclass
 class PortalView:
-    """Exactly what would be sent to the portal: the rows (the release table), the view (name, metadata and
-    the columns with their field names and portal types)."""
+    """Exactly what would be sent to the portal (and written in a bundle): the rows (the release table, with
+    formula-like cells and headers neutralised), the view (name, metadata and the columns with their field
+    names and portal types)."""
     rows: pd.DataFrame
     view: dict
+    formulas: dict = field(default_factory=dict)          # {column: cells given a leading apostrophe}
+    formula_headers: list = field(default_factory=list)   # headers given a leading apostrophe
+    formulas_kept: list = field(default_factory=list)     # columns the officer keeps as they are, on purpose
 
     @property
     def columns(self) -> list[dict]:
@@ -579,7 +583,11 @@ class PortalView:
 
 
 def portal_view(release: pd.DataFrame, recipe: Mapping) -> PortalView:
-    return PortalView(release, view_payload(recipe.get("metadata") or {}, release))
+    from ctopen.checks import neutralise_formulas
+
+    kept = [c for c in recipe.get("keep_formulas") or [] if c in release.columns]
+    rows, cells, headers = neutralise_formulas(release, keep=kept)
+    return PortalView(rows, view_payload(recipe.get("metadata") or {}, rows), cells, headers, kept)
 
 
 # --- the whole publish, logged (shared by the CLI and the Publish page) --------------------------
