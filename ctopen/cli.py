@@ -25,11 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def emit(obj, as_json: bool, text: str | None = None) -> None:
-    """Print a result: JSON when asked, else the given human text (or indented JSON)."""
+    """Print a result: JSON when asked, else the given human text (or indented JSON). A configured secret
+    (portal password, app token, pseudonym key) is never printed, even when it was pasted into metadata."""
+    from ctopen.publish.socrata import configured_secrets, scrub
     if as_json or text is None:
-        print(json.dumps(obj, indent=None if as_json else 2, default=str, ensure_ascii=False))
+        out = json.dumps(obj, indent=None if as_json else 2, default=str, ensure_ascii=False)
     else:
-        print(text)
+        out = text
+    print(scrub(out, configured_secrets()))
 
 
 def _safe_output() -> None:
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CtopenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from ctopen.publish.socrata import configured_secrets, scrub
+        print(scrub(f"error: {exc}", configured_secrets()), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

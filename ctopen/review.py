@@ -140,7 +140,9 @@ def status(*, loaded: str | None = None, rows: int | None = None, eligibility=No
 
 def dumps(recipe: dict, reviewer: str | None = None) -> str:
     """The review as a JSON file: the recipe plus who saved it and when."""
-    doc = dict(recipe)
+    from ctopen.publish.bundle import clean_recipe
+    from ctopen.publish.socrata import configured_secrets
+    doc = clean_recipe(recipe, configured_secrets())    # no key or secret value leaves in a saved review
     doc["review"] = {"saved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "reviewer": reviewer or "", "ctopen": __version__}
     return recipes.dumps(doc)
@@ -449,8 +451,9 @@ class Review:
 
     def report(self, *, reviewer: str | None = None, date: str | None = None, published: dict | None = None) -> str:
         def build():
+            from ctopen.publish.socrata import configured_secrets, scrub
             from ctopen.report import from_review
-            return from_review(self, reviewer=reviewer, date=date, published=published)
+            return scrub(from_review(self, reviewer=reviewer, date=date, published=published), configured_secrets())
         return self._memo("report", _token(self._gate_token(), self._roles_token(), self.recipe, reviewer, date,
                                            published), build)
 

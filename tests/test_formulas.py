@@ -60,3 +60,42 @@ def test_the_bundle_csv_quotes_carriage_returns_and_reads_back_the_same(tmp_path
     assert main(["apply", str(src), "--recipe", str(tmp_path / "r.json"), "--out", str(tmp_path / "o.csv")]) == 0
     back = list(csv.reader(io.StringIO((tmp_path / "o.csv").read_bytes().decode(), newline="")))
     assert back == rows
+
+
+# --- secrets pasted into the review are never written out ------------------------------------------
+
+def test_a_secret_pasted_into_metadata_is_masked_in_output_bundle_report_and_saved_review(tmp_path, capsys, monkeypatch):
+    from ctopen import review as reviews
+    secret = "Sup3r-Secret-Portal-Pass"
+    monkeypatch.setenv("SOCRATA_PASSWORD", secret)
+    monkeypatch.setenv("CTOPEN_PSEUDONYM_KEY", "pseudonym-key-0123456789")
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"Town": ["Avon"] * 6}).to_csv(src, index=False)
+    recipe = {"version": 1, "steps": [], "roles": {"Town": "quasi"},
+              "metadata": {"title": "Towns", "description": f"password is {secret} and key pseudonym-key-0123456789"}}
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    code = main(["publish", str(src), "--recipe", str(tmp_path / "r.json"), "--bundle", str(tmp_path / "b.zip"), "--json"])
+    out = capsys.readouterr()
+    assert code == 0 and secret not in out.out + out.err
+    with zipfile.ZipFile(tmp_path / "b.zip") as z:
+        for name in z.namelist():
+            text = z.read(name).decode()
+            assert secret not in text and "pseudonym-key-0123456789" not in text, name
+        assert "password is ***" in z.read("metadata-socrata.json").decode()
+    assert main(["metadata", "socrata", str(tmp_path / "r.json")]) == 0
+    assert secret not in capsys.readouterr().out
+    saved = reviews.dumps(recipe, reviewer="Pat")
+    assert secret not in saved and "password is ***" in saved
+    assert secret not in Review(pd.read_csv(src, dtype=str), recipe).report()
+
+
+def test_a_secret_in_the_data_itself_is_refused_not_silently_changed(tmp_path, capsys, monkeypatch):
+    secret = "Sup3r-Secret-Portal-Pass"
+    monkeypatch.setenv("SOCRATA_PASSWORD", secret)
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"Town": ["Avon"] * 5 + [secret]}).to_csv(src, index=False)
+    (tmp_path / "r.json").write_text(json.dumps({"version": 1, "steps": [], "roles": {"Town": "other"}, "decisions": [
+        {"column": "Town", "role": "other", "by": "Pat", "reason": "office locations, not where people live"}]}))
+    code = main(["publish", str(src), "--recipe", str(tmp_path / "r.json"), "--bundle", str(tmp_path / "b.zip"), "--json"])
+    out = capsys.readouterr()
+    assert code == 2 and "credential" in out.err and secret not in out.out + out.err

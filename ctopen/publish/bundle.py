@@ -130,12 +130,16 @@ def contents(df: pd.DataFrame, recipe: Mapping, *, report_html: str | None = Non
     if report_html is not None:
         files["report.html"] = report_html.encode("utf-8")
     files["README.txt"] = readme(metadata, len(df)).encode("utf-8")
+    from ctopen.publish.socrata import configured_secrets, scrub
+    secrets = [s for s in list(secrets) + configured_secrets() if s and len(s) >= 4]
     for name, data in files.items():   # last line of defence: no secret leaves in a bundle
         text = data.decode("utf-8", "replace")
-        for secret in secrets:
-            if secret and len(secret) >= 4 and secret in text:
-                raise ConfigError(f"The bundle's {name} would contain a portal credential: remove it from the "
-                                  "recipe or the data and try again.")
+        if not any(secret in text for secret in secrets):
+            continue
+        if name == "data.csv":          # the data itself is never changed silently
+            raise ConfigError("The release data would contain a portal credential or the pseudonym key: remove it "
+                              "from the data and try again.")
+        files[name] = scrub(text, secrets).encode("utf-8")   # pasted into metadata or a note: masked
     return files
 
 

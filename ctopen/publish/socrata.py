@@ -80,6 +80,15 @@ class Credentials:
         return cls.from_mapping({k: environ.get(v) for k, v in settings.SOCRATA_ENV.items()})
 
 
+def configured_secrets(environ: Mapping | None = None) -> list[str]:
+    """The secret values this machine is configured with (a portal password or API key secret, the app token,
+    the pseudonym key): masked wherever ctopen writes text, even when someone pasted one into metadata."""
+    environ = os.environ if environ is None else environ
+    names = (settings.SOCRATA_ENV["password"], settings.SOCRATA_ENV["key_secret"], settings.SOCRATA_ENV["app_token"],
+             settings.PSEUDONYM_KEY_ENV)
+    return [v for v in (str(environ.get(n) or "").strip() for n in names) if len(v) >= 4]
+
+
 def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     """`text` with every secret value (4 characters or more) replaced by ***."""
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
