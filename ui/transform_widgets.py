@@ -155,7 +155,8 @@ def _column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None,
     if new != step:
         set_column_step(column, new)
         st.rerun()
-    _examples(df[column], lambda s: h.generalize(s, level), masked=role == "direct")
+    # the examples as they are in their column (a category's rare values depend on the whole column's counts)
+    _examples(df[column], lambda s: h.generalize(s, level, within=df[column]), masked=role == "direct")
     outside = transform._outside_ct(df, state_col)
     unknown = h.unknown(df[column] if outside is None else df[column][~outside]) if 0 < level < h.top else []
     if unknown:
