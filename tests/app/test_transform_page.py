@@ -139,3 +139,19 @@ def test_uploading_a_recipe_replaces_the_steps_or_names_missing_columns(drug_sli
     assert not at.exception
     assert any("“Name”, “SSN”" in e.value for e in at.error)
     assert at.session_state["recipe"]["steps"][1]["level"] == 3    # unchanged
+
+
+def test_rare_values_merged_examples_keep_common_values():
+    """The examples of a category step are generalized within their column: White (hundreds of records) stays
+    White at "rare values merged"; only values held by fewer than min_count records become Other."""
+    t = load(ROOT / "tests" / "data" / "drug_deaths_600.csv")
+    step = {"op": "generalize", "column": "Race", "hierarchy": "category", "level": 1, "min_count": 5}
+    at = page(t, {"Race": "quasi", "Age": "quasi", "Sex": "quasi"}, steps=[step]).run()
+    assert not at.exception
+    shown = [c.value for c in at.caption if c.value.startswith("Examples: ") and "→" in c.value]
+    assert any("White → White" in c for c in shown), shown
+    counts = t.df["Race"].value_counts()
+    for pair in (p for c in shown for p in c[len("Examples: "):].split(" · ")):
+        before, after = pair.split(" → ")
+        if before in counts.index and before in set(t.df["Race"]):
+            assert after == (before if counts[before] >= 5 else "Other"), pair
