@@ -49,8 +49,14 @@ if not choice or choice.get("based_on") != based_on:      # the roles changed: s
 for key, name in (("_w_risk_quasi", "quasi"), ("_w_risk_sensitive", "sensitive")):
     if key not in st.session_state:
         st.session_state[key] = [c for c in choice[name] if c in columns]
-if "_w_risk_k" not in st.session_state:
-    st.session_state["_w_risk_k"] = int(st.session_state.get("risk_k", DEFAULT_K))
+# the threshold is the review's k (recipe "k"): the gate, the sidebar, the report and the CLI judge by it
+from ctopen.publish.gate import requested_k  # noqa: E402
+asked = requested_k(state.recipe())
+review_k = asked if asked is not None and 2 <= asked <= 25 else DEFAULT_K
+if "_w_risk_k" not in st.session_state or (st.session_state["_w_risk_k"] != review_k
+                                            and st.session_state.get("_risk_k_seen") != review_k):
+    st.session_state["_w_risk_k"] = review_k     # first visit, or the recipe's k changed elsewhere: follow it
+st.session_state["_risk_k_seen"] = review_k
 
 left, right = st.columns([3, 1])
 quasi = left.multiselect("Quasi-identifiers: columns someone could already know about a person (age, sex, town, dates...)",
@@ -58,7 +64,17 @@ quasi = left.multiselect("Quasi-identifiers: columns someone could already know 
 sensitive = left.multiselect("Sensitive attributes: what a group could disclose (diagnosis, offense...)",
                              [c for c in columns if c not in quasi], key="_w_risk_sensitive")
 k = right.slider("Threshold k: smallest group size you accept", 2, 25, key="_w_risk_k",
-                 help="Records in groups smaller than this are counted as at risk. 5 is the usual minimum.")
+                 help="The review's k: records in groups smaller than this are counted as at risk, and the privacy "
+                      f"gate blocks them. {DEFAULT_K} is the state's minimum: a lower k needs a recorded exception.")
+if k != review_k:     # the officer set the review's threshold here: the recipe holds it
+    if k == DEFAULT_K:
+        state.recipe().pop("k", None)
+    else:
+        state.recipe()["k"] = int(k)
+    st.session_state["_risk_k_seen"] = k
+if k < DEFAULT_K:
+    right.warning(f"Below the state's minimum of {DEFAULT_K}: the privacy gate still blocks groups smaller than "
+                  f"{DEFAULT_K} unless an exception recorded on Publish accepts k = {k}.", icon=":material/gavel:")
 st.session_state["risk_choice"] = {"based_on": based_on, "quasi": quasi, "sensitive": sensitive}
 st.session_state["risk_k"] = k
 kept = {src for src in lineage.values() if src is not None}

@@ -154,3 +154,31 @@ def test_a_renamed_quasi_identifier_keeps_its_role_and_is_not_called_dropped():
     assert at.multiselect(key="_w_risk_quasi").value == ["Age", "Sex", "Town of residence"]
     assert not any("Not in the release" in c.value and "Town" in c.value for c in at.caption)
     assert metric(at, "Smallest group").value == "1"
+
+
+def test_the_threshold_is_the_reviews_k():
+    """The slider shows the recipe's k, and moving it writes the recipe's k: the gate judges by the same k."""
+    at = app()
+    assert at.slider(key="_w_risk_k").value == 5 and "k" not in at.session_state["recipe"]
+    at.slider(key="_w_risk_k").set_value(8).run()
+    assert not at.exception
+    assert at.session_state["recipe"]["k"] == 8 and at.session_state["_review_obj"].gate.threshold == 8
+    at.slider(key="_w_risk_k").set_value(3).run()
+    assert at.session_state["recipe"]["k"] == 3
+    assert at.session_state["_review_obj"].gate.threshold == 5          # lower: only by an exception
+    assert any("Below the state's minimum of 5" in w.value for w in at.warning)
+    at.slider(key="_w_risk_k").set_value(5).run()
+    assert "k" not in at.session_state["recipe"]
+
+
+def test_a_recipe_k_shows_on_the_slider():
+    at = AppTest.from_file(APP, default_timeout=120)
+    t = load(CSV, name="people.csv")
+    at.session_state["table"] = t
+    at.session_state["recipe"] = {"version": 1, "source": t.source.to_dict(), "roles": dict(ROLES), "steps": [],
+                                  "metadata": {}, "target": {}, "k": 7}
+    at.session_state["detection"] = SimpleNamespace(columns=[])
+    at.session_state["detection_for"] = t.source.sha256
+    at.switch_page(PAGE)
+    at.run()
+    assert at.slider(key="_w_risk_k").value == 7
