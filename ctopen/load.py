@@ -562,9 +562,10 @@ def _check_zip(data: bytes, info: SourceInfo) -> tuple[dict[str, _Extent], dict[
         end = zipfile._EndRecData(io.BytesIO(data))   # the directory's size, read before the directory itself
     except _ZIP_ERRORS:
         end = None
-    if end and (end[zipfile._ECD_ENTRIES_TOTAL] > settings.MAX_ZIP_MEMBERS
-                or end[zipfile._ECD_SIZE] > settings.MAX_ZIP_MEMBERS * 1024):
-        raise _members_limit_error(info, max(end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE] // 46))
+    if end and end[zipfile._ECD_ENTRIES_TOTAL] > settings.MAX_ZIP_MEMBERS:
+        raise _members_limit_error(info, end[zipfile._ECD_ENTRIES_TOTAL])
+    if end and end[zipfile._ECD_SIZE] > settings.MAX_ZIP_MEMBERS * 1024:   # at most 1 KB of directory per file
+        raise _members_limit_error(info, end[zipfile._ECD_SIZE] // 1024, "at least ")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
@@ -628,8 +629,8 @@ def _check_zip(data: bytes, info: SourceInfo) -> tuple[dict[str, _Extent], dict[
     return extents, _sheet_members(small)
 
 
-def _members_limit_error(info: SourceInfo, n: int) -> LimitError:
-    return LimitError(f"The workbook '{info.file}' holds {n:,} files in its archive; the limit is "
+def _members_limit_error(info: SourceInfo, n: int, at_least: str = "") -> LimitError:
+    return LimitError(f"The workbook '{info.file}' holds {at_least}{n:,} files in its archive; the limit is "
                       f"{settings.MAX_ZIP_MEMBERS:,} ({_setting('MAX_ZIP_MEMBERS')}).")
 
 
@@ -676,14 +677,16 @@ def _member_chunks(data: bytes, zi: zipfile.ZipInfo, info: SourceInfo):
 
 
 class _SheetScan:
-    """Measures a worksheet's XML chunk by chunk, vectorized: its cell elements, and the furthest row and column of
-    every reference attribute (r="XFD1048576"). Chunks are cut before a '<' so that no tag is split."""
+    """Measures a worksheet's XML chunk by chunk, vectorized: its cell elements and the furthest row and column of
+    their references (<c r="XFD1048576" ...>). Chunks are cut before a '<' so that no tag is split. Anything
+    unusual (a cell whose r is not its first attribute or is missing, a namespace prefix) marks the extent as
+    `implicit`: the exact, slower _SlowSheetScan then measures the member instead."""
 
     WINDOW = 16
+    DELIMS = (32, 9, 10, 13)
 
     def __init__(self):
         self.extent = _Extent()
-        self.refs = 0
         self.carry = b""
         self.unique_count: int | None = None
         self.first = True
@@ -702,55 +705,68 @@ class _SheetScan:
     def close(self) -> None:
         self._scan(self.carry)
         self.carry = b""
-        ext = self.extent
-        ext.implicit = ext.sheet_data and ext.cells > self.refs
 
     def _scan(self, buf: bytes) -> None:
+        from numpy.lib.stride_tricks import sliding_window_view
+
         if not buf:
             return
+        ext = self.extent
         if self.first:
             self.first = False
             m = re.search(rb"<(?:[\w.-]+:)?sst\b[^>]*?\suniqueCount\s*=\s*[\"'](\d{1,30})[\"']", buf[:65536])
             if m:
                 self.unique_count = int(m.group(1))
-        if not self.extent.sheet_data and b"sheetData" in buf:
-            self.extent.sheet_data = True
+        if not ext.sheet_data and b"sheetData" in buf:
+            ext.sheet_data = True
         n = len(buf)
-        a = np.frombuffer(buf + b"\0" * (self.WINDOW + 4), dtype=np.uint8)
-        prev, here, nxt = a[0:n - 1], a[1:n], a[2:n + 1]
-        space = (prev == 32) | (prev == 9) | (prev == 10) | (prev == 13)
-        # cell elements: <c ...>, <c>, <c/> (any namespace prefix)
-        cell = (here == 99) & ((prev == 60) | (prev == 58)) & (
-            (nxt == 32) | (nxt == 62) | (nxt == 47) | (nxt == 9) | (nxt == 10) | (nxt == 13))
-        self.extent.cells += int(np.count_nonzero(cell))
-        # reference attributes: whitespace, r, =, "
-        ref = space & (here == 114) & (nxt == 61) & (a[3:n + 2] == 34)
-        starts = np.flatnonzero(ref) + 4
-        if not len(starts):
+        a = np.frombuffer(buf + b"\0" * (self.WINDOW + 8), dtype=np.uint8)
+        ends_name, space, quote = _BYTE_CLASSES
+        lt = np.flatnonzero(a[:n] == 60)
+        cells = lt[(a[lt + 1] == 99) & ends_name[a[lt + 2]]]
+        colon = np.flatnonzero(a[:n] == 58)
+        if len(colon) and (((a[colon + 1] == 99) & ends_name[a[colon + 2]]) | ((a[colon + 1] == 114) & (a[colon + 2] == 111)
+                                                                               & (a[colon + 3] == 119))).any():
+            ext.implicit = True    # a namespace prefix (<x:c ...>): measured exactly instead
+        if not len(cells):
             return
-        win = a[starts[:, None] + np.arange(self.WINDOW)].astype(np.int64)
-        upper = (win >= 65) & (win <= 90)
-        lower = (win >= 97) & (win <= 122)
-        letters = np.logical_and.accumulate(upper | lower, axis=1)
-        n_letters = letters.sum(axis=1)
-        value = np.where(lower, win - 96, win - 64)
-        col = np.zeros(len(starts), dtype=np.int64)
-        for k in range(5):
-            col = np.where(letters[:, k], col * 26 + value[:, k], col)
-        col = np.where(n_letters > 5, 10**12, col)
-        digit = (win >= 48) & (win <= 57)
-        after = np.arange(self.WINDOW)[None, :] >= n_letters[:, None]
-        run = np.logical_and.accumulate(digit | ~after, axis=1) & after
-        n_digits = run.sum(axis=1)
-        row = np.zeros(len(starts), dtype=np.int64)
-        for k in range(self.WINDOW):
-            row = np.where(run[:, k], row * 10 + (win[:, k] - 48), row)
-        row = np.where(n_digits > 11, 10**12, row)
-        is_cell = (n_letters > 0) & (n_digits > 0)
-        if is_cell.any():
-            self.refs += int(np.count_nonzero(is_cell))
-            self.extent.rows = max(self.extent.rows, int(row[is_cell].max()))
-            self.extent.cols = max(self.extent.cols, int(col[is_cell].max()))
+        ext.cells += len(cells)
+        first = space[a[cells + 2]] & (a[cells + 3] == 114) & (a[cells + 4] == 61) & quote[a[cells + 5]]
+        if not first.all():
+            ext.implicit = True    # a cell whose r is not its first attribute, or that has none
+        win = sliding_window_view(a, self.WINDOW)[cells[first] + 6]
+        positions = np.arange(self.WINDOW)
+        n_letters = np.argmin(((win | 32) - 97) < 26, axis=1)
+        digits = ((win - 48) < 10) | (positions[None, :] < n_letters[:, None])
+        n_digits = np.argmin(digits, axis=1) - n_letters
+        ok = (n_letters > 0) & (n_digits > 0)
+        if not ok.all():
+            ext.implicit = True    # a reference that is not letters then digits within the window
+        if not ok.any():
+            return
+        longest = int(n_letters[ok].max())
+        pick = np.flatnonzero(ok & (n_letters == longest))
+        col = np.zeros(len(pick), dtype=np.int64)
+        for k in range(min(longest, 6)):
+            col = col * 26 + ((win[pick, k] | 32).astype(np.int64) - 96)
+        ext.cols = max(ext.cols, int(col.max()) if longest <= 6 else 10**12)
+        widest = int(n_digits[ok].max())
+        pick = np.flatnonzero(ok & (n_digits == widest))
+        row = np.zeros(len(pick), dtype=np.int64)
+        for k in range(min(widest, 12)):
+            row = row * 10 + (win[pick, n_letters[pick] + k].astype(np.int64) - 48)
+        ext.rows = max(ext.rows, int(row.max()) if widest <= 12 else 10**12)
+
+
+def _byte_classes():
+    ends_name, space, quote = (np.zeros(256, dtype=bool) for _ in range(3))
+    space[[32, 9, 10, 13]] = True
+    ends_name[[32, 9, 10, 13, 62, 47]] = True    # what may follow an element name: whitespace, > or />
+    quote[[34, 39]] = True
+    return ends_name, space, quote
+
+
+_BYTE_CLASSES = _byte_classes()
 
 
 class _SlowSheetScan:
@@ -784,17 +800,22 @@ class _SlowSheetScan:
                 continue
             m = self.REF.search(attrs)
             if kind == b"row":
-                self.row = int(m.group(2)[:12]) if m and m.group(2) and not m.group(1) else self.row + 1
+                self.row = _number(m.group(2)) if m and m.group(2) and not m.group(1) else self.row + 1
                 self.col = 0
                 continue
             self.cells += 1
             if m and m.group(1) and m.group(2):
                 self.col = _letters_to_number(m.group(1))
-                self.row = max(self.row, int(m.group(2)[:12]))
+                self.row = max(self.row, _number(m.group(2)))
             else:
                 self.col += 1
             self.rows = max(self.rows, self.row)
             self.cols = max(self.cols, self.col)
+
+
+def _number(digits: bytes) -> int:
+    digits = digits.lstrip(b"0") or b"0"
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 def _letters_to_number(letters: bytes) -> int:

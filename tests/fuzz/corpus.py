@@ -514,16 +514,19 @@ def mutate_xlsx(data: bytes, rng: random.Random) -> bytes:
         return mutate_bytes(data, rng)
     sheets = [n for n in names if "worksheets/" in n or "sharedStrings" in n]
     target = rng.choice(sheets if sheets and rng.random() < 0.75 else names)
-    if rng.random() < 0.1:
-        return rezip(data, lambda n, b: None if n == target else b)
 
     def change(name, content):
         if name != target:
             return content
+        if rng.random() < 0.1:
+            return None                    # drop the member
         if rng.random() < 0.2:
             return mutate_bytes(content, rng)
         return mutate_text(content.decode("utf-8", "replace"), rng).encode("utf-8", "surrogatepass")
-    return rezip(data, change)
+    try:
+        return rezip(data, change)
+    except Exception:  # noqa: BLE001 - an earlier mutation broke the archive: mutate its bytes instead
+        return mutate_bytes(data, rng)
 
 
 def mutate_csv(data: bytes, rng: random.Random) -> bytes:
