@@ -268,16 +268,23 @@ def test_a_count_table_by_a_direct_identifier_is_blocked_even_when_called_quasi(
     assert not v.passed and any("lists SSN value by value" in r for r in v.reasons)
 
 
-def test_a_count_table_whose_suppressed_cell_can_be_worked_out_is_refused():
-    df = pd.DataFrame({"A": ["x"] * 10 + ["y"] * 2, "B": ["p"] * 5 + ["q"] * 5 + ["p", "q"]}, dtype="str")
-    recipe = {"version": 1, "roles": {"A": "quasi", "B": "quasi"},
-              "steps": [{"op": "aggregate", "by": ["A", "B"], "totals": True}]}
-    try:
-        v = Review(df, recipe).gate
-    except RecipeError as exc:
-        assert "cannot be published" in str(exc)
-    else:
-        assert v.passed and v.k >= 5       # protected by complementary suppression: nothing recoverable shown
+def test_a_count_table_whose_suppressed_cell_can_be_worked_out_is_refused(monkeypatch, tmp_path, capsys):
+    """The exact check's failure (a suppressed cell recoverable from the totals) stops the review: no verdict,
+    no bundle; the CLI says why in one line."""
+    import ctopen.aggregate as agg
+    from ctopen.cli import main
+    why = "some suppressed cells could still be worked out and no cell was left to protect them"
+    monkeypatch.setattr(agg, "_protect", lambda *a, **k: why)
+    df = _deaths()
+    recipe = {"version": 1, "roles": {"County": "quasi", "Sex": "quasi", "Year": "quasi"},
+              "steps": [{"op": "aggregate", "by": ["County", "Sex"]}]}
+    with pytest.raises(RecipeError, match="cannot be published"):
+        Review(df, recipe).gate
+    src = tmp_path / "d.csv"
+    df.to_csv(src, index=False)
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    code = main(["publish", str(src), "--recipe", str(tmp_path / "r.json"), "--bundle", str(tmp_path / "b.zip")])
+    assert code == 2 and "cannot be published" in capsys.readouterr().err and not (tmp_path / "b.zip").exists()
 
 
 # --- the CLI reads the same Review -----------------------------------------------------------------
