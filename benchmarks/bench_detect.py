@@ -196,5 +196,52 @@ def main() -> None:
               f"{str(mapping.get(c, '-')):16} {'ok' if presidio_right(kinds[c], mapping.get(c)) else '--'}")
 
 
+# Judged column by column: the columns of each real file that point at one person, household or record.
+TRUE_DIRECT = {
+    "accidental_drug_deaths_2012_2018.csv": {"ID"},      # medical examiner case number
+    "ct_state_licenses_credentials_ngch-56tr.csv": {"credentialid", "name", "fullcredentialcode",
+                                                     "credentialnumber", "address"},
+    "ct_pretrial_inmates_2018_admissions_derived.csv": {"IDENTIFIER"},   # a pseudonymous inmate code
+    # "Serial Number" is 1..n in file order here: a row number (other), not a sale's register number
+    "ct_real_estate_sales_2021_listyear.csv": {"Address"},
+    "ct_covid19_tests_cases_deaths_by_town.csv": set(),
+}
+
+
+def real_files(label: str = "now") -> dict:
+    """Roles on every real file: a table of direct / quasi / sensitive found and false directs."""
+    import json
+    from pathlib import Path
+
+    from benchmarks.common import cache_dir
+    from ctopen.load import load
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    engine = build_engine()
+    out, rows = {}, []
+    for path in sorted(shared.glob("*.csv")):
+        table = load(path)
+        d = detect(table.df, engine=engine)
+        out[path.name] = {c.name: [c.role, c.entity] for c in d.columns}
+        direct = d.by_role("direct")
+        false = [c for c in direct if c not in TRUE_DIRECT.get(path.name, set())]
+        missed = [c for c in TRUE_DIRECT.get(path.name, set()) if c not in direct]
+        rows.append((path.name, f"{len(table.df):,} x {table.df.shape[1]}", len(direct), len(d.by_role("quasi")),
+                     len(d.by_role("sensitive")), len(d.by_role("other")), false, missed, round(d.seconds, 2)))
+    print(f"| file | rows x cols | direct | quasi | sensitive | other | false direct | missed direct | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {', '.join(r[6]) or 0} | "
+              f"{', '.join(r[7]) or 0} | {r[8]} |")
+    target = cache_dir() / f"detect_real_{label}.json"
+    target.write_text(json.dumps(out, indent=1))
+    print(f"(each column's role and entity: {target})")
+    return out
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if "--real" in sys.argv:
+        rest = [a for a in sys.argv[1:] if a != "--real"]
+        real_files(rest[0] if rest else "now")
+    else:
+        main()
