@@ -219,7 +219,10 @@ def _sniff_delimiter(sample: str, fmt: str) -> str:
     lines = [line for line in sample.splitlines()[:HEADER_SCAN_ROWS * 2] if line.strip()]
     best, best_score = ("\t" if fmt == "tsv" else ","), -1.0
     for delim in DELIMITERS:
-        counts = [len(r) for r in csv.reader(lines, delimiter=delim)]
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=delim)]
+        except csv.Error:   # a sample line longer than csv's field limit: that line says nothing about delimiters
+            continue
         if not counts:
             continue
         widths = [c for c in counts if c > 1]
@@ -243,7 +246,7 @@ def _read_text(data: bytes, info: SourceInfo) -> pd.DataFrame:
 
 def _csv_rows(text: str, info: SourceInfo, limit_rows: int | None = None) -> list[list[str]]:
     """Rows of delimited text. A cell longer than MAX_CELL_CHARS is refused (csv's own limit is raised to it)."""
-    csv.field_size_limit(max(settings.MAX_CELL_CHARS, 1))
+    previous = csv.field_size_limit(max(settings.MAX_CELL_CHARS, 1))   # process-wide: put back afterwards
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=info.delimiter)
     try:
         if limit_rows is None:
@@ -253,6 +256,8 @@ def _csv_rows(text: str, info: SourceInfo, limit_rows: int | None = None) -> lis
         if "field larger than field limit" in str(exc):
             raise _cell_limit_error(info, f"line {reader.line_num}") from None
         raise LoadError(f"'{info.file}' could not be read as delimited text (line {reader.line_num}: {exc}).") from None
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _cell_limit_error(info: SourceInfo, where: str) -> LimitError:
@@ -1061,8 +1066,8 @@ def _calamine(info: SourceInfo, sheet: str | None = None):
                 raise LoadError(f"The workbook '{info.file}' is password-protected; remove the password in Excel "
                                 f"and upload it again.") from None
             if sheet is not None:
-                raise LoadError(f"Sheet '{sheet}' of '{info.file}' could not be read (the workbook may be corrupt): "
-                                f"{exc}") from None
+                raise LoadError(f"Sheet '{sheet}' of '{info.file}' could not be read; the workbook may be corrupt "
+                                f"({_first_line(exc).rstrip('.')}).") from None
             raise _not_a_workbook(info) from None
         except BaseException as exc:
             if not _is_native_panic(exc):

@@ -76,6 +76,7 @@ def _child(path: bytes, out_path: str, err_path: str, memory: int) -> None:
     code = 1
     try:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        os.environ["RUST_BACKTRACE"] = "1"
         out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(out, 1)
@@ -117,7 +118,8 @@ def run_all(cases, *, jobs: int = 2, timeout: float = 60.0, memory_mb: int = 204
         import ctopen.cli  # noqa: F401 - imported once, before forking
         import ctopen.load  # noqa: F401
         import ctopen.profile  # noqa: F401
-    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="")
+    # strict UTF-8 output as on a server; Rust backtraces on, so that a panic message that gets through shows
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="", RUST_BACKTRACE="1")
     while pending or running:
         while pending and len(running) < jobs:
             i = total - len(pending)
