@@ -7,6 +7,12 @@ from a single hit, combined with the header words, an offline person-name check 
 values' shape, their uniqueness, and word lists for health and criminal-justice attributes. The rules are
 data in `ctopen.rules`; the recognizers in `ctopen.recognizers`. Time is bounded by the sample, not the rows.
 
+Parts of a name in columns of their own (given name, surname, middle name, suffix) are read with
+offline name-frequency lists (SSA given names, Census surnames); some roles depend on the other columns
+(`_across_columns`): a given name beside a surname is a person's name (both direct), and map points that
+are nearly unique per record are a household's location (direct), while repeated points (a town's centre)
+stay quasi-identifiers. Amounts of money paid, owed, earned or received are sensitive (financial).
+
 A row-number column (the values are exactly 0..n-1 or 1..n in file order, like pandas' "Unnamed: 0")
 is `other`: it only says where a row sits in this file and links to nothing outside it. If the same
 number is used elsewhere (a register's serial number), the reviewer marks it `direct`.
@@ -316,11 +322,11 @@ def profile(series: pd.Series, sample_rows: int, rng: np.random.Generator) -> Pr
 _DIGIT_ENTITIES = {"PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "DATE_TIME", "CT_ZIP", "DATE_OF_BIRTH",
                    "RECORD_NUMBER", "STREET_ADDRESS", "COORDINATES"}
 _ALPHA_ENTITIES = {"SEX", "RACE", "ETHNICITY", "CT_TOWN", "CT_COUNTY", "US_STATE", "TITLED_NAME", "PERSON",
-                   "LOCATION", "EMAIL_ADDRESS", "STREET_ADDRESS"}
+                   "LOCATION", "EMAIL_ADDRESS", "STREET_ADDRESS", "LISTED_NAME"}
 _CONTAINS = {"COORDINATES"}          # a value counts when it holds one (e.g. "Norwalk, CT\n(41.1, -73.4)")
 _STRONG_TEXT_PII = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS"}  # one cell is enough
 _TEXT_PII = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "TITLED_NAME", "PERSON",
-             "STREET_ADDRESS"}
+             "STREET_ADDRESS", "LISTED_NAME"}
 SEP = "\n\n"
 _EMAIL_HINT = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _TEXT_ENTITIES = {"free_text", "free_text_pii", "health", "criminal_justice", "financial", "text", "category",
@@ -451,11 +457,79 @@ def _compatible(entity: str, p: Profile) -> bool:
         return p.numeric >= 0.8
     if entity in ("health", "criminal_justice"):
         return p.numeric < 0.5
-    if entity == "financial":
-        return p.numeric >= 0.5
+    if entity == "financial":            # amounts, not yes/no flags or years ("Paid" Y/N, "Pay Year")
+        return p.numeric >= 0.5 and p.flag < 0.9 and _share(p.counts, _YEAR.match) < 0.9
     if entity == "category":
         return distinct <= 100 or p.distinct_share <= 0.05
     return False
+
+
+_NAME_PARTS = ("given_name", "surname", "middle_name", "name_suffix")
+_WEAK_PART_WORDS = {"first", "last", "middle", "given", "maiden", "mi", "lst", "fst", "frst", "generation"}
+
+
+def _name_part_candidates(name: str, p: Profile, hits: dict[str, str]) -> list[Candidate]:
+    """Given name, surname, middle name or suffix: the share of values the name lists know, and the header."""
+    parts = {e: hits[e] for e in _NAME_PARTS if e in hits}
+    if not p.counts or p.alpha < 0.8 or p.flag >= 0.5 or p.mean_words > rules.NAME_PART_MAX_WORDS:
+        return []
+    from ctopen.recognizers import name_part_shares
+    sh = name_part_shares(p.counts)
+    header = f"header '{name}'"
+
+    def said(e: str) -> str:
+        return f"{header} reads as {rules.label_of(e)} ('{parts[e]}')"
+
+    if "name_suffix" in parts and sh.suffix >= rules.NAME_PART_SHARE_WITH_HEADER:
+        return [Candidate("name_suffix", 0.6 + 0.3 * sh.suffix,
+                          [f"{_pct(sh.suffix)} of sampled values are name suffixes (Jr., Sr., III)", said("name_suffix")])]
+    with_header = bool(parts.keys() & {"given_name", "surname", "middle_name"})
+    if "given_name" in parts:
+        kind = "given_name"
+    elif "surname" in parts:
+        kind = "surname"
+    elif "middle_name" in parts:
+        kind = "middle_name"
+    else:
+        kind = "given_name" if sh.given_first > sh.surname_first else "surname"
+    share = {"given_name": sh.given, "surname": sh.surname, "middle_name": sh.given + sh.initial}[kind]
+    primary = {"given_name": sh.given_first, "surname": sh.surname_first, "middle_name": share}[kind]
+    need = rules.NAME_PART_SHARE_WITH_HEADER if with_header else rules.NAME_PART_SHARE
+    enough = sh.distinct >= (rules.NAME_PART_MIN_DISTINCT_WITH_HEADER if with_header else rules.NAME_PART_MIN_DISTINCT)
+    if enough and share >= need and (with_header or primary >= 0.5):
+        if kind == "middle_name" and sh.initial >= sh.given:
+            ev = [f"{_pct(share)} of sampled values are initials or given names ({_pct(sh.initial)} initials)"]
+        else:
+            ev = [f"{_pct(share)} of sampled values are {rules.plural_of(kind)}"]
+        if kind in parts:
+            ev.append(said(kind))
+        elif "person_name" in hits:
+            ev.append(f"{header} reads as a person's name ('{hits['person_name']}')")
+        return [Candidate(kind, 0.55 + 0.35 * share + (0.1 if with_header else 0), ev)]
+    # a header that plainly says so ("LastName", "PT_FNAME"), over words the lists do not know
+    strong = [e for e in ("given_name", "surname", "middle_name") if e in parts and parts[e] not in _WEAK_PART_WORDS]
+    if strong and sh.initial < 0.5:
+        return [Candidate(strong[0], 0.55, [said(strong[0])])]
+    return []
+
+
+def _money_shape(p: Profile) -> tuple[str, bool]:
+    """The values' shape in words ("amounts from $12.50 to $48,200.00, 96% with cents"), and whether it is money's."""
+    from ctopen.values import parse_numbers
+    values = list(p.counts)
+    nums = parse_numbers(values).dropna()
+    if nums.empty:
+        return "the values are numbers", False
+    cents = _share(p.counts, re.compile(r"\.\d{2}$").search)
+    dollar = _share(p.counts, lambda v: "$" in v)
+    text = f"the values are amounts from {nums.min():,.2f} to {nums.max():,.2f}"
+    if dollar >= 0.5:
+        text += f", {_pct(dollar)} with a $ sign"
+    if cents >= 0.5:
+        text += f", {_pct(cents)} with cents"
+    if p.distinct_share >= 0.5:
+        text += f"; {_pct(p.distinct_share)} distinct: an amount can also single a record out"
+    return text, dollar >= 0.5 or cents >= 0.5 or p.measured >= 0.5
 
 
 def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[list[Candidate], TextScan | None]:
@@ -496,6 +570,10 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
                 ev.append(f"{header} reads as a person's name ('{hits['person_name']}')")
             cands.append(Candidate("person_name", 0.5 + 0.35 * share + (0.1 if agrees else 0), ev))
 
+    # 2b. parts of a name in columns of their own (name-frequency lists, helped by the header)
+    if not any(c.entity == "person_name" for c in cands):
+        cands += _name_part_candidates(name, p, hits)
+
     # 3. record/case numbers: (nearly) unique codes, or an identifier header over many distinct codes
     measure = p.measured >= 0.5 or any(e in hits for e in ("amount", "count", "financial"))
     flaglike = p.flag >= 0.9
@@ -533,11 +611,17 @@ def decide(name: str, p: Profile, scan: Scan, hits: dict[str, str]) -> tuple[lis
     # 5. header words alone (weaker), when the values do not contradict them
     have = {c.entity for c in cands}
     for ent, word in hits.items():
-        if ent in have or ent in ("record_id", "date", "date_of_birth", "record_date", "zip", "email", "phone", "ssn"):
+        if ent in have or ent in ("record_id", "date", "date_of_birth", "record_date", "zip", "email", "phone", "ssn") \
+                or ent in _NAME_PARTS:
             continue
         if _compatible(ent, p):
             base = {"age": 0.8, "coordinates": 0.8, "health": 0.7, "criminal_justice": 0.7, "financial": 0.7, "amount": 0.65, "count": 0.65,
                     "category": 0.45, "organization": 0.5}.get(ent, 0.55)
+            if ent == "financial":
+                shape, money = _money_shape(p)
+                cands.append(Candidate(ent, base + (0.05 if money else 0),
+                                       [f"{header} names money paid, owed, earned or received ('{word}')", shape]))
+                continue
             cands.append(Candidate(ent, base, [f"{header} reads as {rules.label_of(ent)} ('{word}')"]))
     if not have & {"date", "date_of_birth"} and _share(p.counts, _YEAR.match) >= 0.95:
         ent = "date_of_birth" if "date_of_birth" in hits else "date" if "date" in hits else None
@@ -629,6 +713,115 @@ def classify(name: str, series: pd.Series, engine, rng, sample_rows: int, presid
                       non_empty=p.non_empty, distinct_share=round(p.distinct_share, 4), text_scan=text_scan)
 
 
+# ---------------------------------------------------------------------------------------------------
+# roles that depend on the other columns
+
+
+def _raise(c: ColumnRole, evidence: str) -> None:
+    """Raise a column to its kind's raised role (rules.RAISED_ROLE), saying why; its examples get masked."""
+    c.role = rules.RAISED_ROLE[c.entity]
+    c.evidence.insert(1, evidence)
+    if c.role == "direct":
+        c.examples = [e if MASK in e else mask(e) for e in c.examples]
+
+
+def _series(df: pd.DataFrame, columns: list[ColumnRole], c: ColumnRole) -> pd.Series:
+    return df.iloc[:, next(j for j, x in enumerate(columns) if x is c)]
+
+
+def _names_across(df: pd.DataFrame, columns: list[ColumnRole]) -> None:
+    """A given name beside a surname is a person's name: both direct, and a full middle name with them."""
+    given = [c for c in columns if c.entity == "given_name"]
+    last = [c for c in columns if c.entity == "surname"]
+    if not given or not last:
+        return
+    for c in given:
+        c.evidence[0] += f"; beside {', '.join(repr(x.name) for x in last)}"
+        _raise(c, "a given name beside a surname names the person: a direct identifier")
+    for c in last:
+        c.evidence[0] += f"; beside {', '.join(repr(x.name) for x in given)}"
+    pair = f"{given[0].name!r} and {last[0].name!r}"
+    for c in columns:
+        if c.entity == "middle_name":
+            values = _series(df, columns, c).dropna().astype(str).str.strip().str.rstrip(".")
+            values = values[values != ""]
+            if len(values) and (values.str.len() == 1).mean() < 0.5:
+                _raise(c, f"a middle name beside {pair}: part of the person's name")
+            else:
+                c.evidence.insert(1, f"initials beside {pair}: alone they do not name anyone")
+        elif c.entity == "name_suffix":
+            c.evidence.insert(1, f"a suffix beside {pair}: alone it does not name anyone")
+
+
+_LAT = re.compile(r"lat|latitude|^y$|ycoord|y_coord|northing", re.I)
+_LON = re.compile(r"lon|lng|long|longitude|^x$|xcoord|x_coord|easting", re.I)
+_COORD_NUMBER = re.compile(r"-?\d{1,3}\.(\d+)")
+
+
+def _decimals(values) -> int:
+    """Median decimals of the coordinates written in the values."""
+    found = [len(m.group(1)) for v in values for m in _COORD_NUMBER.finditer(str(v))]
+    return int(np.median(found)) if found else 0
+
+
+_PRECISION = {0: "about 100 km", 1: "about 10 km", 2: "about 1 km", 3: "about 100 m", 4: "about 10 m"}
+
+
+def _points(df: pd.DataFrame, columns: list[ColumnRole]) -> list[tuple[list[ColumnRole], pd.DataFrame]]:
+    """Map points: a column holding both numbers ("(41.3, -72.9)", "POINT (-72.9 41.3)"), or a pair of
+    latitude and longitude columns (paired by their headers' other words, or the only two)."""
+    coords = [c for c in columns if c.entity == "coordinates"]
+    out, axes = [], []
+    for c in coords:
+        sample = _series(df, columns, c).dropna().head(50).astype(str)
+        if len(sample) and sample.str.fullmatch(r"\s*-?\d{1,3}\.\d+\s*").mean() >= 0.9:
+            axes.append(c)
+        else:
+            out.append(([c], pd.DataFrame({0: _series(df, columns, c).to_numpy()})))
+    key = lambda c, rx: rx.sub("", re.sub(r"[^a-z]", "", c.name.lower()).replace("itude", ""))  # noqa: E731
+    lats = [c for c in axes if _LAT.search(c.name) and not _LON.search(c.name)]
+    lons = [c for c in axes if _LON.search(c.name) and c not in lats]
+    for a in lats:
+        mate = [b for b in lons if key(b, _LON) == key(a, _LAT)] or (lons if len(lats) == len(lons) == 1 else [])
+        if mate:
+            lons.remove(mate[0])
+            out.append(([a, mate[0]], pd.DataFrame({0: _series(df, columns, a).to_numpy(),
+                                                    1: _series(df, columns, mate[0]).to_numpy()})))
+    return out
+
+
+def _homes_across(df: pd.DataFrame, columns: list[ColumnRole], rng: np.random.Generator) -> None:
+    """Map points nearly unique per record are a household's location (direct); repeated points stay quasi."""
+    for cols, frame in _points(df, columns):
+        frame = frame.dropna(how="any")
+        if len(frame) > rules.EXACT_UNIQUE_ROWS:
+            frame = frame.iloc[_positions(rng, len(frame), rules.UNIQUE_SAMPLE_ROWS)]
+        records = len(frame)
+        if not records:
+            continue
+        points = len(frame.drop_duplicates())
+        decimals = _decimals(frame.iloc[:200].to_numpy().ravel())
+        share = points / records
+        where = " and ".join(repr(c.name) for c in cols)
+        said = f"{points:,} distinct points among {records:,} records ({_pct(share)}), {decimals} decimals"
+        if share >= rules.HOME_POINT_SHARE and points > rules.HOME_POINT_MIN and decimals >= rules.HOME_POINT_DECIMALS:
+            precision = _PRECISION.get(decimals, "about 1 m")
+            for c in cols:
+                _raise(c, f"{said} ({precision}): one point per household, a household's location as precise as "
+                          f"a street address ({where}); coarsen to the town or to 2 decimals (about 1 km), or drop")
+        else:
+            why = ("points repeat across records: places such as a town's centre, not homes"
+                   if share < rules.HOME_POINT_SHARE else
+                   f"{points:,} points or fewer than {rules.HOME_POINT_DECIMALS} decimals: could be towns' centres")
+            for c in cols:
+                c.evidence.insert(1, f"{said}: {why}")
+
+
+def _across_columns(df: pd.DataFrame, columns: list[ColumnRole], rng: np.random.Generator) -> None:
+    _names_across(df, columns)
+    _homes_across(df, columns, rng)
+
+
 def detect(df: pd.DataFrame, engine=None, sample_size: int | None = None,
            presidio_values: int | None = None, seed: int = 0) -> Detection:
     """Propose a role for every column of `df` (values as text), with the evidence for it."""
@@ -639,4 +832,5 @@ def detect(df: pd.DataFrame, engine=None, sample_size: int | None = None,
     presidio_values = presidio_values or rules.PRESIDIO_VALUES
     columns = [classify(str(name), df.iloc[:, j], engine, rng, sample_size, presidio_values)
                for j, name in enumerate(df.columns)]
+    _across_columns(df, columns, rng)
     return Detection(rows=len(df), engine=engine.description, columns=columns, seconds=time.perf_counter() - t0)

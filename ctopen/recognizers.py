@@ -28,7 +28,8 @@ from ctopen import rules, settings
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # presidio must not reach the network
 
-from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerResult  # noqa: E402
+from presidio_analyzer import (AnalyzerEngine, LocalRecognizer, Pattern, PatternRecognizer,  # noqa: E402
+                               RecognizerResult)
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer  # noqa: E402
 from presidio_analyzer.nlp_engine import NoOpNlpEngine  # noqa: E402
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer  # noqa: E402
@@ -147,6 +148,7 @@ def _recognizers() -> list:
             patterns=[Pattern("title-name", r"\b(?:Mr|Mrs|Ms|Miss|Dr|Rev|Sgt|Officer|Det)\.?\s+[A-Z][a-z'-]+"
                                             r"(?:\s+[A-Z][a-z'-]+)?", 0.6)],
             global_regex_flags=re.DOTALL | re.MULTILINE),
+        ListedNameRecognizer(),
     ]
     return out
 
@@ -319,3 +321,156 @@ def person_name_share(values) -> tuple[int, int]:
     """(how many look like person names, how many were checked)."""
     values = [v for v in values if v]
     return sum(looks_like_person_name(v) for v in values), len(values)
+
+
+# --- name-frequency lists (offline) ------------------------------------------------------------------
+# US given names (SSA) and surnames (Census 1990): ctopen/data/README.md says where each comes from.
+
+_KEY = re.compile(r"[^a-z]")
+
+
+def name_key(text: str) -> str:
+    """A name as the lists hold it: lowercase letters only ("O'Brien" -> "obrien", "ANN-MARIE" -> "annmarie")."""
+    return _KEY.sub("", str(text).lower())
+
+
+@functools.cache
+def given_names() -> dict[str, float]:
+    """Given name (name_key) -> people per 100,000 born 1910-2015 who got it (SSA baby names)."""
+    with open(settings.DATA_DIR / "us_given_names.csv", newline="", encoding="utf-8") as fh:
+        rows = [(name_key(r["name"]), int(r["births"])) for r in csv.DictReader(fh)]
+    total = sum(n for _, n in rows) or 1
+    return {k: n * 100_000 / total for k, n in rows}
+
+
+@functools.cache
+def surnames() -> dict[str, float]:
+    """Surname (name_key) -> people per 100,000 who hold it (Census 1990)."""
+    with open(settings.DATA_DIR / "us_surnames.csv", newline="", encoding="utf-8") as fh:
+        return {name_key(r["name"]): float(r["per_100k"]) for r in csv.DictReader(fh)}
+
+
+@functools.cache
+def _not_name_values() -> frozenset[str]:
+    """Whole values that are never counted as a name part: towns, states, counties, categories, places."""
+    words = set(_not_name_words()) | set(ct_towns())
+    words |= {w.lower() for w in rules.STREET_SUFFIXES} | set(rules.MISSING_VALUES) | set(rules.FLAG_VALUES)
+    words |= {"others", "single", "married", "divorced", "widowed", "separated", "child", "adult", "spouse",
+              "self", "parent", "mother", "father", "son", "daughter", "member", "patient", "client", "staff",
+              "total", "all", "none", "north", "south", "east", "west", "central", "new", "old", "red", "blue",
+              "green", "white", "black", "brown", "gray", "grey", "gold", "silver", "orange", "yellow", "purple",
+              "pink", "violet", "rose", "amber", "ruby", "pearl", "january", "february", "march", "april", "may",
+              "june", "july", "august", "september", "october", "november", "december", "monday", "tuesday",
+              "wednesday", "thursday", "friday", "saturday", "sunday", "spring", "summer", "autumn", "fall",
+              "winter", "day", "night", "morning", "evening", "christmas", "easter", "king", "queen", "prince"}
+    return frozenset(words)
+
+
+@dataclass
+class NameParts:
+    """Shares of a column's sampled values (weighted by how often each was sampled) by kind of name part."""
+    given: float = 0.0            # a listed given name
+    surname: float = 0.0          # a listed surname
+    given_first: float = 0.0      # a given name more common as a given name than as a surname
+    surname_first: float = 0.0    # a surname more common as a surname than as a given name
+    initial: float = 0.0          # one letter ("J", "J.")
+    suffix: float = 0.0           # Jr., Sr., III
+    distinct: int = 0             # distinct values counted
+
+
+def _is_given(parts: list[str], g: dict) -> bool:
+    keys = [name_key(p) for p in parts]
+    return bool(keys) and all(k in g for k in keys) or name_key("".join(parts)) in g
+
+
+def _is_surname(parts: list[str], s: dict) -> bool:
+    if name_key("".join(parts)) in s:                   # "De La Cruz" -> "delacruz", "O'Brien" -> "obrien"
+        return True
+    keys = [name_key(p) for p in parts if name_key(p)]
+    core = [k for k in keys if k not in rules.SURNAME_PARTICLES]
+    return bool(core) and all(k in s for k in core) and len(core) <= 2
+
+
+def name_part_shares(counts) -> NameParts:
+    """How many of a column's values (a Counter: value -> times sampled) are given names, surnames,
+    initials or suffixes, by the name lists. Towns, states, categories and colours count as none."""
+    g, s, stop = given_names(), surnames(), _not_name_values()
+    suffixes = set(rules.NAME_SUFFIXES)
+    total = sum(counts.values()) or 1
+    out = NameParts(distinct=len(counts))
+    for value, n in counts.items():
+        v = str(value).strip()
+        low = v.lower().strip(" .,")
+        if not low:
+            continue
+        if low.replace(".", "") in suffixes:
+            out.suffix += n
+            if len(low) > 1:
+                continue
+        if len(low) == 1 and low.isalpha():
+            out.initial += n
+            continue
+        if low in stop or any(c.isdigit() for c in v):
+            continue
+        parts = [p for p in re.split(r"[\s-]+", v) if p]
+        if not 1 <= len(parts) <= 3:
+            continue
+        given, surname = _is_given(parts, g), _is_surname(parts, s)
+        whole = name_key("".join(parts))
+        gf, sf = g.get(whole, g.get(name_key(parts[0]), 0.0)), s.get(whole, s.get(name_key(parts[-1]), 0.0))
+        if given:
+            out.given += n
+            if gf >= sf:
+                out.given_first += n
+        if surname:
+            out.surname += n
+            if sf > gf or not given:
+                out.surname_first += n
+    for f in ("given", "surname", "given_first", "surname_first", "initial", "suffix"):
+        setattr(out, f, getattr(out, f) / total)
+    return out
+
+
+class ListedNameRecognizer(LocalRecognizer):
+    """A given name followed by a surname inside text, without a title: "met with Maria Lopez today".
+
+    Capitalised words only (Title Case), two or three in a row (given, optional middle name or initial,
+    surname); the given name must be common and more often a given name than a surname, the surname listed.
+    A run that is a town ("Rocky Hill"), a street ("Jennifer Lane", "Daniel Webster Hwy") or part of a longer
+    capitalised run (an organisation's name) is not a name.
+    """
+
+    _RUN = re.compile(r"(?<![A-Za-z'.-])(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]\.?)(?:[ \t]+(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|Mc[A-Z][a-z]+|O'[A-Z][a-z]+|[A-Z]\.?))+(?![A-Za-z'-])")
+
+    def __init__(self):
+        super().__init__(supported_entities=["LISTED_NAME"], name="ListedNameRecognizer")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        g, s, stop = given_names(), surnames(), _not_name_values()
+        towns = ct_towns()
+        streets = {w.lower() for w in rules.STREET_SUFFIXES}
+        common = rules.NAME_LIST_MIN_BIRTHS * 100_000 / 330_000_000
+        out = []
+        for m in self._RUN.finditer(text):
+            words, start = m.group(0).split(), m.start()
+            before = text[max(0, start - 3):start].strip()
+            if len(words) >= 3 and name_key(words[0]) not in g and (not before or before[-1] in ".!?:;\n"):
+                start = m.start() + m.group(0).index(words[1], len(words[0]))
+                words = words[1:]                  # the first word of a sentence: "Called Maria Lopez"
+            if not 2 <= len(words) <= 3 or len(words[0]) < 2 or len(words[-1]) < 2:
+                continue
+            after = text[m.end():m.end() + 12].strip().split(" ")[0].lower().strip(".,")
+            if after in streets or m.group(0).lower() in towns:
+                continue
+            first, last = name_key(words[0]), name_key(words[-1])
+            if first in stop or last in stop or last in streets or words[-1].lower() in towns:
+                continue
+            if g.get(first, 0.0) < common or g.get(first, 0.0) < s.get(first, 0.0) or last not in s:
+                continue
+            if len(words) == 3 and not (len(words[1].rstrip(".")) == 1 or name_key(words[1]) in g):
+                continue
+            out.append(RecognizerResult("LISTED_NAME", start, m.end(), 0.6))
+        return out

@@ -8,6 +8,10 @@ Everything `ctopen.detect` decides comes from the tables below:
   shorter ones (DOB, SSN, Nm, Ph, Dx, ...) only as a whole word of the header.
 - HEADER_VETO: header words that rule a kind out ("BusinessName" is not a person's name).
 - VALUE_WORDS: words that, found inside the values, show a health or criminal-justice attribute.
+- RAISED_ROLE: kinds whose role is raised by the columns around them (a given name beside a surname, a
+  map point that is nearly unique per record).
+- Name-frequency lists (ctopen/data/us_given_names.csv, us_surnames.csv; ctopen/data/README.md says
+  where they come from) find given names, surnames, middle names and suffixes in columns of their own.
 - Thresholds: how much of a sample must match before a column is called something.
 
 To extend: add a word to a list (a new abbreviation, a drug, an offense), or a new entity with its
@@ -45,6 +49,7 @@ class Entity:
 _ENTITY_LIST = [
     # direct identifiers
     Entity("person_name", "person name", "direct", "person names"),
+    Entity("surname", "surname (last name)", "direct", "common US surnames"),
     Entity("email", "email address", "direct", "email addresses"),
     Entity("phone", "phone number", "direct", "phone numbers"),
     Entity("ssn", "Social Security number", "direct", "Social Security numbers"),
@@ -65,9 +70,12 @@ _ENTITY_LIST = [
     Entity("ethnicity", "ethnicity", "quasi", "ethnicity categories"),
     Entity("age", "age", "quasi"),
     Entity("coordinates", "geographic coordinates", "quasi", "map coordinates"),
+    Entity("given_name", "given (first) name", "quasi", "common US given names"),
+    Entity("middle_name", "middle name or initial", "quasi", "given names or initials"),
+    Entity("name_suffix", "name suffix (Jr., Sr., III)", "quasi", "name suffixes"),
     # sensitive attributes
     Entity("health", "health (diagnosis, cause of death, drug finding)", "sensitive"),
-    Entity("financial", "financial (income, salary, benefit)", "sensitive"),
+    Entity("financial", "financial (money paid, owed, earned or received)", "sensitive"),
     Entity("criminal_justice", "criminal justice (offense, bond, sentence)", "sensitive"),
     # other
     Entity("record_date", "record-keeping date (updated, refreshed)", "other", "dates"),
@@ -122,12 +130,25 @@ PRESIDIO_ENTITIES = {
     "STREET_ADDRESS": "street_address",
     "COORDINATES": "coordinates",
     "TITLED_NAME": "person_name",
+    "LISTED_NAME": "person_name",    # a given name + surname from the name lists, inside text
 }
+
+# A column's role is raised above its kind's when the columns around it say so (ctopen.detect):
+# a given name beside a surname is a name (both direct); a full middle name beside them too; map points
+# nearly unique per record are a household's location.
+RAISED_ROLE = {"given_name": "direct", "middle_name": "direct", "coordinates": "direct"}
 
 # Words in a header -> kind of data. Lowercase. Words of 1-3 letters match whole header words only.
 HEADER_WORDS: dict[str, list[str]] = {
-    "person_name": ["name", "nm", "fullname", "firstname", "lastname", "middlename", "surname", "givenname",
-                    "fname", "lname", "maidenname", "decedent", "patientname", "clientname"],
+    "person_name": ["name", "nm", "fullname", "decedent", "patientname", "clientname"],
+    # name parts (agency prefixes: mbr, pt, pat, clt, emp, mem, ... need no entry: "Mbr First", "PT_LNAME")
+    "given_name": ["first", "firstname", "first name", "fname", "f nm", "fnm", "frst", "fst", "given",
+                   "givenname", "forename", "1st name"],
+    "surname": ["last", "lastname", "last name", "lname", "l nm", "lnm", "lst", "surname", "surnm",
+                "family name", "familyname", "maiden", "maidenname"],
+    "middle_name": ["middle", "middlename", "mname", "m nm", "mnm", "mi", "mid init", "midinit",
+                    "middleinitial", "middle initial"],
+    "name_suffix": ["suffix", "sfx", "sufx", "namesuffix", "name suffix", "generation"],
     "email": ["email", "e-mail", "emailaddress", "mail"],
     "phone": ["phone", "ph", "tel", "telephone", "mobile", "cell", "fax", "phn"],
     "ssn": ["ssn", "social security", "socialsecurity", "socsec", "ss#", "ssno"],
@@ -154,13 +175,19 @@ HEADER_WORDS: dict[str, list[str]] = {
                "injury", "drug", "overdose", "toxicology", "medication", "prescription", "rx", "hiv",
                "mental", "disability", "pregnancy", "pregnant", "treatment", "symptom", "mannerofdeath",
                "manner", "significan", "substance", "opioid", "opiate"],
-    "financial": ["income", "salary", "wage", "wages", "earnings", "benefit", "benefits", "pension",
+    # money paid, owed, earned or received
+    "financial": ["income", "salary", "wage", "wages", "earnings", "earned", "benefit", "benefits", "pension",
                   "compensation", "debt", "loan", "arrears", "bankruptcy", "welfare", "snap", "tanf", "wic",
-                  "creditscore", "paycheck", "alimony", "child support", "balance", "account balance"],
+                  "creditscore", "paycheck", "alimony", "child support", "balance", "account balance",
+                  "paid", "payment", "payments", "pay", "pmt", "pymt", "pd amt", "billed", "bill amt",
+                  "amount billed", "charges", "charge amt", "charged", "chg amt", "owed", "owing", "amt due",
+                  "amount due", "reimbursement", "reimbursed", "reimb", "copay", "coinsurance", "deductible",
+                  "premium", "allowed amt", "allowed amount", "cost", "costs", "expense", "expenses",
+                  "expenditure", "overtime", "gross pay", "net pay", "refund", "restitution", "fine amt", "fines"],
     "criminal_justice": ["offense", "offence", "charge", "charges", "crime", "arrest", "bond", "bail",
                          "sentence", "conviction", "convicted", "probation", "parole", "incarceration",
                          "custody", "warrant", "violation", "disposition", "plea", "verdict", "statute"],
-    "amount": ["amount", "amt", "value", "price", "cost", "rate", "percent", "pct", "ratio", "sum", "avg",
+    "amount": ["amount", "amt", "value", "price", "rate", "percent", "pct", "ratio", "sum", "avg",
                "mean", "median", "fee", "sales", "tax", "assessed", "assessment", "per", "score", "acres",
                "sqft", "weight", "height"],
     "count": ["count", "total", "numberof", "number of", "cases", "deaths", "tests", "tested", "positives",
@@ -191,7 +218,18 @@ HEADER_VETO: dict[str, list[str]] = {
     "record_id": ["numberof", "number of", "count", "total", "amount", "value", "rate"],
     "date": ["refreshed", "updated", "update", "modified"],
     "count": ["account", "county", "counter"],
+    # "Paid Date", "Benefit Type", "Payment Count", "Cost per test": a date, a code, a count or a measure
+    "financial": ["date", "dt", "year", "yr", "fy", "month", "day", "days", "type", "code", "cd", "id", "status",
+                  "flag", "ind", "indicator", "count", "numberof", "number of", "number", "num", "nbr", "no",
+                  "units", "hours", "hrs", "weeks", "months", "qty", "quantity", "per", "pct", "percent", "rate",
+                  "ratio", "avg", "average", "mean", "median", "index", "center", "method", "frequency", "freq",
+                  "source", "reason", "desc", "description", "category", "plan", "rank", "score"],
 }
+# a part of a name under a provider's or employer's header is still a person's ("Provider First Name")
+HEADER_VETO["given_name"] = HEADER_VETO["surname"] = HEADER_VETO["middle_name"] = [
+    "street", "town", "city", "county", "drug", "product", "file", "site", "place", "location", "program", "type",
+    "credential", "dba", "business", "businessname", "company", "corporation", "firm", "organization"]
+HEADER_VETO["name_suffix"] = ["street", "st", "road", "address", "addr", "unit", "file", "zip"]
 
 # Drug stems as medical examiners abbreviate them ("bupren", "hydromorph", "h-morph"): a trailing * matches
 # any ending. Used inside values only.
@@ -220,6 +258,13 @@ VALUE_WORDS: dict[str, list[str]] = {
         "misdemeanor", "protective order", "restraining order",
     ],
 }
+
+# Name suffixes (lowercase, without dots) in a column of their own.
+NAME_SUFFIXES = ["jr", "sr", "ii", "iii", "iv", "v", "vi", "2nd", "3rd", "4th", "esq", "junior", "senior"]
+# Surname particles: "De La Cruz", "Van Buren", "O Brien" are one surname.
+SURNAME_PARTICLES = ["de", "del", "della", "la", "las", "los", "le", "da", "das", "dos", "di", "du", "van", "von",
+                     "der", "den", "ter", "st", "ste", "san", "santa", "mc", "mac", "o", "d", "al", "el", "bin",
+                     "ben", "y"]
 
 # Values that mean "missing": not counted in shares.
 MISSING_VALUES = {"", "na", "n/a", "nan", "none", "null", "unknown", "unk", "not reported", "not available",
@@ -288,3 +333,12 @@ MAX_SCAN_CHARS = 2_000     # a longer cell is read up to here (bounds time on lo
 PRESIDIO_VALUES = 100     # distinct sampled values sent to Presidio per column
 EXACT_UNIQUE_ROWS = 300_000  # up to this many rows, uniqueness is counted exactly; above, estimated
 UNIQUE_SAMPLE_ROWS = 20_000  # rows the estimate is made on
+NAME_PART_SHARE = 0.7     # name parts (given names, surnames) from the values alone, without a header word
+NAME_PART_SHARE_WITH_HEADER = 0.4   # ... with a header word (first, last, fname, surname, mi, suffix)
+NAME_PART_MIN_DISTINCT = 20   # distinct sampled values a name-part column needs without a header word
+NAME_PART_MIN_DISTINCT_WITH_HEADER = 5
+NAME_PART_MAX_WORDS = 1.6     # mean words a value: a name part is one or two words
+NAME_LIST_MIN_BIRTHS = 20_000  # inside free text, a given name must be at least this common (SSA births)
+HOME_POINT_SHARE = 0.5        # distinct map points per non-empty record from which points are households
+HOME_POINT_MIN = 200          # ... and at least this many points (CT has 169 towns: fewer could be town centres)
+HOME_POINT_DECIMALS = 3       # ... written with at least this many decimals (about 100 m)
