@@ -80,8 +80,8 @@ def frame(n: int = ROWS, seed: int = 7) -> tuple[pd.DataFrame, dict[str, str]]:
     nil = pa.scalar(None, pa.string())
     cols = {
         "full_name": (cat(first, " ", last), "person_name"),
-        "first_name": (pick(FIRST), "person_name"),
-        "last_name": (pick(LAST), "person_name"),
+        "first_name": (pick(FIRST), "given_name"),      # beside last_name: a direct identifier
+        "last_name": (pick(LAST), "surname"),
         "contact_name": (cat(pick(FIRST), " ", pick(LAST)), "person_name"),
         "email": (cat(pc.utf8_lower(first), ".", pc.utf8_lower(last), seq, "@example.com"), "email"),
         "work_email": (cat("staff", seq, "@agency.ct.gov"), "email"),
@@ -139,12 +139,14 @@ PRESIDIO_NAME = {"person_name": "PERSON", "email": "EMAIL_ADDRESS", "phone": "PH
                  "date": "DATE_TIME", "date_of_birth": "DATE_TIME", "record_date": "DATE_TIME",
                  "town": "LOCATION", "county": "LOCATION", "state": "LOCATION", "street_address": "LOCATION",
                  "amount": None, "count": None, "flag": None, "category": None, "free_text": None}
-DIRECT = {"person_name", "email", "phone", "ssn", "record_id", "street_address", "free_text_pii"}
+DIRECT = {"person_name", "given_name", "surname", "email", "phone", "ssn", "record_id", "street_address", "free_text_pii"}
 
 
 def presidio_right(kind: str, label: str | None) -> bool:
     if kind == "free_text_pii":
         return label in ("PHONE_NUMBER", "EMAIL_ADDRESS", "PERSON", "US_SSN")
+    if kind in ("given_name", "surname"):
+        return label == "PERSON"
     if kind not in PRESIDIO_NAME:
         return False          # Presidio has no entity for this kind: a missed identifier or attribute
     return label == PRESIDIO_NAME[kind]

@@ -199,7 +199,12 @@ def header_hits(name: str) -> dict[str, str]:
                 hits[entity] = w
                 break
     for entity, vetoes in rules.HEADER_VETO.items():
-        if entity in hits and any(_word_in_header(v, tokens, compact, spaced) for v in vetoes):
+        if entity not in hits:
+            continue
+        if entity in rules.WHOLE_WORD_VETO:
+            if any((f" {v} " in f" {spaced} ") for v in vetoes):
+                del hits[entity]
+        elif any(_word_in_header(v, tokens, compact, spaced) for v in vetoes):
             del hits[entity]
     if hits.get("town") == "res" and hits.keys() & {"county", "state", "zip", "street_address", "coordinates",
                                                      "date", "race", "sex", "ethnicity", "age"}:

@@ -266,8 +266,9 @@ def build_engine(model: str | None = "auto") -> Engine:
                        "and named-entity recognition (PERSON, LOCATION)")
     else:
         description = ("Presidio with no language model: pattern recognizers and context words "
-                       "(person names are found by an offline name check on whole values, and inside "
-                       "free text only after a title such as Mr. or Dr.)")
+                       "(person names are found by an offline name check on whole values, given names and "
+                       "surnames by US name lists, and inside free text after a title such as Mr. or Dr. or "
+                       "as a listed given name and surname)")
     return Engine(analyzer=analyzer, model=model or None, ner=ner, description=description)
 
 

@@ -219,16 +219,17 @@ HEADER_VETO: dict[str, list[str]] = {
     "date": ["refreshed", "updated", "update", "modified"],
     "count": ["account", "county", "counter"],
     # "Paid Date", "Benefit Type", "Payment Count", "Cost per test": a date, a code, a count or a measure
+    # (whole words of the header only: "AccountBalance" holds "count", "AdministrationCost" "ratio")
     "financial": ["date", "dt", "year", "yr", "fy", "month", "day", "days", "type", "code", "cd", "id", "status",
-                  "flag", "ind", "indicator", "count", "numberof", "number of", "number", "num", "nbr", "no",
-                  "units", "hours", "hrs", "weeks", "months", "qty", "quantity", "per", "pct", "percent", "rate",
-                  "ratio", "avg", "average", "mean", "median", "index", "center", "method", "frequency", "freq",
-                  "source", "reason", "desc", "description", "category", "plan", "rank", "score"],
+                  "flag", "ind", "indicator", "count", "cnt", "number of", "number", "num", "nbr", "no",
+                  "units", "hours", "hrs", "weeks", "months", "qty", "quantity", "per", "pct", "percent", "ratio", "avg",
+                  "average", "mean", "median", "index", "center", "method", "frequency", "freq", "source", "reason", "desc", "description", "category", "plan", "rank", "score"],
 }
 # a part of a name under a provider's or employer's header is still a person's ("Provider First Name")
 HEADER_VETO["given_name"] = HEADER_VETO["surname"] = HEADER_VETO["middle_name"] = [
     "street", "town", "city", "county", "drug", "product", "file", "site", "place", "location", "program", "type",
     "credential", "dba", "business", "businessname", "company", "corporation", "firm", "organization"]
+WHOLE_WORD_VETO = {"financial"}     # kinds whose veto words count only as whole words of the header
 HEADER_VETO["name_suffix"] = ["street", "st", "road", "address", "addr", "unit", "file", "zip"]
 
 # Drug stems as medical examiners abbreviate them ("bupren", "hydromorph", "h-morph"): a trailing * matches
