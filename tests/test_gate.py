@@ -196,7 +196,8 @@ def test_a_generalized_quasi_identifier_stays_a_quasi_identifier():
 # --- free text -------------------------------------------------------------------------------------
 
 def test_free_text_the_detector_found_nothing_in_must_be_read_by_a_person():
-    notes = [f"Spoke with neighbor John Smith {i} near the library about the parking rules" for i in range(5)] + \
+    # a name the detector cannot find (lower case: the name lists read Title Case words only)
+    notes = [f"Spoke with neighbor john smith {i} near the library about the parking rules" for i in range(5)] + \
             [f"Called back on Monday morning {i} to confirm the meeting time with the office" for i in range(5)]
     df = pd.DataFrame({"Sex": ["Male", "Female"] * 5, "Notes": notes}, dtype="str")
     recipe = {"version": 1, "steps": [], "roles": {"Sex": "quasi"}}
