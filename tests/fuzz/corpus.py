@@ -479,9 +479,11 @@ def mutate_text(text: str, rng: random.Random) -> str:
 def mutate_json(data: bytes, rng: random.Random) -> bytes:
     try:
         obj = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):      # an earlier mutation made it invalid, or deeper than json reads
         return mutate_bytes(data, rng)
-    records = obj if isinstance(obj, list) else next((v for v in obj.values() if isinstance(v, list)), [])
+    if isinstance(obj, dict):
+        obj = next((v for v in obj.values() if isinstance(v, list)), [])
+    records = [r for r in obj if isinstance(r, dict)] if isinstance(obj, list) else []
     op = rng.randrange(8)
     if op == 0 and records:
         depth = rng.choice([50, 99, 101, 500, 990, 2000])
@@ -552,7 +554,34 @@ def mutate_csv(data: bytes, rng: random.Random) -> bytes:
     return "\n".join(lines).encode("utf-8", "surrogatepass")
 
 
-MUTATORS = {"csv": mutate_csv, "xlsx": mutate_xlsx, "xls": mutate_bytes, "json": mutate_json, "parquet": mutate_bytes}
+def mutate_xls(data: bytes, rng: random.Random) -> bytes:
+    """The compound file's header fields, a BIFF DIMENSIONS record, cell positions, or plain bytes."""
+    out = bytearray(data)
+    op = rng.randrange(5)
+    if op == 0 and len(out) >= 512:           # header: FAT length, directory start, mini FAT, DIFAT
+        offset = rng.choice([44, 48, 60, 64, 68, 72, 76, 80])
+        struct.pack_into("<I", out, offset, rng.choice([0, 1, 2, 0x7FFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFA, 0xFFFFFFFE, 0xFFFFFFFF]))
+        return bytes(out)
+    if op == 1:                                # DIMENSIONS (0x0200, 14 bytes): first/last row, first/last column
+        i = out.find(b"\x00\x02\x0e\x00")
+        if i >= 0:
+            struct.pack_into("<IIHH", out, i + 4, rng.choice([0, 1, 70000]), rng.choice([0, 1, 65536, 0xFFFFFFFF]),
+                             rng.choice([0, 255, 300]), rng.choice([0, 1, 256, 0xFFFF]))
+            return bytes(out)
+    if op == 2:                                # cell records: row and column to extremes
+        for marker in (b"\xfd\x00\x0a\x00", b"\x03\x02\x0e\x00", b"\x7e\x02\x0a\x00"):
+            i = out.find(marker, rng.randrange(max(1, len(out))))
+            if i >= 0:
+                struct.pack_into("<HH", out, i + 4, rng.choice([0, 1000, 65535]), rng.choice([0, 255, 16384, 65535]))
+                return bytes(out)
+    if op == 3 and len(out) >= 1024:           # a FAT entry pointing back at itself (a loop)
+        k = rng.randrange(512, len(out) - 4, 4)
+        struct.pack_into("<I", out, k, (k - 512) // 512)
+        return bytes(out)
+    return mutate_bytes(data, rng)
+
+
+MUTATORS = {"csv": mutate_csv, "xlsx": mutate_xlsx, "xls": mutate_xls, "json": mutate_json, "parquet": mutate_bytes}
 
 
 def mutated(seed: int, per_seed: int) -> list[Case]:
