@@ -1,14 +1,17 @@
-"""`python -m ctopen publish FILE --recipe R.json [--portal URL] [--dataset-id ID] [--mode create|replace|upsert]
-[--make-public] [--dry-run] [--bundle PATH] [--json]`
+"""`python -m ctopen publish FILE --recipe R.json [--portal URL] [--dataset-id ID]
+[--mode create|replace|upsert|delete|metadata] [--api dsmapi|soda] [--make-public] [--dry-run] [--bundle PATH] [--json]`
 
 Applies the recipe to FILE, runs the privacy gate and publishes the release: to the portal when credentials
 are set (SOCRATA_USERNAME / SOCRATA_PASSWORD or SOCRATA_KEY_ID / SOCRATA_KEY_SECRET, and SOCRATA_APP_TOKEN),
-else as a local bundle. Prints {"status", "dataset_id", "url", "rows", "public", "gate": {"passed", "reasons"}}
-with status private | public | updated | bundle | dry-run | blocked. A blocked gate prints that and exits 3.
+else as a local bundle. Prints {"status", "dataset_id", "url", "rows", "public", "gate": {"passed", "reasons"},
+"api", "revision_id", "job"} with status private | public | updated | bundle | dry-run | blocked. A blocked gate
+prints that and exits 3. The portal is written to through the Data Management API (revisions, socrata-py) unless
+`--api soda` (or $CTOPEN_PUBLISH_API=soda) asks for the legacy writer.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ctopen import settings
@@ -24,8 +27,12 @@ def register(subparsers) -> None:
                    help=f"portal domain or https URL (default: ${settings.SOCRATA_DOMAIN_ENV}, else "
                         f"{settings.DEFAULT_PORTAL}; a portal named in the recipe must match it)")
     p.add_argument("--dataset-id", default=None, metavar="ID", help="an existing dataset to update, e.g. abcd-1234")
-    p.add_argument("--mode", choices=["create", "replace", "upsert"], default=None,
-                   help="create a new dataset (default without --dataset-id), replace its rows (default with it) or upsert")
+    p.add_argument("--mode", choices=["create", "replace", "upsert", "delete", "metadata"], default=None,
+                   help="create a new dataset (default without --dataset-id), replace its rows (default with it), upsert "
+                        "or delete rows by the row identifier (recipe target.row_identifier), or update the metadata only")
+    p.add_argument("--api", choices=["dsmapi", "soda"], default=None,
+                   help="dsmapi: the Data Management API, revisions (the default); soda: the legacy writer, for a site "
+                        "that still needs it (default: $CTOPEN_PUBLISH_API, else dsmapi)")
     p.add_argument("--make-public", action="store_true", help="make the dataset public after it is published")
     p.add_argument("--dry-run", action="store_true", help="apply and check only; send nothing")
     p.add_argument("--bundle", default=None, metavar="PATH", help="write a local bundle (folder or .zip) instead of publishing (the default without "
@@ -42,7 +49,8 @@ def read_recipe(path: str) -> dict:
 
 
 def _result(status, gate, rows, dataset_id=None, url=None, public=False, **extra) -> dict:
-    """The JSON printed: the gate's verdict names the roles it rests on and where each came from."""
+    """The JSON printed: the gate's verdict names the roles it rests on and where each came from; for the
+    portal, the writer (api) and, through the Data Management API, the revision and its job's outcome."""
     out = {"status": status, "dataset_id": dataset_id, "url": url, "rows": rows, "public": bool(public),
            "gate": gate.summary()}
     out.update(extra)
@@ -56,6 +64,8 @@ def _text(out: dict) -> str:
     if out.get("bundle"):
         lines.append(f"bundle: {out['bundle']}")
     lines.append(f"rows: {out['rows']:,}  public: {'yes' if out['public'] else 'no'}")
+    if out.get("revision_id") is not None:
+        lines.append(f"revision: {out['revision_id']}  job: {out.get('job') or 'unknown'}")
     lines.append(f"privacy gate: {'passed' if out['gate']['passed'] else 'BLOCKED'}")
     lines += [f"  - {r}" for r in out["gate"]["reasons"]]
     return "\n".join(lines)
@@ -75,7 +85,7 @@ def run(args) -> int:
     dataset_id = args.dataset_id or (target.get("dataset_id") if args.mode != "create" else None) or None
     saved_mode = target.get("mode") if dataset_id and target.get("mode") in ("replace", "upsert") else None
     mode = args.mode or saved_mode or ("replace" if dataset_id else "create")
-    if mode in ("replace", "upsert") and not dataset_id:
+    if mode != "create" and not dataset_id:
         raise ConfigError(f"--mode {mode} updates an existing dataset: give its id with --dataset-id.")
     # credentials go only to the portal the person running this names (--portal), or the environment's
     # (SOCRATA_DOMAIN), or the default: never to a host a recipe names (a recipe is a shared file)
@@ -90,6 +100,9 @@ def run(args) -> int:
                               f"Pass --portal {named} if that is the portal you mean.")
     if dataset_id:
         socrata.check_dataset_id(dataset_id)
+    api = None if (args.dry_run or args.bundle) else socrata.resolve_api(args.api, portal)
+    if api == "soda" and mode in ("delete", "metadata"):
+        raise ConfigError(f"--mode {mode} needs the Data Management API: run it without --api soda.")
     try:
         found = socrata.Credentials.from_env()
     except ConfigError:
@@ -97,7 +110,8 @@ def run(args) -> int:
             raise
         found = None
     credentials = None if (args.dry_run or args.bundle) else found
-    wants_portal = bool(args.portal or dataset_id or args.make_public or args.mode in ("replace", "upsert"))
+    wants_portal = bool(args.portal or dataset_id or args.make_public or args.api
+                        or args.mode in ("replace", "upsert", "delete", "metadata"))
     if credentials is None and wants_portal and not (args.dry_run or args.bundle):
         # a scheduled update whose credentials went missing must fail, not quietly write a bundle
         raise ConfigError("No portal credentials: set SOCRATA_USERNAME and SOCRATA_PASSWORD (or SOCRATA_KEY_ID and "
@@ -135,8 +149,32 @@ def run(args) -> int:
         emit(out, args.json, _text(out))
         return 0
 
-    result = socrata.publish_logged(release, recipe, portal, credentials, dataset_id=dataset_id, mode=mode,
-                                    make_public=args.make_public, by=by)
-    out = _result(result.status, verdict, result.rows, result.dataset_id, result.url, result.public)
+    progress = _terminal_progress() if sys.stderr.isatty() else None
+    try:
+        result = socrata.publish_logged(release, recipe, portal, credentials, dataset_id=dataset_id, mode=mode,
+                                        make_public=args.make_public, by=by, api=api, progress=progress)
+    finally:
+        if progress:
+            progress.end()
+    out = _result(result.status, verdict, result.rows, result.dataset_id, result.url, result.public, api=result.api,
+                  revision_id=result.revision_id, job=result.job)
     emit(out, args.json, _text(out))
     return 0
+
+
+class _terminal_progress:
+    """One progress line on stderr, rewritten in place (only when stderr is a terminal)."""
+
+    def __init__(self):
+        self.width = 0
+
+    def __call__(self, share: float, text: str) -> None:
+        line = f"{min(max(share, 0.0), 1.0):4.0%}  {text}"[:100]
+        sys.stderr.write("\r" + line.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(line)
+
+    def end(self) -> None:
+        if self.width:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -2,6 +2,8 @@
 
 A SQLite file in `ctopen.settings.state_dir()`. It also remembers a dataset created by a publish that
 failed half-way, so the next try continues with that dataset instead of creating a second one.
+With the Data Management API it records the revision that carried the rows (its number on the dataset, as in
+the portal's address /d/ID/revisions/N) and its job's outcome; `api` says which writer published.
 Never holds credentials: callers pass the reviewer's name, not the portal account.
 """
 from __future__ import annotations
@@ -32,9 +34,14 @@ CREATE TABLE IF NOT EXISTS publishes (
     public INTEGER,
     recipe_sha256 TEXT,
     by TEXT,
-    message TEXT
+    message TEXT,
+    api TEXT,                      -- dsmapi | soda
+    revision_id INTEGER,           -- dsmapi: the revision's number on the dataset
+    job TEXT                       -- dsmapi: its job's outcome (successful | failure | submitted_for_approval)
 )
 """
+# columns added since the first version: a log written before them gets them on first use
+_ADDED = {"api": "TEXT", "revision_id": "INTEGER", "job": "TEXT"}
 
 
 @dataclass
@@ -51,6 +58,9 @@ class Entry:
     recipe_sha256: str | None
     by: str | None
     message: str | None
+    api: str | None = None
+    revision_id: int | None = None
+    job: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +73,13 @@ def path() -> Path:
 def _connect() -> sqlite3.Connection:
     con = sqlite3.connect(path(), timeout=10)
     con.execute(_SCHEMA)
+    have = {row[1] for row in con.execute("PRAGMA table_info(publishes)")}
+    for name, kind in _ADDED.items():
+        if name not in have:
+            try:
+                con.execute(f"ALTER TABLE publishes ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError:   # added meanwhile by another process
+                pass
     return con
 
 
@@ -80,19 +97,21 @@ def default_user() -> str:
 
 def record(*, portal: str, target: str, status: str, dataset_id: str | None = None, mode: str | None = None,
            rows: int | None = None, public: bool | None = None, recipe_sha256: str | None = None,
-           by: str | None = None, message: str | None = None) -> int:
+           by: str | None = None, message: str | None = None, api: str | None = None,
+           revision_id: int | None = None, job: str | None = None) -> int:
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with closing(_connect()) as con, con:
         cur = con.execute(
-            "INSERT INTO publishes (at, portal, target, dataset_id, mode, status, rows, public, recipe_sha256, by, message)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO publishes (at, portal, target, dataset_id, mode, status, rows, public, recipe_sha256, by,"
+            " message, api, revision_id, job) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (at, portal, target, dataset_id, mode, status, rows, None if public is None else int(public),
-             recipe_sha256, by or default_user(), message))
+             recipe_sha256, by or default_user(), message, api, revision_id, job))
         return int(cur.lastrowid)
 
 
 def entries(limit: int = 100, portal: str | None = None, target: str | None = None) -> list[Entry]:
-    query, args = "SELECT * FROM publishes", []
+    query, args = ("SELECT id, at, portal, target, dataset_id, mode, status, rows, public, recipe_sha256, by, message,"
+                   " api, revision_id, job FROM publishes"), []
     where = []
     if portal:
         where.append("portal = ?")

@@ -1,4 +1,13 @@
-"""Publish a release table to a Socrata portal (the CT Open Data Portal) with sodapy.
+"""Publish a release table to a Socrata portal (the CT Open Data Portal): the shared parts, and the legacy
+writer (sodapy, SODA: `--api soda`).
+
+Two writers sit behind `publish_logged` / `make_public_logged` (the CLI and the Publish page call these):
+the Data Management API through socrata-py (`ctopen.publish.dsmapi`, revisions: the default) and the legacy
+SODA calls through sodapy below (for a site that still needs them, chosen with `--api soda`,
+$CTOPEN_PUBLISH_API=soda or the app's `[socrata] api = "soda"`). `resolve_api` decides. sodapy also stays for
+reading (the CT Data Catalog, an existing dataset's columns and rows).
+
+The legacy writer with sodapy:
 
 The handbook's order: create the dataset **private**, send its rows, publish it (still private), let the
 team review it, and only then make it public — a separate, explicit call (`make_public`).
@@ -40,6 +49,9 @@ BACKOFF_SECONDS = 2.0    # first wait; doubles each time
 TIMEOUT_SECONDS = 60
 
 Progress = Callable[[float, str], None]
+
+API_ENV = "CTOPEN_PUBLISH_API"    # the writer when neither --api nor the app's setting names one
+APIS = ("dsmapi", "soda")
 
 
 # --- credentials --------------------------------------------------------------------------------
@@ -201,6 +213,9 @@ class PortalResult:
     rows: int
     public: bool
     steps: list[str] = field(default_factory=list)   # what was done, in order (no secrets)
+    api: str = "soda"                # the writer: dsmapi (revisions) or soda (legacy)
+    revision_id: int | None = None   # dsmapi: the revision that carried the rows (or the metadata)
+    job: str | None = None           # dsmapi: its job's outcome (successful, failure, submitted_for_approval)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -607,13 +622,34 @@ def credentials_from(secrets: Mapping | None = None, environ: Mapping | None = N
     return Credentials.from_env(environ) or Credentials.from_mapping(secrets)
 
 
+def resolve_api(api: str | None, portal: str | None, client=None) -> str:
+    """The writer: the one asked for (`--api`, the app's setting), else $CTOPEN_PUBLISH_API, else the Data
+    Management API ("dsmapi"). socrata-py speaks https only, so a portal given as http:// (a loopback test server,
+    the only http address accepted) is written to with the legacy API ("soda") unless dsmapi is asked for, which
+    is then an error. A client passed in decides by its kind."""
+    if client is not None:
+        return getattr(client, "api", "soda")
+    chosen = str(api or os.environ.get(API_ENV) or "").strip().lower()
+    if chosen and chosen not in APIS:
+        raise ConfigError(f"Unknown publishing API {chosen!r}: use dsmapi (the Data Management API, the default) or "
+                          "soda (the legacy API, for a site that still needs it).")
+    scheme, host = portal_parts(portal)
+    if chosen == "dsmapi" and scheme != "https":
+        raise ConfigError(f"The Data Management API is reached over https only, and the portal is given as "
+                          f"{scheme}://{host}: give it as https://{host}, or use --api soda for a local http test server.")
+    return chosen or ("dsmapi" if scheme == "https" else "soda")
+
+
 def publish_logged(release: pd.DataFrame, recipe: Mapping, portal: str | None, credentials: Credentials | None, *,
                    dataset_id: str | None = None, mode: str = "create", make_public: bool = False,
-                   by: str | None = None, progress: Progress | None = None, client: Portal | None = None) -> PortalResult:
-    """`publish` with the publish log: a creation that failed half-way is continued (same dataset) by the next
-    try for the same portal and title; every outcome is recorded with the recipe's hash."""
+                   by: str | None = None, progress: Progress | None = None, client=None,
+                   api: str | None = None) -> PortalResult:
+    """`publish` (dsmapi or soda, see `resolve_api`) with the publish log: a creation that failed half-way is
+    continued (same dataset) by the next try for the same portal and title; every outcome is recorded with the
+    recipe's hash, the writer, and (dsmapi) the revision and its job's outcome."""
     from ctopen.publish import log as plog
 
+    api = resolve_api(api, portal, client)
     metadata = recipe.get("metadata") or {}
     target = recipe.get("target") or {}
     portal_key = portal_parts(portal)[1]
@@ -622,34 +658,54 @@ def publish_logged(release: pd.DataFrame, recipe: Mapping, portal: str | None, c
     if mode == "create" and not dataset_id:
         dataset_id = plog.unfinished(portal_key, log_target)
     digest = plog.recipe_hash(dict(recipe))
-    common = dict(portal=portal_key, target=log_target, mode=mode, rows=len(release), recipe_sha256=digest, by=by)
+    common = dict(portal=portal_key, target=log_target, mode=mode, rows=len(release), recipe_sha256=digest, by=by,
+                  api=api)
     view = view_payload(metadata, release)
     plog.record(status="started", dataset_id=dataset_id, **common)
 
-    def created(new_id: str) -> None:
-        plog.record(status="created", dataset_id=new_id, public=False, **common)
+    def created(new_id: str, revision: int | None = None) -> None:
+        plog.record(status="created", dataset_id=new_id, public=False, revision_id=revision, **common)
 
+    kwargs = dict(dataset_id=dataset_id, mode=mode, make_public=make_public,
+                  row_identifier=target.get("row_identifier"), progress=progress, on_created=created, client=client)
     try:
-        result = publish(release, view, portal, credentials, dataset_id=dataset_id, mode=mode,
-                         make_public=make_public, row_identifier=target.get("row_identifier"),
-                         progress=progress, on_created=created, client=client)
+        if api == "dsmapi":
+            from ctopen.publish import dsmapi
+            result = dsmapi.publish(release, view, portal, credentials, **kwargs)
+        else:
+            if mode not in ("create", "replace", "upsert"):
+                raise ConfigError(f"Mode {mode} needs the Data Management API: run it without --api soda.")
+            result = publish(release, view, portal, credentials, **kwargs)
     except PublishError as exc:
         plog.record(status="failed", dataset_id=getattr(exc, "dataset_id", None) or dataset_id,
-                    public=bool(getattr(exc, "public", False)),
-                    message=str(exc), **common)
+                    public=bool(getattr(exc, "public", False)), revision_id=getattr(exc, "revision_id", None),
+                    job=getattr(exc, "job", None), message=str(exc), **common)
         raise
     plog.record(status=result.status, dataset_id=result.dataset_id, public=result.public,
-                message="; ".join(result.steps), **common)
+                revision_id=result.revision_id, job=result.job, message="; ".join(result.steps), **common)
     return result
 
 
 def make_public_logged(dataset_id: str, portal: str | None, credentials: Credentials | None, *, by: str | None = None,
-                       client: Portal | None = None) -> PortalResult:
+                       client=None, api: str | None = None, progress: Progress | None = None) -> PortalResult:
+    """The explicit make-public step, through the chosen writer (dsmapi: a revision whose permission is public),
+    logged."""
     from ctopen.publish import log as plog
 
-    result = make_public(dataset_id, portal, credentials, client=client)
-    plog.record(portal=portal_parts(portal)[1], target=dataset_id, status="public", dataset_id=dataset_id,
-                mode="make-public", public=True, by=by, message="made public after review")
+    api = resolve_api(api, portal, client)
+    common = dict(portal=portal_parts(portal)[1], target=dataset_id, dataset_id=dataset_id, mode="make-public",
+                  by=by, api=api)
+    try:
+        if api == "dsmapi":
+            from ctopen.publish import dsmapi
+            result = dsmapi.make_public(dataset_id, portal, credentials, progress=progress, client=client)
+        else:
+            result = make_public(dataset_id, portal, credentials, client=client)
+    except PublishError as exc:
+        plog.record(status="failed", public=getattr(exc, "public", None), job=getattr(exc, "job", None),
+                    message=str(exc), **common)
+        raise
+    plog.record(status="public", public=True, message="made public after review; " + "; ".join(result.steps), **common)
     return result
 
 
