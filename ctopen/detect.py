@@ -758,8 +758,8 @@ def _names_across(df: pd.DataFrame, columns: list[ColumnRole]) -> None:
             c.evidence.insert(1, f"a suffix beside {pair}: alone it does not name anyone")
 
 
-_LAT = re.compile(r"lat|latitude|^y$|ycoord|y_coord|northing", re.I)
-_LON = re.compile(r"lon|lng|long|longitude|^x$|xcoord|x_coord|easting", re.I)
+_LAT = re.compile(r"latitude|lat|^y$|ycoord|y_coord|northing", re.I)
+_LON = re.compile(r"longitude|long|lon|lng|^x$|xcoord|x_coord|easting", re.I)
 _COORD_NUMBER = re.compile(r"-?\d{1,3}\.(\d+)")
 
 
@@ -783,11 +783,11 @@ def _points(df: pd.DataFrame, columns: list[ColumnRole]) -> list[tuple[list[Colu
             axes.append(c)
         else:
             out.append(([c], pd.DataFrame({0: _series(df, columns, c).to_numpy()})))
-    key = lambda c, rx: rx.sub("", re.sub(r"[^a-z]", "", c.name.lower()).replace("itude", ""))  # noqa: E731
+    key = lambda c, rx: rx.sub("", re.sub(r"[^a-z]", "", c.name.lower()))  # noqa: E731
     lats = [c for c in axes if _LAT.search(c.name) and not _LON.search(c.name)]
     lons = [c for c in axes if _LON.search(c.name) and c not in lats]
     for a in lats:
-        mate = [b for b in lons if key(b, _LON) == key(a, _LAT)] or (lons if len(lats) == len(lons) == 1 else [])
+        mate = [b for b in lons if key(b, _LON) == key(a, _LAT)] or (list(lons) if len(lats) == len(lons) == 1 else [])
         if mate:
             lons.remove(mate[0])
             out.append(([a, mate[0]], pd.DataFrame({0: _series(df, columns, a).to_numpy(),

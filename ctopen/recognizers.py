@@ -437,8 +437,9 @@ class ListedNameRecognizer(LocalRecognizer):
 
     Capitalised words only (Title Case), two or three in a row (given, optional middle name or initial,
     surname); the given name must be common and more often a given name than a surname, the surname listed.
-    A run that is a town ("Rocky Hill"), a street ("Jennifer Lane", "Daniel Webster Hwy") or part of a longer
-    capitalised run (an organisation's name) is not a name.
+    A run that is a town ("Rocky Hill"), a street ("14 Jennifer Lane", "Daniel Webster Hwy"), a place
+    ("Grace Church") or part of a longer capitalised run (an organisation's name) is not a name. A surname
+    that is also a word is kept when it is a common surname ("John White", "James Hill").
     """
 
     _RUN = re.compile(r"(?<![A-Za-z'.-])(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]\.?)(?:[ \t]+(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|Mc[A-Z][a-z]+|O'[A-Z][a-z]+|[A-Z]\.?))+(?![A-Za-z'-])")
@@ -449,10 +450,22 @@ class ListedNameRecognizer(LocalRecognizer):
     def load(self) -> None:
         pass
 
+    @staticmethod
+    @functools.cache
+    def _stops() -> tuple[frozenset, frozenset, frozenset]:
+        """Words that end a name's chance: as the given name, as the surname, and street types after it."""
+        s = surnames()
+        common = lambda w: s.get(name_key(w), 0.0) >= rules.NAME_LIST_COMMON_SURNAME  # noqa: E731
+        not_given = frozenset(_not_name_words())
+        not_surname = frozenset(w for w in _not_name_words() if not common(w))
+        street_types = frozenset(w.lower() for w in rules.STREET_SUFFIXES if not common(w))
+        return not_given, not_surname, street_types
+
     def analyze(self, text, entities, nlp_artifacts=None):
-        g, s, stop = given_names(), surnames(), _not_name_values()
-        towns = ct_towns()
+        g, s = given_names(), surnames()
+        not_given, not_surname, street_types = self._stops()
         streets = {w.lower() for w in rules.STREET_SUFFIXES}
+        towns = ct_towns()
         common = rules.NAME_LIST_MIN_BIRTHS * 100_000 / 330_000_000
         out = []
         for m in self._RUN.finditer(text):
@@ -464,10 +477,11 @@ class ListedNameRecognizer(LocalRecognizer):
             if not 2 <= len(words) <= 3 or len(words[0]) < 2 or len(words[-1]) < 2:
                 continue
             after = text[m.end():m.end() + 12].strip().split(" ")[0].lower().strip(".,")
-            if after in streets or m.group(0).lower() in towns:
-                continue
+            before = text[max(0, start - 12):start].split()
+            if after in streets or " ".join(words).lower() in towns or (before and before[-1][:1].isdigit()):
+                continue                       # "Daniel Webster Hwy", "Rocky Hill", "14 Jennifer Lane"
             first, last = name_key(words[0]), name_key(words[-1])
-            if first in stop or last in stop or last in streets or words[-1].lower() in towns:
+            if first in not_given or last in not_surname or last in street_types:
                 continue
             if g.get(first, 0.0) < common or g.get(first, 0.0) < s.get(first, 0.0) or last not in s:
                 continue

@@ -340,6 +340,7 @@ NAME_PART_MIN_DISTINCT = 20   # distinct sampled values a name-part column needs
 NAME_PART_MIN_DISTINCT_WITH_HEADER = 5
 NAME_PART_MAX_WORDS = 1.6     # mean words a value: a name part is one or two words
 NAME_LIST_MIN_BIRTHS = 20_000  # inside free text, a given name must be at least this common (SSA births)
+NAME_LIST_COMMON_SURNAME = 20  # ... and a surname that is also a word ("White", "Hill") this common (per 100,000)
 HOME_POINT_SHARE = 0.5        # distinct map points per non-empty record from which points are households
 HOME_POINT_MIN = 200          # ... and at least this many points (CT has 169 towns: fewer could be town centres)
 HOME_POINT_DECIMALS = 3       # ... written with at least this many decimals (about 100 m)
