@@ -257,6 +257,17 @@ def test_a_count_table_with_small_published_cells_is_blocked():
     assert not v.passed and v.k < 5 and any("below 5" in r for r in v.reasons)
 
 
+def test_a_renamed_count_column_is_still_read():
+    df = _deaths()
+    recipe = {"version": 1, "roles": {"County": "quasi", "Sex": "quasi", "Year": "quasi"},
+              "steps": [{"op": "aggregate", "by": ["County", "Sex", "Year"], "threshold": 1},
+                        {"op": "rename", "column": "count", "to": "Deaths"}]}
+    review = Review(df, recipe)
+    assert "Deaths" in review.release.columns and "count" not in review.release.columns
+    v = review.gate
+    assert not v.passed and v.k is not None and v.k < 5
+
+
 def test_a_count_table_by_a_direct_identifier_is_blocked_even_when_called_quasi():
     df = _people(40)
     recipe = {"version": 1, "roles": {"SSN": "quasi"}, "steps": [{"op": "aggregate", "by": ["SSN"]}]}

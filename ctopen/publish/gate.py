@@ -307,6 +307,17 @@ def _decide(recipe: dict, problems: list[dict], result: GateResult, ok_notes: li
     return result
 
 
+def _published_name(recipe: dict, column: str) -> str:
+    """The name a column made by the aggregate step has after the fix steps that follow it (renames)."""
+    from ctopen.recipe import in_apply_order
+    steps = in_apply_order(recipe.get("steps") or [])
+    after = steps[next((i for i, s in enumerate(steps) if s.get("op") == "aggregate"), len(steps)) + 1:]
+    for step in after:
+        if step.get("op") in ("rename", "format_number") and step.get("column") == column and step.get("to"):
+            column = step["to"]
+    return column
+
+
 def _count_table(review, step: dict, direct: list[str], threshold: int, asked, source: dict,
                  problems: list[dict]) -> GateResult:
     """A release of counts: judged by its published cells."""
@@ -334,7 +345,11 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
                                  f"all distinct ({', '.join(str(df[c].nunique()) for c in listing)} values for "
                                  f"{records:,} records), so the table publishes them (count by a coarser column).",
                          "needs": ("direct", listing)})
-    counts = pd.to_numeric(df["count"], errors="coerce") if "count" in df.columns else pd.Series(dtype=float)
+    name = _published_name(recipe, "count")     # a fix step may rename the count column: follow it
+    if name not in df.columns:
+        problems.append({"text": "The count table has no count column the gate can read (it was renamed or "
+                                 "removed after counting).", "needs": None})
+    counts = pd.to_numeric(df[name], errors="coerce") if name in df.columns else pd.Series(dtype=float)
     shown = counts.dropna()
     shown = shown[shown > 0]
     kmin = int(shown.min()) if len(shown) else None
