@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,8 +332,12 @@ _KEY = re.compile(r"[^a-z]")
 
 
 def name_key(text: str) -> str:
-    """A name as the lists hold it: lowercase letters only ("O'Brien" -> "obrien", "ANN-MARIE" -> "annmarie")."""
-    return _KEY.sub("", str(text).lower())
+    """A name as the lists hold it: lowercase letters only, accents dropped ("O'Brien" -> "obrien",
+    "ANN-MARIE" -> "annmarie", "José" -> "jose")."""
+    text = str(text).lower()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _KEY.sub("", text)
 
 
 @functools.cache

@@ -37,10 +37,24 @@ def _zipf(rng, pool: list[str], n: int, a: float = 1.0) -> np.ndarray:
     return rng.choice(pool, n, p=w / w.sum())
 
 
+def _unlisted(rng, n: int) -> list[str]:
+    """Made-up names no list holds ("Vokaruz")."""
+    c, v = list("bdfghjklmnprstvz"), list("aeiou")
+    return ["".join(rng.choice(c) + rng.choice(v) for _ in range(3)) + rng.choice(c) for _ in range(n)]
+
+
+def _with_unlisted(rng, names: np.ndarray, share: float) -> np.ndarray:
+    out = names.copy()
+    k = int(len(out) * share)
+    if k:
+        out[rng.choice(len(out), k, replace=False)] = _unlisted(rng, k)
+    return out
+
+
 def claims(n: int = 3000, seed: int = 1, first: str = "Mbr First", last: str = "Mbr Last", top_given: int = 2000,
-           top_surnames: int = 5000, case: str = "title", households: int = 2967) -> pd.DataFrame:
-    """A claims extract: member names in two columns, date of birth, ZIP, the residence's map point
-    (5 decimals, one per household), the amount paid, a count and a year."""
+           top_surnames: int = 5000, case: str = "title", households: int = 2967, unlisted: float = 0.0) -> pd.DataFrame:
+    """A claims extract: member names in two columns (a share `unlisted` of them made up), date of birth, ZIP,
+    the residence's map point (5 decimals, one per household), the amount paid, a count and a year."""
     rng = np.random.default_rng(seed)
     cased = {"title": str.title, "upper": str.upper, "lower": str.lower}[case]
     lat = np.round(41.0 + rng.random(households), 5)
@@ -49,8 +63,8 @@ def claims(n: int = 3000, seed: int = 1, first: str = "Mbr First", last: str = "
     rng.shuffle(home)
     return pd.DataFrame({
         "Claim Line": [str(1 + i % 4) for i in range(n)],
-        first: [cased(v) for v in _zipf(rng, GIVEN[:top_given], n)],
-        last: [cased(v) for v in _zipf(rng, SURNAMES[:top_surnames], n, 0.8)],
+        first: [cased(v) for v in _with_unlisted(rng, _zipf(rng, GIVEN[:top_given], n), unlisted)],
+        last: [cased(v) for v in _with_unlisted(rng, _zipf(rng, SURNAMES[:top_surnames], n, 0.8), unlisted)],
         "DOB": [f"{m:02d}/{d:02d}/{y}" for m, d, y in zip(rng.integers(1, 13, n), rng.integers(1, 29, n),
                                                             rng.integers(1930, 2020, n))],
         "ZIP": rng.choice(["06106", "06040", "06511", "06902", "06320", "06226"], n),
@@ -112,11 +126,12 @@ PREFIXES = ["", "Mbr ", "MBR_", "pt_", "PT_", "Clt", "emp_", "Pat ", "Mem", "Mem
                                                                  HealthCheck.too_slow])
 @given(prefix=st.sampled_from(PREFIXES), first=st.sampled_from(GIVEN_HEADERS), last=st.sampled_from(SURNAME_HEADERS),
        top_given=st.sampled_from([300, 2000, 8000]), top_surnames=st.sampled_from([500, 5000, 18000]),
-       case=st.sampled_from(["title", "upper"]), seed=st.integers(0, 10_000))
+       case=st.sampled_from(["title", "upper"]), unlisted=st.sampled_from([0.0, 0.2, 0.4]), seed=st.integers(0, 10_000))
 def test_split_names_under_any_header_spelling_and_name_list(engine, prefix, first, last, top_given, top_surnames,
-                                                           case, seed):
+                                                           case, unlisted, seed):
+    """Names drawn from the lists' most common 300 to all, 0-40% of them names no list holds."""
     df = claims(seed=seed, first=prefix + first, last=prefix + last, top_given=top_given,
-                top_surnames=top_surnames, case=case)
+                top_surnames=top_surnames, case=case, unlisted=unlisted)
     _check_claims(detect(df, engine=engine), prefix + first, prefix + last)
 
 
