@@ -812,8 +812,9 @@ def _homes_across(df: pd.DataFrame, columns: list[ColumnRole], rng: np.random.Ge
         if share >= rules.HOME_POINT_SHARE and points > rules.HOME_POINT_MIN and decimals >= rules.HOME_POINT_DECIMALS:
             precision = _PRECISION.get(decimals, "about 1 m")
             for c in cols:
-                _raise(c, f"{said} ({precision}): one point per household, a household's location as precise as "
-                          f"a street address ({where}); coarsen to the town or to 2 decimals (about 1 km), or drop")
+                _raise(c, f"{said} ({precision}): about one point per record, a household's location when the "
+                          f"records are people, as precise as a street address ({where}); coarsen to the town or to "
+                          f"2 decimals (about 1 km), or drop")
         else:
             why = ("points repeat across records: places such as a town's centre, not homes"
                    if share < rules.HOME_POINT_SHARE else
