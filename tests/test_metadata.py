@@ -360,3 +360,22 @@ def test_temporal_coverage_comes_from_the_data_not_the_generalized_release():
     t = load(shared_file(DRUG))
     years = apply(t.df, {"version": 1, "steps": [{"op": "generalize", "column": "Date", "hierarchy": "date", "level": 3}]})
     assert md.suggest(t, None, years)["temporal_coverage"] == "2012-01-01 to 2018-12-31"
+
+
+def test_cli_metadata_socrata_with_the_file_prints_what_publish_sends(tmp_path, capsys):
+    """`metadata socrata R.json --file F` is the Review's portal view: the release's columns, typed as sent."""
+    import json
+    from ctopen.cli import main
+    from ctopen.load import load
+    from ctopen.review import Review
+    src = tmp_path / "f.csv"
+    src.write_text("Name,Date,Age\n" + "".join(f"P{i},03/21/2013,{30 + i % 3}\n" for i in range(12)))
+    recipe = {"version": 1, "steps": [{"op": "drop", "column": "Name"},
+                                      {"op": "generalize", "column": "Age", "hierarchy": "age", "level": 2}],
+              "metadata": {"title": "Ages"}}
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    assert main(["metadata", "socrata", str(tmp_path / "r.json"), "--file", str(src), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = Review(load(src).df, recipe).portal_view.view
+    assert printed["columns"] == expected["columns"]
+    assert {c["name"]: c["dataTypeName"] for c in printed["columns"]} == {"Date": "text", "Age": "text"}

@@ -7,7 +7,6 @@ socrata prints the Socrata view payload; dcat prints the DCAT-US 1.1 dataset rec
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ctopen import metadata as md
@@ -28,13 +27,12 @@ def register(sub) -> None:
 
 def read_metadata(path) -> tuple[dict, dict]:
     """(metadata, whole recipe) from a recipe file; a bare metadata object is accepted too."""
+    from ctopen.recipe import strict_json
     path = Path(path)
     try:
-        data = json.loads(path.read_bytes())
+        data = strict_json(path.read_bytes(), name=f"The recipe file {path.name}")
     except OSError as exc:
         raise RecipeError(f"The recipe file {path} could not be read ({exc.strerror or exc}).") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"The recipe file {path.name} is not valid JSON ({exc}).") from exc
     if not isinstance(data, dict):
         raise RecipeError(f"The recipe file {path.name} must hold a JSON object.")
     if "metadata" in data:
@@ -46,27 +44,22 @@ def read_metadata(path) -> tuple[dict, dict]:
     return {}, data
 
 
-def _published(args, recipe: dict) -> tuple[list[str] | None, dict | None]:
+def _review(args, meta: dict, recipe: dict):
+    """With --file: the Review of FILE and the recipe (the release and the portal view the app would send)."""
     if not args.file:
-        return None, None
+        return None
     from ctopen.load import load
+    from ctopen.review import Review
     table = load(args.file, sheet=args.sheet)
-    if recipe.get("steps"):
-        from ctopen import recipe as recipes
-        from ctopen.transform import apply
-        recipes.validate(recipe)
-        df = apply(table.df, recipe).df
-        types = {c: table.types.get(c, "text") for c in df.columns}
-    else:
-        df, types = table.df, dict(table.types)
-    return [str(c) for c in df.columns], types
+    return Review(table.df, {"version": 1, "steps": [], **recipe, "metadata": meta}, source=table.source.to_dict())
 
 
 def run(args) -> int:
     meta, recipe = read_metadata(args.recipe)
-    columns, types = _published(args, recipe)
-    if args.action == "socrata":
-        emit(md.to_socrata(meta, types), args.json)
+    review = _review(args, meta, recipe)
+    columns = [str(c) for c in review.release.columns] if review is not None else None
+    if args.action == "socrata":   # with --file: exactly the view publish sends (columns typed as sent)
+        emit(review.portal_view.view if review is not None else md.to_socrata(meta), args.json)
         return 0
     if args.action == "dcat":
         emit(md.to_dcat(meta), args.json)
