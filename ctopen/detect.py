@@ -738,6 +738,10 @@ def _names_across(df: pd.DataFrame, columns: list[ColumnRole]) -> None:
     """A given name beside a surname is a person's name: both direct, and a full middle name with them."""
     given = [c for c in columns if c.entity == "given_name"]
     last = [c for c in columns if c.entity == "surname"]
+    if not last:
+        for c in given:
+            c.evidence.insert(1, "no surname column beside it: a given name alone is a quasi-identifier "
+                                 "(with a surname it names the person)")
     if not given or not last:
         return
     for c in given:

@@ -129,6 +129,11 @@ def test_email_column_is_email_not_url_with_share_in_evidence(engine):
     ("Bond Amount", ["5000", "10000", "250000", "1500"], "amount"),
     ("Age", [str(18 + i % 70) for i in range(100)], "age"),
     ("Latitude", [f"41.{i:05d}" for i in range(100)], "coordinates"),
+    ("Paid Amt", [f"{12 + i * 3.17:.2f}" for i in range(100)], "financial"),
+    ("Mbr Last", ["Smith", "Johnson", "Garcia", "Nguyen", "Kowalski", "Rodriguez", "O'Brien", "Rossi"], "surname"),
+    ("PT_FNAME", ["James", "Maria", "Wei", "Priya", "Luis", "Ashley", "Kevin", "Olga"], "given_name"),
+    ("Mbr MI", ["A", "J.", "M", "R", "K", "T"], "middle_name"),
+    ("Suffix", ["Jr", "Sr.", "III", "II"], "name_suffix"),
 ])
 def test_kinds_of_data(engine, header, values, entity):
     col = detect(frame(**{header: values}), engine=engine).columns[0]
