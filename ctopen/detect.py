@@ -489,6 +489,10 @@ def _name_part_candidates(name: str, p: Profile, hits: dict[str, str]) -> list[C
         return [Candidate("name_suffix", 0.6 + 0.3 * sh.suffix,
                           [f"{_pct(sh.suffix)} of sampled values are name suffixes (Jr., Sr., III)", said("name_suffix")])]
     with_header = bool(parts.keys() & {"given_name", "surname", "middle_name"})
+    if not with_header:            # values alone: not under a header that names no person ("School", "Dog Name")
+        tokens, compact = header_tokens(name)
+        if any(_word_in_header(v, tokens, compact, " ".join(tokens)) for v in rules.HEADER_VETO["person_name"]):
+            return []
     if "given_name" in parts:
         kind = "given_name"
     elif "surname" in parts:

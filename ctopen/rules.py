@@ -212,7 +212,8 @@ HEADER_WORDS["health"] = HEADER_WORDS["health"] + DRUG_WORDS
 HEADER_VETO: dict[str, list[str]] = {
     "person_name": HEADER_WORDS["organization"] + ["street", "town", "city", "county", "drug", "product",
                                                     "file", "site", "place", "location", "program", "type",
-                                                    "credential", "dba"],
+                                                    "credential", "dba", "dog", "pet", "animal", "breed", "species",
+                                                    "vessel", "boat", "team", "brand", "model", "road"],
     # "InjuryCity", "DeathCounty", "InjuryPlace": where it happened is geography, not a health attribute
     "health": ["city", "town", "county", "state", "place", "geo", "date", "location", "zip", "type"],
     "record_id": ["numberof", "number of", "count", "total", "amount", "value", "rate"],

@@ -176,10 +176,16 @@ def test_middle_names_initials_and_suffixes_beside_the_name(engine):
     ("Initial Grade", ["A", "B", "C", "D", "F"]),
     ("Distance MI", [f"{i}.5" for i in range(40)]),
     ("MI", ["M", "F"]),
+    ("School", ["Lincoln", "Washington", "Roosevelt", "Kennedy", "Franklin", "Hamilton", "Jefferson", "Edison",
+                "Hooker", "Naylor", "Burns", "Wilson", "Clark", "Moore", "Adams", "Madison", "Jackson", "Grant",
+                "Harding", "Truman", "Webster", "Barnard", "Mitchell", "Morris"]),
+    ("Dog Name", ["Max", "Bella", "Charlie", "Lucy", "Buddy", "Daisy", "Molly", "Bailey", "Sadie", "Maggie",
+                  "Jack", "Sophie", "Toby", "Chloe", "Jake", "Lily", "Cody", "Ginger", "Rocky", "Zoe", "Duke"]),
 ])
 def test_columns_that_are_not_name_parts(engine, header, values):
     c = detect(frame(**{header: values * 100}), engine=engine).columns[0]
     assert c.entity not in ("given_name", "surname", "middle_name", "name_suffix"), c.evidence
+    assert c.role != "direct", c.evidence
 
 
 def test_name_part_shares_leave_out_towns_categories_and_colours():
