@@ -999,8 +999,10 @@ class _CompoundFile:
 
 
 def _check_biff(stream: bytes, info: SourceInfo) -> None:
-    """calamine reads every sheet when it opens an .xls: it reserves a sheet's DIMENSIONS (rows x columns) and then
-    lays its cells out from the first to the furthest. Both are measured here, record by record."""
+    """calamine reads every sheet when it opens an .xls: it reserves a sheet's DIMENSIONS (rows x columns), lays its
+    cells out from the first to the furthest, keeps every sheet, and copies the one asked for. All of it is measured
+    here, record by record, and counted together against MAX_SHEET_CELLS."""
+    held = biggest = 0
     positions = []
     for typ, body in _biff_records(stream, 0):
         if typ == 0x0085 and len(body) >= 4:
@@ -1011,7 +1013,7 @@ def _check_biff(stream: bytes, info: SourceInfo) -> None:
         if pos >= len(stream):
             continue   # calamine refuses it
         ext = _Extent(sheet_data=True)
-        depth, seen_bof = 0, False
+        depth, seen_bof, reserved = 0, False, 0
         for typ, body in _biff_records(stream, pos):
             if depth:
                 depth += (typ == 0x0809) - (typ == 0x000A)
@@ -1030,6 +1032,7 @@ def _check_biff(stream: bytes, info: SourceInfo) -> None:
                 if reserve > settings.MAX_SHEET_CELLS:
                     raise LimitError(f"A sheet of '{info.file}' declares {reserve:,} cells; the limit is "
                                      f"{settings.MAX_SHEET_CELLS:,} ({_setting('MAX_SHEET_CELLS')}).")
+                reserved = max(reserved, reserve)
             elif typ in BIFF_CELLS and len(body) >= 4:
                 r, c = struct.unpack_from("<HH", body)
                 ext.rows, ext.cols, ext.cells = max(ext.rows, r + 1), max(ext.cols, c + 1), ext.cells + 1
@@ -1038,6 +1041,12 @@ def _check_biff(stream: bytes, info: SourceInfo) -> None:
                 count = (len(body) - 6) // 6
                 ext.rows, ext.cols, ext.cells = max(ext.rows, r + 1), max(ext.cols, first + count), ext.cells + count
         _check_extent(ext, info, "")
+        held += ext.rows * ext.cols + reserved
+        biggest = max(biggest, ext.rows * ext.cols)
+    if held + biggest > settings.MAX_SHEET_CELLS:
+        raise LimitError(f"The sheets of '{info.file}' span {held + biggest:,} cells, empty ones included (an .xls is read "
+                         f"whole: every sheet at once, and a copy of the one reviewed); the limit is "
+                         f"{settings.MAX_SHEET_CELLS:,} cells ({_setting('MAX_SHEET_CELLS')}).")
 
 
 def _biff_records(stream: bytes, pos: int):

@@ -74,7 +74,7 @@ CATALOG_MAX_ROWS = 100_000
 # file's metadata before its pages are decoded).
 MAX_CELL_CHARS = 1_000_000      # characters in one cell (Python's csv module stops at 131,072 by default)
 MAX_COLUMNS = 16_384            # columns in a table (Excel's own maximum, XFD)
-MAX_SHEET_CELLS = 20_000_000    # rows x columns of a sheet's used range (read densely: about 175 bytes each)
+MAX_SHEET_CELLS = 12_000_000    # rows x columns of a sheet's used range, empty cells included (read densely: ~1.6 GB)
 MAX_ZIP_MEMBERS = 10_000        # files inside a workbook archive
 MAX_ZIP_MEMBER_MB = 1_000       # one file inside a workbook archive, uncompressed (counted while inflating)
 MAX_ZIP_TOTAL_MB = 1_500        # all files inside a workbook archive together, uncompressed

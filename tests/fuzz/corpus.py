@@ -213,6 +213,22 @@ def _xls_workbook(rows) -> bytes | None:
     return buf.getvalue()
 
 
+def _xls_far_cell() -> bytes:
+    try:
+        import xlwt
+    except ImportError:
+        return b""
+    wb = xlwt.Workbook()
+    ws = wb.add_sheet("Data")
+    for i, row in enumerate(_rows(3)):
+        for j, v in enumerate(row):
+            ws.write(i, j, v)
+    ws.write(65535, 255, "far")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
 def _parquet(rows, **tables) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -251,6 +267,7 @@ def hostile_cases() -> list[Case]:
         Case("csv", "bom_only.csv", b"\xef\xbb\xbf", "a byte-order mark and nothing else"),
         Case("csv", "utf16_odd.csv", "a,b\n1,2\n".encode("utf-16-le") + b"\x00", "UTF-16 with an odd number of bytes"),
         Case("xls", "truncated.xls", (_xls_workbook(_rows(200)) or b"")[:30_108], "calamine panics (a BaseException)"),
+        Case("xls", "far_cell.xls", _xls_far_cell(), "one cell at IV65536, the last cell of an .xls (16.7 million laid out)"),
         Case("xlsx", "zip_version_99.xlsx", patch_central_directory(xlsx(sheet_xml(rows=rows)), 6, "<H", 99),
              "zipfile raises NotImplementedError"),
         Case("xlsx", "zip_method_99.xlsx", patch_central_directory(xlsx(sheet_xml(rows=rows)), 10, "<H", 99),
