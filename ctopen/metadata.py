@@ -373,12 +373,6 @@ def portal_types(df: pd.DataFrame) -> dict[str, str]:
     return {str(c): portal_type(df[c]) for c in df.columns}
 
 
-# Types ctopen.load infers, as the portal types they stand for: only for callers that still pass a
-# {column: ctopen type} mapping to to_socrata (the `metadata socrata` command). Pass the release table
-# instead: a type read from the loaded file is not what the release sends (a banded age is text).
-_LOADED_TYPES = {"text": "text", "integer": "number", "decimal": "number", "date": "calendar_date", "boolean": "checkbox"}
-
-
 def field_name(column: str, taken: set[str] | None = None) -> str:
     """The API field name Socrata derives from a column name: lower case, words joined by underscores."""
     name = re.sub(r"[^0-9a-z]+", "_", str(column).lower()).strip("_") or "column"
@@ -402,14 +396,13 @@ def license_info(name: str | None) -> tuple[str | None, str | None]:
     return None, None
 
 
-def to_socrata(meta: dict | None, release: "pd.DataFrame | dict[str, str] | None" = None) -> dict:
+def to_socrata(meta: dict | None, release: pd.DataFrame | None = None) -> dict:
     """The Socrata view payload (`/api/views.json`): name, description, category, tags, attribution
     ("Data provided by"), attributionLink ("Source link"), licenseId/license, columns with descriptions, and
     metadata.rowLabel / metadata.custom_fields {group: {field: value}}. Empty values are left out.
 
     `release`: the release table; its columns are listed with the type `portal_type` gives each, which is
-    what the publisher sends. (A {column: ctopen type} mapping is still accepted for the `metadata socrata`
-    command; its types are the loaded file's, not the release's.)
+    what the publisher sends (a type read from the loaded file is not: a banded age is text).
 
     With sodapy: `client.create(p["name"], description=p.get("description"), columns=p.get("columns"),
     category=p.get("category"), tags=p.get("tags"), new_backend=True)` then
@@ -438,12 +431,10 @@ def to_socrata(meta: dict | None, release: "pd.DataFrame | dict[str, str] | None
         "metadata": {k: v for k, v in (("rowLabel", m["row_label"] or None), ("custom_fields", custom or None)) if v},
     }
     if release is not None:
-        types = (portal_types(release) if isinstance(release, pd.DataFrame)
-                 else {str(c): _LOADED_TYPES.get(t, "text") for c, t in release.items()})
         taken: set[str] = set()
         payload["columns"] = [{"name": c, "fieldName": field_name(c, taken), "dataTypeName": t,
                                **({"description": m["columns"][c]} if m["columns"].get(c) else {})}
-                              for c, t in types.items()]
+                              for c, t in portal_types(release).items()]
     return {k: v for k, v in payload.items() if v not in (None, "", [], {})} | {"name": m["title"]}
 
 

@@ -193,7 +193,7 @@ def test_socrata_payload():
 
 def test_socrata_payload_leaves_out_empty_values_and_unfinished_suggestions():
     p = md.to_socrata({"title": "Sales", "description": "This dataset has 5 rows, one per ___.",
-                       "columns": {"A": "Text: ___"}}, {"A": "text"})
+                       "columns": {"A": "Text: ___"}}, pd.DataFrame({"A": ["x"]}, dtype="str"))
     assert p == {"name": "Sales", "columns": [{"name": "A", "fieldName": "a", "dataTypeName": "text"}]}
 
 
