@@ -106,6 +106,8 @@ class RiskReport:
     sensitive: list[str] = field(default_factory=list)
     combinations_note: str | None = None
     record_class_size: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Risk in the population (ctopen.population.PopulationRisk) when a population size was given.
+    population: Any = None
 
     @property
     def records(self) -> int:
@@ -131,6 +133,7 @@ class RiskReport:
             "histogram": [b.to_dict() for b in self.histogram],
             "l_diversity": {c: d.to_dict() for c, d in self.l_diversity.items()},
             "qi_combinations": [c.to_dict() for c in self.qi_combinations],
+            **({"population": self.population.to_dict()} if self.population is not None else {}),
         }
 
 
@@ -237,11 +240,13 @@ def class_sizes(df: pd.DataFrame, quasi: Sequence[str]) -> np.ndarray:
 # --- the assessment --------------------------------------------------------------------------
 
 def assess(df: pd.DataFrame, quasi: Sequence[str], sensitive: Sequence[str] = (), k: int = DEFAULT_K,
-           combinations: bool = True, *, suppressed: int = 0) -> RiskReport:
+           combinations: bool = True, *, suppressed: int = 0, population: int | None = None) -> RiskReport:
     """Risk figures of df (the table as it would be released) over the quasi-identifiers.
 
     suppressed: records the transformation removed before df (reported, counted in `rows`, not assessed).
     combinations: False skips the QI-combination part (then `qi_combinations` is empty).
+    population: the number of people the records could be about (N >= the records assessed): adds
+    `population` (ctopen.population.PopulationRisk), the estimated uniques among them.
     """
     quasi = _columns(df, quasi, "quasi-identifier")
     sensitive = _columns(df, sensitive, "sensitive attribute")
@@ -272,6 +277,9 @@ def assess(df: pd.DataFrame, quasi: Sequence[str], sensitive: Sequence[str] = ()
     if combinations and quasi:
         table = [_scatter(c, ids, n_classes) for c in codes]
         report.qi_combinations, report.combinations_note = _combinations(table, cards, sizes, list(quasi), k)
+    if population is not None:
+        from ctopen.population import estimate
+        report.population = estimate(sizes, population, k=k)
     return report
 
 
