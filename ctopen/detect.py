@@ -523,7 +523,7 @@ def _name_part_candidates(name: str, p: Profile, hits: dict[str, str]) -> list[C
 
 
 def _money_shape(p: Profile) -> tuple[str, bool]:
-    """The values' shape in words ("amounts from $12.50 to $48,200.00, 96% with cents"), and whether it is money's."""
+    """The values' shape in words ("amounts from 12.50 to 48,200.00, 96% with cents"), and whether it is money's."""
     from ctopen.values import parse_numbers
     values = list(p.counts)
     nums = parse_numbers(values).dropna()
