@@ -152,7 +152,8 @@ for c in hits:
     for example in c.text_scan.examples:
         st.text(example)
 if scanned and not found.engine.startswith("Presidio with spaCy"):
-    st.caption("Without a language model, names inside free text are found only after a title (Mr., Dr.): read "
-               "a few cells yourself before you publish a text column.")
+    st.caption("Without a language model, names inside free text are found after a title (Mr., Dr.) or as a listed "
+               "given name and surname in Title Case (Maria Lopez); names in capitals or lower case, and rare names, "
+               "can be missed: read a few cells yourself before you publish a text column.")
 
 layout.next_step("pages/identify.py", "Next: Risk of re-identification")
