@@ -13,7 +13,7 @@ import sys
 
 from ctopen.errors import CtopenError
 
-COMMANDS = ["profile", "detect", "risk", "apply", "recommend", "check", "metadata", "publish", "inventory"]
+COMMANDS = ["profile", "detect", "risk", "apply", "recommend", "check", "metadata", "publish", "inventory", "hierarchy"]
 
 
 def build_parser() -> argparse.ArgumentParser:

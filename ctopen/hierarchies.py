@@ -560,6 +560,150 @@ def _trunc(x: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
+# --- the analyst's own table ------------------------------------------------------------------
+
+class TableHierarchy(Hierarchy):
+    """An analyst's own ladder carried in the recipe: option `table` = {VALUE: [LEVEL1, ..., LEVELm]}, every
+    value with the same number of levels (ARX's hierarchy CSV: `value;level1;...;*`, one line per value).
+
+    Levels: 0 (as is), then the table's m columns; when the last column is "*" for every value it is the
+    top, else a top level "*" is added. A value not in the table is reported (`unknown`) and written "*"
+    above level 0: never guessed. A value matches exactly, or else with outer spaces removed on both sides.
+    """
+    name = "table"
+    MAX_VALUES = 1_000_000
+    MAX_LEVELS = 50
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        table = options.get("table")
+        if not isinstance(table, dict) or not table:
+            raise RecipeError("The table hierarchy needs \"table\": {VALUE: [LEVEL1, LEVEL2, ...]} with at least "
+                              "one value (ctopen hierarchy import FILE.csv --column C writes one from ARX's CSV).")
+        if len(table) > self.MAX_VALUES:
+            raise RecipeError(f"The table hierarchy has {len(table):,} values; ctopen reads at most {self.MAX_VALUES:,}.")
+        widths = set()
+        bad = []
+        for value, ladder in table.items():
+            if not isinstance(ladder, list) or not ladder or not all(isinstance(x, str) for x in ladder):
+                bad.append(value)
+                continue
+            widths.add(len(ladder))
+        if bad:
+            shown = ", ".join(repr(v) for v in bad[:3]) + (", ..." if len(bad) > 3 else "")
+            raise RecipeError(f"In the table hierarchy, each value needs a list of its levels as text; not so for "
+                              f"{shown}.")
+        if len(widths) != 1:
+            raise RecipeError(f"In the table hierarchy, every value must list the same number of levels (found "
+                              f"{', '.join(map(str, sorted(widths)))}).")
+        m = widths.pop()
+        if m > self.MAX_LEVELS:
+            raise RecipeError(f"The table hierarchy has {m} levels; ctopen reads at most {self.MAX_LEVELS}.")
+        self.depth = m
+        self.top_given = all(ladder[-1] == STAR for ladder in table.values())
+        shown_levels = m - 1 if self.top_given else m
+        self.labels = ["as is"] + [f"level {i}" for i in range(1, shown_levels + 1)] + [STAR]
+        keys = list(table)
+        self._columns = [pd.Series([table[k][i] for k in keys], index=pd.Index(keys, dtype=object), dtype=object)
+                         for i in range(m)]
+        stripped: dict[str, str] = {}
+        clash = set()
+        for k in keys:
+            key = k.strip()
+            if key in stripped and stripped[key] != k:
+                clash.add(key)
+            stripped.setdefault(key, k)
+        self._stripped = {k: v for k, v in stripped.items() if k not in clash}
+        self._digest = hashlib.sha1(json.dumps(table, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+    def _keys(self, uniques) -> pd.Series:
+        """Each distinct value's key in the table (itself, or itself without outer spaces), None if absent."""
+        s = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+        known = s.isin(self._columns[0].index)
+        out = s.where(known, None)
+        if not known.all():
+            retry = s[~known].map(lambda v: self._stripped.get(str(v).strip()))
+            out[~known] = retry
+        return out
+
+    def _known(self, uniques, counts=None):
+        return np.asarray(self._keys(pd.Index(uniques).astype("str")).notna(), dtype=bool)
+
+    def _map(self, uniques, level, counts=None):
+        keys = self._keys(uniques)
+        return keys.map(self._columns[level - 1]).where(keys.notna(), None).to_numpy(dtype=object)
+
+    def _cache_key(self, uniques, level):
+        if len(uniques) > _MAP_CACHE_MAX_VALUES:
+            return None
+        digest = hashlib.sha1(pd.util.hash_array(np.asarray(uniques, dtype=object)).tobytes()).hexdigest()
+        return ("table", self._digest, level, len(uniques), digest)
+
+    def not_nested(self) -> list[str]:
+        """Where a level is not a function of the level below it (a value of level i going to two different
+        values at level i + 1): one sentence per such step, [] for a nested ladder."""
+        out = []
+        for i in range(1, self.depth):
+            below, above = self._columns[i - 1], self._columns[i]
+            pairs = pd.DataFrame({"b": below.to_numpy(), "a": above.to_numpy()}).drop_duplicates()
+            split = pairs.groupby("b")["a"].nunique()
+            split = split[split > 1]
+            if len(split):
+                example = split.index[0]
+                targets = sorted(pairs.loc[pairs["b"] == example, "a"])
+                out.append(f"level {i} \u201c{example}\u201d goes to {' and '.join(repr(t) for t in targets[:3])} at "
+                           f"level {i + 1}" + (f" ({len(split) - 1} more like it)" if len(split) > 1 else ""))
+        return out
+
+
+def read_arx_csv(data, delimiter: str | None = None, name: str = "The hierarchy file") -> dict[str, list[str]]:
+    """{value: [level1, ...]} from ARX's hierarchy CSV (one line per value: `value;level1;level2;...;*`).
+
+    data: bytes, text or a path. delimiter: None finds it (";" as ARX writes, else "," or tab). Read as
+    UTF-8 (a BOM is dropped), else Windows-1252. Blank lines are skipped; a line with another number of
+    fields than the first, a value given twice with different levels, or a file of one column is refused
+    with the line named. Values and levels are kept exactly as written (no spaces removed)."""
+    import csv
+    import io
+    from pathlib import Path
+
+    if isinstance(data, (str, Path)) and not (isinstance(data, str) and "\n" in data):
+        try:
+            data = Path(data).read_bytes()
+        except OSError as exc:
+            raise RecipeError(f"{name} could not be read ({exc.strerror or exc}).") from None
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+    else:
+        text = str(data).lstrip("\ufeff")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise RecipeError(f"{name} is empty.")
+    if delimiter is None:
+        first = lines[0]
+        delimiter = next((d for d in (";", ",", "\t", "|") if d in first), ";")
+    if len(delimiter) != 1:
+        raise RecipeError("The delimiter must be one character, such as ';'.")
+    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+    width = len(rows[0])
+    if width < 2:
+        raise RecipeError(f"{name} has one column only: ARX's format is one line per value, the value then its "
+                          f"levels, separated by {delimiter!r} (use --delimiter if it is another character).")
+    table: dict[str, list[str]] = {}
+    for number, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise RecipeError(f"{name}, line {number}, has {len(row)} fields where the first line has {width}: every "
+                              "value must list the same number of levels.")
+        value, ladder = row[0], row[1:]
+        if value in table and table[value] != ladder:
+            raise RecipeError(f"{name} gives the value {value!r} twice with different levels (line {number}).")
+        table[value] = ladder
+    return table
+
+
 # --- registry ----------------------------------------------------------------------------------
 
 HIERARCHIES = {
@@ -570,6 +714,7 @@ HIERARCHIES = {
     "number": NumberHierarchy,
     "category": CategoryHierarchy,
     "coordinates": CoordinatesHierarchy,
+    "table": TableHierarchy,
 }
 
 

@@ -42,7 +42,7 @@ STEP_SCHEMA = {
 # a generalize step's options, per hierarchy (ctopen.hierarchies reads these and no others)
 HIERARCHY_OPTIONS = {"date": set(), "age": {"top_code"}, "zip": set(), "ct_town": {"via", "aliases"},
                      "number": {"width", "steps", "top", "bottom"}, "category": {"min_count"},
-                     "coordinates": {"decimals"}}
+                     "coordinates": {"decimals"}, "table": {"table"}}
 MAX_STEPS = 10_000
 
 

@@ -103,9 +103,11 @@ def generalize(df: pd.DataFrame, step: dict):
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5]) + (", and more" if len(unknown) > 5 else "")
         n = int(in_ct.isin(unknown).sum())
-        what = ("a date (a date before 1677 or after 2262, such as the \"no end date\" 12/31/9999, counts as none)"
-                if h.name == "date" else h.name)
-        message += (f" {len(unknown):,} distinct values ({n:,} records) could not be read as {what}"
+        what = ("could not be read as a date (a date before 1677 or after 2262, such as the \"no end date\" "
+                "12/31/9999, counts as none)" if h.name == "date" else
+                "are not in the hierarchy's table (never guessed)" if h.name == "table" else
+                f"could not be read as {h.name}")
+        message += (f" {len(unknown):,} distinct values ({n:,} records) {what}"
                     f"{' and were written * at this level' if level else ' (they are written * at higher levels)'}"
                     f": {shown}.")
     n_outside = int((outside & before.notna()).sum()) if outside is not None and 0 < level < h.top else 0
