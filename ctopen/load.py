@@ -620,11 +620,12 @@ def _check_zip(data: bytes, info: SourceInfo) -> tuple[dict[str, _Extent], dict[
         if scan is not None:
             scan.close()
             if lower.endswith("sharedstrings.xml"):
-                _check_shared_strings(scan.unique_count, i.file_size, info)
+                _check_shared_strings(max(scan.unique_count or 0, scan.strings), i.file_size, info)
             if scan.extent.sheet_data:
                 ext = scan.extent
                 if ext.implicit:
-                    slow = _SlowSheetScan()
+                    _check_extent(_Extent(cells=ext.cells), info, "")   # before the slower exact scan
+                    slow = _SlowSheetScan(info)
                     for chunk in _member_chunks(data, i, info):
                         slow.feed(chunk)
                     ext = slow.close(ext)
@@ -694,6 +695,7 @@ class _SheetScan:
         self.extent = _Extent()
         self.carry = b""
         self.unique_count: int | None = None
+        self.strings = 0           # <si> elements (shared strings, which calamine keeps in memory)
         self.first = True
 
     def feed(self, chunk: bytes) -> None:
@@ -729,6 +731,7 @@ class _SheetScan:
         ends_name, space, quote = _BYTE_CLASSES
         lt = np.flatnonzero(a[:n] == 60)
         cells = lt[(a[lt + 1] == 99) & ends_name[a[lt + 2]]]
+        self.strings += int(np.count_nonzero((a[lt + 1] == 115) & (a[lt + 2] == 105) & ends_name[a[lt + 3]]))
         colon = np.flatnonzero(a[:n] == 58)
         if len(colon) and (((a[colon + 1] == 99) & ends_name[a[colon + 2]]) | ((a[colon + 1] == 114) & (a[colon + 2] == 111)
                                                                                & (a[colon + 3] == 119))).any():
@@ -781,9 +784,10 @@ class _SlowSheetScan:
     TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.\-]*:)?(row|c)(?=[\s/>])([^>]*)>")
     REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]*)(\d*)["']""")
 
-    def __init__(self):
+    def __init__(self, info: SourceInfo):
         self.row = self.col = self.rows = self.cols = self.cells = 0
         self.carry = b""
+        self.info = info
 
     def feed(self, chunk: bytes) -> None:
         buf = self.carry + chunk
@@ -816,6 +820,7 @@ class _SlowSheetScan:
                 self.col += 1
             self.rows = max(self.rows, self.row)
             self.cols = max(self.cols, self.col)
+        _check_extent(_Extent(self.rows, self.cols, self.cells), self.info, "")   # stop as soon as it is too large
 
 
 def _number(digits: bytes) -> int:
@@ -832,14 +837,12 @@ def _letters_to_number(letters: bytes) -> int:
     return n
 
 
-def _check_shared_strings(unique_count: int | None, size: int, info: SourceInfo) -> None:
-    """calamine reserves room for uniqueCount strings before reading them."""
-    if unique_count is None:
-        return
+def _check_shared_strings(unique_count: int, size: int, info: SourceInfo) -> None:
+    """calamine reserves room for uniqueCount strings before reading them, and keeps every string it reads."""
     if unique_count > size // 5 + 1:
         raise _not_a_workbook(info, "its shared strings declare more strings than they hold")
     if unique_count > settings.MAX_SHEET_CELLS:
-        raise LimitError(f"The workbook '{info.file}' declares {unique_count:,} different texts; the limit is "
+        raise LimitError(f"The workbook '{info.file}' has {unique_count:,} different texts; the limit is "
                          f"{settings.MAX_SHEET_CELLS:,} ({_setting('MAX_SHEET_CELLS')}).")
 
 

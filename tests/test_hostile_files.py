@@ -205,6 +205,26 @@ def test_shared_strings_count_is_checked_before_calamine_reserves_it():
         load(data, name="sst.xlsx")
 
 
+def test_shared_strings_are_counted_not_only_declared(monkeypatch):
+    sst = ('<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+           + "<si><t/></si>" * 50 + "</sst>")
+    data = corpus.xlsx(corpus.sheet_xml(rows=[["a"], ["1"]]), extra={"xl/sharedStrings.xml": sst})
+    assert load(data, name="sst.xlsx").df.shape == (1, 1)
+    monkeypatch.setattr(settings, "MAX_SHEET_CELLS", 40)
+    with pytest.raises(LimitError, match="50 different texts.*MAX_SHEET_CELLS"):
+        load(data, name="sst.xlsx")
+
+
+def test_cells_without_references_are_placed_as_calamine_places_them(monkeypatch):
+    rows = [["a", "b", "c"]] + [[str(i), str(i * 2), str(i * 3)] for i in range(50)]
+    data = corpus.xlsx(corpus.sheet_xml(rows=rows, refs=False))
+    table = load(data, name="norefs.xlsx")
+    assert table.df.shape == (50, 3) and table.df["c"].iloc[-1] == "147"
+    monkeypatch.setattr(settings, "MAX_COLUMNS", 2)
+    with pytest.raises(LimitError, match="column C.*MAX_COLUMNS"):
+        load(data, name="norefs.xlsx")
+
+
 def test_json_depth_and_parquet_size_limits(monkeypatch):
     import pyarrow as pa
 
