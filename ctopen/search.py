@@ -52,10 +52,12 @@ class Alternative:
     suppressed: int
     loss: float
     l_min: int | None = None
+    weighted_loss: float | None = None     # what the search minimised (= loss without weights)
 
     def to_dict(self) -> dict:
         return {"levels": dict(self.levels), "k_min": self.k_min, "suppressed": self.suppressed,
-                "loss": round(self.loss, 6), "l_min": self.l_min}
+                "loss": round(self.loss, 6), "l_min": self.l_min,
+                "weighted_loss": round(self.loss if self.weighted_loss is None else self.weighted_loss, 6)}
 
 
 @dataclass
@@ -76,6 +78,10 @@ class Recommendation:
     notes: list[str] = field(default_factory=list)
     hierarchies: dict = field(default_factory=dict)   # column -> {"hierarchy": H, **options} searched
     labels: dict = field(default_factory=dict)        # column -> the name of each level ("year", ...)
+    weights: dict = field(default_factory=dict)       # column -> its weight (1 = the default)
+    max_levels: dict = field(default_factory=dict)    # column -> the coarsest level allowed
+    weighted_loss: float | None = None                # what the search minimised (= loss without weights)
+    not_nested: dict = field(default_factory=dict)    # column -> why its ladder is not nested
 
     def to_dict(self) -> dict:
         return {
@@ -95,6 +101,10 @@ class Recommendation:
             "notes": list(self.notes),
             "hierarchies": {c: dict(h) for c, h in self.hierarchies.items()},
             "labels": {c: list(v) for c, v in self.labels.items()},
+            "weights": dict(self.weights),
+            "max_levels": dict(self.max_levels),
+            "weighted_loss": round(self.loss if self.weighted_loss is None else self.weighted_loss, 6),
+            "not_nested": dict(self.not_nested),
         }
 
 
@@ -257,6 +267,17 @@ def _is_nested(col: _Column) -> bool:
     return bool(all(col.ok[a, a + 1] for a in range(col.height - 1)))
 
 
+def _limit(col: _Column, max_level: int) -> None:
+    """Keep levels 0..max_level of a column's ladder (a limit such as "never coarser than 10-year bands")."""
+    keep = max(1, min(col.height, int(max_level) + 1))
+    if keep == col.height:
+        return
+    col.height = keep
+    col.codes, col.cards = col.codes[:keep], col.cards[:keep]
+    col.column_loss, col.labels = col.column_loss[:keep], col.labels[:keep]
+    col.nested = _is_nested(col)
+
+
 def _function_matrix(col: _Column) -> np.ndarray:
     """ok[a, b] (a <= b): the groups at level b are unions of the groups at level a (level b is a
     function of level a), so going from a to b can only merge groups. Monotonicity, and rolling a
@@ -276,13 +297,19 @@ class _Problem:
     """The distinct-combination table and the per-level code maps, built once."""
 
     def __init__(self, df: pd.DataFrame, quasi: list[str], sensitive: str | None, specs: dict,
-                 fixed: dict | None = None):
+                 fixed: dict | None = None, max_levels: dict | None = None):
         self.n = len(df)
         self.quasi = quasi
         cols, value_codes = [], []
+        self.not_nested: dict[str, str] = {}
         for name in quasi:
             hierarchy, step = resolve_hierarchy(name, df[name], specs.get(name))
             col, vc = _column_ladder(name, df, hierarchy, step)
+            if name in (max_levels or {}):
+                _limit(col, max_levels[name])
+            if not col.nested:
+                why = getattr(hierarchy, "not_nested", None)
+                self.not_nested[name] = "; ".join(why()) if callable(why) else ""
             cols.append(col)
             value_codes.append(vc)
         self.dropped = 0          # fixed quasi-identifiers that are dropped: fully lost, in no group
@@ -436,7 +463,8 @@ class _Snapshot:
 def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: str | None = None,
               l: int | None = None, max_suppression: float = settings.DEFAULT_MAX_SUPPRESSION,
               hierarchies: dict | None = None, alternatives: int = 6, exhaustive: bool = False,
-              progress=None, fixed: dict | None = None) -> Recommendation:
+              progress=None, fixed: dict | None = None, weights: dict | None = None,
+              max_levels: dict | None = None) -> Recommendation:
     """The least-loss level vector that meets k (and l) within the suppression budget.
 
     hierarchies: {column: "age" | {"hierarchy": "age", "top_code": 90} | hierarchy object}; columns
@@ -445,6 +473,10 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     fixed: other quasi-identifiers that stay as the recipe has them, {column: step or None (as is)}:
     they still form the groups (unless dropped) and count in the information lost, as on the
     Transform page; their steps are part of the printed recipe.
+    weights: {column: w >= 0} how much losing detail in a column costs (ARX's attribute weights; 1 is the
+    default): the search minimises sum_j w_j loss_j / m + suppressed/rows * (1 - the columns' mean loss),
+    which is the information lost when every weight is 1; raising a column's weight never makes that
+    column coarser in the answer. max_levels: {column: N} the coarsest level a column may take.
     """
     start = time.perf_counter()
     quasi = list(dict.fromkeys(quasi or []))
@@ -452,10 +484,11 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     if not quasi:
         raise RecommendError("Choose at least one quasi-identifier to recommend a generalization for.")
     _check_request(df, quasi + list(fixed), k, sensitive, l, max_suppression)
+    weights, max_levels = check_priorities(weights, max_levels, quasi, fixed)
     if len(df) < k:
         raise RecommendError(f"The file has {len(df)} records, fewer than k = {k}: no generalization can reach it.")
     with_l = sensitive is not None and l is not None and l > 1
-    p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {}, fixed)
+    p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {}, fixed, max_levels)
     searched = set(quasi)
     heights = [c.height for c in p.cols]
     n_nodes = int(np.prod(heights, dtype=np.int64))
@@ -493,10 +526,29 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
 
     def step_ok(j: int, a: int, b: int) -> bool:
         return bool(oks[j][min(a, b), max(a, b)])
-    lb = np.full(len(grid), float(p.dropped))       # a dropped quasi-identifier loses everything
+    # the columns' mean loss (no suppression): the information lost by the records kept
+    plain = np.full(len(grid), float(p.dropped))    # a dropped quasi-identifier loses everything
     for j, c in enumerate(p.cols):
-        lb += p.level_loss[j][grid[:, j]]
-    lb /= nq + p.dropped
+        plain += p.level_loss[j][grid[:, j]]
+    plain /= nq + p.dropped
+    # what is minimised: the weighted mean (the plain mean without weights), a lower bound of the objective
+    col_weight = [float(weights.get(c.name, 1.0)) for c in p.cols]
+    weighted = bool(weights) and any(w != 1.0 for w in col_weight)
+    if weighted:
+        lb = np.full(len(grid), float(sum(float(weights.get(c, 1.0)) for c, s in fixed.items()
+                                            if (s or {}).get("op") == "drop")))
+        for j, c in enumerate(p.cols):
+            lb += col_weight[j] * p.level_loss[j][grid[:, j]]
+        lb /= nq + p.dropped
+        p.level_loss = [w * x for w, x in zip(col_weight, p.level_loss)]     # steers the search's walks
+    else:
+        lb = plain
+
+    def objective(i: int, suppressed: int) -> float:
+        if not weighted:
+            return _loss(float(plain[i]), suppressed, p.n)
+        rows = max(p.n, 1)
+        return float(lb[i]) + min(suppressed, rows) / rows * (1.0 - float(plain[i]))
     height_sum = grid.sum(axis=1)
     order = np.lexsort(tuple(grid[:, j] for j in range(nq - 1, -1, -1)) + (height_sum, lb))
     prune = not exhaustive
@@ -513,11 +565,11 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
         if i in found:
             return
         if e is None:                      # inferred: meets k and suppresses nothing
-            loss, sup = float(lb[i]), 0
+            loss, sup = objective(i, 0), 0
         else:
             if e.suppressed > cap or (with_l and (e.l_min is None or e.l_min < l)):
                 return
-            loss, sup = _loss(float(lb[i]), e.suppressed, p.n), e.suppressed
+            loss, sup = objective(i, e.suppressed), e.suppressed
         found[i] = (loss, sup)
         if loss < state["best_loss"] - EPS:
             state["best"], state["best_loss"] = i, loss
@@ -638,10 +690,15 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
         levels=levels,
         k_min=e.k_min,
         suppressed=e.suppressed,
-        loss=best_loss,
+        loss=_loss(float(plain[best]), e.suppressed, p.n) if weighted else best_loss,
+        weighted_loss=best_loss,
+        weights={c: float(weights.get(c, 1.0)) for c in quasi} if weights else {},
+        max_levels=dict(max_levels),
+        not_nested=dict(p.not_nested),
         nodes_evaluated=evaluated,
         seconds=0.0,
-        recipe=recipe_for(levels, specs, k, max_suppression, fixed=fixed, columns=groups),
+        recipe=recipe_for(levels, specs, k, max_suppression, fixed=fixed, columns=groups,
+                          priorities=priorities_for(weights, max_levels)),
         rows=p.n,
         l_min=e.l_min if with_l else None,
         lattice_size=n_nodes,
@@ -653,9 +710,18 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
         rec.notes.append("A column could be one level finer and still meet the target, but that would "
                          "suppress more records and lose more information overall.")
     if not p.nested:
-        rec.notes.append("Some hierarchy is not nested (a level is not a function of the one below): "
-                         "results were inferred only along the levels that are.")
-    rec.alternatives = _alternatives(found, evaluate, grid, p, alternatives, with_l)
+        named = [c for c in p.not_nested]
+        rec.notes.append((f"The hierarchy of {', '.join(f'“{c}”' for c in named)} is not nested" if named else
+                          "Some hierarchy is not nested")
+                         + " (a level is not a function of the one below"
+                         + (": " + "; ".join(w for w in p.not_nested.values() if w) if any(p.not_nested.values()) else "")
+                         + "): results were inferred only along the levels that are, and every other level was "
+                         "evaluated.")
+    if max_levels:
+        rec.notes.append("Never coarser than: " + ", ".join(
+            f"“{c}” {rec.labels[c][min(v, len(rec.labels[c]) - 1)]}" for c, v in max_levels.items() if c in rec.labels) + ".")
+    rec.alternatives = _alternatives(found, evaluate, grid, p, alternatives, with_l,
+                                     real=(lambda i, sup: _loss(float(plain[i]), sup, p.n)) if weighted else None)
     rec.seconds = time.perf_counter() - start
     return rec
 
@@ -749,7 +815,7 @@ def _is_minimal(best, grid, heights, found, status, evaluate) -> bool:
     return True
 
 
-def _alternatives(found, evaluate, grid, p, limit, with_l) -> list[Alternative]:
+def _alternatives(found, evaluate, grid, p, limit, with_l, real=None) -> list[Alternative]:
     """A few good alternatives: the Pareto front of (loss, records suppressed) among the nodes seen
     that meet the target, from the least loss to the least suppression, evenly thinned to `limit`."""
     if limit <= 0:
@@ -767,20 +833,82 @@ def _alternatives(found, evaluate, grid, p, limit, with_l) -> list[Alternative]:
     for i in front:
         e = evaluate(i)
         out.append(Alternative(levels={c.name: int(v) for c, v in zip(p.cols, grid[i]) if c.name in p.quasi},
-                               k_min=e.k_min,
-                               suppressed=e.suppressed, loss=found[i][0], l_min=e.l_min if with_l else None))
+                               k_min=e.k_min, suppressed=e.suppressed,
+                               loss=found[i][0] if real is None else real(i, found[i][1]),
+                               l_min=e.l_min if with_l else None, weighted_loss=found[i][0]))
     return out
 
 
 def recipe_for(levels: dict, hierarchies: dict, k: int, max_suppression: float, fixed: dict | None = None,
-               columns: list[str] | None = None) -> dict:
+               columns: list[str] | None = None, priorities: dict | None = None) -> dict:
     """A Transform recipe that applies `levels` ({column: level}) with the searched hierarchies
     ({column: {"hierarchy": H, **options}}) and then suppresses what is left below k over `columns`
-    (default: the columns of `levels`). `fixed` steps ({column: step or None}) come first, as given."""
+    (default: the columns of `levels`). `fixed` steps ({column: step or None}) come first, as given.
+    `priorities` ({column: {"weight", "max_level"}}), when given, are kept under the recipe's "priorities"."""
     steps = [dict(s) for s in (fixed or {}).values() if s]
     steps += [generalize_step(c, hierarchies[c], v) for c, v in levels.items() if needs_step(hierarchies[c], v)]
     steps.append(suppress_step(list(columns if columns is not None else levels), k, max_suppression))
-    return {"version": 1, "steps": steps}
+    out = {"version": 1, "steps": steps}
+    if priorities:
+        out["priorities"] = {c: dict(v) for c, v in priorities.items()}
+    return out
+
+
+MAX_WEIGHT = 1000.0
+WEIGHT_CHOICES = {"matters most": 4.0, "matters": 1.0, "matters less": 0.25}   # the app's words for weights
+
+
+def check_priorities(weights: dict | None, max_levels: dict | None, quasi: list[str], fixed: dict | None = None
+                     ) -> tuple[dict, dict]:
+    """Weights ({column: number from 0 to 1000}) and limits ({column: whole number >= 0}) checked against the
+    columns searched (a weight for a column kept as the recipe has it is ignored: its level does not move).
+    RecommendError naming what is wrong."""
+    out_w, out_m = {}, {}
+    for c, w in (weights or {}).items():
+        if c not in quasi:
+            if c in (fixed or {}):
+                continue
+            raise RecommendError(f"A weight is given for “{c}”, which is not one of the columns to generalize.")
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not np.isfinite(w) \
+                or not 0 <= float(w) <= MAX_WEIGHT:
+            raise RecommendError(f"The weight of “{c}” must be a number from 0 to {MAX_WEIGHT:g} (1 is the default), "
+                                 f"not {w!r}.")
+        out_w[c] = float(w)
+    for c, v in (max_levels or {}).items():
+        if c not in quasi:
+            if c in (fixed or {}):
+                continue
+            raise RecommendError(f"A level limit is given for “{c}”, which is not one of the columns to generalize.")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise RecommendError(f"The level limit of “{c}” must be a whole number of at least 0, not {v!r}.")
+        out_m[c] = int(v)
+    return out_w, out_m
+
+
+def priorities_for(weights: dict | None, max_levels: dict | None) -> dict:
+    """The recipe's "priorities" key: {column: {"weight": w, "max_level": n}} (only what was set)."""
+    out: dict = {}
+    for c, w in (weights or {}).items():
+        out.setdefault(c, {})["weight"] = float(w)
+    for c, v in (max_levels or {}).items():
+        out.setdefault(c, {})["max_level"] = int(v)
+    return out
+
+
+def priorities_from_recipe(recipe: dict | None) -> tuple[dict, dict]:
+    """(weights, max_levels) from a recipe's "priorities" key ({} and {} without one)."""
+    value = (recipe or {}).get("priorities")
+    if value is None:
+        return {}, {}
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise RecipeError("The recipe's \"priorities\" must map columns to {\"weight\": W, \"max_level\": N}.")
+    weights = {c: v["weight"] for c, v in value.items() if "weight" in v}
+    limits = {c: v["max_level"] for c, v in value.items() if "max_level" in v}
+    unknown = sorted({k for v in value.values() for k in v} - {"weight", "max_level"})
+    if unknown:
+        raise RecipeError(f"The recipe's \"priorities\" has unknown keys: {', '.join(map(repr, unknown))} "
+                          "(known: weight, max_level).")
+    return weights, limits
 
 
 def needs_step(spec: dict, level: int) -> bool:

@@ -1,10 +1,11 @@
-"""`python -m ctopen recommend FILE --qi COL [COL ...] [--k 5] [--sensitive COL --l 2] [--max-suppression 0.01] [--json]`
+"""`python -m ctopen recommend FILE --qi COL [COL ...] [--k 5] [--sensitive COL --l 2] [--max-suppression 0.01] [--weight COL=W] [--max-level COL=N] [--json]`
 
 Proposes the generalization levels that reach k (and l) while losing the least information, and
 prints a recipe that `python -m ctopen apply` accepts and that reproduces the figures.
 """
 from __future__ import annotations
 
+import argparse
 import json
 
 from ctopen import recipe as recipes
@@ -12,7 +13,7 @@ from ctopen import settings
 from ctopen.cli import emit
 from ctopen.errors import CtopenError
 from ctopen.load import load
-from ctopen.search import recommend, specs_from_recipe
+from ctopen.search import priorities_from_recipe, recommend, specs_from_recipe
 
 
 def register(sub) -> None:
@@ -27,7 +28,13 @@ def register(sub) -> None:
     p.add_argument("--max-suppression", type=float, default=settings.DEFAULT_MAX_SUPPRESSION, metavar="SHARE",
                    help=f"share of records that may be removed (default {settings.DEFAULT_MAX_SUPPRESSION})")
     p.add_argument("--hierarchies", metavar="RECIPE.json",
-                   help="take each column's hierarchy and options from this recipe's generalize steps")
+                   help="take each column's hierarchy and options from this recipe's generalize steps "
+                        "(and its \"priorities\": weights and level limits)")
+    p.add_argument("--weight", action="append", default=[], metavar="COL=W", type=_pair(float, "a number"),
+                   help="how much losing detail in COL costs (1 is the default; 4 matters most, 0.25 matters less); "
+                        "repeat for each column")
+    p.add_argument("--max-level", action="append", default=[], metavar="COL=N", type=_pair(int, "a whole number"),
+                   help="never generalize COL beyond level N (0 keeps it as is); repeat for each column")
     p.add_argument("--sheet", help="workbook sheet (default: the first sheet with data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -37,20 +44,41 @@ def run(args) -> int:
     if args.l is not None and not args.sensitive:
         raise CtopenError("--l needs --sensitive COL: the attribute whose values each group must vary in.")
     table = load(args.file, sheet=args.sheet)
-    specs = specs_from_recipe(recipes.load(args.hierarchies)) if args.hierarchies else None
+    saved = recipes.load(args.hierarchies) if args.hierarchies else None
+    specs = specs_from_recipe(saved) if saved else None
+    weights, limits = priorities_from_recipe(saved)
+    weights.update(dict(getattr(args, "weight", None) or []))
+    limits.update(dict(getattr(args, "max_level", None) or []))
     rec = recommend(table.df, args.qi, k=args.k, sensitive=args.sensitive, l=args.l,
-                    max_suppression=args.max_suppression, hierarchies=specs)
+                    max_suppression=args.max_suppression, hierarchies=specs,
+                    weights=weights or None, max_levels=limits or None)
     emit(rec.to_dict(), args.json, text(rec, table.name))
     return 0
 
 
+def _pair(kind, what: str):
+    """argparse type for COL=VALUE (the column name may itself hold "=": the last one splits)."""
+    def parse(text: str):
+        col, sep, value = str(text).rpartition("=")
+        if not sep or not col:
+            raise argparse.ArgumentTypeError(f"{text!r} is not COL={what.split()[-1].upper()}")
+        try:
+            number = kind(value.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} in {text!r} is not {what}") from None
+        return col, number
+    return parse
+
+
 def text(rec, name: str = "") -> str:
-    levels = ", ".join(f"{c} level {v}" for c, v in rec.levels.items())
+    levels = ", ".join(f"{c} level {v}" + (f" ({rec.labels[c][v]})" if c in rec.labels and v < len(rec.labels[c]) else "")
+                       for c, v in rec.levels.items())
     lines = [
         f"{name + ': ' if name else ''}{rec.rows:,} records; target k = {rec.target.get('k')}"
         + (f", l = {rec.target['l']} on {rec.target['sensitive']}" if "l" in rec.target else "")
         + f", at most {rec.target.get('max_suppression', 0):.1%} suppressed",
         f"  Levels: {levels}",
+        *([f"  Weights: " + ", ".join(f"{c} {w:g}" for c, w in rec.weights.items())] if rec.weights else []),
         f"  Smallest group (k): {rec.k_min}; records suppressed: {rec.suppressed:,}; information lost: {rec.loss:.1%}"
         + (f"; fewest distinct sensitive values in a group (l): {rec.l_min}" if rec.l_min is not None else ""),
         f"  Searched {rec.nodes_evaluated:,} of {rec.lattice_size:,} combinations of levels in {rec.seconds:.2f} s",
