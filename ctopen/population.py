@@ -10,13 +10,17 @@ of clinical data sets" (BMC Medical Informatics and Decision Making 12:66), as A
 (org.deidentifier.arx.risk: ModelPitman, ModelZayatz, ModelSNB, RiskModelPopulationUniqueness):
 
 - **Pitman** (Hoshino 2001): the class sizes follow the Pitman sampling formula with parameters
-  theta > 0 and 0 < alpha < 1, estimated by maximum likelihood,
+  theta and alpha, estimated by maximum likelihood,
       L = sum_{i=1}^{u-1} log(theta + i alpha) - sum_{i=1}^{n-1} log(theta + i)
           + sum_{j>=2} f_j sum_{i=1}^{j-1} log(i - alpha),
-  then U = Gamma(theta + 1) / Gamma(theta + alpha) * N^alpha. Solved by a damped Newton ascent on L
-  from ARX's starting point and a fixed grid of others (ARX restarts at random points; here the
-  restarts are fixed, so the figure is reproducible). When L has no maximum inside the domain (every
-  record unique: theta runs off to infinity) the model did not converge.
+  over theta > 0, alpha < 1 and theta + (u - 1) alpha > 0 (as ARX, whose solver only asks theta >= 0, a
+  negative alpha is allowed: a finite number of classes); then U = the expected number of classes of one
+  among N, N (theta + alpha)_(N-1) / (theta + 1)_(N-1) (rising factorials), whose large-N limit is the
+  Gamma(theta + 1) / Gamma(theta + alpha) N^alpha ARX computes (the limit can exceed N when N is not far
+  above theta; the expectation never does). Solved by a damped Newton ascent on L from ARX's starting
+  point and then a fixed grid of others (ARX restarts at random points; here the restarts are fixed, so
+  the figure is reproducible); the gradient at the answer is checked by direct sums, as ARX does. When L
+  has no maximum (every record unique: theta runs off to infinity) the model did not converge.
 - **Zayatz** (1991): the share of the file's uniques that are unique in the population is
       P(1 | 1) (c1 / u) / sum_j (f_j / u) P(1 | j),
   P(1 | j) the hypergeometric chance of drawing exactly one of j people when drawing n of N (as in
@@ -306,8 +310,8 @@ def digamma(x):
     x = np.asarray(x, dtype=np.float64)
     out = np.zeros_like(x)
     x = x.copy()
-    for _ in range(6):
-        small = x < 6
+    for _ in range(10):                    # shift up to x >= 10: the series' next term is below 1e-13
+        small = x < 10
         if not small.any():
             break
         out[small] -= 1.0 / x[small]
@@ -323,8 +327,8 @@ def trigamma(x):
     x = np.asarray(x, dtype=np.float64)
     out = np.zeros_like(x)
     x = x.copy()
-    for _ in range(6):
-        small = x < 6
+    for _ in range(10):                    # shift up to x >= 10: the series' next term is below 1e-13
+        small = x < 10
         if not small.any():
             break
         out[small] += 1.0 / (x[small] * x[small])
@@ -387,9 +391,17 @@ def trigamma_diff(x: float, m: float) -> float:
 
 # --- Pitman ---------------------------------------------------------------------------------------
 
+DIRECT_SUMS_MAX = 200_000   # up to this many classes, the sums over the classes are summed directly
+
+
 class _Pitman:
-    """The Pitman log-likelihood of a class-size histogram, its gradient and Hessian (closed forms with
-    the digamma and trigamma functions, as ARX's getMasterFunctionClosed)."""
+    """The Pitman log-likelihood of a class-size histogram, its gradient and Hessian.
+
+    The sums over the u classes, sum_{i=1}^{u-1} log(theta + i alpha) and their derivatives, are summed
+    directly (ARX's "iterative" form) up to DIRECT_SUMS_MAX classes, so alpha may be 0 or negative as in
+    ARX (whose solver only asks theta >= 0); beyond that, closed forms with the digamma and trigamma
+    functions (ARX's getMasterFunctionClosed), for 0 < alpha < 1. The sum over the n records,
+    sum_{i=1}^{n-1} log(theta + i), is always in closed form (stable differences for large theta)."""
 
     def __init__(self, hist: dict[int, int], n: int):
         self.n = n
@@ -397,38 +409,62 @@ class _Pitman:
         big = [(j, c) for j, c in hist.items() if j >= 2]
         self.j = np.array([j for j, _ in big], dtype=np.float64)
         self.f = np.array([c for _, c in big], dtype=np.float64)
+        self.direct = self.u <= DIRECT_SUMS_MAX
+        self.i = np.arange(1, self.u, dtype=np.float64) if self.direct else None
+
+    def inside(self, t: float, a: float) -> bool:
+        """theta > 0, alpha < 1 and every theta + i alpha > 0 (alpha > 0 for the closed forms)."""
+        if not (t > 0 and a < 1):
+            return False
+        if not self.direct:
+            return a > 0
+        return t + (self.u - 1) * a > 0
 
     def value(self, t: float, a: float) -> float:
-        x = t / a
         u, n = self.u, self.n
-        part = (u - 1) * math.log(a) + lgamma_diff(x + 1, u - 1)      # sum_{i=1}^{u-1} log(t + i a)
-        part -= lgamma_diff(t + 1, n - 1)                              # sum_{i=1}^{n-1} log(t + i)
+        if self.direct:
+            part = float(np.sum(np.log(t + self.i * a)))
+        else:
+            part = (u - 1) * math.log(a) + lgamma_diff(t / a + 1, u - 1)      # sum_{i=1}^{u-1} log(t + i a)
+        part -= lgamma_diff(t + 1, n - 1)                                    # sum_{i=1}^{n-1} log(t + i)
         if len(self.j):
             part += float(self.f @ (_lgamma(self.j - a) - math.lgamma(1 - a)))
         return part
 
-    def grad_hess(self, t: float, a: float):
+    def _class_sums(self, t: float, a: float):
+        """sum 1/(t+ia), sum i/(t+ia), sum 1/(t+ia)^2, sum i/(t+ia)^2, sum i^2/(t+ia)^2 over i = 1..u-1."""
+        u = self.u
+        if self.direct:
+            d = t + self.i * a
+            inv = 1.0 / d
+            inv2 = inv * inv
+            return (float(inv.sum()), float((self.i * inv).sum()), float(inv2.sum()), float((self.i * inv2).sum()),
+                    float((self.i * self.i * inv2).sum()))
         x = t / a
-        u, n = self.u, self.n
         s1 = digamma_diff(x + 1, u - 1)        # sum_{i=1}^{u-1} 1 / (x + i)
         s2 = trigamma_diff(x + 1, u - 1)       # sum_{i=1}^{u-1} 1 / (x + i)^2
+        return (s1 / a, ((u - 1) - x * s1) / a, s2 / (a * a), (s1 - x * s2) / (a * a),
+                ((u - 1) - 2 * x * s1 + x * x * s2) / (a * a))
+
+    def grad_hess(self, t: float, a: float):
+        n = self.n
+        c0, c1, c2, c3, c4 = self._class_sums(t, a)
         r1 = digamma_diff(t + 1, n - 1)        # sum_{i=1}^{n-1} 1 / (t + i)
         r2 = trigamma_diff(t + 1, n - 1)       # sum_{i=1}^{n-1} 1 / (t + i)^2
-        g_t = s1 / a - r1
-        sum_i = ((u - 1) - x * s1) / a         # sum_{i=1}^{u-1} i / (t + i a)
+        g_t = c0 - r1
         if len(self.j):
             d1a, t1a = digamma(np.array([1 - a]))[0], trigamma(np.array([1 - a]))[0]
-            g_a = sum_i - float(self.f @ (digamma(self.j - a) - d1a))
+            g_a = c1 - float(self.f @ (digamma(self.j - a) - d1a))
             h_aa_classes = float(self.f @ (trigamma(self.j - a) - t1a))
         else:
-            g_a, h_aa_classes = sum_i, 0.0
-        h_tt = -s2 / (a * a) + r2
-        h_ta = -(s1 - x * s2) / (a * a)                          # -sum i / (t + i a)^2
-        h_aa = -((u - 1) - 2 * x * s1 + x * x * s2) / (a * a) + h_aa_classes   # -sum i^2 / (t + i a)^2 + ...
+            g_a, h_aa_classes = c1, 0.0
+        h_tt = -c2 + r2
+        h_ta = -c3
+        h_aa = -c4 + h_aa_classes
         return np.array([g_t, g_a]), np.array([[h_tt, h_ta], [h_ta, h_aa]])
 
     def grad_direct(self, t: float, a: float) -> np.ndarray:
-        """The gradient by direct sums (ARX's iterative check of the closed form)."""
+        """The gradient by direct sums over every record (ARX's iterative check of the closed form)."""
         i = np.arange(1, self.u, dtype=np.float64)
         g_t = float(np.sum(1.0 / (t + i * a))) - float(np.sum(1.0 / (t + np.arange(1, self.n, dtype=np.float64))))
         g_a = float(np.sum(i / (t + i * a)))
@@ -448,13 +484,13 @@ def _pitman_start(hist: dict[int, int], n: int) -> tuple[float, float] | None:
         return None
     t = (n * u * c - c1 * (n - 1) * (2 * u + c)) / den
     a = (t * (c1 - n) + (n - 1) * c1) / (n * u)
-    if not (math.isfinite(t) and math.isfinite(a) and t > 0 and 0 < a < 1):
+    if not (math.isfinite(t) and math.isfinite(a)):
         return None
     return t, a
 
 
 def _ascend(model: _Pitman, start: tuple[float, float], iterations: int = 200) -> tuple[np.ndarray, bool, str]:
-    """Damped Newton ascent of the log-likelihood from `start`, staying in theta > 0, 0 < alpha < 1: the
+    """Damped Newton ascent of the log-likelihood from `start`, staying where it is defined: the
     Newton step where the Hessian is negative definite, else (or when it leaves the domain) a scaled
     gradient step, each halved until the likelihood does not decrease."""
     p = np.array(start, dtype=np.float64)
@@ -478,7 +514,7 @@ def _ascend(model: _Pitman, start: tuple[float, float], iterations: int = 200) -
             t = 1.0
             for _ in range(60):
                 q = p + t * step
-                if q[0] > 0 and 0 < q[1] < 1:
+                if model.inside(*q):
                     v = model.value(*q)
                     if math.isfinite(v) and v >= value - 1e-14 * scale:
                         moved = True
@@ -490,14 +526,20 @@ def _ascend(model: _Pitman, start: tuple[float, float], iterations: int = 200) -
             return p, False, "no step improved the likelihood"
         if q[0] > 1e15:
             return q, False, "theta grew without bound: the likelihood has no maximum (too many unique records)"
-        if q[1] < 1e-12:
-            return q, False, "alpha fell to 0: the likelihood's maximum lies outside the model"
         if np.all(np.abs(q - p) <= 1e-15 * np.abs(p)):
             g2, _ = model.grad_hess(*q)
             ok = abs(g2[0]) * max(q[0], 1.0) <= 1e-5 * scale and abs(g2[1]) <= 1e-5 * scale
             return q, bool(ok), "" if ok else "the steps stalled"
         p, value = q, v
     return p, False, f"no convergence in {iterations} iterations"
+
+
+def pitman_log_uniques(t: float, a: float, big_n: int) -> float:
+    """log of the expected number of classes of one among N people under Pitman(theta, alpha):
+    E = N (theta + alpha)_(N-1) / (theta + 1)_(N-1) (rising factorials). Its large-N limit is Hoshino's
+    Gamma(theta + 1) / Gamma(theta + alpha) * N^alpha, which ARX uses; the limit can exceed N when N is not
+    far above theta (and alpha < 0), the exact expectation never does."""
+    return math.log(big_n) + lgamma_diff(t + a, big_n - 1) - lgamma_diff(t + 1, big_n - 1)
 
 
 def pitman(hist: dict[int, int], n: int, big_n: int) -> ModelResult:
@@ -510,7 +552,7 @@ def pitman(hist: dict[int, int], n: int, big_n: int) -> ModelResult:
     model = _Pitman(hist, n)
     starts = []
     arx = _pitman_start(hist, n)
-    if arx is not None:
+    if arx is not None and model.inside(*arx):
         starts.append(arx)
     starts += [(t, a) for t in (1.0, 10.0, 100.0, 1000.0) for a in (0.1, 0.5, 0.9)]
     best, why = None, "no starting point converged"
@@ -520,7 +562,7 @@ def pitman(hist: dict[int, int], n: int, big_n: int) -> ModelResult:
             best = (p, model.value(*p))
             break
         why = detail or why
-        if detail.startswith(("alpha fell", "theta grew")):    # the likelihood's own shape: other starts end there too
+        if detail.startswith("theta grew"):    # the likelihood's own shape: other starts end there too
             break
     if best is None:
         return ModelResult(None, False, why)
@@ -528,9 +570,10 @@ def pitman(hist: dict[int, int], n: int, big_n: int) -> ModelResult:
     check = model.grad_direct(t, a)                      # ARX checks the closed form against direct sums
     scale = 1.0 + abs(best[1])
     if not np.all(np.isfinite(check)) or abs(check[0]) * max(t, 1.0) > 1e-4 * scale or abs(check[1]) > 1e-4 * scale:
-        return ModelResult(None, False, "the solution failed the direct-sum check",
-                           {"theta": t, "alpha": a})
-    log_u = math.lgamma(t + 1) - math.lgamma(t + a) + a * math.log(big_n)
+        return ModelResult(None, False, "the solution failed the direct-sum check", {"theta": t, "alpha": a})
+    if t + a <= 0:
+        return ModelResult(None, False, "its parameters leave Gamma(theta + alpha) undefined", {"theta": t, "alpha": a})
+    log_u = pitman_log_uniques(t, a, big_n)
     if not math.isfinite(log_u) or log_u > math.log(big_n) + 1e-9:
         return ModelResult(None, False, "its estimate exceeded the population", {"theta": t, "alpha": a})
     return ModelResult(min(math.exp(log_u), float(big_n)), True, parameters={"theta": t, "alpha": a})
@@ -569,6 +612,21 @@ def snb_equations(a: float, b: float, k: float, f: float, c1: float, c2: float) 
     return e1 - c1, e2 - c2
 
 
+def _difference(resid, point, i: int, h: float, here):
+    """d resid / d point[i]: central where both sides are in the domain, else one-sided."""
+    up, down = list(point), list(point)
+    up[i] += h
+    down[i] -= h
+    r_up, r_down = resid(*up), resid(*down)
+    if r_up is not None and r_down is not None:
+        return ((r_up[0] - r_down[0]) / (2 * h), (r_up[1] - r_down[1]) / (2 * h))
+    if r_up is not None:
+        return ((r_up[0] - here[0]) / h, (r_up[1] - here[1]) / h)
+    if r_down is not None:
+        return ((here[0] - r_down[0]) / h, (here[1] - r_down[1]) / h)
+    return None
+
+
 def snb(hist: dict[int, int], n: int, big_n: int) -> ModelResult:
     c1 = float(hist.get(1, 0))
     c2 = float(hist.get(2, 0))
@@ -579,6 +637,8 @@ def snb(hist: dict[int, int], n: int, big_n: int) -> ModelResult:
     s1, s2 = max(c1, 1.0), max(c2, 1.0)
 
     def resid(a: float, b: float) -> tuple[float, float] | None:
+        if not (a > 0 and 0 < b <= 1):
+            return None
         try:
             r1, r2 = snb_equations(a, b, k, f, c1, c2)
         except (OverflowError, ZeroDivisionError, ValueError):
@@ -604,13 +664,11 @@ def snb(hist: dict[int, int], n: int, big_n: int) -> ModelResult:
                 ok = True
                 break
             ha, hb = 1e-7 * max(abs(a), 1e-3), 1e-7 * max(abs(b), 1e-3)
-            ra1, ra0 = resid(a + ha, b), resid(a - ha, b)
-            rb1, rb0 = resid(a, b + hb), resid(a, b - hb)
-            if None in (ra1, ra0, rb1, rb0):
+            ja, jb = _difference(resid, (a, b), 0, ha, r), _difference(resid, (a, b), 1, hb, r)
+            if ja is None or jb is None:
                 why = "its equations overflowed"
                 break
-            j11, j21 = (ra1[0] - ra0[0]) / (2 * ha), (ra1[1] - ra0[1]) / (2 * ha)
-            j12, j22 = (rb1[0] - rb0[0]) / (2 * hb), (rb1[1] - rb0[1]) / (2 * hb)
+            (j11, j21), (j12, j22) = ja, jb
             det = j11 * j22 - j12 * j21
             if det == 0 or not math.isfinite(det):
                 why = "its equations were singular"
