@@ -114,7 +114,7 @@ class DsmapiEmulator:
         self.certfile, self.keyfile = certfile, keyfile
         self.username, self.password = username, password
         self.default_public = default_public
-        self.job_polls = job_polls              # reads of a job before it finishes
+        self.job_polls = job_polls              # reads of a job (or its revision) before it finishes
         self.chunk_size = chunk_size            # preferred_chunk_size told to the client
         self.datasets: dict[str, Dataset] = {}
         self.sources: dict[int, dict] = {}
@@ -610,7 +610,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 404, f"Cannot find revision {rest[1]}"
         tail = rest[2:]
         if not tail:
-            if method == "GET":
+            if method == "GET":      # the job runs on: reading its revision counts as a read of the job
+                for ts in rev["task_sets"]:
+                    emu._poll(emu.jobs[ts["id"]])
                 return 200, emu.revision_doc(rev)
             if method == "PUT":
                 if rev["closed_at"]:

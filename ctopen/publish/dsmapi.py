@@ -747,7 +747,7 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: "soda
             if mode == "create" and not dataset_id:
                 rows = _send_new(run, df, columns, metadata, say, on_created)
             else:
-                rows = _send_existing(run, df, columns, metadata, dataset_id, mode, ident_field, say, on_created)
+                rows = _send_existing(run, df, columns, metadata, dataset_id, mode, ident_field, say)
             if make_public and not run.public:
                 _make_public(run, say)
         except _StepFailed as failed:
@@ -776,7 +776,7 @@ def _send_new(run: _Run, df, columns, metadata, say, on_created) -> int:
     return _send_rows(run, revision, df, columns, None, say)
 
 
-def _send_existing(run: _Run, df, columns, metadata, dataset_id, mode, ident_field, say, on_created) -> int:
+def _send_existing(run: _Run, df, columns, metadata, dataset_id, mode, ident_field, say) -> int:
     c = run.client
     run.dataset_id = dataset_id
     say(0.0, f"Reading the dataset {dataset_id}")
@@ -797,8 +797,6 @@ def _send_existing(run: _Run, df, columns, metadata, dataset_id, mode, ident_fie
         else:
             revision = _open(run, dataset_id, "replace", metadata, None if run.was_public else "private")
         run.revision = revision.attributes.get("revision_seq")
-        if on_created:
-            on_created(dataset_id, run.revision)
         keep = ident_field or (existing_ident if existing_ident in {col.field for col in columns} else None)
         return _send_rows(run, revision, df, columns, keep, say)
     if mode in ("upsert", "delete"):
