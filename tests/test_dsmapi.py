@@ -411,6 +411,13 @@ def test_a_creation_that_times_out_is_not_sent_again(emu, creds):
     assert len(emu.datasets) == 1 and err.value.dataset_id is None and emu.public_ids() == []
 
 
+def test_an_unknown_dataset_is_named_and_nothing_changes(emu, creds):
+    with pytest.raises(PublishError, match="has no dataset zzzz-9999.*Nothing was changed"):
+        dsmapi.publish(release_df(), view_of(release_df()), emu.url, creds, dataset_id="zzzz-9999", mode="replace",
+                       client=client(emu, creds))
+    assert emu.datasets == {}
+
+
 def test_wrong_password_creates_nothing(emu):
     bad = socrata.Credentials(USER, "not-the-password")
     with pytest.raises(PublishError, match="did not accept the credentials"):

@@ -330,6 +330,7 @@ class _Run:
     job: str | None = None          # its job's outcome: successful | failure | submitted_for_approval | None
     applied: bool = False           # that job succeeded
     public: bool = False
+    seen: bool = False              # the dataset was created by this run or its state read
     open_revisions: list = field(default_factory=list)   # opened on an existing dataset, not applied yet
     steps: list[str] = field(default_factory=list)
 
@@ -337,6 +338,8 @@ class _Run:
         ident = self.dataset_id
         if ident is None:
             message += " Nothing was made public."
+        elif not self.seen:
+            message += f" Nothing was changed on the portal: the dataset {ident}, if it exists, is as it was."
         elif self.applied:
             message += (f" The dataset {ident} is public." if self.public else
                         f" The dataset {ident} stays private: nothing was made public"
@@ -768,7 +771,7 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: "soda
 def _send_new(run: _Run, df, columns, metadata, say, on_created) -> int:
     say(0.0, "Creating the dataset (private)")
     revision = run.client.new_dataset(metadata)
-    run.dataset_id, run.new = revision.view_id(), True
+    run.dataset_id, run.new, run.seen = revision.view_id(), True, True
     run.revision = revision.attributes.get("revision_seq")
     run.steps.append(f"created dataset {run.dataset_id} (private, revision {run.revision})")
     if on_created:
@@ -782,6 +785,7 @@ def _send_existing(run: _Run, df, columns, metadata, dataset_id, mode, ident_fie
     say(0.0, f"Reading the dataset {dataset_id}")
     view = c.view(dataset_id)
     run.was_public = run.public = is_public(view)
+    run.seen = True
     draft = view.get("publicationStage") not in (None, "published")
     known = {col.get("fieldName") for col in view.get("columns") or [] if isinstance(col, dict)}
     existing_ident = _row_identifier(view)
@@ -861,6 +865,7 @@ def make_public(dataset_id: str, portal: str | None, credentials: "soda.Credenti
         try:
             view = c.view(dataset_id)
             run.was_public = run.public = is_public(view)
+            run.seen = True
             if not run.public:
                 _make_public(run, say)
         except _StepFailed as failed:
