@@ -125,7 +125,8 @@ else:
         bar = st.progress(0.0, text="Starting")
         try:
             res = socrata.publish_logged(release, recipe, portal, creds, dataset_id=dataset_id or None, mode=mode,
-                                         by=reviewer or None, progress=lambda share, text: bar.progress(min(max(share, 0.0), 1.0), text=text))
+                                         by=reviewer or None, progress=lambda share, text: bar.progress(min(max(share, 0.0), 1.0), text=text),
+                                         api=portal_secrets().get("api"))   # dsmapi (revisions) unless the secrets say soda
         except CtopenError as err:
             layout.show_error(err)
         else:
@@ -140,7 +141,8 @@ else:
             reviewed = st.checkbox("The team has reviewed the private dataset on the portal", key="pub_reviewed")
             if st.button("Make public", disabled=not (reviewed and verdict.passed), icon=":material/public:"):
                 try:
-                    done = socrata.make_public_logged(result["dataset_id"], portal, creds, by=reviewer or None)
+                    done = socrata.make_public_logged(result["dataset_id"], portal, creds, by=reviewer or None,
+                                                      api=portal_secrets().get("api"))
                 except CtopenError as err:
                     layout.show_error(err)
                 else:

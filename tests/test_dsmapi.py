@@ -656,3 +656,48 @@ def test_cli_refuses_dsmapi_over_http(tmp_path, env_creds, capsys, source_file):
     code, out, err = run_cli(capsys, source_file, "--recipe", write_recipe(tmp_path), "--portal",
                              "http://127.0.0.1:9", "--api", "dsmapi", "--json")
     assert code == 2 and "https only" in err
+
+
+# --- the Publish page (AppTest): the same one click, now through revisions -----------------------
+
+def test_the_publish_page_publishes_privately_then_makes_public_through_revisions(emu, monkeypatch):
+    from tests.app.test_publish_page import DROP, app, button
+
+    monkeypatch.setenv("SOCRATA_USERNAME", USER)
+    monkeypatch.setenv("SOCRATA_PASSWORD", PASSWORD)
+    for v in ("SOCRATA_KEY_ID", "SOCRATA_KEY_SECRET", "SOCRATA_APP_TOKEN"):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setattr(dsmapi, "POLL_SECONDS", 0.01)
+    at = app(steps=DROP, target={"portal": emu.url})
+    button(at, "Publish privately").click()
+    at.run()
+    assert not at.exception and not at.error
+    (ident, ds), = emu.datasets.items()
+    assert not ds.public and ds.published and len(ds.rows) == 10 and "name" not in ds.rows[0]
+    assert ds.view["name"] == "People by town" and ds.revisions[0]["action"]["permission"] == "private"
+    assert f"Dataset {ident} is private" in at.success[-1].value
+    at.checkbox(key="pub_reviewed").check()
+    at.run()
+    button(at, "Make public").click()
+    at.run()
+    assert not at.exception and emu.public_ids() == [ident] and len(emu.datasets) == 1
+    assert [r["action"]["permission"] for r in emu.datasets[ident].revisions] == ["private", "public"]
+    entries = plog.entries()
+    assert [(e.status, e.api) for e in entries[:2]] == [("public", "dsmapi"), ("private", "dsmapi")]
+    assert entries[1].revision_id == 0 and entries[1].job == "successful"
+
+
+def test_the_publish_page_shows_a_failed_job_with_its_next_step(emu, monkeypatch):
+    from tests.app.test_publish_page import DROP, app, button
+
+    monkeypatch.setenv("SOCRATA_USERNAME", USER)
+    monkeypatch.setenv("SOCRATA_PASSWORD", PASSWORD)
+    monkeypatch.setattr(dsmapi, "POLL_SECONDS", 0.01)
+    emu.fail_job()
+    at = app(steps=DROP, target={"portal": emu.url})
+    button(at, "Publish privately").click()
+    at.run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "finished as failed" in shown and "try again" in shown and PASSWORD not in shown
+    assert emu.public_ids() == []
