@@ -451,3 +451,161 @@ def test_repeating_columns_finds_a_county_and_a_location_beside_their_town():
     from ctopen.search import repeating_columns
     assert repeating_columns(df, ["Town", "County", "TownGeo", "Age", "Date"]) == {"County": "Town", "TownGeo": "Town"}
     assert repeating_columns(df, ["Age", "Date"]) == {}
+
+
+# --- weights and limits (issue 18) ---------------------------------------------------------------------
+
+def _column_losses(df, quasi, ladders) -> dict:
+    """Each column's loss at each level, by an independent groupby (as in `reference`)."""
+    out = {}
+    for c in quasi:
+        top = ladders[c].levels - 1
+        distinct = df[c].dropna().unique()
+        for v in range(ladders[c].levels):
+            if v == top:
+                out[c, v] = 1.0
+                continue
+            if len(distinct) <= 1:
+                out[c, v] = 0.0
+                continue
+            g = pd.Series(ladders[c].generalize(df[c], v).to_numpy(dtype=object), index=df.index)
+            pairs = pd.DataFrame({"value": df[c], "g": g}).dropna(subset=["value"]).drop_duplicates()
+            covered = pairs.groupby("g", dropna=False)["value"].transform("size")
+            per_value = dict(zip(pairs["value"], ((covered - 1) / (len(distinct) - 1)).where(pairs["g"] != "*", 1.0)))
+            out[c, v] = float(df[c].dropna().map(per_value).mean())
+    return out
+
+
+def weighted_reference(df, quasi, ladders, k, budget, weights, limits):
+    """Nodes within the limits that meet the target -> the weighted objective (docs/internals.md):
+    sum_c w_c loss_c / m + suppressed / n * (1 - mean loss)."""
+    ref = reference(df, quasi, ladders, k, budget)
+    losses = _column_losses(df, quasi, ladders)
+    n, m = len(df), len(quasi)
+    out = {}
+    for node, (meets, _, suppressed, _, _) in ref.items():
+        if not meets or any(v > limits.get(c, v) for c, v in zip(quasi, node)):
+            continue
+        mean = sum(losses[c, v] for c, v in zip(quasi, node)) / m
+        out[node] = sum(weights.get(c, 1.0) * losses[c, v] for c, v in zip(quasi, node)) / m + suppressed / n * (1 - mean)
+    return out
+
+
+WEIGHTS = st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.data())
+def test_weights_and_limits_give_the_exhaustive_optimum(case, data):
+    df, quasi, ladders, k, budget, _, _ = case
+    weights = {c: data.draw(WEIGHTS) for c in quasi}
+    limits = {c: data.draw(st.integers(0, ladders[c].levels - 1)) for c in quasi if data.draw(st.booleans())}
+    ref = weighted_reference(df, quasi, ladders, k, budget, weights, limits)
+    if not ref:
+        with pytest.raises(search.RecommendError):
+            search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders, weights=weights,
+                             max_levels=limits)
+        return
+    rec = search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders, weights=weights,
+                           max_levels=limits)
+    node = _levels(rec, quasi)
+    assert all(rec.levels[c] <= v for c, v in limits.items())          # every limit respected
+    assert node in ref and rec.weighted_loss == pytest.approx(min(ref.values()), abs=1e-9)
+    full = search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders, weights=weights,
+                            max_levels=limits, exhaustive=True)
+    assert full.levels == rec.levels
+    # the loss reported is still the information lost (what the Transform page shows), weights or not
+    plain = reference(df, quasi, ladders, k, budget)[node][1]
+    assert rec.loss == pytest.approx(plain, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.data())
+def test_raising_a_weight_never_makes_that_column_coarser(case, data):
+    df, quasi, ladders, k, budget, _, _ = case
+    weights = {c: data.draw(WEIGHTS) for c in quasi}
+    column = data.draw(st.sampled_from(quasi))
+    factor = data.draw(st.sampled_from([1.5, 2.0, 4.0, 16.0]))
+    try:
+        before = search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders, weights=weights)
+    except search.RecommendError:
+        return
+    after = search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders,
+                             weights={**weights, column: weights[column] * factor})
+    assert after.levels[column] <= before.levels[column]
+
+
+def test_unit_weights_are_no_weights(drug_table):
+    quasi = ["Age", "Sex", "Race", "ResidenceCounty"]
+    plain = search.recommend(drug_table.df, quasi, k=5)
+    ones = search.recommend(drug_table.df, quasi, k=5, weights={c: 1 for c in quasi})
+    assert ones.levels == plain.levels and ones.loss == plain.loss == ones.weighted_loss
+    assert plain.weights == {} and ones.weights == {c: 1.0 for c in quasi}
+
+
+def test_weights_and_limits_on_the_drug_deaths_file_keep_age_in_bands(drug_table):
+    quasi = ["Date", "Age", "Sex", "Race", "ResidenceCity", "DeathCity"]
+    plain = search.recommend(drug_table.df, quasi, k=5)
+    assert plain.levels["Age"] == 4                                  # the issue's complaint: Age removed (*)
+    rec = search.recommend(drug_table.df, quasi, k=5, weights={"Age": 4.0}, max_levels={"Date": 3})
+    assert 0 < rec.levels["Age"] < 4 and rec.labels["Age"][rec.levels["Age"]].endswith("bands")
+    assert rec.levels["Date"] <= 3
+    assert rec.recipe["priorities"] == {"Age": {"weight": 4.0}, "Date": {"max_level": 3}}
+    assert any("Never coarser than" in n and "“Date” year" in n for n in rec.notes)
+
+
+def test_bad_weights_and_limits_are_refused(drug_table):
+    df = drug_table.df
+    with pytest.raises(search.RecommendError, match="not one of the columns"):
+        search.recommend(df, ["Age", "Sex"], k=5, weights={"Race": 2})
+    with pytest.raises(search.RecommendError, match="from 0 to"):
+        search.recommend(df, ["Age", "Sex"], k=5, weights={"Age": -1})
+    with pytest.raises(search.RecommendError, match="whole number"):
+        search.recommend(df, ["Age", "Sex"], k=5, max_levels={"Age": 1.5})
+    with pytest.raises(RecipeError, match="priorities"):
+        search.priorities_from_recipe({"priorities": {"Age": {"wieght": 2}}})
+
+
+def test_cli_weight_and_max_level(tmp_path, capsys):
+    from tests import conftest
+
+    path = conftest.shared_file(DRUG)
+    argv = ["recommend", str(path), "--qi", "Date", "Age", "Sex", "Race", "ResidenceCity", "DeathCity",
+            "--weight", "Age=4", "--max-level", "Date=3", "--json"]
+    code, out = _cli(argv)
+    assert code == 0
+    d = json.loads(out)
+    assert d["weights"]["Age"] == 4.0 and d["max_levels"] == {"Date": 3}
+    assert d["levels"]["Date"] <= 3 and 0 < d["levels"]["Age"] < 4
+    assert d["recipe"]["priorities"] == {"Age": {"weight": 4.0}, "Date": {"max_level": 3}}
+    assert {"levels", "k_min", "suppressed", "loss", "nodes_evaluated", "seconds", "recipe"} <= set(d)
+    # the saved recipe brings its priorities back (--hierarchies), the flags win
+    saved = tmp_path / "r.json"
+    saved.write_text(json.dumps(d["recipe"]))
+    code, out = _cli(["recommend", str(path), "--qi", "Date", "Age", "Sex", "Race", "ResidenceCity", "DeathCity",
+                      "--hierarchies", str(saved), "--json"])
+    assert code == 0 and json.loads(out)["levels"] == d["levels"]
+    code, out = _cli(["recommend", str(path), "--qi", "Age", "Sex", "--weight", "Age=4"])
+    assert code == 0 and "Weights: Age 4, Sex 1" in out
+    with pytest.raises(SystemExit) as stop:
+        _cli(["recommend", str(path), "--qi", "Age", "--weight", "Age"])
+    assert stop.value.code == 2 and "COL=NUMBER" in capsys.readouterr().err
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(nested=False), st.data())
+def test_raising_a_weight_never_makes_that_column_lose_more_when_ladders_are_not_nested(case, data):
+    """A ladder that is not nested can lose less at a higher level (level 1 merges everything, level 2
+    splits again): there "coarser" is the information lost, and that never grows with the weight."""
+    df, quasi, ladders, k, budget, _, _ = case
+    weights = {c: data.draw(WEIGHTS) for c in quasi}
+    column = data.draw(st.sampled_from(quasi))
+    factor = data.draw(st.sampled_from([1.5, 2.0, 4.0, 16.0]))
+    try:
+        before = search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders, weights=weights)
+    except search.RecommendError:
+        return
+    after = search.recommend(df, quasi, k=k, max_suppression=budget, hierarchies=ladders,
+                             weights={**weights, column: weights[column] * factor})
+    losses = _column_losses(df, quasi, ladders)
+    assert losses[column, after.levels[column]] <= losses[column, before.levels[column]] + 1e-12
