@@ -193,7 +193,7 @@ def _role_changes(page) -> list[tuple[float, float]]:
         role = form.get_by_test_id("stSelectbox").first
         role.locator("input").first.click()
         page.get_by_role("option", name=re.compile("^Other" if i % 2 == 0 else "^Quasi")).first.click()
-        form.get_by_label("Reason for the change", exact=True).fill(f"benchmark change {i}")
+        form.get_by_label("Reason for the change", exact=True).fill(f"benchmark change number {i}: a reason in words")
         before = quasi.inner_text()
         submit = form.get_by_role("button", name="Record the change")
         t = _timed(page, submit.click, """before => { const m = Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
