@@ -467,11 +467,12 @@ def test_upload_progress_reports_bytes_and_rows(tls, creds):
         df = release_df(6000)
         seen = []
         dsmapi.publish(df, view_of(df), emu.url, creds, progress=lambda s, t: seen.append((s, t)),
-                       client=client(emu, creds))
+                       make_public=True, client=client(emu, creds))
         uploads = [t for _, t in seen if t.startswith("Uploading:")]
         assert uploads and "of 6,000 rows" in uploads[-1] and "KB" in uploads[-1]
         shares = [s for s, _ in seen]
         assert shares == sorted(shares) and shares[-1] == 1.0
+        assert any(t == "Making the dataset public" for _, t in seen)
         assert len([p for _, p in emu.requests if "/chunk/" in p]) > 10
 
 

@@ -416,6 +416,17 @@ class _Reader:
         return part
 
 
+def _forward_only(progress: Progress | None) -> Progress:
+    """The progress callback with a share that never goes back (a retried upload, the permission step)."""
+    furthest = [0.0]
+
+    def say(share: float, text: str) -> None:
+        furthest[0] = max(furthest[0], min(max(share, 0.0), 1.0))
+        if progress:
+            progress(furthest[0], text)
+    return say
+
+
 def _size(n: int) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -741,7 +752,7 @@ def publish(df: pd.DataFrame, view: dict, portal: str | None, credentials: "soda
             raise ConfigError(f"The row identifier {row_identifier!r} is not a column of the release table.")
         ident_field = match[0].field
     metadata = {k: v for k, v in view.items() if k != "columns"}
-    say = progress or (lambda share, text: None)
+    say = _forward_only(progress)
     own = client is None
     c = client or Client(portal, credentials)
     run = _Run(c)
@@ -857,7 +868,7 @@ def make_public(dataset_id: str, portal: str | None, credentials: "soda.Credenti
                 progress: Progress | None = None, client: Client | None = None) -> "soda.PortalResult":
     """The separate, explicit step after the review: a revision whose permission is public."""
     dataset_id = soda.check_dataset_id(dataset_id)
-    say = progress or (lambda share, text: None)
+    say = _forward_only(progress)
     own = client is None
     c = client or Client(portal, credentials)
     run = _Run(c, dataset_id=dataset_id, applied=True)
