@@ -7,6 +7,7 @@ the columns chosen here, reset when the roles from Identify change), `risk_k` (t
 """
 import streamlit as st
 
+from ctopen import population as pop
 from ctopen import risk
 from ctopen.errors import CtopenError
 from ctopen.settings import DEFAULT_K
@@ -108,6 +109,65 @@ panel.verdict(report)
 panel.metrics(report, before=before, before_label="the file as loaded")
 panel.more_figures(report)
 panel.histogram(report)
+
+# --- in the population: the people the records could be about (ctopen.population; recipe "population") ---
+st.subheader("How many people could be in this file?")
+st.caption("The figures above are about the file alone: a record alone in the file may share its values with "
+           "hundreds of residents. Say how many people the records could be about (for records about Connecticut "
+           "residents, the state; for one town's or county's records, its population) to estimate how many of them "
+           "are unique on these columns.")
+NOT_SET, TYPED = "Not set: figures about the file only", "A number I type"
+covered_cache = st.session_state.setdefault("_risk_pop_covered", {})
+if t.source.sha256 not in covered_cache:
+    covered_cache.clear()
+    covered_cache[t.source.sha256] = pop.covered_place(t.df)
+covered = covered_cache[t.source.sha256]
+choices = {NOT_SET: None}
+ct_total = pop.ct_population()
+choices[f"Connecticut: {ct_total:,} people (2020 Census)"] = (ct_total, "Connecticut")
+if covered:
+    choices[f"{covered[0]}, where the file's records lie: {covered[1]:,} people"] = (covered[1], covered[0])
+for row in pop.places().itertuples():
+    if row.kind != "state":
+        choices.setdefault(f"{row.name} ({row.kind}): {row.population:,} people", (int(row.population), row.name))
+choices[TYPED] = None
+saved_pop = recipe.get("population") if isinstance(recipe.get("population"), dict) else {}
+if "_w_risk_pop" not in st.session_state:        # first visit: start from the recipe
+    found_label = next((label for label, v in choices.items()
+                        if v and saved_pop.get("place") == v[1] and saved_pop.get("size") == v[0]), None)
+    st.session_state["_w_risk_pop"] = found_label or (TYPED if saved_pop.get("size") else NOT_SET)
+    st.session_state["_w_risk_pop_n"] = int(saved_pop.get("size") or max(len(df), 1))
+    share_saved = saved_pop.get("max_uniques_share")
+    st.session_state["_w_risk_pop_limit_on"] = share_saved is not None
+    st.session_state["_w_risk_pop_limit"] = 100 * float(share_saved if share_saved is not None else 0.001)
+pa, pb = st.columns([3, 2])
+picked = pa.selectbox("How many people could the records be about?", list(choices), key="_w_risk_pop",
+                      help="The number of people the file's records are drawn from (N). The records are then a sample "
+                           "of N; at N = the number of records the figures are the file's own.")
+size, place = (choices[picked] or (None, None)) if picked != TYPED else (None, None)
+if picked == TYPED:
+    size = int(pa.number_input("Number of people", min_value=1, step=1000, key="_w_risk_pop_n"))
+    place = saved_pop.get("place") if saved_pop.get("size") == size and not choices.get(picked) else None
+limit_on = pb.checkbox("Set a limit on people unique in the population", key="_w_risk_pop_limit_on",
+                       disabled=size is None,
+                       help="Kept in the recipe (population.max_uniques_share) for the privacy gate, beside k.")
+limit_pct = pb.number_input("At most this % of the people unique", min_value=0.0, max_value=100.0, step=0.01,
+                            format="%.3f", key="_w_risk_pop_limit", disabled=size is None or not limit_on)
+limit = round(float(limit_pct) / 100, 8) if size is not None and limit_on else None
+wanted = None if size is None else {"size": int(size), **({"place": place} if place else {}),
+                                    **({"max_uniques_share": limit} if limit is not None else {})}
+if wanted != (recipe.get("population") or None):   # the officer's answer is the review's: the recipe holds it
+    if wanted is None:
+        state.recipe().pop("population", None)
+    else:
+        state.recipe()["population"] = wanted
+if size is not None:
+    try:
+        if cache.get("population_of") is not report or cache.get("population_size") != int(size):
+            cache.update(population_of=report, population_size=int(size), population=pop.from_report(report, int(size)))
+        panel.population(cache["population"], limit=limit)
+    except CtopenError as exc:
+        layout.show_error(exc)
 
 st.subheader("Which columns single people out")
 panel.combinations_table(report)

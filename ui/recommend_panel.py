@@ -3,6 +3,8 @@
 on a chart (information lost vs. records suppressed), each applied to the recipe with one click.
 
 Session keys: recommend_result ({"token", "result": Recommendation.to_dict()}) survives page changes.
+Priorities ("matters most / matters / matters less" = ctopen.search.WEIGHT_CHOICES, and "never coarser
+than ...") are widgets `_w_rec_weight_<column>` / `_w_rec_limit_<column>`, kept in the recipe's "priorities".
 """
 from __future__ import annotations
 
@@ -57,8 +59,9 @@ def render() -> None:
     sensitive = None if sensitive == NONE else sensitive
     l_value = int(c2.number_input("Target l (different sensitive values per group)", 2, 20, int(saved.get("l") or 2),
                                   disabled=sensitive is None))
+    weights, limits = _priorities(t, qi, recipe)
     inputs = {"qi": list(qi), "k": k, "max_suppression": round(budget, 6), "sensitive": sensitive,
-              "l": l_value if sensitive else None}
+              "l": l_value if sensitive else None, "weights": weights, "max_levels": limits}
     fixed = _fixed(t, qi, roles, steps)
     kept = [c for c, s in fixed.items() if (s or {}).get("op") not in ("drop", "pseudonymize")]
     if kept:
@@ -83,6 +86,75 @@ def render() -> None:
         st.caption("The settings changed since the last recommendation: press Recommend again to update it.")
         return
     _show(stored["result"])
+
+
+WORDS = {v: k for k, v in search.WEIGHT_CHOICES.items()}     # 4.0 -> "matters most"
+NO_LIMIT = "no limit"
+
+
+def _ladder_labels(t, column: str, recipe: dict) -> list[str]:
+    """The names of a column's levels, with the hierarchy the search would use (kept per file and spec)."""
+    spec = search.specs_from_recipe(recipe).get(column)
+    key = json.dumps([t.source.sha256, len(t.df), column, spec], sort_keys=True, default=str)
+    cache = st.session_state.setdefault("_recommend_labels", {})
+    if key not in cache:
+        try:
+            h, _ = search.resolve_hierarchy(column, t.df[column], spec)
+            cache[key] = [str(h.label(v)) for v in range(int(h.levels))]
+        except CtopenError:
+            cache[key] = []
+    return cache[key]
+
+
+def _priorities(t, qi: list[str], recipe: dict) -> tuple[dict, dict]:
+    """Per column: how much it matters (a weight) and the coarsest level allowed, chosen here and kept in the
+    recipe's "priorities" (ARX's attribute weights). Returns ({column: weight} for weights other than 1,
+    {column: level})."""
+    try:
+        saved_w, saved_l = search.priorities_from_recipe(recipe)
+    except CtopenError:
+        saved_w, saved_l = {}, {}
+    weights, limits = {}, {}
+    with st.expander("What matters most (optional)", expanded=bool(saved_w or saved_l),
+                     icon=":material/tune:"):
+        st.caption("Say which columns people need most: the proposal then loses detail in the others first. "
+                   "“Never coarser than” rules out the levels above the one chosen.")
+        for c in qi:
+            labels = _ladder_labels(t, c, recipe)
+            a, b, d = st.columns([2, 2, 3])
+            a.markdown(f"**{c}**")
+            wkey, lkey = f"_w_rec_weight_{c}", f"_w_rec_limit_{c}"
+            if wkey not in st.session_state:
+                st.session_state[wkey] = WORDS.get(float(saved_w.get(c, 1.0)), "matters")
+            word = b.selectbox(f"How much “{c}” matters", list(search.WEIGHT_CHOICES), key=wkey,
+                               label_visibility="collapsed")
+            options = [NO_LIMIT] + [f"never coarser than {x}" for x in labels[:-1]]
+            if lkey not in st.session_state or st.session_state[lkey] not in options:
+                level = saved_l.get(c)
+                st.session_state[lkey] = options[level + 1] if level is not None and level + 1 < len(options) else NO_LIMIT
+            limit = d.selectbox(f"Coarsest level of “{c}”", options, key=lkey, label_visibility="collapsed")
+            if search.WEIGHT_CHOICES[word] != 1.0:
+                weights[c] = search.WEIGHT_CHOICES[word]
+            if limit != NO_LIMIT:
+                limits[c] = options.index(limit) - 1
+    kept = search.priorities_for(weights, limits)
+    others = {c: v for c, v in (recipe.get("priorities") or {}).items() if c not in qi} \
+        if isinstance(recipe.get("priorities"), dict) else {}
+    wanted = {**others, **kept}
+    if wanted != (recipe.get("priorities") or {}):
+        if wanted:
+            recipe["priorities"] = wanted
+        else:
+            recipe.pop("priorities", None)
+    return weights, limits
+
+
+def _describe_priorities(r: dict) -> str:
+    parts = [f"“{c}” {WORDS.get(float(w), f'weight {w:g}')}" for c, w in (r.get("weights") or {}).items() if w != 1.0]
+    labels = r.get("labels", {})
+    parts += [f"“{c}” never coarser than {labels[c][v] if c in labels and v < len(labels[c]) else f'level {v}'}"
+              for c, v in (r.get("max_levels") or {}).items()]
+    return "; ".join(parts)
 
 
 def _stored(t) -> dict | None:
@@ -164,6 +236,7 @@ def _run(t, inputs: dict, token: str, recipe: dict, fixed: dict) -> None:
             rec = search.recommend(t.df, inputs["qi"], k=inputs["k"], sensitive=inputs["sensitive"], l=inputs["l"],
                                    max_suppression=inputs["max_suppression"],
                                    hierarchies=search.specs_from_recipe(recipe), fixed=fixed,
+                                   weights=inputs.get("weights") or None, max_levels=inputs.get("max_levels") or None,
                                    progress=lambda share: bar.progress(min(1.0, share), text="Combinations of levels checked"))
         except CtopenError as exc:
             error = exc
@@ -191,6 +264,10 @@ def _show(r: dict) -> None:
     labels = r["labels"]
     st.subheader("Proposal")
     st.markdown(_describe(r["levels"], labels))
+    chosen = _describe_priorities(r)
+    if chosen:
+        st.caption(f"With your priorities: {chosen}. The proposal loses the least detail in what matters, as "
+                   "weighted; the information lost below is the plain figure, the same as beside the recipe.")
     m1, m2, m3 = st.columns(3)
     m1.metric("Smallest group (k)", r["k_min"], help="After the suppression below.")
     m2.metric("Records removed", f"{r['suppressed']:,}", help=f"of {r['rows']:,} records")
@@ -260,6 +337,8 @@ def apply_levels(result: dict, levels: dict) -> None:
             new.append(step)
     columns = result["recipe"]["steps"][-1].get("columns", list(levels))
     new.append(search.suppress_step(columns, target["k"], target["max_suppression"]))
+    if result["recipe"].get("priorities"):                 # the priorities the proposal was made with
+        recipe["priorities"] = {**(recipe.get("priorities") or {}), **result["recipe"]["priorities"]}
     rank = {"suppress": 1, "aggregate": 2}
     recipe["steps"] = sorted(kept + new, key=lambda s: rank.get(s.get("op"), 0))
     st.toast("Added to the recipe: " + _describe(levels, result["labels"]) + f", then remove groups smaller than {target['k']}.",

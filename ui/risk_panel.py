@@ -201,3 +201,45 @@ def riskiest_table(df: pd.DataFrame, report: RiskReport, masked=(), n: int = 10)
     st.dataframe(top, hide_index=True, width="stretch")
     st.caption("Direct identifiers are masked." if any(c in top.columns for c in masked) else
                "Only the quasi-identifiers and sensitive attributes are shown.")
+
+
+# --- risk in the population (ctopen.population) ----------------------------------------------------------
+
+MODEL_HELP = ("Estimated from how many groups of 1, 2, 3... records the file holds, with the models of Dankar, "
+              "El Emam, Neisa & Roffey (2012), as the ARX tool implements them: Pitman when the file holds at most "
+              "10% of the people, else the lower of Zayatz and SNB. docs/internals.md says more.")
+
+
+def _share(x: float) -> str:
+    return f"{100 * x:.3f}%" if 0 < x < 0.001 else _pct(x)
+
+
+def population(p, limit: float | None = None) -> None:
+    """The population figures (a ctopen.population.PopulationRisk), and the officer's limit on population
+    uniques when one is set (a share such as 0.001)."""
+    cols = st.columns(3)
+    with cols[0]:
+        st.metric("People unique in the population (estimated)", f"{p.uniques:,.0f}" if p.uniques >= 10 else
+                  f"{p.uniques:,.1f}", help=MODEL_HELP)
+        st.caption(f"{_share(p.uniques_share)} of the {p.size:,} people.")
+    with cols[1]:
+        st.metric("File records unique among them (expected)", f"{p.population_unique_records:,.1f}",
+                  help="Of the records alone in the file, how many are expected to be alone among all the people "
+                       "too: someone who knows such a person is in the file finds their row for sure.")
+        st.caption(f"of the {p.sample_uniques:,} records unique in the file.")
+    with cols[2]:
+        st.metric("Records matched by linking the whole file", _share(p.marketer_risk),
+                  help="The expected share of records an intruder matching the whole file against a register of "
+                       "all these people would match correctly (marketer risk).")
+        st.caption(f"The file holds {_share(p.sampling_fraction)} of the people.")
+    st.caption(p.sentence() + (" Model: " + {"pitman": "Pitman", "zayatz": "Zayatz", "snb": "SNB"}[p.model] + "."
+                               if p.model in ("pitman", "zayatz", "snb") else ""))
+    for note in p.notes:
+        st.caption(note)
+    if limit is not None:
+        if p.uniques_share <= limit:
+            st.success(f"Within your limit: at most {_share(limit)} of the people unique "
+                       f"(estimated {_share(p.uniques_share)}).", icon=":material/check_circle:")
+        else:
+            st.warning(f"**Above your limit** of {_share(limit)} population uniques (estimated "
+                       f"{_share(p.uniques_share)}): generalize or suppress further.", icon=":material/warning:")

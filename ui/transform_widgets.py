@@ -25,7 +25,7 @@ from ui import layout, masking, risk_panel, state
 ACTIONS = {"keep": "Keep as is", "generalize": "Generalize", "drop": "Remove the column",
            "pseudonymize": "Replace with an anonymous ID"}
 H_NAMES = {"date": "date", "age": "age", "zip": "ZIP code", "ct_town": "CT town", "number": "number",
-           "category": "category", "coordinates": "coordinates"}
+           "category": "category", "coordinates": "coordinates", "table": "my own groups (a hierarchy file)"}
 
 
 # --- steps and history ---------------------------------------------------------------------------
@@ -140,6 +140,9 @@ def _column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None,
     if name != (step or {}).get("hierarchy"):
         options = suggested[1] if name == suggested[0] else _default_options(name, df[column])
     options = _options_widgets(name, options, k)
+    if name == "table" and not options.get("table"):
+        st.info("Upload the hierarchy file to generalize with your own groups.", icon=":material/upload_file:")
+        return
     try:
         h = hierarchies.get(name, **options)
     except CtopenError as exc:
@@ -160,7 +163,8 @@ def _column_editor(df: pd.DataFrame, column: str, role: str, entity: str | None,
     outside = transform._outside_ct(df, state_col)
     unknown = h.unknown(df[column] if outside is None else df[column][~outside]) if 0 < level < h.top else []
     if unknown:
-        st.caption(f"{len(unknown):,} values could not be read as {H_NAMES[name]} and become *: "
+        st.caption(f"{len(unknown):,} values " + ("are not in your hierarchy file" if name == "table" else
+                                                  f"could not be read as {H_NAMES[name]}") + " and become *: "
                    + ", ".join(unknown[:8]) + (" ..." if len(unknown) > 8 else ""))
 
 
@@ -219,6 +223,36 @@ def _options_widgets(name: str, options: dict, k: str) -> dict:
     elif name == "category":
         options["min_count"] = int(st.number_input("Merge values held by fewer records than", min_value=1, step=1,
                                                    value=int(options.get("min_count", settings.DEFAULT_K)), key=k + "_m"))
+    elif name == "table":
+        options = _table_upload(options, k)
+    return options
+
+
+def _table_upload(options: dict, k: str) -> dict:
+    """An analyst's own hierarchy for this column: ARX's CSV (one line per value: value;level1;...;*), carried
+    in the recipe step (`"hierarchy": "table"`), so a saved recipe is self-contained."""
+    up = st.file_uploader("Hierarchy file (ARX's CSV: one line per value, value;level 1;level 2;...;*)",
+                          type=["csv", "txt"], key=k + "_table",
+                          help="The format ARX saves hierarchies in. Every value lists the same number of levels; "
+                               "a value the file does not list is written * (never guessed) and named below.")
+    if up is not None:
+        try:
+            uploaded = {"table": hierarchies.read_arx_csv(up.getvalue(), name=f"The hierarchy file {up.name}")}
+            hierarchies.get("table", **uploaded)
+            options = uploaded
+        except CtopenError as exc:        # the step keeps the table it had (if any)
+            layout.show_error(exc)
+    table = options.get("table")
+    if table:
+        try:
+            h = hierarchies.get("table", table=table)
+        except CtopenError as exc:
+            layout.show_error(exc)
+            return {}
+        split = h.not_nested()
+        st.caption(f"Your hierarchy: {len(table):,} values, {h.levels - 2} level(s) between as is and *"
+                   + ("" if not split else "; not nested (" + "; ".join(split) + "): Recommend still searches it")
+                   + ".")
     return options
 
 
