@@ -194,3 +194,80 @@ def test_an_empty_list_asks_for_quasi_identifiers(drug_slice):
     assert not at.exception, at.exception
     assert not any("settings changed" in c.value for c in at.caption)
     assert any("Choose the quasi-identifiers to generalize" in i.value for i in at.info)
+
+
+# --- priorities and the analyst's own hierarchy (issue 18) ---------------------------------------------------
+
+def test_priorities_are_offered_shown_in_the_proposal_and_kept_in_the_recipe(drug_slice):
+    from ctopen import search
+
+    at = page(drug_slice, steps=[{"op": "drop", "column": "ID"}]).run()
+    assert at.selectbox(key="_w_rec_weight_Age").options == ["matters most", "matters", "matters less"]
+    assert at.selectbox(key="_w_rec_limit_Date").options[:5] == [
+        "no limit", "never coarser than as is", "never coarser than month", "never coarser than quarter",
+        "never coarser than year"]
+    at.selectbox(key="_w_rec_weight_Age").set_value("matters most").run()
+    at.selectbox(key="_w_rec_weight_ResidenceCity").set_value("matters less").run()
+    at.selectbox(key="_w_rec_limit_Date").set_value("never coarser than year").run()
+    assert not at.exception, at.exception
+    kept = {"Age": {"weight": 4.0}, "ResidenceCity": {"weight": 0.25}, "Date": {"max_level": 3}}
+    assert at.session_state["recipe"]["priorities"] == kept
+    button(at, "Recommend").click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["recommend_result"]["result"]
+    assert result["max_levels"] == {"Date": 3} and result["levels"]["Date"] <= 3
+    assert result["weights"]["Age"] == 4.0 and result["weights"]["ResidenceCity"] == 0.25
+    expected = search.recommend(drug_slice.df, ["Date", "Age", "Sex", "Race", "ResidenceCity"], k=5,
+                                weights={"Age": 4.0, "ResidenceCity": 0.25}, max_levels={"Date": 3})
+    assert result["levels"] == expected.levels
+    shown = [c.value for c in at.caption if c.value.startswith("With your priorities")]
+    assert shown and "“Age” matters most" in shown[0] and "“Date” never coarser than year" in shown[0]
+    button(at, "Apply this proposal").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["recipe"]["priorities"] == kept
+    # a new visit starts from the recipe's priorities
+    again = page(drug_slice, steps=[{"op": "drop", "column": "ID"}])
+    again.session_state["recipe"]["priorities"] = kept
+    again.run()
+    assert again.selectbox(key="_w_rec_weight_Age").value == "matters most"
+    assert again.selectbox(key="_w_rec_limit_Date").value == "never coarser than year"
+
+
+def test_an_uploaded_hierarchy_file_is_used_by_the_column_and_by_recommend(drug_slice):
+    from tests.conftest import ROOT as root
+
+    at = page(drug_slice, steps=[{"op": "drop", "column": "ID"}]).run()
+    race = next(r for r in at.radio if r.label.startswith("What to do with “Race”"))
+    race.set_value("generalize").run()
+    kind = next(s for s in at.selectbox if s.label == "Kind of values" and s.key.endswith("_Race_h"))
+    assert "my own groups (a hierarchy file)" in kind.options
+    kind.set_value("table").run()
+    assert not at.exception, at.exception
+    assert any("Upload the hierarchy file" in i.value for i in at.info)
+    uploader = next(u for u in at.get("file_uploader") if u.key.endswith("_Race_table"))
+    data = (root / "tests" / "data" / "hierarchy_race_arx.csv").read_bytes()
+    at.file_uploader(key=uploader.key).upload("race.csv", data, "text/csv").run()
+    assert not at.exception, at.exception
+    step = next(s for s in at.session_state["recipe"]["steps"] if s.get("column") == "Race")
+    assert step["hierarchy"] == "table" and step["level"] == 1 and len(step["table"]) == 11
+    assert step["table"]["Hispanic, White"] == ["Hispanic", "Black or Hispanic", "*"]
+    assert any(c.value.startswith("Your hierarchy: 11 values, 2 level(s)") for c in at.caption)
+    level = next(s for s in at.select_slider if s.key.endswith("_Race_lv"))
+    level.set_value(2).run()
+    assert not at.exception, at.exception
+    assert next(s for s in at.session_state["recipe"]["steps"] if s.get("column") == "Race")["level"] == 2
+    # the release groups Race as the file says
+    from ctopen.transform import apply
+    release = apply(drug_slice.df, at.session_state["recipe"]).df
+    assert set(release["Race"].dropna()) <= {"White or other", "Black or Hispanic", "Unknown"}
+    # Recommend searches the uploaded ladder and writes it back into the recipe
+    button(at, "Recommend").click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["recommend_result"]["result"]
+    assert result["hierarchies"]["Race"]["hierarchy"] == "table"
+    assert result["labels"]["Race"] == ["as is", "level 1", "level 2", "*"]
+    button(at, "Apply this proposal").click().run()
+    assert not at.exception, at.exception
+    if result["levels"]["Race"] > 0:
+        step = next(s for s in at.session_state["recipe"]["steps"] if s.get("column") == "Race")
+        assert step["hierarchy"] == "table" and step["level"] == result["levels"]["Race"]

@@ -182,3 +182,59 @@ def test_a_recipe_k_shows_on_the_slider():
     at.switch_page(PAGE)
     at.run()
     assert at.slider(key="_w_risk_k").value == 7
+
+
+# --- in the population (issue 18) ------------------------------------------------------------------------
+
+def test_population_choice_shows_the_estimate_and_is_kept_in_the_recipe():
+    at = app()
+    choice = at.selectbox(key="_w_risk_pop")
+    assert choice.value.startswith("Not set") and "population" not in at.session_state["recipe"]
+    connecticut = next(o for o in choice.options if o.startswith("Connecticut: 3,605,944"))
+    assert any(o.startswith("Hartford County (county)") for o in choice.options)
+    assert any(o.startswith("Canaan (town)") for o in choice.options)
+    choice.set_value(connecticut).run()
+    assert not at.exception
+    assert at.session_state["recipe"]["population"] == {"size": 3_605_944, "place": "Connecticut"}
+    table = load(CSV, name="people.csv")
+    expected = assess(table.df, ["Age", "Sex", "Town"], k=5, combinations=False, population=3_605_944).population
+    assert metric(at, "People unique in the population").value == f"{expected.uniques:,.0f}"
+    # a limit on population uniques: kept in the recipe for the gate, judged here
+    at.checkbox(key="_w_risk_pop_limit_on").check().run()
+    assert at.session_state["recipe"]["population"]["max_uniques_share"] == 0.001
+    assert any("Above your limit" in w.value for w in at.warning)
+    at.number_input(key="_w_risk_pop_limit").set_value(90.0).run()
+    assert any("Within your limit" in s.value for s in at.success)
+    assert at.session_state["recipe"]["population"]["max_uniques_share"] == 0.9
+    # N = n: the file's own figures
+    at.selectbox(key="_w_risk_pop").set_value("A number I type").run()
+    at.number_input(key="_w_risk_pop_n").set_value(6).run()
+    assert metric(at, "People unique in the population").value == "1.0"
+    assert any("whole population" in c.value for c in at.caption)
+    # fewer people than records: one sentence, no traceback
+    at.number_input(key="_w_risk_pop_n").set_value(3).run()
+    assert not at.exception and any("cannot be smaller" in e.value for e in at.error)
+    at.selectbox(key="_w_risk_pop").set_value(at.selectbox(key="_w_risk_pop").options[0]).run()
+    assert "population" not in at.session_state["recipe"]
+
+
+def test_the_one_town_a_file_covers_is_offered_and_a_saved_population_comes_back():
+    one_town = ("Age,Sex,Town\n" + "".join(f"{30 + i % 3},{'MF'[i % 2]},Hartford\n" for i in range(12))).encode()
+    at = app(data=one_town, roles={"Age": "quasi", "Sex": "quasi", "Town": "quasi"})
+    options = at.selectbox(key="_w_risk_pop").options
+    assert options[2].startswith("Hartford, where the file's records lie: 121,054 people")
+    saved = {"size": 250_000, "place": "Hartford County adults", "max_uniques_share": 0.002}
+    at = AppTest.from_file(APP, default_timeout=120)
+    t = load(CSV, name="people.csv")
+    at.session_state["table"] = t
+    at.session_state["recipe"] = {"version": 1, "source": t.source.to_dict(), "roles": dict(ROLES), "steps": [],
+                                  "metadata": {}, "target": {}, "population": dict(saved)}
+    at.session_state["detection"] = SimpleNamespace(columns=[])
+    at.session_state["detection_for"] = t.source.sha256
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="_w_risk_pop").value == "A number I type"
+    assert at.number_input(key="_w_risk_pop_n").value == 250_000
+    assert at.checkbox(key="_w_risk_pop_limit_on").value
+    assert at.session_state["recipe"]["population"] == saved
