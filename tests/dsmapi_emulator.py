@@ -312,10 +312,11 @@ class DsmapiEmulator:
             match = re.fullmatch(r"\s*(?:(to_number|to_text|to_floating_timestamp|to_boolean)\()?\s*`([^`]+)`\s*\)?\s*", expr)
             if not match:
                 raise _Refused(400, f"Cannot parse transform {expr!r}")
-            fn, source = match.group(1) or "to_text", match.group(2)
-            if ins["_rows"] and source not in ins["_rows"][0] and not any(c["field_name"] == source for c in ins["input_columns"]):
+            fn, source = match.group(1), match.group(2)
+            given = next((c for c in ins["input_columns"] if c["field_name"] == source), None)
+            if given is None:
                 raise _Refused(400, f"No input column {source!r}")
-            soql = _FN_TYPE[fn]
+            soql = _FN_TYPE[fn] if fn else given["soql_type"]     # a bare `column` keeps the input's type
             soql = self.mistype.get(col["field_name"], soql)
             errors = 0
             for n, row in enumerate(ins["_rows"]):
@@ -332,7 +333,11 @@ class DsmapiEmulator:
                              "is_primary_key": bool(col.get("is_primary_key")),
                              "transform": {"id": self._next(), "transform_expr": expr, "output_soql_type": soql,
                                            "error_count": errors, "failed_at": None, "completed_at": _now()}})
-        out = {"id": self._next(), "input_schema_id": ins["id"], "output_columns": out_cols,
+        if ins.get("_view"):      # a dataset source that is not loaded: column metadata only, no rows read
+            total_errors, error_rows = 0, set()
+            for oc in out_cols:
+                oc["transform"]["error_count"] = 0
+        out = {"id": self._next(), "input_schema_id": ins["id"], "output_columns": out_cols, "_view": ins.get("_view"),
                "error_count": len(error_rows), "total_rows": len(ins["_rows"]), "sort_bys": [],
                "completed_at": _now(), "finished_at": _now(), "created_at": _now(),
                "_rows": [r for n, r in enumerate(converted) if n not in error_rows], "_error_rows": sorted(error_rows)}
@@ -376,9 +381,29 @@ class DsmapiEmulator:
             if ts["id"] == job["id"]:
                 ts.update(status=job["status"], finished_at=job["finished_at"], log=job["log"])
 
+    def _view_source(self, src: dict, ds: Dataset) -> None:
+        """A source that is the dataset itself (socrata-py's source_from_dataset), not loaded: its columns only."""
+        ins = {"id": self._next(), "source_id": src["id"], "total_rows": len(ds.rows), "num_row_errors": 0,
+               "input_columns": [{"id": self._next(), "field_name": c["fieldName"], "display_name": c["name"],
+                                  "position": i, "soql_type": c["dataTypeName"]} for i, c in enumerate(ds.columns)],
+               "_rows": [], "_outputs": [], "_view": ds.id}
+        self.input_schemas[ins["id"]] = ins
+        src["_schemas"].append(ins["id"])
+        self._transform(ins, [{"field_name": c["fieldName"], "display_name": c["name"],
+                               "description": c.get("description") or "", "position": i + 1,
+                               "transform": {"transform_expr": f"`{c['fieldName']}`"}} for i, c in enumerate(ds.columns)])
+        src["source_type"]["loaded"] = False
+        src["finished_at"] = _now()
+
     def _effect(self, ds: Dataset, rev: dict, os_id: int | None) -> None:
         """What a successful job does, all at once."""
         kind = rev["action"]["type"]
+        if os_id is not None and self.output_schemas[os_id].get("_view"):   # column metadata only
+            for oc in self.output_schemas[os_id]["output_columns"]:
+                for col in ds.columns:
+                    if col["fieldName"] == oc["field_name"]:
+                        col.update(name=oc["display_name"], description=oc["description"])
+            os_id = None
         if os_id is not None:
             out = self.output_schemas[os_id]
             cols = sorted(out["output_columns"], key=lambda c: c["position"])
@@ -643,13 +668,17 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST":
                 if rev["closed_at"]:
                     return 400, "This revision is closed"
-                kind = (data or {}).get("source_type") or {}
-                if kind.get("type") != "upload":
-                    return 400, "Only uploads are emulated"
+                kind = dict((data or {}).get("source_type") or {})
+                if kind.get("type") not in ("upload", "view"):
+                    return 400, "Only uploads and dataset sources are emulated"
+                if kind["type"] == "view" and kind.get("fourfour") != ds.id:
+                    return 400, "A dataset source must be the revision's own dataset"
                 src = {"id": emu._next(), "source_type": kind, "parse_options": (data or {}).get("parse_options") or {},
                        "content_type": None, "finished_at": None, "failed_at": None, "created_at": _now(),
                        "_chunks": {}, "_schemas": [], "_revision": rev}
                 emu.sources[src["id"]] = src
+                if kind["type"] == "view":
+                    emu._view_source(src, ds)
                 return 201, emu.source_doc(src)
         if tail == ["plan"] and method == "GET":
             return 200, {"resource": [{"type": "apply_metadata"}], "links": {}}

@@ -225,13 +225,30 @@ def test_metadata_only_revision(emu, creds):
     df = release_df()
     ident = _existing(emu, df, public=True)
     before = [dict(r) for r in emu.datasets[ident].rows]
-    result = dsmapi.publish(df, view_of(df, title="New title", description="New words."), emu.url, creds,
+    result = dsmapi.publish(df, view_of(df, title="New title", description="New words.", columns={}), emu.url, creds,
                             dataset_id=ident, mode="metadata", client=client(emu, creds))
     ds = emu.datasets[ident]
     assert (ds.view["name"], ds.view["description"]) == ("New title", "New words.")
     assert ds.rows == before and ds.public and result.rows == 0 and result.job == "successful"
     assert not [p for _, p in emu.requests if "/source" in p]             # no upload at all
     assert ds.revisions[-1]["output_schema_id"] is None
+
+
+def test_metadata_only_changes_column_descriptions_without_touching_rows(emu, creds):
+    df = release_df()
+    ident = _existing(emu, df, public=True)
+    before = [dict(r) for r in emu.datasets[ident].rows]
+    meta = {"columns": {"Deaths": "Deaths counted by the medical examiner", "ZIP": "ZIP code of residence"}}
+    dsmapi.publish(df, view_of(df, **meta), emu.url, creds, dataset_id=ident, mode="metadata",
+                   client=client(emu, creds))
+    ds = emu.datasets[ident]
+    cols = {c["name"]: c for c in ds.columns}
+    assert cols["Deaths"]["description"] == "Deaths counted by the medical examiner"
+    assert cols["ZIP"]["description"] == "ZIP code of residence" and cols["Deaths"]["dataTypeName"] == "number"
+    assert ds.rows == before and ds.public and ds.view["name"] == META["title"]
+    source = next(s for s in emu.sources.values() if s["_revision"] is ds.revisions[-1])
+    assert source["source_type"] == {"type": "view", "fourfour": ident, "loaded": False}   # not an upload
+    assert not [p for _, p in emu.requests if "/chunk/" in p]
 
 
 # --- the output schema is checked before applying -----------------------------------------------
@@ -702,3 +719,13 @@ def test_the_publish_page_shows_a_failed_job_with_its_next_step(emu, monkeypatch
     shown = " ".join(e.value for e in at.error)
     assert "finished as failed" in shown and "try again" in shown and PASSWORD not in shown
     assert emu.public_ids() == []
+
+
+def test_cli_progress_line_on_a_terminal_only(tmp_path, emu, env_creds, capsys, source_file, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli(capsys, source_file, "--recipe", write_recipe(tmp_path), "--portal", emu.url, "--json")
+    assert code == 0 and json.loads(out)["status"] == "private"             # stdout stays one JSON object
+    assert err.startswith("\r") and err.endswith("\n") and err.count("\n") == 1
+    assert "Creating the dataset (private)" in err and "Uploading" in err and "100%  Done" in err

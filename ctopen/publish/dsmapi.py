@@ -14,7 +14,9 @@ that changes the dataset all at once, with the revision's permission. The calls,
 - upsert: `create_update_revision(metadata)`; the identifier checked (`validate_row_id`) and set on the output
   schema (`set_row_id`).
 - delete: `create_delete_revision()`; only the identifier column is uploaded; the identifier set on the schema.
-- metadata only: `create_update_revision(metadata)` applied without a source.
+- metadata only: `create_update_revision(metadata)` applied without a source; when column names or
+  descriptions changed, `create_replace_revision(metadata)` with `revision.source_from_dataset()` (the dataset
+  itself, not loaded) and `output_schema.change_column_metadata(...).run()`, as socrata-py documents it.
 - make public: `create_update_revision(permission="public")` applied without a source, its own explicit step,
   never in the revision that carries rows; if it fails and the dataset turns out public, a private revision
   sets it back.
@@ -826,13 +828,7 @@ def _send_existing(run: _Run, df, columns, metadata, dataset_id, mode, ident_fie
             raise ConfigError(f"The dataset {dataset_id} has no row identifier, so rows cannot be deleted by one: set "
                               "its row identifier on the portal (or upsert with one first).")
     if mode == "metadata":
-        revision = _open(run, dataset_id, "update", metadata, None)
-        run.revision = revision.attributes.get("revision_seq")
-        say(0.5, f"Applying revision {run.revision} (metadata only)")
-        _apply(run, revision, None, say)
-        run.applied = run.job == "successful"
-        run.steps.append(f"updated metadata (revision {run.revision}, job {run.job})")
-        return 0
+        return _send_metadata(run, view, columns, metadata, say)
     kind = {"replace": "replace", "upsert": "update", "delete": "delete"}[mode]
     revision = _open(run, dataset_id, kind, {} if mode == "delete" else metadata, None)
     run.revision = revision.attributes.get("revision_seq")
@@ -843,6 +839,44 @@ def _send_existing(run: _Run, df, columns, metadata, dataset_id, mode, ident_fie
         return _send_rows(run, revision, df[[id_col.name]], [id_col], ident_field, say, verb="deleted")
     keep = ident_field if mode == "upsert" else (existing_ident if existing_ident in {col.field for col in columns} else None)
     return _send_rows(run, revision, df, columns, keep, say, verb="upserted" if mode == "upsert" else "replaced")
+
+
+def _send_metadata(run: _Run, view: dict, columns: list[_Column], metadata: dict, say: Progress) -> int:
+    """A revision without rows. Column names and descriptions that changed go through a source that is the
+    dataset itself (socrata-py's source_from_dataset, not loaded: no row is read or written) whose output
+    schema changes them (change_column_metadata); the rest is the revision's metadata."""
+    c, ident = run.client, run.dataset_id
+    current = {col.get("fieldName"): col for col in view.get("columns") or [] if isinstance(col, dict)}
+    missing = [col.name for col in columns if col.field not in current]
+    if missing:
+        raise ConfigError(f"The dataset {ident} has no column for {', '.join(missing)}: a metadata update cannot add "
+                          "columns; replace the dataset's rows instead (mode replace).")
+    changes = [(col.field, attr, value) for col in columns
+               for attr, value, old in (("display_name", col.name, current[col.field].get("name")),
+                                        ("description", col.description, current[col.field].get("description")))
+               if value != (old or "")]
+    revision = _open(run, ident, "replace" if changes else "update", metadata, None)
+    run.revision = revision.attributes.get("revision_seq")
+    output = None
+    if changes:
+        say(0.3, "Changing the column names and descriptions")
+
+        def column_changes():
+            source = revision.source_from_dataset()
+            source = source.wait_for_schema(timeout=c.schema_timeout, sleeptime=c.poll)
+            input_schema = source.get_latest_input_schema().wait_for_schema(timeout=c.schema_timeout, sleeptime=c.poll)
+            changed = input_schema.get_latest_output_schema()
+            for field_name, attr, value in changes:
+                changed = changed.change_column_metadata(field_name, attr).to(value)
+            return changed.run()
+
+        output = c.call("changing the column descriptions", column_changes)
+    say(0.5, f"Applying revision {run.revision} (metadata only)")
+    _apply(run, revision, output, say)
+    run.applied = run.job == "successful"
+    run.steps.append(f"updated metadata{' and ' + str(len(changes)) + ' column field(s)' if changes else ''} "
+                     f"(revision {run.revision}, job {run.job})")
+    return 0
 
 
 def _send_rows(run: _Run, revision, df, columns, row_identifier, say, verb: str = "sent") -> int:
