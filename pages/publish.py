@@ -146,7 +146,7 @@ else:
                 except CtopenError as err:
                     layout.show_error(err)
                 else:
-                    results[t.source.sha256] = {**result, "public": True, "status": done.status}
+                    results[t.source.sha256] = {**result, "public": done.public, "status": done.status}
                     st.rerun()
 
 st.subheader("5. Data Access Plan")

@@ -26,7 +26,7 @@ changes the dataset all at once when it succeeds and not at all when it fails; t
 Faults: `fail(kind, method, path, times, processed, delay, retry_after)` answers matching requests with an HTTP
 status (429 with a Retry-After header when given) or a time-out (the server waits `delay` seconds and closes the
 connection; with `processed=True` it does the work first). `fail_job(times)` makes the next jobs finish as
-failed. `mistype[field] = type` makes the portal read a column as another type whatever the transform says.
+failed. `approval = True`: a public revision is held for an approver (the job says approval_submitted). `mistype[field] = type` makes the portal read a column as another type whatever the transform says.
 """
 from __future__ import annotations
 
@@ -124,6 +124,7 @@ class DsmapiEmulator:
         self.faults: list[Fault] = []
         self.failing_jobs = 0
         self.mistype: dict[str, str] = {}
+        self.approval = False                   # making a dataset public waits for an approver
         self.requests: list[tuple[str, str]] = []
         self.bodies: list[bytes] = []
         self.headers: list[dict] = []
@@ -358,10 +359,14 @@ class DsmapiEmulator:
         job = {"id": self._next(), "status": "initializing", "created_at": _now(), "finished_at": None,
                "output_schema_id": os_id, "log": [{"stage": "started", "details": None, "time": _now()}],
                "_revision": rev, "_polls": 0, "_fail": failing}
+        if self.approval and rev["action"].get("permission") == "public":   # held for an approver: no change
+            job.update(key="approval_submitted", status="submitted_for_approval")
         rev["task_sets"].append({k: v for k, v in job.items() if not k.startswith("_")})
         rev["output_schema_id"] = os_id
         rev["closed_at"] = _now()
         self.jobs[job["id"]] = job
+        if job.get("key") == "approval_submitted":
+            return job
         if self.job_polls <= 0:
             self._finish(job)
         return job
@@ -436,7 +441,7 @@ class DsmapiEmulator:
         ds.published = True
 
     def _poll(self, job: dict) -> None:
-        if job["finished_at"] is None:
+        if job["finished_at"] is None and job.get("key") != "approval_submitted":
             job["_polls"] += 1
             if job["_polls"] >= self.job_polls:
                 self._finish(job)

@@ -139,6 +139,14 @@ def test_make_public_is_its_own_revision(emu, creds):
     assert emu.datasets[created.dataset_id].rows == portal_rows(df)
 
 
+def test_make_public_held_for_the_portals_approvers_is_not_called_public(emu, creds):
+    emu.approval = True
+    created = dsmapi.publish(release_df(), view_of(release_df()), emu.url, creds, client=client(emu, creds))
+    done = dsmapi.make_public(created.dataset_id, emu.url, creds, client=client(emu, creds))
+    assert (done.status, done.public, done.job, done.revision_id) == ("private", False, "submitted_for_approval", 1)
+    assert any("approvers decide" in s for s in done.steps) and emu.public_ids() == []
+
+
 def test_make_public_in_the_same_run_only_when_asked_and_after_the_rows(emu, creds):
     df = release_df()
     private = dsmapi.publish(df, view_of(df), emu.url, creds, client=client(emu, creds))

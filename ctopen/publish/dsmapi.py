@@ -333,6 +333,8 @@ class _Run:
     applied: bool = False           # that job succeeded
     public: bool = False
     seen: bool = False              # the dataset was created by this run or its state read
+    permission_revision: int | None = None   # the revision that made it public (or private again)
+    permission_job: str | None = None
     open_revisions: list = field(default_factory=list)   # opened on an existing dataset, not applied yet
     steps: list[str] = field(default_factory=list)
 
@@ -605,7 +607,9 @@ def _follow_revision(run: _Run, revision, say: Progress, what: str) -> None:
         run.open_revisions.remove(revision)
     started = time.monotonic()
     while True:
-        job = _started_job(run, revision) or {}
+        c.call("reading the revision", revision.show)     # a revision that cannot be read ends the wait
+        jobs = revision.attributes.get("task_sets") or revision.attributes.get("upsert_jobs") or []
+        job = jobs[-1] if jobs else {}
         if job.get("finished_at") or job.get("status") in ("successful", "failure"):
             return _job_outcome(run, seq, job)
         if time.monotonic() - started > c.job_timeout:
@@ -679,7 +683,7 @@ def _row_identifier(view: dict) -> str | None:
     return (view.get("metadata") or {}).get("rowIdentifier")
 
 
-def _set_permission(run: _Run, public: bool, say: Progress) -> int | None:
+def _set_permission(run: _Run, public: bool, say: Progress) -> str | None:
     """A revision whose only change is the permission, applied; the dataset's permission read back."""
     c, ident = run.client, run.dataset_id
     word = "public" if public else "private"
@@ -690,11 +694,15 @@ def _set_permission(run: _Run, public: bool, say: Progress) -> int | None:
         _apply(run, revision, None, say, what=f"making the dataset {word} (revision {seq})")
     finally:
         job, (run.revision, run.job, run.applied) = run.job, saved
+        run.permission_revision, run.permission_job = seq, job
+    if job == "submitted_for_approval":      # the portal's approval workflow decides; nothing is public yet
+        run.steps.append(f"submitted to be made {word} (revision {seq}): the portal's approvers decide")
+        return job
     if is_public(c.view(ident)) != public:
         raise _Refused(f"The portal applied revision {seq} but the dataset {ident} is not {word}: check its "
                        f"permission on the portal ({c.portal}/d/{ident}).")
     run.steps.append(f"made {word} (revision {seq}, job {job})")
-    return seq
+    return job
 
 
 def _make_public(run: _Run, say: Progress) -> None:
@@ -703,8 +711,7 @@ def _make_public(run: _Run, say: Progress) -> None:
     c, ident = run.client, run.dataset_id
     say(0.9, "Making the dataset public")
     try:
-        _set_permission(run, True, say)
-        run.public = True
+        run.public = _set_permission(run, True, say) == "successful"
     except (_StepFailed, _Refused) as exc:
         _discard_open(run)
         try:
@@ -917,8 +924,9 @@ def make_public(dataset_id: str, portal: str | None, credentials: "soda.Credenti
             run.applied = False
             raise run.fail(failed) from None
         rows = int(view.get("rowCount") or 0)
-        return soda.PortalResult("public", dataset_id, soda.dataset_url(portal, dataset_id), rows, True,
-                                 run.steps or ["already public"], api="dsmapi")
+        return soda.PortalResult("public" if run.public else "private", dataset_id, soda.dataset_url(portal, dataset_id),
+                                 rows, run.public, run.steps or ["already public"], api="dsmapi",
+                                 revision_id=run.permission_revision, job=run.permission_job)
     finally:
         if own:
             c.close()

@@ -702,10 +702,10 @@ def make_public_logged(dataset_id: str, portal: str | None, credentials: Credent
         else:
             result = make_public(dataset_id, portal, credentials, client=client)
     except PublishError as exc:
-        plog.record(status="failed", public=getattr(exc, "public", None), job=getattr(exc, "job", None),
-                    message=str(exc), **common)
+        plog.record(status="failed", public=getattr(exc, "public", None), message=str(exc), **common)
         raise
-    plog.record(status="public", public=True, message="made public after review; " + "; ".join(result.steps), **common)
+    plog.record(status=result.status, public=result.public, revision_id=result.revision_id, job=result.job,
+                message="make public after review: " + "; ".join(result.steps), **common)
     return result
 
 
