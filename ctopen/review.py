@@ -411,8 +411,10 @@ class Review:
             roles = self.release_roles
             quasi = [c for c, r in roles.items() if r == "quasi"]
             sensitive = [c for c, r in roles.items() if r == "sensitive"]
+            # the verdict needs the classes, k and l, not every combination of columns (the Risk page asks for
+            # those on the analyst's own choice): combinations=False keeps a change live on a wide file
             return assess(self.release, quasi, sensitive=sensitive, k=self.threshold,
-                          suppressed=self.applied.suppressed)
+                          suppressed=self.applied.suppressed, combinations=False)
         return self._memo("risk", _token(self._applied_token(), self._roles_token(), self.threshold), build)
 
     @property

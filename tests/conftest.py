@@ -1,4 +1,7 @@
+import gzip
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -6,15 +9,31 @@ import pytest
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+REAL = ROOT / "tests" / "data" / "real"          # whole real CT files, gzipped (sources in tests/data/README.md)
+SAMPLE = ROOT / "ctopen" / "data" / "sample"      # the app's sample: the drug-deaths file, whole
 
 
-def shared_file(name: str) -> Path:
-    """A real CT open-data file from ../shared/data (read-only)."""
-    path = SHARED / name
+def real_file(name: str) -> Path:
+    """A whole real CT open-data file from the repository (read-only), so a fresh clone runs every test:
+    the app's sample, or tests/data/real/NAME.gz unpacked once into a temporary folder. A name the
+    repository does not hold is an error, never a skip."""
+    if (SAMPLE / name).exists():
+        return SAMPLE / name
+    packed = REAL / f"{name}.gz"
+    if not packed.exists():
+        raise FileNotFoundError(f"{packed} is not in the repository: add a copy (or a trim) under tests/data")
+    data = packed.read_bytes()
+    folder = Path(tempfile.gettempdir()) / f"ctopen-test-data-{hashlib.sha256(data).hexdigest()[:16]}"
+    path = folder / name
     if not path.exists():
-        pytest.skip(f"{path} is not available")
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f".{name}.{os.getpid()}"
+        part.write_bytes(gzip.decompress(data))
+        os.replace(part, path)        # atomic: parallel workers never read half a file
     return path
+
+
+shared_file = real_file   # the former name (the files used to be read from outside the repository)
 
 
 DRUG = "accidental_drug_deaths_2012_2018.csv"
@@ -34,3 +53,25 @@ def drug_table():
 def _state_dir(tmp_path, monkeypatch):
     """Each test writes its publish log and caches in its own folder."""
     monkeypatch.setenv("CTOPEN_STATE_DIR", str(tmp_path / "state"))
+
+
+# --- CI: no test may be skipped, except the browser tests where Chromium cannot be installed ----------
+_SKIPPED: list[tuple[str, str]] = []
+ALLOWED_SKIP = "chromium is not installed"
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
+        _SKIPPED.append((report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With CTOPEN_NO_SKIPS=1 (CI), a skipped test fails the run: a fresh clone must run every test."""
+    if os.environ.get("CTOPEN_NO_SKIPS") != "1":
+        return
+    bad = [(n, r) for n, r in _SKIPPED if ALLOWED_SKIP not in r]
+    if bad:
+        lines = "\n".join(f"  {n}: {r}" for n, r in bad[:20])
+        print(f"\nCTOPEN_NO_SKIPS: {len(bad)} test(s) were skipped, and none may be:\n{lines}")
+        session.exitstatus = 1

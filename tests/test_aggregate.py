@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ctopen.aggregate import TOTAL, aggregate, apply_step
 from ctopen.errors import RecipeError
-from tests.conftest import DRUG, shared_file
+from tests.conftest import DRUG, real_file
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_category_named_total_is_refused():
 
 def test_drug_deaths_by_county_year_sex():
     from ctopen.load import load
-    df = load(shared_file(DRUG)).df.copy()
+    df = load(real_file(DRUG)).df.copy()
     df["Year"] = df["Date"].str.extract(r"(\d{4})", expand=False)
     t = aggregate(df, ["ResidenceCounty", "Year", "Sex"])
     f = t.frame

@@ -10,31 +10,31 @@ from ctopen.cli import main
 from ctopen.errors import RecipeError
 from ctopen.load import load
 from ctopen.values import parse_numbers
-from tests.conftest import COVID, DRUG, LICENSES, PRETRIAL, REAL_ESTATE, shared_file
+from tests.conftest import COVID, DRUG, LICENSES, PRETRIAL, REAL_ESTATE, real_file
 
 
 @pytest.fixture(scope="module")
 def real_estate():
-    return load(shared_file(REAL_ESTATE))
+    return load(real_file(REAL_ESTATE))
 
 
 @pytest.fixture(scope="module")
 def licenses():
-    return load(shared_file(LICENSES))
+    return load(real_file(LICENSES))
 
 
 @pytest.fixture(scope="module")
 def covid():
-    return load(shared_file(COVID))
+    return load(real_file(COVID))
 
 
 @pytest.fixture(scope="module")
 def drug():
-    return load(shared_file(DRUG))
+    return load(real_file(DRUG))
 
 
 def raw(name, rows=None):
-    df = pd.read_csv(shared_file(name), dtype=str, keep_default_na=False, na_values=[""])
+    df = pd.read_csv(real_file(name), dtype=str, keep_default_na=False, na_values=[""])
     return df.head(rows) if rows else df
 
 
@@ -143,7 +143,7 @@ def test_all_caps_is_quiet_on_codes_identifiers_and_mixed_case(licenses, covid, 
     found = {f.column for f in by(checks.run(licenses), "all_caps")}
     assert not {"state", "credentialtype", "fullcredentialcode", "zip"} & found       # "CT", "CSP", "CSP.0050262"
     assert not by(checks.run(covid), "all_caps")                                        # "Sharon", "Cheshire"
-    pretrial = load(shared_file(PRETRIAL))
+    pretrial = load(real_file(PRETRIAL))
     assert "IDENTIFIER" not in {f.column for f in by(checks.run(pretrial), "all_caps")}  # "ZZSRHJZW" is an ID
 
 
@@ -180,7 +180,7 @@ def test_database_style_headers_on_drug_deaths(drug):
 
 
 def test_unnamed_row_number_column_on_pretrial_gets_a_drop_fix():
-    table = load(shared_file(PRETRIAL))
+    table = load(real_file(PRETRIAL))
     first = table.df.columns[0]
     f = by(checks.run(table), "header_unclear", first)[0]
     assert f.fix == {"op": "drop", "column": first} and "row number" in f.message
@@ -300,7 +300,7 @@ def test_findings_have_the_public_keys(real_estate):
 # --- CLI -------------------------------------------------------------------------------------------------
 
 def test_check_cli_json(capsys):
-    assert main(["check", str(shared_file(REAL_ESTATE)), "--json"]) == 0
+    assert main(["check", str(real_file(REAL_ESTATE)), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     cols = {f["column"] for f in out["findings"] if f["check"] == "number_format"}
     assert cols == {"Sale Amount", "Assessed Value"}
@@ -327,7 +327,7 @@ def wired(monkeypatch):
 def test_check_cli_with_a_recipe_checks_the_release_table(tmp_path, capsys, wired):
     r = tmp_path / "r.json"
     r.write_text(json.dumps({"version": 1, "steps": [{"op": "format_number", "column": "Sale Amount"}]}))
-    assert main(["check", str(shared_file(REAL_ESTATE)), "--recipe", str(r), "--json"]) == 0
+    assert main(["check", str(real_file(REAL_ESTATE)), "--recipe", str(r), "--json"]) == 0
     cols = {f["column"] for f in json.loads(capsys.readouterr().out)["findings"] if f["check"] == "number_format"}
     assert cols == {"Assessed Value"}
 
@@ -335,7 +335,7 @@ def test_check_cli_with_a_recipe_checks_the_release_table(tmp_path, capsys, wire
 def test_check_cli_with_a_drop_recipe(tmp_path, capsys):
     r = tmp_path / "r.json"
     r.write_text(json.dumps({"version": 1, "steps": [{"op": "drop", "column": "Sale Amount"}]}))
-    assert main(["check", str(shared_file(REAL_ESTATE)), "--recipe", str(r), "--json"]) == 0
+    assert main(["check", str(real_file(REAL_ESTATE)), "--recipe", str(r), "--json"]) == 0
     cols = {f["column"] for f in json.loads(capsys.readouterr().out)["findings"] if f["check"] == "number_format"}
     assert cols == {"Assessed Value"}
 
@@ -392,8 +392,8 @@ def test_escape_formulas_makes_no_cell_a_formula_and_leaves_numbers(text):
 def test_non_iso_dates_fire_on_real_estate_and_the_fix_makes_portal_dates():
     from ctopen.publish.socrata import portal_type
     from ctopen.transform import apply
-    from tests.conftest import REAL_ESTATE, shared_file
-    t = load(shared_file(REAL_ESTATE))
+    from tests.conftest import REAL_ESTATE, real_file
+    t = load(real_file(REAL_ESTATE))
     found = [f for f in checks.run(t) if f.check == "date_format"]
     assert [f.column for f in found] == ["Date Recorded"] and found[0].count == 40946
     out = apply(t.df, {"version": 1, "steps": [found[0].fix]})
@@ -402,8 +402,8 @@ def test_non_iso_dates_fire_on_real_estate_and_the_fix_makes_portal_dates():
 
 def test_generalized_dates_are_not_called_badly_written_dates():
     from ctopen.transform import apply
-    from tests.conftest import DRUG, shared_file
-    t = load(shared_file(DRUG))
+    from tests.conftest import DRUG, real_file
+    t = load(real_file(DRUG))
     years = apply(t.df, {"version": 1, "steps": [{"op": "generalize", "column": "Date", "hierarchy": "date", "level": 3}]})
     assert not [f for f in checks.run(years.df, types=t.types) if f.check == "date_format"]
     iso = pd.DataFrame({"when": ["2022-01-03", "2021-12-31T10:15:00"], "n": ["1", "2"]}, dtype="str")

@@ -7,7 +7,7 @@ import pytest
 from ctopen import rules
 from ctopen.detect import Detection, build_engine, detect, header_hits, mask, mask_spans
 from ctopen.recognizers import looks_like_person_name, person_name_share
-from tests.conftest import COVID, DRUG, LICENSES, PRETRIAL, REAL_ESTATE, shared_file
+from tests.conftest import COVID, DRUG, LICENSES, PRETRIAL, REAL_ESTATE, real_file
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def engine():
 
 def _roles(path, engine) -> tuple[dict, Detection]:
     from ctopen.load import load
-    d = detect(load(shared_file(path)).df, engine=engine)
+    d = detect(load(real_file(path)).df, engine=engine)
     return d.roles(), d
 
 
@@ -290,7 +290,7 @@ def test_a_missing_spacy_model_is_a_plain_error():
 
 def test_cli_prints_the_public_keys(capsys):
     from ctopen.cli import main
-    assert main(["detect", str(shared_file(PRETRIAL)), "--json"]) == 0
+    assert main(["detect", str(real_file(PRETRIAL)), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out) == ["file", "rows", "engine", "columns"]
     assert out["rows"] == 16134

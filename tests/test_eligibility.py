@@ -184,10 +184,10 @@ def _roles(df, **given):
 
 
 def test_drug_deaths_scenario_is_blocked_until_transformed():
-    from tests.conftest import DRUG, shared_file
+    from tests.conftest import DRUG, real_file
     from ctopen.load import load
     from ctopen.review import Review
-    df = load(shared_file(DRUG)).df
+    df = load(real_file(DRUG)).df
     roles = {"ID": "direct", "Age": "quasi", "Sex": "quasi", "Race": "quasi", "ResidenceCity": "quasi"}
     review = Review(df, {"version": 1, "steps": [], "roles": roles})
     v = el.verdict(answers(privacy=None), review.gate)
@@ -201,11 +201,11 @@ def test_drug_deaths_scenario_is_blocked_until_transformed():
 
 
 def test_licenses_scenario_passes_by_recorded_exception():
-    from tests.conftest import LICENSES, shared_file
+    from tests.conftest import LICENSES, real_file
     from ctopen.load import load
     from ctopen.publish import gate
     from ctopen.review import Review
-    df = load(shared_file(LICENSES)).df
+    df = load(real_file(LICENSES)).df
     recipe = {"version": 1, "steps": [], "roles": {"name": "direct", "address": "direct", "zip": "quasi", "city": "quasi"}}
     review = Review(df, recipe)
     assert not review.gate.passed

@@ -7,11 +7,11 @@ from ctopen.errors import RecipeError
 from ctopen.load import load
 from ctopen.review import Review
 from ctopen.transform import apply
-from tests.conftest import REAL_ESTATE, shared_file
+from tests.conftest import REAL_ESTATE, real_file
 
 
 def test_format_number_on_the_real_estate_sales_through_apply():
-    t = load(shared_file(REAL_ESTATE))
+    t = load(real_file(REAL_ESTATE))
     r = {"version": 1, "steps": [{"op": "format_number", "column": "Sale Amount"}, {"op": "drop", "column": "Address"}]}
     out = apply(t.df, r)
     assert "Address" not in out.df.columns
@@ -64,7 +64,7 @@ def test_fix_steps_may_follow_an_aggregate_but_privacy_steps_may_not():
 
 def _drug_counts(threshold=5):
     from tests.conftest import DRUG
-    t = load(shared_file(DRUG))
+    t = load(real_file(DRUG))
     recipe = {"version": 1, "roles": {"ID": "direct", "Sex": "quasi", "ResidenceCity": "quasi"},
               "steps": [{"op": "generalize", "column": "ResidenceCity", "hierarchy": "ct_town", "level": 1},
                         {"op": "aggregate", "by": ["ResidenceCity", "Sex"], "threshold": threshold}]}

@@ -7,7 +7,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from ctopen import hierarchies as H
 from ctopen.errors import RecipeError
 from ctopen.load import load
-from tests.conftest import DRUG, LICENSES, shared_file
+from tests.conftest import DRUG, LICENSES, real_file
 
 
 def S(*values):
@@ -16,12 +16,12 @@ def S(*values):
 
 @pytest.fixture(scope="module")
 def drug():
-    return load(shared_file(DRUG)).df
+    return load(real_file(DRUG)).df
 
 
 @pytest.fixture(scope="module")
 def licenses():
-    return load(shared_file(LICENSES)).df
+    return load(real_file(LICENSES)).df
 
 
 # --- dates ---------------------------------------------------------------------------------------

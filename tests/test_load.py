@@ -13,7 +13,7 @@ from ctopen import settings
 from ctopen.errors import CtopenError, LimitError, LoadError
 from ctopen.load import load
 from ctopen.profile import profile_dict
-from tests.conftest import COVID, DRUG, LICENSES, PRETRIAL, REAL_ESTATE, ROOT, shared_file
+from tests.conftest import COVID, DRUG, LICENSES, PRETRIAL, REAL_ESTATE, ROOT, real_file
 
 
 # --- the real files --------------------------------------------------------------------------
@@ -22,26 +22,26 @@ from tests.conftest import COVID, DRUG, LICENSES, PRETRIAL, REAL_ESTATE, ROOT, s
     (DRUG, (5105, 41)), (LICENSES, (1000, 21)), (REAL_ESTATE, (40946, 8)), (COVID, (39884, 16)), (PRETRIAL, (16134, 7)),
 ])
 def test_real_files_load_with_the_right_shape(name, shape):
-    table = load(shared_file(name))
+    table = load(real_file(name))
     assert table.df.shape == shape
     assert table.source.format == "csv" and table.source.delimiter == "," and table.source.header_row == 1
 
 
 def test_drug_deaths_keeps_line_breaks_inside_quoted_geo_cells():
-    table = load(shared_file(DRUG))
+    table = load(real_file(DRUG))
     geo = table.df["DeathCityGeo"].dropna()
     assert geo.str.contains("\n").any()
     assert table.types["Date"] == "date" and table.types["Age"] == "integer"
 
 
 def test_licenses_zip_keeps_leading_zeros_as_text():
-    table = load(shared_file(LICENSES))
+    table = load(real_file(LICENSES))
     assert "060012101" in set(table.df["zip"])
     assert table.types["zip"] == "text"
 
 
 def test_real_estate_sale_amount_is_a_formatted_number():
-    table = load(shared_file(REAL_ESTATE))
+    table = load(real_file(REAL_ESTATE))
     assert table.types["Sale Amount"] == "integer"
     assert "Sale Amount" in table.formatted_numbers
     assert any("Sale Amount" in w and "295,000" in w for w in table.warnings)
@@ -49,7 +49,7 @@ def test_real_estate_sale_amount_is_a_formatted_number():
 
 
 def test_pretrial_unnamed_first_column_is_reported():
-    table = load(shared_file(PRETRIAL))
+    table = load(real_file(PRETRIAL))
     first = table.df.columns[0]
     assert first == "column_1"
     assert any("blank header" in w for w in table.warnings)
@@ -57,7 +57,7 @@ def test_pretrial_unnamed_first_column_is_reported():
 
 
 def test_covid_header_trailing_space_is_kept():
-    table = load(shared_file(COVID))
+    table = load(real_file(COVID))
     assert "Total cases " in table.df.columns
 
 
@@ -251,7 +251,7 @@ def _cli(*args):
 
 
 def test_cli_profile_json_keys_and_user_errors(tmp_path):
-    p = _cli("profile", shared_file(LICENSES), "--json")
+    p = _cli("profile", real_file(LICENSES), "--json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert {"file", "format", "sheet", "sheets", "encoding", "delimiter", "header_row", "rows", "columns", "warnings"} <= set(d)

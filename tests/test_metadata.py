@@ -9,7 +9,7 @@ from ctopen import metadata as md
 from ctopen import settings
 from ctopen.cli import main
 from ctopen.load import load
-from tests.conftest import COVID, DRUG, LICENSES, REAL_ESTATE, shared_file
+from tests.conftest import COVID, DRUG, LICENSES, REAL_ESTATE, real_file
 
 COMPLETE = {
     "title": "Accidental Drug Related Deaths in Connecticut, 2012-2018",
@@ -229,7 +229,7 @@ def test_portal_type_is_one_decision_for_the_preview_and_the_publisher(values, e
 
 def test_column_skeletons_follow_the_release_types():
     from ctopen.transform import apply
-    t = load(shared_file(DRUG))
+    t = load(real_file(DRUG))
     banded = apply(t.df, {"version": 1, "steps": [{"op": "generalize", "column": "Age", "hierarchy": "age", "level": 2}]})
     assert md.suggest(t)["columns"]["Age"].startswith("A whole number")
     assert md.suggest(t, None, banded)["columns"]["Age"].startswith("Text")    # "20-29" is sent as text
@@ -250,7 +250,7 @@ def test_geographic_unit_follows_the_generalized_towns(level, unit):
 
 def test_geographic_unit_is_the_finest_the_release_holds():
     from ctopen.transform import apply
-    t = load(shared_file(DRUG))
+    t = load(real_file(DRUG))
     towns = [{"op": "generalize", "column": c, "hierarchy": "ct_town", "level": 1}
              for c in ("ResidenceCity", "DeathCity", "InjuryCity")]
     geo = [{"op": "drop", "column": c} for c in ("DeathCityGeo", "ResidenceCityGeo", "InjuryCityGeo")]
@@ -296,7 +296,7 @@ def test_dcat_record():
     (COVID, "Municipality", "2020-03-24"),
 ])
 def test_suggestions_from_real_files(name, unit, start):
-    table = load(shared_file(name))
+    table = load(real_file(name))
     s = md.suggest(table)
     assert s["geographic_unit"] == unit
     if start:
@@ -307,7 +307,7 @@ def test_suggestions_from_real_files(name, unit, start):
 
 
 def test_suggestions_follow_the_release_table():
-    table = load(shared_file(DRUG))
+    table = load(real_file(DRUG))
     release = table.df.drop(columns=["Date", "ResidenceCity", "DeathCity", "InjuryCity", "DeathCityGeo",
                                      "ResidenceCityGeo", "InjuryCityGeo", "Location", "LocationifOther"])
     s = md.suggest(table, release=release)
@@ -334,7 +334,7 @@ def test_metadata_validate_cli(tmp_path, capsys):
 def test_metadata_validate_cli_against_a_file(tmp_path, capsys):
     r = tmp_path / "r.json"
     r.write_text(json.dumps({"version": 1, "steps": [{"op": "drop", "column": "ID"}], "metadata": COMPLETE}))
-    assert main(["metadata", "validate", str(r), "--file", str(shared_file(DRUG)), "--json"]) == 0
+    assert main(["metadata", "validate", str(r), "--file", str(real_file(DRUG)), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     msg = next(f["message"] for f in out["findings"] if f["check"] == "column_descriptions")
     assert "of 40 published column(s)" in msg and "'ID'" not in msg
@@ -356,8 +356,8 @@ def test_temporal_coverage_comes_from_the_data_not_the_generalized_release():
     from ctopen.load import load
     from ctopen.transform import apply
     from ctopen import metadata as md
-    from tests.conftest import DRUG, shared_file
-    t = load(shared_file(DRUG))
+    from tests.conftest import DRUG, real_file
+    t = load(real_file(DRUG))
     years = apply(t.df, {"version": 1, "steps": [{"op": "generalize", "column": "Date", "hierarchy": "date", "level": 3}]})
     assert md.suggest(t, None, years)["temporal_coverage"] == "2012-01-01 to 2018-12-31"
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ctopen import report
-from tests.conftest import DRUG, LICENSES, shared_file
+from tests.conftest import DRUG, LICENSES, real_file
 
 
 class Col:
@@ -103,7 +103,7 @@ def test_without_eligibility_it_says_so():
 
 def test_licenses_exception_is_carried_into_the_report():
     from ctopen.load import load
-    t = load(shared_file(LICENSES))
+    t = load(real_file(LICENSES))
     names = [c for c in t.df.columns if "name" in c.lower()]
     assert names
     direct = names + ["credentialid", "fullcredentialcode", "credentialnumber", "address"]
@@ -123,7 +123,7 @@ def test_drug_deaths_real_file_figures_match_risk():
     from ctopen.load import load
     from ctopen.risk import assess
     from ctopen.transform import apply
-    t = load(shared_file(DRUG))
+    t = load(real_file(DRUG))
     qi = ["Age", "Sex", "Race", "ResidenceCity"]
     recipe = {"version": 1, "roles": {c: "quasi" for c in qi},
               "steps": [{"op": "drop", "column": "ResidenceCity"},

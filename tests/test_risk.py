@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ctopen import risk
 from ctopen.cli import main
 from ctopen.risk import RiskError, assess, key_combinations, riskiest, what_if
-from tests.conftest import DRUG, LICENSES, PRETRIAL, REAL_ESTATE, shared_file
+from tests.conftest import DRUG, LICENSES, PRETRIAL, REAL_ESTATE, real_file
 
 
 def frame(**cols) -> pd.DataFrame:
@@ -329,7 +329,7 @@ def groupby_figures(df, quasi, sensitive, k):
 ])
 def test_real_files_match_a_plain_groupby(name, quasi, sensitive):
     from ctopen.load import load
-    df = load(shared_file(name)).df
+    df = load(real_file(name)).df
     r = assess(df, quasi, sensitive, k=5)
     ref = groupby_figures(df, quasi, sensitive, 5)
     assert (r.classes, r.k_min, r.records_at_risk, r.uniques) == (ref["classes"], ref["k_min"], ref["records_at_risk"], ref["uniques"])
@@ -350,7 +350,7 @@ def test_drug_deaths_scenario_figures(drug_table):
 # --- CLI ----------------------------------------------------------------------------------------
 
 def test_cli_json_equals_to_dict(capsys, drug_table):
-    path = shared_file(DRUG)
+    path = real_file(DRUG)
     assert main(["risk", str(path), "--qi", "Age", "--qi", "Sex", "--qi", "Race", "--sensitive", "COD", "--k", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == json.loads(json.dumps(assess(drug_table.df, ["Age", "Sex", "Race"], ["COD"], k=3).to_dict()))
@@ -358,7 +358,7 @@ def test_cli_json_equals_to_dict(capsys, drug_table):
 
 
 def test_cli_text_summary_and_unknown_column(capsys):
-    path = shared_file(DRUG)
+    path = real_file(DRUG)
     assert main(["risk", str(path), "--qi", "Age", "Sex", "Race", "ResidenceCity"]) == 0
     text = capsys.readouterr().out
     assert "Unique records: 3,031 (59.4%)" in text and "Records in groups smaller than 5: 4,881" in text

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ctopen import search
 from ctopen.errors import CtopenError, RecipeError
-from tests.conftest import DRUG, shared_file
+from tests.conftest import DRUG, real_file
 
 
 class Ladder:
@@ -412,7 +412,7 @@ def _cli(argv):
 
 
 def test_cli_json_keys_and_apply_round_trip(tmp_path):
-    path = shared_file(DRUG)
+    path = real_file(DRUG)
     code, out = _cli(["recommend", str(path), "--qi", "Date", "Age", "Sex", "Race", "ResidenceCity",
                       "--k", "5", "--max-suppression", "0.01", "--json"])
     assert code == 0
@@ -428,7 +428,7 @@ def test_cli_json_keys_and_apply_round_trip(tmp_path):
 
 
 def test_cli_text_and_errors(capsys):
-    path = shared_file(DRUG)
+    path = real_file(DRUG)
     code, out = _cli(["recommend", str(path), "--qi", "Sex", "Race", "--k", "3"])
     assert code == 0 and "Levels:" in out and "python -m ctopen apply" in out
     code, _ = _cli(["recommend", str(path), "--qi", "Sex", "--l", "2"])

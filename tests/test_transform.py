@@ -12,7 +12,7 @@ from ctopen import transform
 from ctopen.cli import main
 from ctopen.errors import ConfigError, RecipeError
 from ctopen.load import load
-from tests.conftest import DRUG, LICENSES, shared_file
+from tests.conftest import DRUG, LICENSES, real_file
 
 KEY = b"a test key that is long enough"
 
@@ -23,7 +23,7 @@ def frame(**cols):
 
 @pytest.fixture(scope="module")
 def drug():
-    return load(shared_file(DRUG)).df
+    return load(real_file(DRUG)).df
 
 
 # --- steps and log ---------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_aggregate_is_dispatched_to_the_aggregate_module():
 # --- suggesting a ladder -----------------------------------------------------------------------
 
 def test_suggest_hierarchy_on_real_columns(drug):
-    lic = load(shared_file(LICENSES)).df
+    lic = load(real_file(LICENSES)).df
     assert transform.suggest_hierarchy("Date", drug["Date"]) == ("date", {})
     assert transform.suggest_hierarchy("Age", drug["Age"]) == ("age", {"top_code": 90})
     assert transform.suggest_hierarchy("ResidenceCity", drug["ResidenceCity"]) == ("ct_town", {"via": "county"})

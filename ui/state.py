@@ -162,11 +162,8 @@ def pseudonym_key() -> bytes | None:
 
     from ctopen.settings import PSEUDONYM_KEY_ENV
     value = os.environ.get(PSEUDONYM_KEY_ENV)
-    if not value:
-        try:
-            value = st.secrets.get("ctopen", {}).get("pseudonym_key")
-        except Exception:  # noqa: BLE001 - no secrets.toml at all is normal
-            value = None
+    if not value and st.secrets.load_if_toml_exists():   # no secrets file at all is the usual case
+        value = st.secrets.get("ctopen", {}).get("pseudonym_key")
     return value.encode() if value else None
 
 

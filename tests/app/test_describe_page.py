@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from ctopen import metadata as md
 from ctopen.load import load
-from tests.conftest import REAL_ESTATE, ROOT, shared_file
+from tests.conftest import REAL_ESTATE, ROOT, real_file
 from tests.app.helpers import empty
 
 APP = str(ROOT / "app.py")
@@ -16,7 +16,7 @@ PAGE = "pages/describe.py"
 @pytest.fixture(scope="module")
 def sales(tmp_path_factory):
     """300 real sales (amounts written "295,000", addresses in ALL CAPS)."""
-    df = pd.read_csv(shared_file(REAL_ESTATE), dtype=str, keep_default_na=False, na_values=[""]).head(300)
+    df = pd.read_csv(real_file(REAL_ESTATE), dtype=str, keep_default_na=False, na_values=[""]).head(300)
     path = tmp_path_factory.mktemp("d") / "sales.csv"
     df.to_csv(path, index=False)
     return load(path)

@@ -4,7 +4,7 @@ import io
 import openpyxl
 
 from tests.app.helpers import app, errors, loaded
-from tests.conftest import LICENSES, shared_file
+from tests.conftest import LICENSES, real_file
 
 
 def _metric(at, label):
@@ -27,7 +27,7 @@ def test_sample_loads_with_its_row_count_and_profile():
 
 def test_upload_a_real_file():
     at = app().run()
-    at.file_uploader[0].upload(LICENSES, shared_file(LICENSES).read_bytes(), "text/csv").run()
+    at.file_uploader[0].upload(LICENSES, real_file(LICENSES).read_bytes(), "text/csv").run()
     assert not errors(at)
     assert _metric(at, "Rows") == "1,000" and _metric(at, "Columns") == "21"
 

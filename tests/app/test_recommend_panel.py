@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ctopen.load import load
-from tests.conftest import DRUG, ROOT, shared_file
+from tests.conftest import DRUG, ROOT, real_file
 from tests.app.helpers import empty
 
 APP = str(ROOT / "app.py")
@@ -18,7 +18,7 @@ ROLES = {"ID": "direct", "Date": "quasi", "Age": "quasi", "Sex": "quasi", "Race"
 
 @pytest.fixture(scope="module")
 def drug_slice(tmp_path_factory):
-    df = pd.read_csv(shared_file(DRUG), dtype=str, keep_default_na=False, na_values=[""]).head(800)
+    df = pd.read_csv(real_file(DRUG), dtype=str, keep_default_na=False, na_values=[""]).head(800)
     path = tmp_path_factory.mktemp("r") / "drug.csv"
     df.to_csv(path, index=False)
     return load(path)
@@ -153,7 +153,7 @@ def test_apply_keeps_the_state_column_of_a_town_step(monkeypatch):
 
 
 def test_too_many_combinations_offers_to_remove_repeating_columns():
-    at = page(load(shared_file(DRUG)), steps=[{"op": "drop", "column": "ID"}]).run()
+    at = page(load(real_file(DRUG)), steps=[{"op": "drop", "column": "ID"}]).run()
     qi = next(m for m in at.multiselect if m.label == "Quasi-identifiers to generalize")
     qi.set_value(["Date", "Age", "Sex", "Race", "ResidenceCity", "ResidenceCounty", "DeathCity", "DeathCounty",
                   "InjuryCity", "InjuryCounty", "DeathCityGeo", "ResidenceCityGeo", "InjuryCityGeo"]).run()

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from ctopen.load import load
 from ctopen.risk import assess
-from tests.conftest import DRUG, shared_file
+from tests.conftest import DRUG, real_file
 from tests.app.helpers import empty
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -114,7 +114,7 @@ def test_choices_survive_leaving_the_page():
 
 
 def test_real_file_page_agrees_with_assess():
-    t = load(shared_file(DRUG))
+    t = load(real_file(DRUG))
     roles = {"Age": "quasi", "Sex": "quasi", "Race": "quasi", "ResidenceCity": "quasi", "COD": "sensitive", "ID": "direct"}
     roles = {c: roles.get(c, "other") for c in t.df.columns}    # detection is empty here: every role is given
     at = app(table=t, roles=roles)

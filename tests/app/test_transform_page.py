@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from ctopen.detect import ColumnRole
 from ctopen.load import load
-from tests.conftest import DRUG, ROOT, shared_file
+from tests.conftest import DRUG, ROOT, real_file
 from tests.app.helpers import empty
 
 APP = str(ROOT / "app.py")
@@ -16,7 +16,7 @@ PAGE = "pages/transform.py"
 
 @pytest.fixture(scope="module")
 def drug_slice(tmp_path_factory):
-    df = pd.read_csv(shared_file(DRUG), dtype=str, keep_default_na=False, na_values=[""]).head(800)
+    df = pd.read_csv(real_file(DRUG), dtype=str, keep_default_na=False, na_values=[""]).head(800)
     path = tmp_path_factory.mktemp("t") / "drug.csv"
     df.to_csv(path, index=False)
     return load(path)

@@ -1,11 +1,11 @@
 """The foundation in a real browser: upload a real file, see its row count, visit every page without an exception."""
-from tests.conftest import LICENSES, shared_file
+from tests.conftest import LICENSES, real_file
 from tests.e2e.conftest import no_exception, shot, upload, wait_idle
 from ui.layout import PAGES
 
 
 def test_upload_real_file_and_visit_every_page(page):
-    upload(page, "Spreadsheet to review", shared_file(LICENSES))
+    upload(page, "Spreadsheet to review", real_file(LICENSES))
     page.get_by_text("1,000", exact=True).first.wait_for()
     wait_idle(page)
     no_exception(page)

@@ -15,7 +15,7 @@ import zipfile
 import pandas as pd
 from playwright.sync_api import expect
 
-from tests.conftest import shared_file
+from tests.conftest import real_file
 from tests.e2e.conftest import fill, go, no_exception, shot, upload, wait_idle
 
 WHY = "A public register of license holders: publishing who holds a state license serves a clear public good."
@@ -23,7 +23,7 @@ OFFICER = "Pat Officer"
 
 
 def test_license_register_published_by_a_recorded_exception(page, tmp_path):
-    upload(page, "Spreadsheet to review", shared_file("ct_state_licenses_credentials_ngch-56tr.csv"))
+    upload(page, "Spreadsheet to review", real_file("ct_state_licenses_credentials_ngch-56tr.csv"))
     page.get_by_text("1,000", exact=True).first.wait_for()
     wait_idle(page)
     no_exception(page)
@@ -76,5 +76,5 @@ def test_license_register_published_by_a_recorded_exception(page, tmp_path):
     assert set(recipe["roles"]) == set(data.columns)
     # ALL CAPS names and 9-digit ZIPs with a leading zero are published as they are
     assert data.loc[0, "name"] == "FADEL BALAWI" and data.loc[0, "zip"] == "060012101"
-    source = pd.read_csv(shared_file("ct_state_licenses_credentials_ngch-56tr.csv"), dtype=str, keep_default_na=False)
+    source = pd.read_csv(real_file("ct_state_licenses_credentials_ngch-56tr.csv"), dtype=str, keep_default_na=False)
     assert data["zip"].tolist() == source["zip"].tolist() and data["name"].tolist() == source["name"].tolist()

@@ -14,7 +14,7 @@ import pandas as pd
 from playwright.sync_api import expect
 
 from ctopen.transform import pseudonym
-from tests.conftest import PRETRIAL, shared_file
+from tests.conftest import PRETRIAL, real_file
 from tests.e2e.conftest import (card, describe_required, download_bundle, generalize, go, no_exception, pick, shot,
                                  upload, visible, wait_idle)
 
@@ -24,8 +24,8 @@ DATE = "LATEST ADMISSION DATE"
 
 
 def test_pretrial_pseudonymous_id(page, tmp_path):
-    original = pd.read_csv(shared_file(PRETRIAL), dtype=str)
-    upload(page, "Spreadsheet to review", shared_file(PRETRIAL))
+    original = pd.read_csv(real_file(PRETRIAL), dtype=str)
+    upload(page, "Spreadsheet to review", real_file(PRETRIAL))
     page.get_by_text("16,134", exact=True).first.wait_for()
     wait_idle(page)
     no_exception(page)

@@ -15,7 +15,7 @@ import zipfile
 import pandas as pd
 from playwright.sync_api import expect
 
-from tests.conftest import shared_file
+from tests.conftest import real_file
 from tests.e2e.conftest import fill, go, no_exception, shot, upload, wait_idle
 
 REASON = "Properties, not people: each sale is a public record at the town clerk and names no buyer or seller."
@@ -24,7 +24,7 @@ DECIDED = ("Address", "Town", "Date Recorded")
 
 
 def test_property_sales_decided_by_the_officer_and_amounts_fixed_in_one_click(page, tmp_path):
-    upload(page, "Spreadsheet to review", shared_file("ct_real_estate_sales_2021_listyear.csv"))
+    upload(page, "Spreadsheet to review", real_file("ct_real_estate_sales_2021_listyear.csv"))
     page.get_by_text("40,946", exact=True).first.wait_for()
     wait_idle(page, timeout=120)
     no_exception(page)
