@@ -882,10 +882,12 @@ def _check_extent(ext: _Extent | None, info: SourceInfo, sheet: str) -> None:
     if ext.rows > settings.MAX_ROWS + 50:
         raise LimitError(f"{where} reaches row {ext.rows:,}; the limit is {settings.MAX_ROWS:,} rows "
                          f"({_setting('MAX_ROWS')}).")
-    if ext.rows * ext.cols > settings.MAX_SHEET_CELLS or ext.cells > settings.MAX_SHEET_CELLS:
-        raise LimitError(f"{where} spans {ext.rows:,} rows x {ext.cols:,} columns ({max(ext.rows * ext.cols, ext.cells):,} "
-                         f"cells, empty ones included); the limit is {settings.MAX_SHEET_CELLS:,} cells "
+    if ext.cells > settings.MAX_SHEET_CELLS:
+        raise LimitError(f"{where} holds {ext.cells:,} cells; the limit is {settings.MAX_SHEET_CELLS:,} cells "
                          f"({_setting('MAX_SHEET_CELLS')}).")
+    if ext.rows * ext.cols > settings.MAX_SHEET_CELLS:
+        raise LimitError(f"{where} spans {ext.rows:,} rows x {ext.cols:,} columns ({ext.rows * ext.cols:,} cells, empty "
+                         f"ones included); the limit is {settings.MAX_SHEET_CELLS:,} cells ({_setting('MAX_SHEET_CELLS')}).")
 
 
 def _extent_of(name: str, extents: dict[str, _Extent], members: dict[str, str]) -> _Extent | None:
@@ -1004,31 +1006,42 @@ class _CompoundFile:
 def _check_biff(stream: bytes, info: SourceInfo) -> None:
     """calamine reads every sheet when it opens an .xls: it reserves a sheet's DIMENSIONS (rows x columns), lays its
     cells out from the first to the furthest, keeps every sheet, and copies the one asked for. All of it is measured
-    here, record by record, and counted together against MAX_SHEET_CELLS."""
+    here, record by record, and counted together against MAX_SHEET_CELLS. Sheets may all start at the same place
+    (calamine reads the stream again for each), so the records read in all are counted too."""
+    budget = [settings.MAX_SHEET_CELLS + 1_000_000]
     held = biggest = 0
     positions = []
-    for typ, body in _biff_records(stream, 0):
-        if typ == 0x0085 and len(body) >= 4:
-            positions.append(struct.unpack_from("<I", body)[0])
+    for typ, at, length in _biff_records(stream, 0, budget, info):
+        if typ == 0x0085 and length >= 4:
+            positions.append(struct.unpack_from("<I", stream, at)[0])
         elif typ == 0x000A:
             break
     for pos in positions:
         if pos >= len(stream):
             continue   # calamine refuses it
-        ext = _Extent(sheet_data=True)
+        rows = cols = cells = 0
         depth, seen_bof, reserved = 0, False, 0
-        for typ, body in _biff_records(stream, pos):
+        for typ, at, length in _biff_records(stream, pos, budget, info):
             if depth:
                 depth += (typ == 0x0809) - (typ == 0x000A)
                 continue
-            if typ == 0x0809:
+            if typ in BIFF_CELLS:
+                if length >= 4:
+                    r, c = struct.unpack_from("<HH", stream, at)
+                    rows, cols, cells = max(rows, r + 1), max(cols, c + 1), cells + 1
+            elif typ == 0x00BD:
+                if length >= 6:
+                    r, first = struct.unpack_from("<HH", stream, at)
+                    count = (length - 6) // 6
+                    rows, cols, cells = max(rows, r + 1), max(cols, first + count), cells + count
+            elif typ == 0x0809:
                 if seen_bof:
                     depth += 1
                 seen_bof = True
             elif typ == 0x000A:
                 break
-            elif typ == 0x0200 and len(body) in (10, 14):
-                rf, rl, cf, cl = struct.unpack_from("<HHHH" if len(body) == 10 else "<IIHH", body)
+            elif typ == 0x0200 and length in (10, 14):
+                rf, rl, cf, cl = struct.unpack_from("<HHHH" if length == 10 else "<IIHH", stream, at)
                 cf = 0 if cf > 0xFF or cl < cf else cf
                 end_r, end_c = (rl - 1, cl - 1) if rl >= 1 and cl >= 1 else (rf, cf)
                 reserve = ((end_r - rf + 1) & 0xFFFFFFFF) * ((end_c - cf + 1) & 0xFFFFFFFF)
@@ -1036,30 +1049,31 @@ def _check_biff(stream: bytes, info: SourceInfo) -> None:
                     raise LimitError(f"A sheet of '{info.file}' declares {reserve:,} cells; the limit is "
                                      f"{settings.MAX_SHEET_CELLS:,} ({_setting('MAX_SHEET_CELLS')}).")
                 reserved = max(reserved, reserve)
-            elif typ in BIFF_CELLS and len(body) >= 4:
-                r, c = struct.unpack_from("<HH", body)
-                ext.rows, ext.cols, ext.cells = max(ext.rows, r + 1), max(ext.cols, c + 1), ext.cells + 1
-            elif typ == 0x00BD and len(body) >= 6:
-                r, first = struct.unpack_from("<HH", body)
-                count = (len(body) - 6) // 6
-                ext.rows, ext.cols, ext.cells = max(ext.rows, r + 1), max(ext.cols, first + count), ext.cells + count
-        _check_extent(ext, info, "")
-        held += ext.rows * ext.cols + reserved
-        biggest = max(biggest, ext.rows * ext.cols)
+        _check_extent(_Extent(rows, cols, cells, True), info, "")
+        held += rows * cols + reserved
+        biggest = max(biggest, rows * cols)
+        if held + biggest > settings.MAX_SHEET_CELLS:
+            break
     if held + biggest > settings.MAX_SHEET_CELLS:
         raise LimitError(f"The sheets of '{info.file}' span {held + biggest:,} cells, empty ones included (an .xls is read "
                          f"whole: every sheet at once, and a copy of the one reviewed); the limit is "
                          f"{settings.MAX_SHEET_CELLS:,} cells ({_setting('MAX_SHEET_CELLS')}).")
 
 
-def _biff_records(stream: bytes, pos: int):
-    """(type, body) of each BIFF record from `pos`, as calamine splits them (CONTINUE records come out on their own)."""
+def _biff_records(stream: bytes, pos: int, budget: list[int], info: SourceInfo):
+    """(type, start of body, length) of each BIFF record from `pos`, as calamine splits them (CONTINUE records come
+    out on their own), counted against `budget`."""
     n = len(stream)
+    unpack = struct.Struct("<HH").unpack_from
     while pos + 4 <= n:
-        typ, length = struct.unpack_from("<HH", stream, pos)
+        typ, length = unpack(stream, pos)
         if pos + 4 + length > n:
             return
-        yield typ, stream[pos + 4:pos + 4 + length]
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise LimitError(f"The sheets of '{info.file}' hold too many records to be read; the limit follows "
+                             f"{_setting('MAX_SHEET_CELLS')} (cells: {settings.MAX_SHEET_CELLS:,}).")
+        yield typ, pos + 4, length
         pos += 4 + length
 
 

@@ -36,6 +36,7 @@ EXPECTED = {
     "utf16_odd.csv": "UTF-16",
     "truncated.xls": "not a valid Excel workbook",
     "far_cell.xls": "MAX_SHEET_CELLS",
+    "one_sheet_5000_times.xls": "MAX_SHEET_CELLS",
     "zip_version_99.xlsx": "not a valid Excel workbook",
     "zip_method_99.xlsx": "compression method 99",
     "zip_bad_utf8_name.xlsx": "not a valid Excel workbook",
@@ -246,6 +247,19 @@ def test_xls_declared_dimensions_and_cells_are_measured(monkeypatch):
         load(xls.data, name="seed.xls")
     monkeypatch.setattr(settings, "MAX_SHEET_CELLS", 12_000_000)
     assert load(xls.data, name="seed.xls").df.shape == (25, 8)
+
+
+def test_xls_sheets_read_again_and_again_are_counted(monkeypatch):
+    """calamine reads a sheet once per sheet entry, even when they all point at the same place."""
+    data = corpus.biff_workbook(400, [(0, 0, 1.0)], filler=3000)
+    if not data:
+        pytest.skip("xlwt is not installed")
+    monkeypatch.setattr(settings, "MAX_SHEET_CELLS", 1000)   # records read in all: at most 1,001,000
+    with pytest.raises(LimitError, match="too many records.*MAX_SHEET_CELLS"):
+        load(data, name="again.xls")
+    small = corpus.biff_workbook(3, [(0, 0, 1.0), (0, 1, 2.0), (1, 0, 3.0), (1, 1, 4.0)])
+    table = load(small, name="small.xls")
+    assert table.source.sheets == ["S0", "S1", "S2"] and table.df.shape == (1, 2)
 
 
 # --- calamine's panics -------------------------------------------------------------------------

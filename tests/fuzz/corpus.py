@@ -229,6 +229,36 @@ def _xls_far_cell() -> bytes:
     return buf.getvalue()
 
 
+def biff_workbook(n_sheets: int, cells: list[tuple[int, int, float]], filler: int = 0) -> bytes:
+    """An .xls written record by record: `n_sheets` sheet entries that all point at one sheet holding `cells`
+    (row, column, number) and `filler` ROW records. calamine reads the sheet once per entry."""
+    try:
+        from xlwt.CompoundDoc import XlsDoc
+    except ImportError:
+        return b""
+
+    def record(typ: int, body: bytes) -> bytes:
+        return struct.pack("<HH", typ, len(body)) + body
+
+    def bof(kind: int) -> bytes:
+        return record(0x0809, struct.pack("<HHHHII", 0x0600, kind, 0x0DBB, 1996, 0, 0x0006))
+
+    names = [f"S{i}".encode() for i in range(n_sheets)]
+    bound_len = sum(4 + 6 + 2 + len(n) for n in names)
+    sheet_at = len(bof(0x0005)) + bound_len + 4
+    globals_ = bof(0x0005) + b"".join(record(0x0085, struct.pack("<IBB", sheet_at, 0, 0) + bytes([len(n), 0]) + n)
+                                      for n in names) + record(0x000A, b"")
+    rows = max((r for r, _, _ in cells), default=0) + 1
+    cols = max((c for _, c, _ in cells), default=0) + 1
+    sheet = bof(0x0010) + record(0x0200, struct.pack("<IIHHH", 0, rows, 0, cols, 0))
+    sheet += record(0x0208, bytes(16)) * filler
+    sheet += b"".join(record(0x0203, struct.pack("<HHHd", r, c, 0, v)) for r, c, v in cells) + record(0x000A, b"")
+    assert len(globals_) == sheet_at
+    buf = io.BytesIO()
+    XlsDoc().save(buf, globals_ + sheet)
+    return buf.getvalue()
+
+
 def _parquet(rows, **tables) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -268,6 +298,9 @@ def hostile_cases() -> list[Case]:
         Case("csv", "utf16_odd.csv", "a,b\n1,2\n".encode("utf-16-le") + b"\x00", "UTF-16 with an odd number of bytes"),
         Case("xls", "truncated.xls", (_xls_workbook(_rows(200)) or b"")[:30_108], "calamine panics (a BaseException)"),
         Case("xls", "far_cell.xls", _xls_far_cell(), "one cell at IV65536, the last cell of an .xls (16.7 million laid out)"),
+        Case("xls", "one_sheet_5000_times.xls", biff_workbook(5000, [(0, c, float(c)) for c in range(250)] +
+                                                              [(r, 0, 1.0) for r in range(1, 4000)]),
+             "5,000 sheet entries pointing at the same sheet (read 5,000 times)"),
         Case("xlsx", "zip_version_99.xlsx", patch_central_directory(xlsx(sheet_xml(rows=rows)), 6, "<H", 99),
              "zipfile raises NotImplementedError"),
         Case("xlsx", "zip_method_99.xlsx", patch_central_directory(xlsx(sheet_xml(rows=rows)), 10, "<H", 99),
