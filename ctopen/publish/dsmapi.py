@@ -37,9 +37,7 @@ unchanged.
 from __future__ import annotations
 
 import email.utils
-import io
 import json
-import logging
 import os
 import ssl
 import threading
@@ -54,7 +52,6 @@ import requests
 from ctopen.errors import ConfigError, PublishError
 from ctopen.publish import socrata as soda
 
-log = logging.getLogger(__name__)
 
 RETRIES = 4                 # tries after the first one, for what is safe to repeat
 BACKOFF_SECONDS = 2.0       # first wait; doubles each time (at least Retry-After)
