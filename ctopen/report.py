@@ -263,8 +263,11 @@ def render(parts: ReportParts) -> str:
     published = ""
     if parts.published:
         p = parts.published
-        published = ("<h2>Publication</h2>" + _table(["Status", "Dataset id", "Address"],
-                                                     [[p.get("status"), p.get("dataset_id") or "", p.get("url") or ""]]))
+        head, row = ["Status", "Dataset id", "Address"], [p.get("status"), p.get("dataset_id") or "", p.get("url") or ""]
+        if p.get("revision_id") or p.get("job"):      # published through a DSMAPI revision: which, and how it ended
+            head += ["Revision", "Job"]
+            row += [p.get("revision_id") or "", _plain(p.get("job")) if p.get("job") else ""]
+        published = "<h2>Publication</h2>" + _table(head, [row])
     source_rows = [["File", src.get("file", "")], ["Format", src.get("format", "")],
                    ["Sheet", src.get("sheet") or "(not a workbook)"], ["SHA-256 fingerprint", src.get("sha256") or "not recorded"]]
     skipped = src.get("skipped") or []

@@ -172,3 +172,11 @@ def test_changes_counts_removed_records():
     applied = apply(df, recipe)
     ch = report.changes(df, applied)
     assert ch.rows_suppressed == len(df) - len(applied.df) > 0
+
+
+def test_the_publication_section_names_the_revision_and_the_job():
+    html = report.build(people(), RECIPE, detection=DETECTION, reviewer="Jane Reviewer", date="2026-11-24",
+                        published={"status": "private", "dataset_id": "abcd-1234", "url": "https://data.ct.gov/d/abcd-1234",
+                                   "revision_id": 7, "job": {"status": "successful"}})
+    body = re.sub(r"\s+", " ", html)
+    assert "<th scope='col'>Revision</th>" in body and "<td>7</td>" in body and "status: successful" in body
