@@ -92,23 +92,9 @@ def _plain(value) -> str:
 
 
 def describe_step(step: Mapping) -> str:
-    """One line for a recipe step (what it asks for)."""
-    op = step.get("op")
-    col = step.get("column")
-    if op == "drop":
-        return f"Drop the column {col}"
-    if op == "generalize":
-        return f"Generalize {col} with the {step.get('hierarchy')} ladder to level {step.get('level')}"
-    if op == "suppress":
-        return (f"Remove records in groups smaller than {step.get('k')} over {', '.join(step.get('columns') or [])}"
-                f" (at most {float(step.get('max_share', settings.DEFAULT_MAX_SUPPRESSION)):.0%} of records)")
-    if op == "pseudonymize":
-        return f"Replace {col} with a keyed anonymous ID"
+    """One line for a recipe step: the recipe's own wording (ctopen.recipe.describe_step), as Transform shows it."""
     from ctopen import recipe as recipes
-    if op == "aggregate" or op in recipes.FIX_OPS:   # counts, or a data-preparation fix ("Write 'X' as plain numbers")
-        return recipes.describe_step(dict(step)).rstrip(".")
-    rest = {k: v for k, v in step.items() if k != "op"}
-    return f"{op}: {_plain(rest)}"
+    return recipes.describe_step(dict(step)).rstrip(".")
 
 
 def deidentification_summary(recipe: Mapping) -> str:

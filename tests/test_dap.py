@@ -55,7 +55,7 @@ def test_new_plan_has_the_columns_and_the_row():
     assert values["Dataset Title"] == "Accidental Drug Related Deaths"
     assert values["Status"] == "private" and values["Portal"] == "Open Data"
     assert values["Contains Personal Data"] == "Yes"
-    assert "Drop the column Name" in values["De-identification Method"] and "age" in values["De-identification Method"]
+    assert "Remove the column “Name”" in values["De-identification Method"] and "Age" in values["De-identification Method"]
     assert values["Update Frequency"] == "Monthly" and values["Contact"] == "ocme@ct.gov" and values["Date"] == "2026-11-24"
     assert result.added and result.row == 2
 

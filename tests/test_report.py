@@ -60,8 +60,8 @@ def test_every_section_is_there(html):
     assert "94% look like person names" in html               # evidence
     assert "sex alone is published in every table" in html and "(detected: quasi)" in html   # override + reason
     assert "by J. Officer on 2026-11-20" in html
-    assert "Drop the column Name" in html and "Removed the column" in html   # step + what it did (Applied.log)
-    assert "Generalize Age with the age ladder to level 3" in html
+    assert "Remove the column “Name”" in html and "Removed the column" in html   # step + what it did (Applied.log)
+    assert "Generalize “Age” to 20-year bands" in html
     assert "PASSED" in html and "Accidental deaths" in html and "Age band in 20 years" in html
     assert "Jane Reviewer" in html and "2026-11-24" in html
 
@@ -137,8 +137,8 @@ def test_drug_deaths_real_file_figures_match_risk():
 
 
 def test_deidentification_summary():
-    assert report.deidentification_summary(RECIPE) == ("Drop the column Name; Generalize Age with the age ladder "
-                                                       "to level 3; published with identifiers by a recorded exception")
+    assert report.deidentification_summary(RECIPE) == ("Remove the column “Name”; Generalize “Age” to 20-year bands; "
+                                                       "published with identifiers by a recorded exception")
     assert report.deidentification_summary({"steps": []}) == "none"
 
 
