@@ -54,6 +54,7 @@ named in `notes` with the model used instead.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -717,6 +718,9 @@ def ct_population() -> int:
     return int(places().iloc[0]["population"])
 
 
+PLACE_WORDS = re.compile(r"town|city|municipal|county|residence|place|location", re.IGNORECASE)
+
+
 def covered_place(df: pd.DataFrame, columns=None) -> tuple[str, int] | None:
     """(name, population) of the one town or county a file's records all lie in, when a column of CT towns
     (or of counties) says so; None when no column does or the records span several."""
@@ -725,7 +729,9 @@ def covered_place(df: pd.DataFrame, columns=None) -> tuple[str, int] | None:
     table = town_table()
     counties = {normalize_place([c])[0]: c for c in table["county"].unique() if c}
     pops = places().set_index(["kind", "name"])["population"]
-    for col in columns if columns is not None else df.columns:
+    if columns is None:              # the columns whose header says they hold a place (a few reads, not one per column)
+        columns = [c for c in df.columns if PLACE_WORDS.search(str(c))]
+    for col in columns:
         values = df[col].dropna()
         if values.empty:
             continue

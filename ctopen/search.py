@@ -773,14 +773,18 @@ def repeating_columns(df: pd.DataFrame, quasi, share: float = 0.85) -> dict[str,
     return out
 
 
-def lattice_size(df: pd.DataFrame, quasi, hierarchies: dict | None = None) -> int:
-    """How many level vectors a search over these columns would have (before any work on rows)."""
+def lattice_size(df: pd.DataFrame, quasi, hierarchies: dict | None = None, max_levels: dict | None = None) -> int:
+    """How many level vectors a search over these columns would have (before any work on rows), with
+    the levels above a column's limit (`max_levels`) left out."""
     size = 1
     for c in dict.fromkeys(quasi or []):
         if c not in df.columns:
             raise RecipeError(f"The file has no column named {c!r}.")
         h, _ = resolve_hierarchy(c, df[c], (hierarchies or {}).get(c))
-        size *= int(h.levels)
+        levels = int(h.levels)
+        if c in (max_levels or {}):
+            levels = max(1, min(levels, int(max_levels[c]) + 1))
+        size *= levels
     return size
 
 

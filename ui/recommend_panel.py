@@ -68,7 +68,7 @@ def render() -> None:
         st.caption("The other quasi-identifiers (" + ", ".join(f"“{c}”" for c in kept) + ") stay as the recipe has "
                    "them and still count: the proposal reaches the target with them, as the figures above measure it.")
     token = json.dumps([t.source.sha256, len(t.df), inputs, fixed], sort_keys=True, default=str)
-    size = _lattice(t, qi, recipe)
+    size = _lattice(t, qi, recipe, limits)
     too_big = size is not None and size > search.MAX_NODES
     if size is not None:
         (st.warning if too_big else st.caption)(
@@ -207,16 +207,17 @@ def _hierarchies_changed(result: dict, recipe: dict) -> bool:
     return any(c in specs and specs[c] != h for c, h in result.get("hierarchies", {}).items())
 
 
-def _lattice(t, qi: list[str], recipe: dict) -> int | None:
-    """The number of level vectors for these columns (kept per file and columns in session state)."""
+def _lattice(t, qi: list[str], recipe: dict, limits: dict | None = None) -> int | None:
+    """The number of level vectors for these columns within their limits (kept per file, columns and
+    limits in session state)."""
     if not qi:
         return None
     specs = search.specs_from_recipe(recipe)
-    key = json.dumps([t.source.sha256, len(t.df), qi, specs], sort_keys=True, default=str)
+    key = json.dumps([t.source.sha256, len(t.df), qi, specs, limits or {}], sort_keys=True, default=str)
     cache = st.session_state.setdefault("_recommend_lattice", {})
     if key not in cache:
         try:
-            cache[key] = search.lattice_size(t.df, qi, specs)
+            cache[key] = search.lattice_size(t.df, qi, specs, max_levels=limits)
         except CtopenError as exc:
             layout.show_error(exc)
             return None
