@@ -459,6 +459,12 @@ class Review:
         return self._memo("report", _token(self._gate_token(), self._roles_token(), self.recipe, reviewer, date,
                                            published), build)
 
+    def saved_recipe(self) -> dict:
+        """The recipe as it is saved or handed over (a saved review, the bundle's recipe.json): it carries the
+        roles the verdict rested on (every source column's effective role), so next month's run starts from
+        them; decisions, steps and the rest as they are."""
+        return {**self.recipe, "roles": dict(self.roles)}
+
     def roles_json(self) -> dict:
         """What the verdict rests on: each source column's role and where it came from."""
         return {c: r.to_dict() for c, r in self.role_table.items()}

@@ -85,7 +85,7 @@ st.session_state.setdefault("pub_reviewer", st.session_state.get("reviewer", "")
 reviewer = st.text_input("Reviewer's name (for the report and the publish log)", key="pub_reviewer")
 st.session_state["reviewer"] = reviewer
 stem = (view.get("name") or t.source.file or "dataset").replace("/", "-")
-shown = copy.deepcopy(recipe)   # the review as this page shows it: what the downloads hold
+shown = copy.deepcopy(review.saved_recipe())   # the review as this page shows it, with the roles it rests on
 
 
 def report_html() -> str:

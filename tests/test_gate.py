@@ -336,3 +336,20 @@ def test_cli_refuses_infinite_k_with_a_message(tmp_path):
     (tmp_path / "r.json").write_text('{"version": 1, "steps": [], "k": Infinity}')
     out = _cli("publish", str(src), "--recipe", str(tmp_path / "r.json"), "--dry-run", "--json")
     assert out.returncode == 2 and "Traceback" not in out.stderr and "Infinity" in out.stderr
+
+
+def test_the_bundle_recipe_carries_the_roles_the_verdict_rested_on(tmp_path, capsys):
+    """A recipe without roles comes back from the bundle with every column's role, so next month's run starts
+    from them."""
+    import zipfile
+    from ctopen.cli import main
+    df = _deaths()
+    src = tmp_path / "d.csv"
+    df.to_csv(src, index=False)
+    recipe = {"version": 1, "steps": [{"op": "aggregate", "by": ["County", "Sex"]}]}
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    assert main(["publish", str(src), "--recipe", str(tmp_path / "r.json"), "--bundle", str(tmp_path / "b.zip")]) == 0
+    with zipfile.ZipFile(tmp_path / "b.zip") as z:
+        saved = json.loads(z.read("recipe.json"))
+    assert saved["roles"] == Review(df, recipe).roles and set(saved["roles"]) == set(df.columns)
+    assert Review(df, saved).gate.passed == Review(df, recipe).gate.passed

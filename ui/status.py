@@ -68,8 +68,11 @@ def save_review() -> None:
     t = state.table()
     if t is None:
         return
+    identified = st.session_state.get("detection_for") == t.source.sha256 and "detection" in st.session_state
+    # once roles are reviewed, the saved review carries every column's role the verdict rests on
+    doc = state.review().saved_recipe() if identified else state.recipe()
     with st.sidebar:
-        st.download_button("Save this review", review.dumps(state.recipe(), st.session_state.get("reviewer")),
+        st.download_button("Save this review", review.dumps(doc, st.session_state.get("reviewer")),
                            file_name=f"review-{t.source.file.rsplit('.', 1)[0]}.json", mime="application/json",
                            icon=":material/save:", help="The recipe, roles, decisions, metadata and answers "
                            "(not the data). Open it later with the same file.")

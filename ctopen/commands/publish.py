@@ -142,7 +142,7 @@ def run(args) -> int:
     if args.bundle or credentials is None:
         path = Path(args.bundle) if args.bundle else Path(args.file).with_name(Path(args.file).stem + "-bundle.zip")
         report = review.report()
-        bundle = write_bundle(path, release, recipe, report_html=report, secrets=secrets)
+        bundle = write_bundle(path, release, review.saved_recipe(), report_html=report, secrets=secrets)
         plog.record(portal="bundle", target=title, status="bundle", mode=mode, rows=len(release), public=False,
                     recipe_sha256=digest, by=by, message=str(bundle.path))
         out = _result("bundle", verdict, len(release), bundle=str(bundle.path))
