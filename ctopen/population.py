@@ -148,8 +148,9 @@ def _finite(x: float) -> float:
 
 
 def _pct(x: float) -> str:
+    """A share for people: one decimal, or two significant digits below 0.1% (0.00023%)."""
     if 0 < x < 0.001:
-        return f"{100 * x:.3f}%"
+        return f"{100 * x:.2g}%"
     return f"{100 * x:.1f}%"
 
 

@@ -211,7 +211,7 @@ MODEL_HELP = ("Estimated from how many groups of 1, 2, 3... records the file hol
 
 
 def _share(x: float) -> str:
-    return f"{100 * x:.3f}%" if 0 < x < 0.001 else _pct(x)
+    return f"{100 * x:.2g}%" if 0 < x < 0.001 else _pct(x)
 
 
 def population(p, limit: float | None = None) -> None:
