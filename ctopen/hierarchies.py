@@ -720,7 +720,7 @@ HIERARCHIES = {
 
 def get(name: str, **options) -> Hierarchy:
     """The hierarchy called `name` with its options (RecipeError for an unknown name or option)."""
-    cls = HIERARCHIES.get(name)
+    cls = HIERARCHIES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise RecipeError(f"There is no hierarchy called {name!r}; use one of: {', '.join(HIERARCHIES)}.")
     return cls(**options)
