@@ -95,8 +95,8 @@ def main() -> None:
     causes = ["fentanyl", "heroin", "cocaine", "ethanol", "benzodiazepine", "oxycodone", "methadone", "mixed"]
     df["cause"] = pd.Series(rng.choice(causes, len(df), p=[.4, .2, .12, .1, .08, .05, .03, .02]), dtype="str")
     _case("100k x 6 generated, l = 3 on cause", df, HIERARCHIES, goal=None, sensitive="cause", l=3)
-    from tests.conftest import SHARED, DRUG
-    path = SHARED / DRUG
+    from tests.conftest import DRUG, real_file
+    path = real_file(DRUG)
     if not path.exists():
         print("drug deaths file not available: skipped")
         return

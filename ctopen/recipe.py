@@ -266,7 +266,8 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
     if op not in OPS:
         return [f"{where} has an unknown op {op!r} (known: {', '.join(OPS)})"]
     out = []
-    known = STEP_SCHEMA[op] | (HIERARCHY_OPTIONS.get(step.get("hierarchy"), set()) if op == "generalize" else set())
+    hname = step.get("hierarchy") if isinstance(step.get("hierarchy"), str) else None   # a list is no name
+    known = STEP_SCHEMA[op] | (HIERARCHY_OPTIONS.get(hname, set()) if op == "generalize" else set())
     for key in step:
         if key != "op" and key not in known:
             out.append(f"{where} ({op}) has an unknown key {key!r}{_suggest(key, known)}")
@@ -300,7 +301,7 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
     if op == "generalize":
         from ctopen import hierarchies
         name = step.get("hierarchy")
-        if name not in hierarchies.HIERARCHIES:
+        if not isinstance(name, str) or name not in hierarchies.HIERARCHIES:
             out.append(f"{where} names an unknown hierarchy {name!r} (known: {', '.join(hierarchies.HIERARCHIES)})")
         elif "level" not in step:
             out.append(f"{where} (generalize) needs a \"level\"")
