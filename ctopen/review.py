@@ -402,7 +402,7 @@ class Review:
     def _gate_token(self) -> str:
         r = self.recipe
         return _token(self._applied_token(), self._roles_token(), r.get("exception"), r.get("k"),
-                      (r.get("target") or {}).get("k"), r.get("l"), r.get("eligibility"))
+                      (r.get("target") or {}).get("k"), r.get("l"), r.get("eligibility"), r.get("population"))
 
     @property
     def risk(self):

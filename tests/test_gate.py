@@ -353,3 +353,24 @@ def test_the_bundle_recipe_carries_the_roles_the_verdict_rested_on(tmp_path, cap
         saved = json.loads(z.read("recipe.json"))
     assert saved["roles"] == Review(df, recipe).roles and set(saved["roles"]) == set(df.columns)
     assert Review(df, saved).gate.passed == Review(df, recipe).gate.passed
+
+
+def test_a_population_threshold_the_officer_set_is_enforced():
+    """Besides k: the estimated share of the population unique on the release's quasi-identifiers. An exception
+    that accepts small groups does not lift it."""
+    rng = np.random.default_rng(7)
+    n = 2000
+    df = pd.DataFrame({"Age": rng.integers(20, 80, n).astype(str), "Sex": rng.choice(["M", "F"], n),
+                       "Town": rng.choice([f"Town {i}" for i in range(60)], n)}, dtype="str")
+    recipe = {"version": 1, "roles": {"Age": "quasi", "Sex": "quasi", "Town": "quasi"}, "steps": [],
+              "exception": {"justification": "ages of a public roster that the statute requires to be published",
+                            "by": "Pat", "at": AT, "covers": {"quasi": ["Age", "Sex", "Town"], "k": 1}}}
+    review = Review(df, recipe)
+    assert review.gate.passed and review.gate.k < 5 and review.risk.uniques > 0
+    recipe["population"] = {"size": 5_000, "max_uniques_share": 0.001}
+    v = review.gate
+    assert not v.passed and any("estimated to be unique" in r for r in v.reasons)
+    recipe["population"]["max_uniques_share"] = 1.0
+    assert review.gate.passed
+    recipe["population"] = {"size": 10, "max_uniques_share": 0.01}          # fewer people than records: refused
+    assert not review.gate.passed

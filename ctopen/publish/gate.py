@@ -199,6 +199,11 @@ def _privacy(review) -> GateResult:
                                  f"{kmin} record{'s' if kmin != 1 else ''}, below the threshold k = {threshold}: "
                                  "generalize or suppress until every group has at least that many." + lower,
                          "needs": ("k", kmin, quasi)})
+    # the officer's population threshold (ctopen.population): estimated population uniques / N, in addition to k.
+    # An exception does not lift it: the officer who set the limit lowers or removes it on the Risk page.
+    from ctopen.population import population_problem
+    if kmin is not None and quasi and (text := population_problem(review)):
+        problems.append({"text": text, "needs": None})
     l_figures = {}
     for col, target in _l_targets(recipe).items():
         if col not in df.columns:
