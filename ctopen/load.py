@@ -349,11 +349,15 @@ def _frame_from_rows(rows: list[list], info: SourceInfo) -> pd.DataFrame:
     head = [[_cell_text(v) for v in r] for r in rows[:HEADER_SCAN_ROWS]]
     header_idx = _find_header(head, info)
     header = head[header_idx]
-    width = max(map(len, rows[header_idx:]))
     body_rows = rows[header_idx + 1:]
-    if any(len(r) != width for r in body_rows):
+    width = max(len(header), max(map(len, body_rows), default=0))
+    if body_rows and min(map(len, body_rows)) != width:
         body_rows = [list(r) + [""] * (width - len(r)) for r in body_rows]
-    columns = list(zip(*body_rows)) if body_rows else [()] * width
+    grid = np.array(body_rows, dtype=object) if body_rows else None   # rows -> columns in C
+    if grid is not None and grid.shape == (len(body_rows), width):
+        columns = [grid[:, j].tolist() for j in range(width)]
+    else:
+        columns = list(zip(*body_rows)) if body_rows else [()] * width
     return _finish(header, [_text_array(c, info) for c in columns], info, first_data_row=header_idx + 2)
 
 
@@ -368,7 +372,7 @@ def _text_array(values, info: SourceInfo):
         pass
     except UnicodeEncodeError:
         return pa.array(_repair_surrogates(list(values), info), type=pa.large_string(), from_pandas=True)
-    text = _typed_to_text(pd.Series(list(values), dtype=object))
+    text = _typed_to_text(pd.Series(values if isinstance(values, list) else list(values), dtype=object))
     try:
         return pa.array(text.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
     except UnicodeEncodeError:
@@ -608,7 +612,7 @@ def _check_zip(data: bytes, info: SourceInfo) -> tuple[dict[str, _Extent], dict[
             raise _not_a_workbook(info, f"a part uses compression method {i.compress_type}, which Excel does not write")
         lower = i.filename.lower()
         keep = lower in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels") and i.file_size <= 16 << 20
-        scan = _SheetScan() if lower.endswith(".xml") else None
+        scan = _SheetScan(shared_strings=lower.endswith("sharedstrings.xml")) if lower.endswith(".xml") else None
         parts = []
         for chunk in _member_chunks(data, i, info):
             if scan is not None:
@@ -689,49 +693,52 @@ class _SheetScan:
     `implicit`: the exact, slower _SlowSheetScan then measures the member instead."""
 
     WINDOW = 16
-    DELIMS = (32, 9, 10, 13)
+    PAD = WINDOW + 8
 
-    def __init__(self):
+    def __init__(self, shared_strings: bool = False):
         self.extent = _Extent()
         self.carry = b""
         self.unique_count: int | None = None
-        self.strings = 0           # <si> elements (shared strings, which calamine keeps in memory)
+        self.count_strings = shared_strings
+        self.strings = 0           # <si> elements of the shared strings, which calamine keeps in memory
         self.first = True
 
     def feed(self, chunk: bytes) -> None:
-        buf = self.carry + chunk
-        cut = buf.rfind(b"<")
-        if cut <= 0 and len(buf) < 4 * ZIP_CHUNK:
-            self.carry = buf
+        """Scan up to the chunk's last '<' (the rest waits for the next chunk), copying the chunk once."""
+        cut = chunk.rfind(b"<")
+        if cut < 0 and len(self.carry) + len(chunk) < 4 * ZIP_CHUNK:
+            self.carry += chunk
             return
-        if cut <= 0:
-            cut = len(buf)
-        self.carry = buf[cut:]
-        self._scan(buf[:cut])
+        cut = len(chunk) if cut < 0 else cut
+        self._scan(self.carry, chunk, len(self.carry) + cut)
+        self.carry = chunk[cut:]
 
     def close(self) -> None:
-        self._scan(self.carry)
+        self._scan(self.carry, b"", len(self.carry))
         self.carry = b""
 
-    def _scan(self, buf: bytes) -> None:
+    def _scan(self, carry: bytes, chunk: bytes, n: int) -> None:
+        """Scan the first n bytes of carry + chunk (the bytes after them, if any, only pad the lookahead)."""
         from numpy.lib.stride_tricks import sliding_window_view
 
-        if not buf:
+        if n <= 0:
             return
         ext = self.extent
         if self.first:
             self.first = False
-            m = re.search(rb"<(?:[\w.-]+:)?sst\b[^>]*?\suniqueCount\s*=\s*[\"'](\d{1,30})[\"']", buf[:65536])
+            m = re.search(rb"<(?:[\w.-]+:)?sst\b[^>]*?\suniqueCount\s*=\s*[\"'](\d{1,30})[\"']", (carry + chunk[:65536])[:65536])
             if m:
                 self.unique_count = int(m.group(1))
-        if not ext.sheet_data and b"sheetData" in buf:
+        if not ext.sheet_data and (b"sheetData" in chunk or b"sheetData" in carry):
             ext.sheet_data = True
-        n = len(buf)
-        a = np.frombuffer(buf + b"\0" * (self.WINDOW + 8), dtype=np.uint8)
+        a = np.zeros(len(carry) + len(chunk) + self.PAD, dtype=np.uint8)
+        a[:len(carry)] = np.frombuffer(carry, dtype=np.uint8)
+        a[len(carry):len(carry) + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
         ends_name, space, quote = _BYTE_CLASSES
         lt = np.flatnonzero(a[:n] == 60)
         cells = lt[(a[lt + 1] == 99) & ends_name[a[lt + 2]]]
-        self.strings += int(np.count_nonzero((a[lt + 1] == 115) & (a[lt + 2] == 105) & ends_name[a[lt + 3]]))
+        if self.count_strings:
+            self.strings += int(np.count_nonzero((a[lt + 1] == 115) & (a[lt + 2] == 105) & ends_name[a[lt + 3]]))
         colon = np.flatnonzero(a[:n] == 58)
         if len(colon) and (((a[colon + 1] == 99) & ends_name[a[colon + 2]]) | ((a[colon + 1] == 114) & (a[colon + 2] == 111)
                                                                                & (a[colon + 3] == 119))).any():
