@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 import pandas as pd
 
 from ctopen.values import DATE, parse_dates
+from ctopen.errors import RecipeError
 
 SEVERITIES = ("error", "warning", "info")
 MAX_HEADER = 60            # characters; longer headers are hard to read on the portal
@@ -675,6 +676,9 @@ def op_format_number(df: pd.DataFrame, step: dict):
         df = df.copy()
         df[column] = s.where(~hit, s.map(mapping)).astype(s.dtype)
     to = step.get("to")
+    if to and to != column and to in df.columns:
+        raise RecipeError(f"The recipe step 'format_number' would rename '{column}' to '{to}', which is already a "
+                          "column: two columns would have one name.")
     if to and to != column:
         df = df.rename(columns={column: to})
     entry = {"op": "format_number", "column": column, "values_changed": changed, "records_removed": 0,

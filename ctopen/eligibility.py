@@ -265,7 +265,8 @@ def user_blockers(answers: Mapping | None) -> list[str]:
     out = []
     for q in CHECKLIST:
         item = data["checklist"][q.key]
-        if item["answer"] == "no" and not item.get("auto"):
+        # "auto" is honoured only on the privacy question (it follows the gate); on any other question a "no" blocks
+        if item["answer"] == "no" and not (item.get("auto") and q.key == "privacy"):
             out.append(f"Not eligible: {q.text} was answered no ({item['note'] or q.if_no}).")
     return out
 

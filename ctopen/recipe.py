@@ -206,6 +206,13 @@ def _review_key_problems(recipe: dict) -> list[str]:
     if l_targets is not None and not (isinstance(l_targets, dict) and all(
             _is_name(c) and _whole(v) and v >= 2 for c, v in l_targets.items())):
         out.append("\"l\" must map sensitive columns to whole numbers of at least 2")
+    if target and "dataset_id" in target and target["dataset_id"] is not None and not isinstance(target["dataset_id"], str):
+        out.append("\"target.dataset_id\" must be text such as \"abcd-1234\"")
+    elig = recipe.get("eligibility")
+    if elig is not None and not (isinstance(elig, dict) and all(
+            isinstance(elig.get(g), dict) for g in ("checklist", "equity", "priority") if g in elig)
+            and all(isinstance(v, dict) for g in ("checklist", "equity") for v in (elig.get(g) or {}).values())):
+        out.append("\"eligibility\" must be an object whose checklist, equity and priority are objects")
     kept = recipe.get("keep_formulas")
     if kept is not None and not (isinstance(kept, list) and all(_is_name(c) for c in kept)):
         out.append("\"keep_formulas\" must be a list of column names")
@@ -289,12 +296,21 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
         if "totals" in step and not isinstance(step["totals"], bool):
             out.append(f"{where} (aggregate) needs \"totals\" as true or false")
         for key in ("threshold", "seed"):
-            if key in step and not _whole(step[key]):
-                out.append(f"{where} (aggregate) needs {key!r} as a whole number")
+            if key in step and not (_whole(step[key]) and step[key] >= 0):
+                out.append(f"{where} (aggregate) needs {key!r} as a whole number, 0 or more")
+        measures = step.get("measures")
+        if measures is not None and not (isinstance(measures, list) and all(
+                isinstance(m, dict) and _is_name(m.get("column")) and isinstance(m.get("stat"), str) for m in measures)):
+            out.append(f"{where} (aggregate) needs \"measures\" as a list of {{\"column\", \"stat\"}}")
     if op in COLUMN_OPS + FIX_COLUMN_OPS and not _is_name(step.get("column")):
         out.append(f"{where} ({op}) needs a \"column\"")
     if op == "rename" and not _is_name(step.get("to")):
         out.append(f"{where} (rename) needs the new name in \"to\"")
+    if op in ("rename", "format_number") and "to" in step and not (
+            _is_name(step["to"]) and step["to"] == step["to"].strip()):
+        out.append(f"{where} ({op}) needs \"to\" as a column name without spaces around it")
+    if op == "format_number" and "unit" in step and not isinstance(step["unit"], str):
+        out.append(f"{where} (format_number) needs \"unit\" as text")
     if op == "reorder" and not (isinstance(step.get("columns"), list) and step["columns"]
                                 and all(_is_name(c) for c in step["columns"])):
         out.append(f"{where} (reorder) needs \"columns\" as a list of column names")

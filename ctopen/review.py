@@ -210,8 +210,9 @@ def recorded_reason(recipe: dict, column: str, role: str) -> dict | None:
 def reason_problem(text) -> str | None:
     """Why a reason for lowering a role is not enough (None when it is): it must say why in words."""
     words = [w for w in str(text or "").split() if any(ch.isalpha() for ch in w)]
-    if len(words) < MIN_REASON_WORDS:
-        return f"Give a reason of at least {MIN_REASON_WORDS} words: it goes into the review report."
+    real = {w.lower().strip(".,;:!?()\"'") for w in words if sum(ch.isalpha() for ch in w) >= 3}
+    if len(words) < MIN_REASON_WORDS or len(real) < 2:
+        return f"Give a reason of at least {MIN_REASON_WORDS} words (saying why): it goes into the review report."
     return None
 
 
@@ -378,11 +379,19 @@ class Review:
             table = self.role_table
             anonymous = {s.get("column") for s in self.recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
             out = {}
+            counts = any(s.get("op") == "aggregate" for s in self.recipe.get("steps") or [])
             for col, src in self.lineage.items():
-                if src is None:
+                if src is None and counts:
                     out[col] = Role("other", "made by the recipe (a count or a measure)")
-                elif src in anonymous and table[src].role == "direct":
+                elif src is None:      # fail closed: a column no step accounts for counts as a quasi-identifier
+                    out[col] = Role("quasi", "default", None, "not traced to a column of the file")
+                elif src in anonymous and table[src].role == "direct" and table[src].detected in ("direct", "other", None):
                     out[col] = Role("other", "anonymous ID", table[src].detected, f"replaced {src} by keyed IDs")
+                elif src in anonymous and table[src].role == "direct":
+                    # raised to direct by the reviewer, then pseudonymized: keyed IDs keep every group exactly, so
+                    # it still counts as what detection found (a quasi-identifier stays one)
+                    out[col] = Role(table[src].detected, "detection", table[src].detected,
+                                    f"pseudonymized {src} keeps its groups: counted as detected")
                 else:
                     r = table[src]
                     out[col] = Role(r.role, r.origin, r.detected,

@@ -252,7 +252,12 @@ def resolve_key(key: bytes | str | None, column: str = "") -> bytes:
             f"Replacing {what} with anonymous IDs needs a secret key: set the environment variable "
             f"{settings.PSEUDONYM_KEY_ENV} (or pseudonym_key under [ctopen] in the app's secrets) to a long "
             "random text and keep it the same for every update.")
-    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    key = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if len(key) < MIN_KEY_BYTES:   # a short key can be found by trying them all: the IDs would be reversible
+        raise ConfigError(f"The secret key for anonymous IDs ({settings.PSEUDONYM_KEY_ENV}) is shorter than "
+                          f"{MIN_KEY_BYTES} characters: use a long random text (a short one can be guessed, and every "
+                          "ID turned back into its value).")
+    return key
 
 
 def _entry(op, column, changed, removed, message) -> dict:

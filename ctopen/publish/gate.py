@@ -180,6 +180,12 @@ def _privacy(review) -> GateResult:
                                  "Identify page, or in the recipe's decisions.", "needs": None, "note": True})
     agg = next((s for s in recipe.get("steps") or [] if s.get("op") == "aggregate"), None)
     if agg is not None:
+        if _l_targets(recipe):
+            problems.append({"text": "An l target cannot be judged on a count table (its groups are the cells): publish "
+                                     "records to check it, or remove the l target on purpose.", "needs": None})
+        if unread:
+            problems.append({"text": f"Free text not reviewed is a dimension of the count table: {_names(unread)}. "
+                                     "Read a sample and set the column's role on Identify.", "needs": ("free_text", unread)})
         return _count_table(review, agg, direct, threshold, asked, source, problems)
 
     if direct:
@@ -338,13 +344,24 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
         problems.append({"text": f"Direct identifiers are dimensions of the count table: {_names(direct)} "
                                  "(count by coarser dimensions instead).", "needs": ("direct", direct)})
     listing = []
+    from ctopen.aggregate import TOTAL
     for col in by:
-        if col in direct or col not in df.columns:
+        col = _published_name(recipe, col)      # a dimension renamed after counting is followed
+        if col in direct:
             continue
-        from ctopen.aggregate import TOTAL
+        if col not in df.columns:
+            problems.append({"text": f"The count table's dimension {col} cannot be found in the release.", "needs": None})
+            continue
         values = df[col][df[col] != TOTAL].dropna().nunique()
         if values >= NEARLY_UNIQUE_MIN and records and values >= NEARLY_UNIQUE * records:
             listing.append(col)
+    roles = review.role_table
+    for m in step.get("measures") or []:
+        if isinstance(m, dict) and m.get("stat") == "sum" and roles.get(m.get("column")) is not None \
+                and roles[m["column"]].role in ("direct", "sensitive"):
+            problems.append({"text": f"The count table sums {m['column']}, a {roles[m['column']].role} attribute: a sum "
+                                     "in a small cell can be one person's value (sums have no small-numerator rule). "
+                                     "Publish its mean or percent, which are protected, or leave it out.", "needs": None})
     if listing:
         problems.append({"text": f"The count table lists {_names(listing)} value by value: its values are nearly "
                                  f"all distinct ({', '.join(str(df[c].nunique()) for c in listing)} values for "

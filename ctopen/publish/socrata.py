@@ -103,8 +103,11 @@ def configured_secrets(environ: Mapping | None = None) -> list[str]:
 
 def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     """`text` with every secret value (4 characters or more) replaced by ***."""
+    import json as _json
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "***")
+        # the secret as written, and as JSON or repr() escape it (a password holding \\ or a quote)
+        for form in {secret, _json.dumps(secret)[1:-1], _json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1]}:
+            text = text.replace(form, "***")
     return text
 
 

@@ -40,7 +40,7 @@ def _free_port() -> int:
 def app_url(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-           "CTOPEN_STATE_DIR": str(tmp_path_factory.mktemp("state")), "CTOPEN_PSEUDONYM_KEY": "e2e-test-key"}
+           "CTOPEN_STATE_DIR": str(tmp_path_factory.mktemp("state")), "CTOPEN_PSEUDONYM_KEY": "e2e-test-key-0123456789"}
     for k in ("SOCRATA_USERNAME", "SOCRATA_PASSWORD", "SOCRATA_KEY_ID", "SOCRATA_KEY_SECRET"):
         env.pop(k, None)
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
