@@ -188,6 +188,12 @@ def _word_in_header(word: str, tokens: list[str], compact: str, spaced: str) -> 
     return word in compact
 
 
+# header words that make a 1..n column a record number of a person rather than a row number ("Serial Number" and
+# "ID" alone stay row numbers: an export's running count)
+ROW_NUMBER_ID_WORDS = ("mrn", "medical record", "record", "case", "patient", "client", "member", "inmate", "booking",
+                       "docket", "account", "acct", "ssn", "license")
+
+
 def header_hits(name: str) -> dict[str, str]:
     """Kinds of data the header points at -> the header word that says so (vetoes applied)."""
     tokens, compact = header_tokens(name)
@@ -687,6 +693,16 @@ def classify(name: str, series: pd.Series, engine, rng, sample_rows: int, presid
     hits = header_hits(name)
     base = [f"{p.non_empty:,} non-empty values, {_pct(p.distinct_share)} distinct"
             + ("" if p.distinct_exact else " (estimated)")]
+    tokens, _compact = header_tokens(name)
+    strong = [w for w in ROW_NUMBER_ID_WORDS if w in tokens or w in " ".join(tokens)]
+    if p.row_number and strong:
+        # 1..n in file order, but the header says it numbers people's records (a medical record number, a case
+        # number): such numbers are used outside this file too, so it is not a harmless row number
+        return ColumnRole(name, "direct", "record_id", 0.7,
+                          [f"the values run 1..n in file order, but the header names a record of a person "
+                           f"('{strong[0]}'): a number used elsewhere points at one person"],
+                          rules.label_of("record_id"), examples=[mask(v) for v in list(p.counts)[:3]],
+                          non_empty=p.non_empty, distinct_share=p.distinct_share)
     if p.row_number:
         return ColumnRole(name, "other", "row_number", 0.8,
                           ["the values are the row positions (0..n-1 or 1..n in file order): a row number that "

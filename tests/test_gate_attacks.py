@@ -147,3 +147,14 @@ def test_a_filler_reason_does_not_lower_a_role(reason):
     recipe = {"version": 1, "steps": [], "roles": {"Name": "other"},
               "decisions": [{"column": "Name", "role": "other", "by": "Pat", "reason": reason}]}
     assert Review(df, recipe).roles["Name"] == "direct"
+
+
+def test_a_record_number_of_people_running_1_to_n_is_not_a_harmless_row_number():
+    """O: 'MedicalRecordNumber' holding 1..n passed as a row number; 'Serial Number' and 'ID' stay row numbers."""
+    from ctopen.detect import detect
+    n = 200
+    df = pd.DataFrame({"MedicalRecordNumber": [str(i) for i in range(1, n + 1)],
+                       "Serial Number": [str(i) for i in range(1, n + 1)], "ID": [str(i) for i in range(n)]})
+    roles = {c.name: (c.role, c.entity) for c in detect(df).columns}
+    assert roles["MedicalRecordNumber"] == ("direct", "record_id")
+    assert roles["Serial Number"] == ("other", "row_number") and roles["ID"] == ("other", "row_number")
