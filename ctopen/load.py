@@ -407,6 +407,19 @@ def _note_surrogates(info: SourceInfo, n: int) -> None:
                          "why": "lone UTF-16 surrogates (such as \\ud800) cannot be published; each was replaced by U+FFFD (\ufffd)"})
 
 
+NOTE_START = re.compile(r"^\s*(sources?|notes?|footnotes?|\*+|†|data (as of|source)|as of|prepared by|counts? (are|is)"
+                        r"|preliminary|suppressed|figures|nb\b|n\.b\.)", re.IGNORECASE)
+
+
+def _note_like(texts: list[str]) -> bool:
+    """A row's cells read as a note: they start like one (Source, Note, *, Data as of, Prepared by, Counts are)
+    or, joined, make a sentence (six words or more, ending with a full stop)."""
+    joined = ", ".join(t.strip() for t in texts if t and t.strip())
+    if not joined:
+        return False
+    return bool(NOTE_START.match(joined)) or (len(joined.split()) >= 6 and joined.rstrip().endswith((".", ".)")))
+
+
 def _finish(header: list[str], cols: list, info: SourceInfo, first_data_row: int) -> pd.DataFrame:
     """Drop empty rows/columns and footnotes, make headers unique, turn blanks into NA.
 
@@ -437,13 +450,23 @@ def _finish(header: list[str], cols: list, info: SourceInfo, first_data_row: int
     if n_cols >= 3 and last:
         typical = np.median(filled[:last])
         start = last
-        while start > 0 and filled[start - 1] <= 1 and typical >= 3 and last - start < 20:
-            start -= 1
+
+        def cells(i: int) -> list[str]:
+            return [str(flat[j * n + i].as_py()) for j in range(n_cols) if not blank[i, j]]
+
+        while start > 0 and typical >= 3 and last - start < 20:
+            i = start - 1
+            # a single cell of text, or a note spread over a few cells (a comma in "Source: MMIS extract, run
+            # 07/01/2024." makes two cells): it must read as a note, or a data row is never taken for one
+            if filled[i] <= 1 or (filled[i] < typical and _note_like(cells(i))):
+                start -= 1
+            else:
+                break
         if 0 < start < last:
-            texts = [flat[int(np.argmin(blank[i])) * n + i].as_py() for i in range(start, last) if filled[i]]
+            texts = [", ".join(cells(i)) for i in range(start, last) if filled[i]]
             info.skipped.append({"what": f"{len(texts)} note or footnote row(s) below the data",
                                  "where": f"row(s) {first_data_row + start}-{first_data_row + last - 1}",
-                                 "why": "a single cell of text after the table: " + "; ".join(repr(t[:60]) for t in texts[:3])})
+                                 "why": "text after the table, not a record: " + "; ".join(repr(t[:60]) for t in texts[:3])})
             notes_end = start
     keep_rows = np.zeros(len(filled), dtype=bool)
     keep_rows[:notes_end] = filled[:notes_end] > 0
