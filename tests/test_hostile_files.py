@@ -21,7 +21,7 @@ from ctopen.errors import LimitError, LoadError
 from ctopen.load import load
 from tests.conftest import ROOT
 from tests.fuzz import corpus
-from tests.fuzz.run import run_all
+from tests.fuzz.run import run_all, write_cases
 
 # name -> None when the file loads, else a piece of its one-line message (a limit names its setting)
 EXPECTED = {
@@ -328,7 +328,7 @@ def test_cli_on_every_named_case_and_odd_file_name(tmp_path):
     (no traceback, no Rust panic message, no 'Exception ignored'); stdout is strict UTF-8."""
     cases = [("named", c.name, c.name.encode(), c.data) for c in hostile().values()]
     cases += [("names", repr(name), name, data) for name, data in corpus.odd_names()]
-    results = run_all(cases, jobs=2, timeout=120, memory_mb=2048, use_subprocess=True, workdir=tmp_path, progress=False)
+    results = run_all(write_cases(cases, tmp_path), jobs=2, timeout=120, memory_mb=2048, use_subprocess=True, progress=False)
     bad = [f"{r.label}: {r.outcome} (exit {r.rc}): {r.stderr.strip()[-300:]}" for r in results if r.outcome != "clean"]
     assert not bad, "\n".join(bad)
     by_label = {r.label: r for r in results}

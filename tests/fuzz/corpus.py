@@ -86,17 +86,22 @@ def sheet_xml(cells: list[tuple[str | None, str]] | None = None, rows: list[list
             f'{dim}<sheetData>{"".join(parts)}</sheetData></worksheet>')
 
 
+def _member(name: str) -> zipfile.ZipInfo:
+    """A member stamped 2020-01-01, so that the same input gives the same bytes (the corpus is reproducible)."""
+    return zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+
+
 def xlsx(sheet: str, extra: dict[str, bytes | str] | None = None, target: str = "worksheets/sheet1.xml",
          sheet_member: str = "xl/worksheets/sheet1.xml", compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as z:
-        z.writestr("[Content_Types].xml", _CT)
-        z.writestr("_rels/.rels", _RELS)
-        z.writestr("xl/workbook.xml", _WB)
-        z.writestr("xl/_rels/workbook.xml.rels", _WB_RELS.format(target=target))
-        z.writestr(sheet_member, sheet)
+        z.writestr(_member("[Content_Types].xml"), _CT, compression)
+        z.writestr(_member("_rels/.rels"), _RELS, compression)
+        z.writestr(_member("xl/workbook.xml"), _WB, compression)
+        z.writestr(_member("xl/_rels/workbook.xml.rels"), _WB_RELS.format(target=target), compression)
+        z.writestr(_member(sheet_member), sheet, compression)
         for name, content in (extra or {}).items():
-            z.writestr(name, content)
+            z.writestr(_member(name), content, compression)
     return buf.getvalue()
 
 
@@ -108,7 +113,7 @@ def rezip(data: bytes, change) -> bytes:
         for info in src.infolist():
             new = change(info.filename, src.read(info))
             if new is not None:
-                z.writestr(info.filename, new)
+                z.writestr(_member(info.filename), new, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -195,7 +200,9 @@ def _openpyxl_workbook(rows) -> bytes:
     ws["C3"] = 42.5
     buf = io.BytesIO()
     wb.save(buf)
-    return buf.getvalue()
+    import re   # openpyxl stamps the time of saving: fixed, for a reproducible corpus
+    return rezip(buf.getvalue(), lambda name, b: re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2020-01-01T00:00:00Z", b)
+                 if name == "docProps/core.xml" else b)
 
 
 def _xls_workbook(rows) -> bytes | None:
@@ -431,8 +438,8 @@ def _lying_size_workbook() -> bytes:
 def _xlsb_like() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("[Content_Types].xml", _CT)
-        z.writestr("xl/workbook.bin", b"\x83\x01\x00")
+        z.writestr(_member("[Content_Types].xml"), _CT)
+        z.writestr(_member("xl/workbook.bin"), b"\x83\x01\x00")
     return buf.getvalue()
 
 
@@ -634,17 +641,19 @@ def mutate_xls(data: bytes, rng: random.Random) -> bytes:
 MUTATORS = {"csv": mutate_csv, "xlsx": mutate_xlsx, "xls": mutate_xls, "json": mutate_json, "parquet": mutate_bytes}
 
 
-def mutated(seed: int, per_seed: int) -> list[Case]:
-    """per_seed mutations of every seed file, deterministic for `seed`."""
+def iter_mutated(seed: int, per_seed: int):
+    """per_seed mutations of every seed file, deterministic for `seed`, one at a time."""
     rng = random.Random(seed)
-    out = []
     for base in seed_files():
         for k in range(per_seed):
             data = MUTATORS[base.area](base.data, rng)
             if rng.random() < 0.15:
                 data = MUTATORS[base.area](data, rng)
-            out.append(Case(base.area, base.name, data, f"mutation {k} of {base.name}"))
-    return out
+            yield Case(base.area, base.name, data, f"mutation {k} of {base.name}")
+
+
+def mutated(seed: int, per_seed: int) -> list[Case]:
+    return list(iter_mutated(seed, per_seed))
 
 
 def odd_names() -> list[tuple[bytes, bytes]]:

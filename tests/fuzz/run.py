@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import resource
 import shutil
@@ -105,14 +106,32 @@ def _child(path: bytes, out_path: str, err_path: str, memory: int) -> None:
         os._exit(code)
 
 
-def run_all(cases, *, jobs: int = 2, timeout: float = 60.0, memory_mb: int = 2048, use_subprocess: bool = False,
-            workdir: Path, progress: bool = True) -> list[Result]:
-    """cases: iterable of (area, label, file name as bytes, data). Runs them `jobs` at a time."""
+def write_cases(cases, workdir: Path) -> list[tuple[str, str, bytes]]:
+    """Write (area, label, file name as bytes, data) cases to workdir/NNNNN/NAME, one at a time (nothing kept in
+    memory); return (area, label, path) for run_all."""
+    base = os.fsencode(str(workdir))
+    entries = []
+    for i, (area, label, name, data) in enumerate(cases):
+        folder = os.path.join(base, b"%05d" % i)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        entries.append((area, label, path))
+    return entries
+
+
+def run_all(entries, *, jobs: int = 2, timeout: float = 60.0, memory_mb: int = 2048, use_subprocess: bool = False,
+            progress: bool = True) -> list[Result]:
+    """entries: (area, label, path) of files already written (write_cases). Runs them `jobs` at a time.
+
+    In fork mode the children inherit this process's address space, which counts against RLIMIT_AS: keep the
+    corpus out of it (scripts/fuzz writes it from another process) so that a child starts as a fresh
+    `python -m ctopen` would."""
     memory = memory_mb * 2**20
-    pending = list(cases)
+    pending = list(entries)
     running: list[Job] = []
     results: list[Result] = []
-    base = os.fsencode(str(workdir))
     total = len(pending)
     if not use_subprocess:
         import ctopen.cli  # noqa: F401 - imported once, before forking
@@ -122,13 +141,8 @@ def run_all(cases, *, jobs: int = 2, timeout: float = 60.0, memory_mb: int = 204
     env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="", RUST_BACKTRACE="1")
     while pending or running:
         while pending and len(running) < jobs:
-            i = total - len(pending)
-            area, label, name, data = pending.pop(0)
-            folder = os.path.join(base, b"%05d" % i)
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, name)
-            with open(path, "wb") as f:
-                f.write(data)
+            area, label, path = pending.pop(0)
+            folder = os.path.dirname(path)
             job = Job(area, label, path)
             out_path, err_path = os.path.join(folder, b"stdout"), os.path.join(folder, b"stderr")
             job.out, job.err = out_path, err_path
@@ -189,19 +203,31 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def build_corpus(seed: int, per_seed: int) -> list[tuple[str, str, bytes, bytes]]:
+def iter_corpus(seed: int, per_seed: int):
+    """(area, label, file name as bytes, data) of every input, generated one at a time."""
     from tests.fuzz import corpus
 
-    cases = []
     for c in corpus.seed_files():
-        cases.append((c.area, f"seed {c.name}", c.name.encode(), c.data))
+        yield c.area, f"seed {c.name}", c.name.encode(), c.data
     for c in corpus.hostile_cases():
-        cases.append(("named hostile cases", f"{c.name}: {c.note}", c.name.encode(), c.data))
+        yield "named hostile cases", f"{c.name}: {c.note}", c.name.encode(), c.data
     for name, data in corpus.odd_names():
-        cases.append(("file names", f"name {name!r}", name, data))
-    for c in corpus.mutated(seed, per_seed):
-        cases.append((c.area, c.note, c.name.encode(), c.data))
-    return cases
+        yield "file names", f"name {name!r}", name, data
+    for c in corpus.iter_mutated(seed, per_seed):
+        yield c.area, c.note, c.name.encode(), c.data
+
+
+def write_corpus(workdir: Path, seed: int, per_seed: int) -> list[tuple[str, str, bytes]]:
+    """Write the corpus from a separate process (its memory never enters the runner's) and read its manifest."""
+    manifest = workdir / "manifest.jsonl"
+    subprocess.run([sys.executable, "-m", "tests.fuzz.run", "--write-corpus", str(workdir), "--seed", str(seed),
+                    "--per-seed", str(per_seed)], cwd=ROOT, check=True)
+    entries = []
+    with open(manifest, encoding="utf-8") as f:
+        for line in f:
+            e = json.loads(line)
+            entries.append((e["area"], e["label"], bytes.fromhex(e["path"])))
+    return entries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,17 +240,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subprocess", action="store_true", help="run `python -m ctopen profile` for every input")
     parser.add_argument("--keep", type=Path, help="keep the files (and outputs) in this folder")
     parser.add_argument("--show", type=int, default=20, help="failures to list (default 20)")
+    parser.add_argument("--write-corpus", type=Path, help=argparse.SUPPRESS)   # internal: the corpus writer
     args = parser.parse_args(argv)
 
+    if args.write_corpus:
+        entries = write_cases(iter_corpus(args.seed, args.per_seed), args.write_corpus)
+        with open(args.write_corpus / "manifest.jsonl", "w", encoding="utf-8") as f:
+            for area, label, path in entries:
+                f.write(json.dumps({"area": area, "label": label, "path": path.hex()}) + "\n")
+        return 0
     started = time.monotonic()
-    cases = build_corpus(args.seed, args.per_seed)
-    print(f"{len(cases):,} inputs (seed {args.seed}, {args.per_seed} mutations per seed file); "
-          f"{args.jobs} at a time, {args.timeout:g} s and {args.memory_mb:,} MB each", file=sys.stderr, flush=True)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="ctopen-fuzz-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        results = run_all(cases, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
-                          use_subprocess=args.subprocess, workdir=workdir)
+        entries = write_corpus(workdir, args.seed, args.per_seed)
+        print(f"{len(entries):,} inputs (seed {args.seed}, {args.per_seed} mutations per seed file); "
+              f"{args.jobs} at a time, {args.timeout:g} s and {args.memory_mb:,} MB each", file=sys.stderr, flush=True)
+        results = run_all(entries, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
+                          use_subprocess=args.subprocess)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
