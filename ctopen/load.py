@@ -1147,7 +1147,8 @@ class _Quiet:
 @contextlib.contextmanager
 def _quiet_native_stderr():
     """Send file descriptor 2 to a temporary file while native code runs; write what it got back unless told to drop
-    it (a Rust panic message). One thread at a time: the descriptor is shared by the whole process."""
+    it (a Rust panic message). One thread at a time: the descriptor is shared by the whole process. The file is
+    named ctopen-native-stderr-*: should the process be aborted meanwhile, what Rust printed is left there."""
     quiet = _Quiet()
     with _FD2_LOCK:
         try:
@@ -1156,7 +1157,7 @@ def _quiet_native_stderr():
             yield quiet
             return
         try:
-            with tempfile.TemporaryFile() as tmp:
+            with tempfile.NamedTemporaryFile(prefix="ctopen-native-stderr-", suffix=".txt") as tmp:
                 _flush_stderr()
                 os.dup2(tmp.fileno(), 2)
                 try:
