@@ -18,7 +18,7 @@ from tests.conftest import PRETRIAL, real_file
 from tests.e2e.conftest import (card, describe_required, download_bundle, generalize, go, no_exception, pick, shot,
                                  upload, visible, wait_idle)
 
-KEY = b"e2e-test-key"      # the e2e server's CTOPEN_PSEUDONYM_KEY (tests/e2e/conftest.py)
+KEY = b"e2e-test-key-0123456789"   # the e2e server's CTOPEN_PSEUDONYM_KEY (tests/e2e/conftest.py)
 ID = "IDENTIFIER"
 DATE = "LATEST ADMISSION DATE"
 
