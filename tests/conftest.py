@@ -33,8 +33,6 @@ def real_file(name: str) -> Path:
     return path
 
 
-shared_file = real_file   # the former name (the files used to be read from outside the repository)
-
 
 DRUG = "accidental_drug_deaths_2012_2018.csv"
 LICENSES = "ct_state_licenses_credentials_ngch-56tr.csv"
@@ -46,7 +44,7 @@ COVID = "ct_covid19_tests_cases_deaths_by_town.csv"
 @pytest.fixture(scope="session")
 def drug_table():
     from ctopen.load import load
-    return load(shared_file(DRUG))
+    return load(real_file(DRUG))
 
 
 @pytest.fixture(autouse=True)

@@ -569,7 +569,7 @@ def test_bad_weights_and_limits_are_refused(drug_table):
 def test_cli_weight_and_max_level(tmp_path, capsys):
     from tests import conftest
 
-    path = conftest.shared_file(DRUG)
+    path = conftest.real_file(DRUG)
     argv = ["recommend", str(path), "--qi", "Date", "Age", "Sex", "Race", "ResidenceCity", "DeathCity",
             "--weight", "Age=4", "--max-level", "Date=3", "--json"]
     code, out = _cli(argv)

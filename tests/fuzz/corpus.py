@@ -16,7 +16,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+# the real CT files in the repository (tests/data/real, gzipped; the drug-deaths file is the app's sample)
+REAL_FILES = sorted((ROOT / "tests" / "data" / "real").glob("*.csv.gz")) + sorted((ROOT / "ctopen" / "data" / "sample").glob("*.csv"))
 
 
 @dataclass
@@ -169,10 +171,11 @@ def seed_files() -> list[Case]:
         Case("csv", "seed.tsv", _csv_text(rows, "\t").encode("utf-16")),
         Case("csv", "seed_title.csv", ("Deaths by town\n\n" + _csv_text(rows) + "\nSource: agency\n").encode("cp1252", "replace")),
     ]
-    for path in sorted(SHARED.glob("*.csv")) if SHARED.is_dir() else []:
-        with open(path, "rb") as f:
+    for path in sorted(REAL_FILES, key=lambda p: p.name.removesuffix(".gz")):
+        import gzip
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
             head = b"".join(f.readline() for _ in range(40))
-        seeds.append(Case("csv", path.name, head))
+        seeds.append(Case("csv", path.name.removesuffix(".gz"), head))
     seeds.append(Case("xlsx", "seed.xlsx", xlsx(sheet_xml(rows=rows))))
     seeds.append(Case("xlsx", "seed_norefs.xlsx", xlsx(sheet_xml(rows=rows, refs=False))))
     seeds.append(Case("xlsx", "seed_openpyxl.xlsx", _openpyxl_workbook(rows)))
