@@ -12,12 +12,14 @@ headers only.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
 import pandas as pd
 
-from ctopen.values import DATE, parse_dates
+from ctopen.values import DATE, SMALL, is_missing, parse_dates
 from ctopen.errors import RecipeError
 
 SEVERITIES = ("error", "warning", "info")
@@ -108,52 +110,135 @@ def plain(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
+SMALL_DISTINCT = 5_000
+
+
 def _counts(series: pd.Series) -> pd.Series:
-    """Distinct non-empty values with how often each occurs."""
+    """Distinct non-empty values with how often each occurs, in order of first appearance. A short column is
+    counted in plain Python (a wide file has thousands of them; pandas costs a fixed 0.1 ms or more per call)."""
+    if len(series) <= SMALL:
+        values = [t for t in (str(v) for v in series.tolist() if not is_missing(v)) if t.strip()]
+        counts = Counter(values)
+        return pd.Series(list(counts.values()), index=pd.Index(list(counts), dtype=object), dtype="int64")
     s = series.dropna()
     s = s[s.astype("str").str.strip() != ""]
     return s.astype("str").value_counts(sort=False)
 
 
+def _texts(counts: pd.Series) -> pd.Series:
+    """The distinct values of `_counts` as a Series of text (indexed by themselves) for the .str methods: Python
+    strings when there are few (pandas' Arrow strings parse every regular expression anew, about 0.3 ms a call,
+    which a file of 10,000 columns pays tens of thousands of times), Arrow strings when there are many."""
+    index = counts.index.to_series(index=counts.index)
+    return index.astype(object if len(index) <= SMALL_DISTINCT else "str")
+
+
+@dataclass
+class Distinct:
+    """Every column's distinct non-empty values (`_counts`) laid end to end, column after column, so that a check
+    tests all of them with one vectorised operation instead of one per column (issue 16: 10,000 columns)."""
+    names: list
+    values: list[str]           # the distinct values, exactly as in the file
+    texts: pd.Series            # the same as a Series of text (positions 0..n-1) for the .str methods
+    counts: np.ndarray          # rows holding each value
+    owner: np.ndarray           # the column position of each value
+    starts: np.ndarray          # values of column i are at starts[i]:starts[i+1]
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, ctx: "Context | None" = None) -> "Distinct":
+        key = ("__distinct__", id(df))
+        if ctx is not None and key in ctx.cache and ctx.cache[key][0] is df:
+            return ctx.cache[key][1]
+        values, counts, sizes = [], [], []
+        for name in df.columns:
+            c = _counts(df[name])
+            values.extend(c.index.tolist())
+            counts.extend(c.tolist())
+            sizes.append(len(c))
+        texts = pd.Series(values, dtype=object if len(values) <= SMALL_DISTINCT else "str")
+        out = cls(list(df.columns), values, texts, np.asarray(counts, dtype=np.int64),
+                  np.repeat(np.arange(len(sizes)), sizes), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        if ctx is not None:
+            ctx.cache[key] = (df, out)     # the frame is held, so its id cannot be reused while cached
+        return out
+
+    def span(self, i: int) -> slice:
+        return slice(int(self.starts[i]), int(self.starts[i + 1]))
+
+    def flag(self, mask) -> np.ndarray:
+        """A boolean per value (NA -> False)."""
+        return pd.Series(mask).fillna(False).to_numpy(dtype=bool) if not isinstance(mask, np.ndarray) else mask
+
+    def rows_where(self, mask) -> np.ndarray:
+        """Per column: the rows whose value satisfies `mask`."""
+        return np.bincount(self.owner, weights=np.where(self.flag(mask), self.counts, 0),
+                           minlength=len(self.names)).astype(np.int64)
+
+
 @dataclass
 class Numbers:
     """A column's distinct values read as numbers: plain ones in bulk, formatted ones one by one."""
-    counts: pd.Series                      # distinct value -> rows
-    plain: pd.Series                       # distinct value -> float, for plain numbers ("12", "-3.5")
+    rows: dict[str, int]                   # distinct value -> rows
+    plain: dict[str, float]                # distinct value -> float, for plain numbers ("12", "-3.5")
     special: dict[str, Parsed]             # distinct value -> Parsed, for formatted numbers ("1,200", "$5", "12 lbs")
-    rows: dict[str, int] = field(default_factory=dict)   # distinct value -> rows, as a plain dict
 
     @property
     def numeric(self) -> bool:
-        total = int(self.counts.sum())
-        ok = int(self.counts.reindex(self.plain.index).sum()) + sum(self.rows[v] for v in self.special)
+        total = sum(self.rows.values())
+        ok = sum(self.rows[v] for v in self.plain) + sum(self.rows[v] for v in self.special)
         return bool(total) and ok / total >= NUMERIC_SHARE
 
     def weighted(self) -> list[tuple[float, int]]:
         """(value, rows) for every numeric distinct value."""
-        rows = self.counts.reindex(self.plain.index).to_numpy()
-        out = [(float(x), int(c)) for x, c in zip(self.plain.to_numpy(), rows)]
+        out = [(float(x), int(self.rows[v])) for v, x in self.plain.items()]
         return out + [(float(p.value), self.rows[v]) for v, p in self.special.items()]
 
 
 def _numbers(series: pd.Series, ctx: "Context | None" = None) -> Numbers:
     if ctx is not None and series.name in ctx.cache:
         return ctx.cache[series.name]
-    counts = _counts(series)
-    index = counts.index.to_series(index=counts.index).astype("str").str.strip()
-    is_plain = index.str.fullmatch(PLAIN_NUMBER.pattern).fillna(False).astype(bool)
-    plain_values = pd.to_numeric(index[is_plain], errors="coerce").dropna()
-    rest = index[~is_plain & index.str.contains(r"\d", regex=True).fillna(False).astype(bool)]
-    commas = rest.str.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?").fillna(False).astype(bool)
-    special = {v: Parsed(Decimal(v.strip().replace(",", "")), commas=True) for v in rest.index[commas.to_numpy()].tolist()}
-    for v in rest.index[~commas.to_numpy()].tolist():   # the common "295,000" above in bulk; the rest one by one
-        p = parse_number(v)
-        if p is not None:
-            special[v] = p
-    out = Numbers(counts, plain_values, special, dict(zip(counts.index.tolist(), counts.to_numpy().tolist())))
+    nums = _all_numbers(series.to_frame(), None)[0]
     if ctx is not None:
-        ctx.cache[series.name] = out
+        ctx.cache[series.name] = nums
+    return nums
+
+
+def _all_numbers(df: pd.DataFrame, ctx: "Context | None") -> list[Numbers]:
+    """Numbers of every column of df, every column's distinct values read in one pass (cached in ctx by name)."""
+    d = Distinct.of(df, ctx)
+    stripped = d.texts.str.strip()
+    is_plain = d.flag(stripped.str.fullmatch(PLAIN_NUMBER.pattern))
+    numbers = pd.to_numeric(stripped.where(is_plain), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    is_plain = is_plain & ~np.isnan(numbers)
+    rest = ~d.flag(stripped.str.fullmatch(PLAIN_NUMBER.pattern)) & d.flag(stripped.str.contains(r"\d", regex=True))
+    commas = rest & d.flag(stripped.str.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?"))
+    out = []
+    for i, name in enumerate(d.names):
+        span = d.span(i)
+        values = d.values[span]
+        plain_i, rest_i, commas_i = is_plain[span], rest[span], commas[span]
+        special: dict[str, Parsed] = {}
+        for j in np.flatnonzero(rest_i):       # the common "295,000" in bulk; the rest one by one
+            v = values[j]
+            if commas_i[j]:
+                special[v] = Parsed(Decimal(v.strip().replace(",", "")), commas=True)
+        for j in np.flatnonzero(rest_i & ~commas_i):
+            p = parse_number(values[j])
+            if p is not None:
+                special[values[j]] = p
+        nums = Numbers(dict(zip(values, d.counts[span].tolist())),
+                       {values[j]: float(numbers[span][j]) for j in np.flatnonzero(plain_i)}, special)
+        if ctx is not None:
+            ctx.cache[name] = nums
+        out.append(nums)
     return out
+
+
+def _numbers_of(df: pd.DataFrame, ctx: Context) -> dict:
+    """{column: Numbers} for every column, computed once per run."""
+    if any(name not in ctx.cache for name in df.columns):
+        _all_numbers(df, ctx)
+    return {name: ctx.cache[name] for name in df.columns}
 
 
 # --- header checks ------------------------------------------------------------------------------
@@ -254,17 +339,21 @@ def note_rows(df: pd.DataFrame) -> list[int]:
     """Positions of rows that hold a note instead of data: one filled cell with a note-like or sentence-like text."""
     if df.shape[1] < 3 or df.empty:
         return []
-    filled = df.notna() & (df.astype("str").apply(lambda c: c.str.strip()) != "")
-    one = filled.sum(axis=1) == 1
-    if not one.any():
-        return []
+    rows = np.flatnonzero(_filled(df.iloc[:, 0]))      # notes are typed in column A ...
+    for c in range(1, df.shape[1]):                    # ... and every other cell of their row is empty
+        if not len(rows):
+            return []
+        rows = rows[~_filled(df.iloc[rows, c])]
     out = []
-    first = filled.iloc[:, 0].to_numpy()
-    for pos in [i for i, flag in enumerate(one.to_numpy()) if flag and first[i]]:   # notes are typed in column A
+    for pos in rows.tolist():
         text = str(df.iloc[pos, 0])
         if NOTE_START.match(text) or (len(text.split()) >= 6 and text.rstrip().endswith((".", ":"))):
             out.append(pos)
     return out
+
+
+def _filled(column: pd.Series) -> np.ndarray:
+    return (column.notna() & (column.astype("str").str.strip() != "")).to_numpy(dtype=bool)
 
 
 def check_note_rows(df: pd.DataFrame, ctx: Context) -> list[Finding]:
@@ -285,28 +374,24 @@ def _caps(value: str) -> bool:
 
 
 def _caps_mask(values: pd.Series) -> pd.Series:
-    v = values.astype("str")
+    v = values if values.dtype == object else values.astype("str")
     return ((v.str.upper() == v) & (v.str.lower() != v) & v.str.contains(r"[A-Z]{3}", regex=True)).fillna(False).astype(bool)
 
 
 def check_all_caps(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    d = Distinct.of(df, ctx)
+    total = d.rows_where(d.texts.str.contains(r"[A-Za-z]", regex=True))
+    in_caps = d.rows_where(_caps_mask(d.texts).to_numpy())
     out = []
-    for name in df.columns:
-        if ctx.types.get(name, "text") != "text":
+    for i, name in enumerate(d.names):
+        if ctx.types.get(name, "text") != "text" or not total[i] or in_caps[i] / total[i] < CAPS_SHARE:
             continue
-        counts = _counts(df[name])
-        if counts.empty:
-            continue
-        index = counts.index.to_series(index=counts.index).astype("str")
-        letters = index.str.contains(r"[A-Za-z]", regex=True).fillna(False).astype(bool).to_numpy()
-        total = int(counts[letters].sum())
-        if not total:
-            continue
+        span = d.span(i)
+        counts = pd.Series(d.counts[span], index=pd.Index(d.values[span], dtype=object))
+        index = _texts(counts)
         caps_mask = _caps_mask(index).to_numpy()
         caps = counts[caps_mask]
         n = int(caps.sum())
-        if n / total < CAPS_SHARE:
-            continue
         ci = index[caps_mask].str.strip()
         spaced = ci.str.contains(" ", regex=False).to_numpy()
         wordy = spaced | ((ci.str.len() >= 5) & ~ci.str.contains(r"\d", regex=True)).to_numpy()
@@ -322,9 +407,7 @@ def check_all_caps(df: pd.DataFrame, ctx: Context) -> list[Finding]:
 
 def check_number_format(df: pd.DataFrame, ctx: Context) -> list[Finding]:
     out = []
-    for name in df.columns:
-        nums = _numbers(df[name], ctx)
-        counts = nums.counts
+    for name, nums in _numbers_of(df, ctx).items():
         formatted = {v: p for v, p in nums.special.items() if p.formatted}
         if not formatted or not nums.numeric:
             continue
@@ -358,9 +441,7 @@ def check_number_format(df: pd.DataFrame, ctx: Context) -> list[Finding]:
 
 def check_number_words(df: pd.DataFrame, ctx: Context) -> list[Finding]:
     out = []
-    for name in df.columns:
-        nums = _numbers(df[name], ctx)
-        counts = nums.counts
+    for name, nums in _numbers_of(df, ctx).items():
         scaled = [v for v, p in nums.special.items() if p.scale]
         if not scaled or not nums.numeric:
             continue
@@ -377,9 +458,7 @@ PERCENT_HEADER = re.compile(r"percent|pct|%|percentage|proportion", re.IGNORECAS
 
 def check_percentages(df: pd.DataFrame, ctx: Context) -> list[Finding]:
     out = []
-    for name in df.columns:
-        nums = _numbers(df[name], ctx)
-        counts = nums.counts
+    for name, nums in _numbers_of(df, ctx).items():
         with_sign = [v for v, p in nums.special.items() if p.unit == "%"]
         if not (with_sign or PERCENT_HEADER.search(str(name))) or not nums.numeric:
             continue
@@ -444,19 +523,19 @@ def neutralise_formulas(df: pd.DataFrame, keep=()) -> tuple[pd.DataFrame, dict[s
 
 
 def check_formula_injection(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    d = Distinct.of(df, ctx)
+    maybe = d.flag(d.texts.str.match(r"[=+\-@\t\r]"))
     out = []
-    for name in df.columns:
+    for i, name in enumerate(d.names):
         if is_formula(str(name)):
             out.append(Finding("formula_injection", name, "error",
                                f"The header '{name}' begins with =, +, - or @: a spreadsheet opening the published "
                                "CSV would run it as a formula. Rename the column (ctopen puts an apostrophe before it "
                                "when publishing).", {"op": "rename", "column": name, "to": "'" + str(name)}, 1))
-        counts = _counts(df[name])
-        index = counts.index.to_series(index=counts.index).astype("str")
-        maybe = index[index.str.match(r"[=+\-@\t\r]").fillna(False).astype(bool).to_numpy()]
-        bad = [v for v in maybe.tolist() if is_formula(v)]
+        span = d.span(i)
+        bad = [j for j in np.flatnonzero(maybe[span]) if is_formula(d.values[span.start + j])]
         if bad:
-            n = int(counts[bad].sum())
+            n = int(d.counts[span][bad].sum())
             out.append(Finding("formula_injection", name, "error",
                                f"{n:,} cell(s) in '{name}' begin with =, +, - or @: a spreadsheet opening the published "
                                "CSV would run them as formulas. Escape them (a leading apostrophe).",
@@ -515,7 +594,7 @@ def _is_measure(df: pd.DataFrame, name: str, ctx: Context) -> bool:
     if NOT_MEASURE.search(str(name).strip()) or BLANK_HEADER.match(str(name)) or name in identifier_columns(df, ctx):
         return False
     nums = _numbers(df[name], ctx)
-    if len(nums.counts) <= 2 or not nums.numeric:
+    if len(nums.rows) <= 2 or not nums.numeric:
         return False  # 0/1 flags are not measures
     return not all(float(v).is_integer() and 1900 <= v <= 2100 for v, _ in nums.weighted())  # years are time, not measures
 
@@ -541,24 +620,35 @@ def check_date_position(df: pd.DataFrame, ctx: Context) -> list[Finding]:
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")   # what the portal reads as a date
 
 
-def _non_iso_dates(series: pd.Series) -> pd.Series:
+def _non_iso_dates(series: pd.Series) -> list[str]:
     """The full dates of a column not written the ISO way ("1/3/2022", "03/21/2013 12:00:00 AM", "2022-1-3").
     Years, months and quarters of a generalized date ("2014", "2014-03", "2014-Q1") are not full dates."""
-    values = _counts(series).index.to_series()
-    values = values[values.str.strip().str.fullmatch(DATE.pattern) & ~values.str.fullmatch(ISO_DATE.pattern)]
-    return values[parse_dates(values).notna().to_numpy()]
+    return _all_non_iso_dates(series.to_frame(), [series.name], None)[series.name]
+
+
+def _all_non_iso_dates(df: pd.DataFrame, names: list, ctx: "Context | None") -> dict:
+    """{column: its non-ISO full dates, in order of first appearance} for the named columns, in one pass."""
+    d = Distinct.of(df, ctx)
+    names_set = set(names)
+    wanted = np.isin(d.owner, [i for i, name in enumerate(d.names) if name in names_set])
+    texts = d.texts[wanted]
+    odd = d.flag(texts.str.strip().str.fullmatch(DATE.pattern)) & ~d.flag(texts.str.fullmatch(ISO_DATE.pattern))
+    where = np.flatnonzero(wanted)[odd]
+    dated = where[parse_dates(d.texts[where]).notna().to_numpy()]
+    out = {name: [] for name in names}
+    for j in dated:
+        out[d.names[d.owner[j]]].append(d.values[j])
+    return out
 
 
 def check_date_format(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    names = [name for name in df.columns if _is_date(df, name, ctx)]
     out = []
-    for name in df.columns:
-        if not _is_date(df, name, ctx):
-            continue
-        odd = _non_iso_dates(df[name])
-        if len(odd):
-            n = int(df[name].isin(list(odd)).sum())
+    for name, odd in _all_non_iso_dates(df, names, ctx).items():
+        if odd:
+            n = int(df[name].isin(odd).sum())
             out.append(Finding("date_format", name, "warning",
-                               f"Dates in '{name}' are written like '{odd.iloc[0]}' ({n:,} cells); the portal reads only "
+                               f"Dates in '{name}' are written like '{odd[0]}' ({n:,} cells); the portal reads only "
                                "ISO dates (2022-01-03) as dates, so this column would be published as text that "
                                "cannot be sorted or filtered by date.", {"op": "format_date", "column": name}, n))
     return out
@@ -597,8 +687,9 @@ def run(data, types: dict | None = None, roles: dict | None = None, source=None,
     types = {c: t for c, t in (types if types is not None else getattr(data, "types", None) or {}).items()
              if c in df.columns}
     if types and set(types) != set(df.columns):   # a release table with new or renamed columns: infer theirs
-        from ctopen.values import infer_type
-        types.update({c: infer_type(df[c])[0] for c in df.columns if c not in types})
+        from ctopen.values import infer_types
+        new = [c for c in df.columns if c not in types]
+        types.update({c: kind for c, (kind, _) in zip(new, infer_types([df[c] for c in new]))})
     ctx = Context(types=types or {}, roles=roles or {}, source=source or getattr(data, "source", None))
     out: list[Finding] = []
     for name, fn in CHECKS.items():

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ctopen import settings
 from ctopen.errors import CtopenError, LimitError, LoadError
-from ctopen.values import infer_type, is_blank
+from ctopen.values import infer_types, is_blank
 
 TEXT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "txt"}
 EXCEL_SUFFIXES = {".xlsx": "xlsx", ".xlsm": "xlsm", ".xls": "xls"}
@@ -98,8 +98,7 @@ def load(path_or_buffer, sheet: str | None = None, name: str | None = None) -> T
         raise LimitError(f"The file has {len(df):,} data rows; the limit is {settings.MAX_ROWS:,} ({_setting('MAX_ROWS')}). "
                          f"Split it or publish it in parts.")
     table = Table(df=df, source=info)
-    for column in df.columns:
-        kind, formatted = infer_type(df[column])
+    for column, (kind, formatted) in zip(df.columns, infer_types([df[c] for c in df.columns])):
         table.types[column] = kind
         if formatted:
             table.formatted_numbers.append(column)
