@@ -20,6 +20,7 @@ number is used elsewhere (a register's serial number), the reviewer marks it `di
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import time
 from collections import Counter
@@ -285,15 +286,25 @@ def profile(series: pd.Series, sample_rows: int, rng: np.random.Generator) -> Pr
     # sample rows at random positions; a sparse column falls back to its non-empty values
     take = min(rows, sample_rows + sample_rows // 2)
     pos = _positions(rng, rows, take)
-    picked = s.iloc[pos].dropna()
-    if len(picked) < min(sample_rows, rows) // 2:
-        nonnull = s.dropna()
-        picked = nonnull.sample(min(len(nonnull), sample_rows * 3), random_state=1) if len(nonnull) else nonnull
-    values = [v.strip() for v in picked.tolist() if not _is_missing(v)][:sample_rows]
-    non_empty = int(s.notna().sum()) if rows <= rules.EXACT_UNIQUE_ROWS else int(round(rows * (s.iloc[pos].notna().mean() if take else 0)))
+    # a short column (every row is in the sample: a wide file has thousands) is read as a plain list, which gives
+    # what the pandas calls below give without their fixed cost per call
+    every = [v for v in s.tolist() if isinstance(v, str)] if rows <= take else None
+    if every is not None and len(every) >= min(sample_rows, rows) // 2:
+        picked = every
+    else:
+        found = s.iloc[pos].dropna()
+        if len(found) < min(sample_rows, rows) // 2:
+            nonnull = s.dropna()
+            found = nonnull.sample(min(len(nonnull), sample_rows * 3), random_state=1) if len(nonnull) else nonnull
+        picked = found.tolist()
+    values = [v.strip() for v in picked if not _is_missing(v)][:sample_rows]
+    if every is not None:
+        non_empty = len(every)
+    else:
+        non_empty = int(s.notna().sum()) if rows <= rules.EXACT_UNIQUE_ROWS else int(round(rows * (s.iloc[pos].notna().mean() if take else 0)))
     counts = Counter(values)
     if rows <= rules.EXACT_UNIQUE_ROWS:
-        nun = s.nunique(dropna=True)
+        nun = len(set(every)) if every is not None else s.nunique(dropna=True)
         distinct_share, exact = (nun / non_empty if non_empty else 0.0), True
     elif len(counts) < 0.3 * len(values):
         # few distinct values in the sample: the column is far from unique (a sample overstates uniqueness)
@@ -320,7 +331,7 @@ def profile(series: pd.Series, sample_rows: int, rng: np.random.Generator) -> Pr
     p.constant = len(counts) == 1 and non_empty == rows and (distinct_share * non_empty <= 1.0 if exact else True)
     if p.integer == 1.0 and rows > 1:
         check = np.unique(np.concatenate([[0, rows - 1], pos[:200]]))
-        got = s.iloc[check]
+        got = s.iloc[check].tolist()
         for base in (0, 1):
             if all(isinstance(v, str) and v.strip().lstrip("0") == str(i + base).lstrip("0") for i, v in zip(check, got)):
                 p.row_number = True
@@ -443,10 +454,14 @@ def _pct(x: float) -> str:
 
 def _vocab_share(values: list[str], words: list[str]) -> float:
     """Share of values holding one of the words (a word ending in * matches any ending: "bupre*")."""
+    return _share(values, _vocab_pattern(tuple(words)).search)
+
+
+@functools.lru_cache(maxsize=256)
+def _vocab_pattern(words: tuple[str, ...]) -> re.Pattern:
     alts = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w)
             for w in sorted(set(words), key=len, reverse=True)]
-    pattern = re.compile(r"\b(?:" + "|".join(alts) + r")\b", re.I)
-    return _share(values, pattern.search)
+    return re.compile(r"\b(?:" + "|".join(alts) + r")\b", re.I)
 
 
 def _compatible(entity: str, p: Profile) -> bool:
