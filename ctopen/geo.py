@@ -154,9 +154,54 @@ def location_check(df: pd.DataFrame) -> dict | None:
     blank = pd.Series(df[where.get("point") or where["lat"]]).isna().to_numpy()
     report["unreadable"] -= int(blank.sum())          # an empty cell is a missing point, not an unreadable one
     report["missing"] = int(blank.sum())
+    other = pd.Series(df[where.get("point") or where["lat"]], dtype="str").str.match(_WKT_ANY, na=False) & \
+        ~pd.Series(df[where.get("point") or where["lat"]], dtype="str").str.match(r"\s*POINT", case=False, na=False)
+    report["other_geometries"] = int(other.sum())      # polygons passed through from a GeoJSON file
+    report["unreadable"] -= report["other_geometries"]
     report["location"] = where
     report["examples"] = [int(i) + 1 for i in np.flatnonzero(outside_ct(lat, lon))[:5]]
     return report
+
+
+def feature_records(collection: dict) -> tuple[list[dict], list[dict]]:
+    """A GeoJSON FeatureCollection as records: each feature's properties, and its geometry as WKT text in a
+    column "geometry" ("geometry (WKT)" when a property already has that name). Points become
+    "POINT (lon lat)", which every reader of points here understands; polygons and lines pass through.
+    Returns (records, skipped notes for ctopen.load: {"what", "where", "why"})."""
+    import shapely
+    from shapely.geometry import shape
+    features = collection.get("features")
+    if not isinstance(features, list) or not features:
+        raise GeoError("The GeoJSON file has no features to read as rows.")
+    names = {k for f in features if isinstance(f, dict) and isinstance(f.get("properties"), dict)
+             for k in f["properties"]}
+    column = "geometry" if "geometry" not in names else "geometry (WKT)"
+    records, bad, not_features = [], [], 0
+    for i, f in enumerate(features, start=1):
+        if not isinstance(f, dict) or f.get("type") != "Feature":
+            not_features += 1
+            continue
+        row = dict(f.get("properties") or {}) if isinstance(f.get("properties"), dict) else {}
+        g = f.get("geometry")
+        wkt = None
+        if g is not None:
+            try:
+                wkt = shapely.to_wkt(shape(g), rounding_precision=-1)
+            except Exception:   # shapely raises several kinds of error on a malformed geometry
+                bad.append(i)
+        row[column] = wkt
+        records.append(row)
+    if not records:
+        raise GeoError("The GeoJSON file holds no Feature objects to read as rows.")
+    notes = []
+    if bad:
+        notes.append({"what": f"{len(bad)} unreadable geometr{'y' if len(bad) == 1 else 'ies'}",
+                      "where": "feature" + ("s " if len(bad) > 1 else " ") + ", ".join(map(str, bad[:5]))
+                      + (", ..." if len(bad) > 5 else ""), "why": f"not a valid GeoJSON geometry; its {column} is empty"})
+    if not_features:
+        notes.append({"what": f"{not_features} member(s) of \"features\"", "where": "the FeatureCollection",
+                      "why": "not a GeoJSON Feature"})
+    return records, notes
 
 
 # --- reference places --------------------------------------------------------------------------

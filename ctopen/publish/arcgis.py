@@ -503,7 +503,13 @@ class Client:
     def add_item(self, props: dict, geojson: bytes, filename: str) -> str:
         data = {**_form(props), "type": "GeoJson"}
         files = {"file": (filename, geojson, "application/geo+json")}
-        answer = self.call("adding the GeoJSON item", "POST", self._u("addItem"), data=data, files=files, retry="429")
+        try:
+            answer = self.call("adding the GeoJSON item", "POST", self._u("addItem"), data=data, files=files, retry="429")
+        except PublishError as exc:
+            if getattr(exc, "http_status", None) in ("timeout", "connection"):
+                exc.message = (str(exc) + f" The item may have been added anyway: look for a private GeoJSON item titled "
+                               f"{props.get('title')!r} in your content and delete it before trying again.")
+            raise
         item_id = answer.get("id") if isinstance(answer, dict) and answer.get("success") else None
         if not item_id:
             raise PublishError(f"The ArcGIS portal {self.portal} did not return the new item's id: look for a private "
