@@ -668,3 +668,25 @@ def write_map_files(df: pd.DataFrame, directory, stem: str) -> dict[str, Path]:
                 if p.exists():
                     z.write(p, arcname=p.name)
     return paths
+
+
+def map_location(df: pd.DataFrame, recipe: dict | None) -> dict | None:
+    """The location of a **map release**, or None: a spatial_aggregate release (hexagons or areas), or a release
+    that publishes points or geometries (a town column alone does not make a record release a map)."""
+    steps = (recipe or {}).get("steps") or []
+    spatial = any(isinstance(s, dict) and s.get("op") == "spatial_aggregate" for s in steps)
+    where = release_location(df)
+    if where is None or (where["kind"] == "area" and not spatial):
+        return None
+    return where
+
+
+MAP_FILES = {"geojson": "map.geojson", "shapefile": "map.shp.zip", "geopackage": "map.gpkg"}
+
+
+def map_file_bytes(df: pd.DataFrame, stem: str = "map") -> dict[str, bytes]:
+    """The three map files as {file name: bytes} (for a bundle or a download)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_map_files(df, tmp, stem)
+        return {p.name: p.read_bytes() for p in paths.values()}
