@@ -575,11 +575,13 @@ class Client:
                                "the account must be a member who may share with it.")
 
     def unshare(self, item_id: str, group_id: str | None) -> None:
-        self.call("keeping the layer private", "POST", self._u(f"items/{item_id}/share"),
-                  data={"everyone": "false", "org": "false", "groups": ""})
-        groups = {group_id} if group_id else set()
-        groups |= self.item_groups(item_id)
-        if groups:
+        """Back to private: everyone and the organisation off (when the item is shared that way), every group the
+        item is shared with removed (and `group_id`, in case the portal lists it late)."""
+        if str(self.item(item_id).get("access") or "private") in ("public", "org"):
+            self.call("keeping the layer private", "POST", self._u(f"items/{item_id}/share"),
+                      data={"everyone": "false", "org": "false", "groups": ""})
+        groups = self.item_groups(item_id) | ({group_id} if group_id else set())
+        if groups - {None, ""}:
             self.call("keeping the layer private", "POST", self._u(f"items/{item_id}/unshare"),
                       data={"groups": ",".join(sorted(g for g in groups if g))})
 
@@ -638,7 +640,12 @@ def publish(collection: Mapping, props: Mapping, portal: str | None, credentials
         c.user()
         if item_id is None:
             say(0.15, "Adding the GeoJSON item (private)")
-            source = c.add_item(dict(props), data, filename)
+            try:
+                source = c.add_item(dict(props), data, filename)
+            except PublishError as exc:
+                if "anyway" not in str(exc):
+                    exc.message = str(exc).rstrip(".") + ". Nothing was created or shared."
+                raise
             steps.append(f"added GeoJSON item {source}")
             made = [source]
             try:
