@@ -44,9 +44,8 @@ _WKT_POINT = re.compile(rf"POINT\s*Z?\s*\(\s*({_NUM})\s+({_NUM})(?:\s+{_NUM})?\s
 _PAREN = re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)")
 _PAIR = re.compile(rf"^\s*({_NUM})\s*,\s*({_NUM})\s*$")
 _WKT_ANY = re.compile(r"^\s*(MULTI)?(POINT|LINESTRING|POLYGON)\b|^\s*GEOMETRYCOLLECTION\b", re.IGNORECASE)
-_LAT_NAME = re.compile(r"^(lat|latitude|y|.*[ _-]lat|.*latitude|lat[ _-].*|.*_y)$", re.IGNORECASE)
-_LON_NAME = re.compile(r"^(lon|lng|long|longitude|x|.*[ _-](lon|lng|long)|.*longitude|(lon|lng|long)[ _-].*|.*_x)$",
-                       re.IGNORECASE)
+LAT_WORDS = {"lat", "latitude", "y", "ycoord"}
+LON_WORDS = {"lon", "lng", "long", "longitude", "x", "xcoord"}
 
 
 class GeoError(CtopenError):
@@ -94,21 +93,28 @@ def read_points(df: pd.DataFrame, lat: str | None = None, lon: str | None = None
 
 def _looks_like_axis(series: pd.Series, low: float, high: float) -> bool:
     x = parse_numbers(series.dropna().head(200))
-    return len(x) > 0 and np.isfinite(x).mean() >= 0.9 and np.nanmin(np.abs(x)) >= 0 and \
+    return len(x) > 0 and np.isfinite(x).mean() >= 0.9 and \
         bool(((np.abs(x) >= low) & (np.abs(x) <= high)).mean() >= 0.9)
 
 
+def _words(header: str) -> list[str]:
+    """A header's words: "ResidenceLat" -> ["residence", "lat"], "home_longitude" -> ["home", "longitude"]."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(header))
+    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
+
+
 def find_location(df: pd.DataFrame) -> dict | None:
-    """Where a table's points are: {"lat": C, "lon": C}, {"point": C} or None. Read from the headers and
-    checked on the values (latitudes within 90, longitudes within 180, points readable)."""
+    """Where a table's points are: {"lat": C, "lon": C}, {"point": C} or None. Read from the headers (a word
+    lat/latitude/y and lon/lng/long/longitude/x) and checked on the values (latitudes within 90, longitudes
+    within 180, or points readable in one column)."""
     cols = [str(c) for c in df.columns]
-    lats = [c for c in cols if _LAT_NAME.match(c.strip()) and _looks_like_axis(df[c], 0, 90)]
-    lons = [c for c in cols if _LON_NAME.match(c.strip()) and c not in lats and _looks_like_axis(df[c], 0, 180)]
+    lats = [c for c in cols if set(_words(c)) & LAT_WORDS and _looks_like_axis(df[c], 0, 90)]
+    lons = [c for c in cols if set(_words(c)) & LON_WORDS and c not in lats and _looks_like_axis(df[c], 0, 180)]
     if lats and lons:
-        def stem(c, rx):
-            return re.sub(r"(latitude|longitude|lat|lon|lng|long|^y$|^x$|_y$|_x$)", "", c.lower())
+        def stem(c, axis):
+            return [w for w in _words(c) if w not in axis]
         for a in lats:
-            mate = next((b for b in lons if stem(b, None) == stem(a, None)), None)
+            mate = next((b for b in lons if stem(b, LON_WORDS) == stem(a, LAT_WORDS)), None)
             if mate is not None:
                 return {"lat": a, "lon": mate}
         if len(lats) == len(lons) == 1:

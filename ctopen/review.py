@@ -414,9 +414,12 @@ class Review:
     def _spatial_k_columns(self) -> dict[str, int]:
         """{source column: k} for the coordinate columns a spatial_k step protects at the review's threshold or
         above (a lower k does not make a household's point safe)."""
-        found = {c.name: c.entity for c in getattr(self.detection, "columns", None) or []}
+        steps = [s for s in self.recipe.get("steps") or [] if isinstance(s, dict) and s.get("op") == "spatial_k"]
+        if not steps:
+            return {}
+        found = {c.name: getattr(c, "entity", None) for c in getattr(self.detection, "columns", None) or []}
         out = {}
-        for step in self.recipe.get("steps") or []:
+        for step in steps:
             if isinstance(step, dict) and step.get("op") == "spatial_k":
                 k = step.get("k", 5)
                 if isinstance(k, int) and k >= self.threshold:

@@ -36,7 +36,7 @@ def run(args) -> int:
     out = Path(args.out)
     kind = map_kind(out)
     if out.suffix.lower() not in (".csv", ".xlsx") and kind is None:
-        raise CtopenError(f"The output {out.name} must end in .csv, .xlsx, .geojson, .gpkg or .shp.zip.")
+        raise CtopenError(f"The output {out.name} must end in .csv or .xlsx (a table), or .geojson, .gpkg or .shp.zip (a map).")
     recipe = recipes.load(args.recipe)
     table = load(args.file, sheet=args.sheet)
     # the same release as `publish` and the app: a suppress step without columns works over the effective

@@ -349,7 +349,7 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
         by = [area_column(step)] + by
         # a map publishes the hexagon or the area's point, never a record's point: a dimension holding the
         # records' coordinates (even coarsened) would put them back on the map, cell by cell
-        found = {c.name: c.entity for c in getattr(review.detection, "columns", None) or []}
+        found = {c.name: getattr(c, "entity", None) for c in getattr(review.detection, "columns", None) or []}
         own = {step.get("lat"), step.get("lon"), step.get("point")} - {None}
         pointy = [c for c in by[1:] if review.lineage.get(_published_name(recipe, c), c) in own
                   or found.get(review.lineage.get(_published_name(recipe, c), c)) == "coordinates"]
