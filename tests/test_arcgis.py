@@ -326,3 +326,15 @@ def test_item_properties_escape_html_and_keep_only_released_columns():
     assert p["tags"] == ["a b", "health", "Health and Human Services"]
     assert p["snippet"] == "Counts <script>x</script> by cell." and p["type"] == "GeoJson"
     assert arcgis.service_name("2024 claims: by cell!", "0123456789abcdef" * 2) == "layer_2024_claims_by_cell_01234567"
+
+
+def test_the_data_access_plan_row_names_the_portal_the_release_went_to():
+    from ctopen import dap
+    assert dap.portal_of({"to": "arcgis", "status": "public"}) == "Geo Data"
+    assert dap.portal_of({"status": "private", "dataset_id": "abcd-1234"}) == dap.portal_of(None) == "Open Data"
+    assert dap.PORTAL_SITES["Geo Data"] == "geodata.ct.gov" and "geodata.ct.gov" in dap.PORTAL_LABELS["Geo Data"]
+    row = dap.row_from_recipe({"metadata": META}, status="public", portal=dap.portal_of({"to": "arcgis"}),
+                              url="https://ctgeo.maps.arcgis.com/home/item.html?id=" + "c" * 32, on="2026-11-29")
+    assert row.portal == "Geo Data" and row.url.endswith("c" * 32)
+    plan = dap.update_plan(None, row)
+    assert plan.added and plan.row == 2
