@@ -165,7 +165,8 @@ def geo_section() -> None:
     ready = verdict.passed and view.get("name") and portal
     if not portal:
         st.caption("Give the organisation's address (ask your GIS administrator) to publish.")
-    if st.button(label, type="primary", disabled=not ready, icon=":material/cloud_upload:", key="pub_arcgis_go"):
+    if st.button(label, type="secondary" if geo_result else "primary", disabled=not ready, icon=":material/cloud_upload:",
+                 key="pub_arcgis_go"):
         bar = st.progress(0.0, text="Starting")
         try:
             res = arcgis.publish_logged(geo.to_geojson(release), recipe, portal, acreds, item_id=item or None,
