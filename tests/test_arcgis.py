@@ -338,3 +338,9 @@ def test_the_data_access_plan_row_names_the_portal_the_release_went_to():
     assert row.portal == "Geo Data" and row.url.endswith("c" * 32)
     plan = dap.update_plan(None, row)
     assert plan.added and plan.row == 2
+
+
+def test_ids_the_portal_returns_are_checked_before_they_go_into_an_address():
+    with pytest.raises(PublishError, match="not an item id"):
+        arcgis._portal_id("../../community/self", "a layer id", "https://x.org")
+    assert arcgis._portal_id("ABCDEF0123456789abcdef0123456789", "a layer id", "https://x.org") == "abcdef0123456789" * 2

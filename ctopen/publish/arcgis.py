@@ -514,7 +514,7 @@ class Client:
         if not item_id:
             raise PublishError(f"The ArcGIS portal {self.portal} did not return the new item's id: look for a private "
                                f"GeoJSON item titled {props.get('title')!r} in your content before trying again.")
-        return str(item_id)
+        return _portal_id(item_id, "a new item's id", self.portal)
 
     def update_item(self, item_id: str, props: dict, geojson: bytes | None = None, filename: str | None = None) -> None:
         files = {"file": (filename or "release.geojson", geojson, "application/geo+json")} if geojson is not None else None
@@ -538,6 +538,8 @@ class Client:
             raise PublishError(self.scrub(f"The ArcGIS portal {self.portal} did not publish the layer"
                                           f"{' (' + why + ')' if why else ''}: check that the release is valid GeoJSON "
                                           "and that the account may publish hosted feature layers."))
+        service = dict(service)
+        service["serviceItemId"] = _portal_id(service["serviceItemId"], "a layer id", self.portal)
         return service
 
     def wait_for_job(self, item_id: str, job_id: str | None, say: Progress) -> str:
@@ -564,7 +566,7 @@ class Client:
                            params={"relationshipType": "Service2Data", "direction": "forward"})
         for rel in (answer or {}).get("relatedItems") or []:
             if isinstance(rel, dict) and rel.get("type") == "GeoJson":
-                return rel
+                return {**rel, "id": _portal_id(rel.get("id"), "the layer's file item id", self.portal)}
         return None
 
     def share(self, item_id: str, group_id: str) -> None:
@@ -587,6 +589,14 @@ class Client:
 
     def delete(self, item_id: str) -> None:
         self.call("removing an unfinished item", "POST", self._u(f"items/{item_id}/delete"), retry="all")
+
+
+def _portal_id(value, what: str, portal: str) -> str:
+    """An item id the portal returned, checked before it goes into an address (ArcGIS ids are 32 hex digits)."""
+    text = str(value or "").strip().lower()
+    if not ITEM_ID.fullmatch(text):
+        raise PublishError(f"The ArcGIS portal {portal} returned {what} that is not an item id: check the portal address.")
+    return text
 
 
 def _detail(err: Mapping) -> str:
