@@ -430,7 +430,7 @@ def spatial_aggregate(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]
         "suppressed": info["suppressed"], "primary": info["primary"], "complementary": info["complementary"],
         "records_in_shown_cells": int(shown.sum()), "exact_check": info["exact_check"],
         "values_changed": 0, "records_removed": 0,
-        "notes": info["notes"].replace("Suppressed values are empty, with a companion column ending in "
+        "notes": _map_note(method, step) + " " + info["notes"].replace("Suppressed values are empty, with a companion column ending in "
                                        "\"_suppressed\" set to true.", "Suppressed counts are empty."),
     }
     if method == "h3":
@@ -447,6 +447,16 @@ def spatial_aggregate(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]
                         f"counts suppressed ({table.primary:,} of 1 to {table.threshold}, {table.complementary:,} "
                         "to protect them)." + (f" Left out: {'; '.join(left)}." if left else ""))
     return frame, entry
+
+
+def _map_note(method: str, step: dict) -> str:
+    if method == "h3":
+        r = step.get("resolution", DEFAULT_RESOLUTION)
+        return (f"A map of counts: each record's point was counted into the H3 hexagon (resolution {r}, about "
+                f"{h3_area_sq_miles(r):,.2f} square miles) that holds it; the published shape is the hexagon, never a "
+                "record's point; points outside Connecticut were left out.")
+    return (f"A map of counts: each record was counted in its {'town' if method == 'town' else 'county'}; the "
+            f"published point is the {'town' if method == 'town' else 'county'}'s centre, never a record's point.")
 
 
 def _truncate(x: np.ndarray, decimals: int) -> np.ndarray:

@@ -39,7 +39,7 @@ def test_the_panel_shows_the_hexagon_map_its_area_and_figures_and_writes_the_ste
     assert at.radio(key="map_method").options == ["Hexagons", "Towns", "Counties"]
     assert any("1.99 square miles" in m.value for m in at.markdown)          # resolution 7 by default
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Records covered"] == "2,000 of 2,000"
+    assert metrics["Records covered"] == "2,000"
     places = int(metrics["Hexagons"].replace(",", ""))
     assert places > 100 and " of " in metrics["Suppressed counts"]
     chart = at.get("plotly_chart")[0]

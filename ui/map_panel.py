@@ -112,12 +112,19 @@ def figures(log: dict) -> None:
     a.metric(places, f"{log['places']:,}", help="Places with at least one record.")
     b.metric("Suppressed counts", f"{log['suppressed']:,} of {log['cells']:,}",
              help=f"{log['primary']:,} counts of 1 to {log['threshold']}, {log['complementary']:,} more to protect them.")
-    c.metric("Records covered", f"{log['records_counted']:,} of {log['records_in']:,}",
-             help=f"{log['records_in_shown_cells']:,} of them in counts that are shown.")
+    c.metric("Records covered", f"{log['records_counted']:,}",
+             help=f"Records counted into a place, of {log['records_in']:,}; {log['records_in_shown_cells']:,} of them "
+                  "in counts that are shown.")
     left = log["records_outside_ct"] + log["records_without_place"]
-    if left:
-        st.caption(f"Left out: {log['records_outside_ct']:,} outside Connecticut, {log['records_without_place']:,} "
-                   "without a place (see the Check findings on Describe).")
+    st.caption(f"Of {log['records_in']:,} records: {log['records_counted']:,} counted, "
+               f"{log['records_in_shown_cells']:,} in the counts shown"
+               + (f"; left out: {log['records_outside_ct']:,} outside Connecticut, {log['records_without_place']:,} "
+                  "without a place (the Check findings on Describe list them)" if left else "") + ".")
+    if log["cells"] and log["suppressed"] / log["cells"] > 0.5:
+        st.info(f"Most counts ({log['suppressed'] / log['cells']:.0%}) are suppressed: "
+                + ("larger hexagons (a lower resolution) or fewer \"Also count by\" columns show more."
+                   if log["method"] == "h3" else "counties, or fewer \"Also count by\" columns, show more."),
+                icon=":material/info:")
 
 
 # --- computing ------------------------------------------------------------------------------
@@ -201,11 +208,13 @@ def figure(out: pd.DataFrame, step: dict):
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="Counts (grey: suppressed)", text=text,
                                  hoverinfo="text", marker=dict(size=sizes, color=colors, line=dict(color="#4d4d4d",
                                                                                                    width=0.5))))
-    fig.update_layout(height=460, margin=dict(l=0, r=0, t=10, b=0), plot_bgcolor="white", paper_bgcolor="white",
-                      legend=dict(orientation="h", yanchor="bottom", y=-0.12, x=0), dragmode="pan")
-    fig.update_xaxes(visible=False, range=[geo.CT_WEST - 0.05, geo.CT_EAST + 0.05])
-    fig.update_yaxes(visible=False, range=[geo.CT_SOUTH - 0.05, geo.CT_NORTH + 0.05], scaleanchor="x",
-                     scaleratio=1 / COS_CT)
+    fig.update_layout(height=520, margin=dict(l=0, r=0, t=10, b=0), plot_bgcolor="white", paper_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="top", y=-0.02, x=0), dragmode="pan")
+    # the map fills the width (constrain="domain": the axes keep Connecticut's extent, the drawing area shrinks
+    # to the aspect instead of widening the extent)
+    fig.update_xaxes(visible=False, range=[geo.CT_WEST - 0.03, geo.CT_EAST + 0.03], constrain="domain")
+    fig.update_yaxes(visible=False, range=[geo.CT_SOUTH - 0.03, geo.CT_NORTH + 0.03], scaleanchor="x",
+                     scaleratio=1 / COS_CT, constrain="domain")
     return fig
 
 
