@@ -297,6 +297,10 @@ def _signed_area(ring) -> float:
 SPATIAL_AGGREGATE_KEYS = {"lat", "lon", "point", "method", "resolution", "by", "threshold", "town", "county", "seed"}
 SPATIAL_K_KEYS = {"lat", "lon", "point", "k", "min_decimals"}
 DEFAULT_RESOLUTION = 7
+# The finest hexagons a map may publish: a listed hexagon says that 1 or more records lie in it even when its count
+# is suppressed, so at resolution 9 (about 0.04 sq mi, a few blocks) a suppressed cell points at a few houses.
+# Resolution 8 (about 0.28 sq mi) is the finest the gate accepts (ctopen.publish.gate).
+MAX_PUBLISHED_RESOLUTION = 8
 
 
 def step_problems(where: str, step: dict) -> list[str]:

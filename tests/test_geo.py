@@ -270,6 +270,20 @@ def test_the_gate_blocks_hexagons_so_fine_they_list_the_records(claims, claims_d
     assert any("h3_cell value by value" in x for x in r.gate.reasons)
 
 
+def test_the_gate_blocks_hexagons_that_point_at_houses_even_when_records_cluster(claims, claims_detection):
+    # every member lives in one of 300 homes: hexagons of resolution 10 are not "one per record", yet each listed
+    # hexagon (count suppressed or not) says claimants live on that block; no exception lifts it
+    df = claims.df.copy()
+    df[["ResidenceLat", "ResidenceLon"]] = df[["ResidenceLat", "ResidenceLon"]].iloc[np.arange(2000) % 300].to_numpy()
+    exc = {"justification": "The agency director approved this fine map for planning purposes", "by": "A. Officer",
+           "at": "2026-11-29", "covers": {"direct": ["h3_cell"], "quasi": [], "k": 1}}
+    r = Review(df, {"version": 1, "steps": [{**HEX, "resolution": 10}], "exception": exc}, detection=claims_detection)
+    assert r.applied.log[-1]["places"] <= 300 < 0.8 * 2000      # the nearly-unique rule alone would not see it
+    assert not r.gate.passed and any("point at a few houses" in x for x in r.gate.reasons)
+    ok = review(claims, [{**HEX, "resolution": 8}], claims_detection)
+    assert not any("point at a few houses" in x for x in ok.gate.reasons)
+
+
 def test_the_gate_blocks_a_map_whose_dimension_holds_the_points(claims, claims_detection):
     coarse = {"op": "generalize", "column": "ResidenceLat", "hierarchy": "number", "width": 0.5, "level": 3}
     steps = [coarse, {"op": "spatial_aggregate", "method": "town", "town": "ResidenceTown", "by": ["ResidenceLat"]}]

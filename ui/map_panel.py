@@ -65,6 +65,10 @@ def render(entities: dict) -> None:
         step["resolution"] = int(res)
         st.markdown(f"Each hexagon covers about **{geo.h3_area_sq_miles(res):,.2f} square miles** "
                     f"({geo.h3_area_sq_miles(res) * geo.SQ_KM_PER_SQ_MILE:,.2f} km²).")
+        if res > geo.MAX_PUBLISHED_RESOLUTION:
+            st.warning(f"Hexagons this small point at a few houses (a listed hexagon says someone lives there, even "
+                       f"with its count suppressed): the privacy gate accepts resolution {geo.MAX_PUBLISHED_RESOLUTION} "
+                       "or coarser.", icon=":material/warning:")
     else:
         town = st.selectbox("Town column", src["towns"], key="map_town",
                             index=src["towns"].index(current["town"]) if current.get("town") in src["towns"] else 0)

@@ -353,6 +353,15 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
         own = {step.get("lat"), step.get("lon"), step.get("point")} - {None}
         pointy = [c for c in by[1:] if review.lineage.get(_published_name(recipe, c), c) in own
                   or found.get(review.lineage.get(_published_name(recipe, c), c)) == "coordinates"]
+        from ctopen.geo import MAX_PUBLISHED_RESOLUTION, h3_area_sq_miles
+        res = step.get("resolution", 7)
+        if step.get("method", "h3") == "h3" and isinstance(res, int) and res > MAX_PUBLISHED_RESOLUTION:
+            # not coverable by an exception: a listed hexagon this small shows where a record lies, count or not
+            problems.append({"text": f"The map's hexagons (resolution {res}, about {h3_area_sq_miles(res):,.3f} square "
+                                     "miles) are small enough to point at a few houses: every listed hexagon says a "
+                                     "record lies in it, even with its count suppressed. Use resolution "
+                                     f"{MAX_PUBLISHED_RESOLUTION} (about {h3_area_sq_miles(MAX_PUBLISHED_RESOLUTION):,.2f} "
+                                     "square miles) or coarser.", "needs": None})
         if pointy:
             problems.append({"text": f"The map's dimensions hold the records' coordinates: {_names(pointy)} (remove "
                                      "them from \"by\": the hexagon or the town is the place).",
