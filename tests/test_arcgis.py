@@ -344,3 +344,19 @@ def test_ids_the_portal_returns_are_checked_before_they_go_into_an_address():
     with pytest.raises(PublishError, match="not an item id"):
         arcgis._portal_id("../../community/self", "a layer id", "https://x.org")
     assert arcgis._portal_id("ABCDEF0123456789abcdef0123456789", "a layer id", "https://x.org") == "abcdef0123456789" * 2
+
+
+def test_make_public_checks_the_group_before_creating_anything_and_a_failed_share_names_the_private_layer(emu, creds):
+    for g in emu.groups.values():
+        g["isOpenData"] = False
+    with client(emu, creds) as c:
+        with pytest.raises(ConfigError, match="ARCGIS_GROUP"):
+            arcgis.publish(hexagons(2), props(), None, creds, make_public=True, client=c)
+        assert emu.items == {}                                      # nothing created for a run that cannot finish
+        emu.fail("error:403", path="/share", times=10)
+        with pytest.raises(PublishError) as info:
+            arcgis.publish(hexagons(2), props(), None, creds, make_public=True, group=OPEN_GROUP, client=c)
+    (layer,) = emu.layer_ids()
+    text = str(info.value)
+    assert f"The layer {layer} was published privately" in text and "--make-public" in text and "\n" not in text
+    assert emu.public_ids() == [] and info.value.dataset_id == layer

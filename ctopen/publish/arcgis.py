@@ -648,6 +648,8 @@ def publish(collection: Mapping, props: Mapping, portal: str | None, credentials
     try:
         say(0.05, "Signing in")
         c.user()
+        if make_public:
+            c.open_data_group(group)     # a missing or unknown group is refused before anything is created
         if item_id is None:
             say(0.15, "Adding the GeoJSON item (private)")
             try:
@@ -708,7 +710,17 @@ def publish(collection: Mapping, props: Mapping, portal: str | None, credentials
                                  info.get("url"), None, job, steps)
         if make_public and not result.public:
             say(0.9, "Sharing the layer")
-            shared = share_public(layer, portal, credentials, group=group, client=c)
+            try:
+                shared = share_public(layer, portal, credentials, group=group, client=c)
+            except (PublishError, ConfigError) as exc:
+                if getattr(exc, "public", False) is None:    # not even the undo was confirmed: that message stands
+                    exc.message = str(exc).rstrip(".") + f". The layer was {'published' if result.status == 'private' else 'updated'} first."
+                else:
+                    done = "published privately" if result.status == "private" else "updated and stays private"
+                    exc.message = (str(exc).rstrip(".") + f". The layer {layer} was {done} ({result.url}): make it "
+                                   f"public after checking it (--dataset-id {layer} --make-public, or the Publish page).")
+                exc.dataset_id = layer
+                raise
             result.public, result.group = True, shared.group
             result.steps.append(f"shared with everyone and the group {shared.group}")
             if result.status == "private":
