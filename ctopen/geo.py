@@ -463,13 +463,20 @@ def _map_note(method: str, step: dict) -> str:
             f"published point is the {'town' if method == 'town' else 'county'}'s centre, never a record's point.")
 
 
+def _pair_codes(a: np.ndarray, b: np.ndarray, decimals: int) -> np.ndarray:
+    """One code per distinct (a, b) pair of values truncated to `decimals` (whole numbers at that precision:
+    exact, unlike comparing floats)."""
+    scale = 10.0 ** decimals
+    ia = np.round(a * scale).astype(np.int64)
+    ib = np.round(b * scale).astype(np.int64)
+    ib = ib - ib.min() if len(ib) else ib
+    key = ia * (int(ib.max()) + 1 if len(ib) else 1) + ib
+    return np.unique(key, return_inverse=True)[1].reshape(-1)
+
+
 def _truncate(x: np.ndarray, decimals: int) -> np.ndarray:
     scale = 10.0 ** decimals
     return np.trunc(np.round(x * scale, 6)) / scale
-
-
-def _fmt(x: float, decimals: int) -> str:
-    return f"{x:.{decimals}f}"
 
 
 def _decimals_of(values) -> int:
@@ -507,18 +514,19 @@ def spatial_k(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
         a, b = _truncate(lat, d), _truncate(lon, d)
         # a group is formed by the records still pending and coarsened to d decimals
         idx = np.flatnonzero(pending)
-        keys = pd.MultiIndex.from_arrays([a[idx], b[idx]])
-        codes, _ = pd.factorize(keys)
+        codes = _pair_codes(a[idx], b[idx], d)
         sizes = np.bincount(codes)
         settled = idx[sizes[codes] >= k]
         level[settled] = d
         pending[settled] = False
     blanked = ok & (level < 0)
     out = df.copy()
-    new_lat = np.array([_fmt(_truncate(np.array([x]), d)[0], d) if d >= 0 else None for x, d in zip(lat, level)],
-                       dtype=object)
-    new_lon = np.array([_fmt(_truncate(np.array([x]), d)[0], d) if d >= 0 else None for x, d in zip(lon, level)],
-                       dtype=object)
+    new_lat = np.full(len(df), None, dtype=object)
+    new_lon = np.full(len(df), None, dtype=object)
+    for d in np.unique(level[level >= 0]):          # one vectorized formatting per number of decimals
+        m = level == d
+        new_lat[m] = np.char.mod(f"%.{int(d)}f", _truncate(lat[m], int(d)))
+        new_lon[m] = np.char.mod(f"%.{int(d)}f", _truncate(lon[m], int(d)))
     if len(cols) == 2:
         out[cols[0]] = pd.array(new_lat, dtype="str")
         out[cols[1]] = pd.array(new_lon, dtype="str")
@@ -532,7 +540,7 @@ def spatial_k(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
     entry = {"op": "spatial_k", "columns": cols, "k": k, "min_decimals": floor, "decimals_in": start,
              "values_changed": changed, "records_removed": 0, "coarsened_further": coarser,
              "blanked": int(blanked.sum()), "blanked_outside_or_unreadable": int(bad.sum()),
-             "points_out": int(pd.MultiIndex.from_arrays([new_lat[level >= 0], new_lon[level >= 0]]).nunique())}
+             "points_out": int(len(set(zip(new_lat[level >= 0], new_lon[level >= 0]))))}
     entry["message"] = (f"Every published point of {' and '.join(cols)} is shared by at least {k} records: "
                         f"{coarser:,} points held by fewer were coarsened below {start} decimals, "
                         f"{int(blanked.sum()):,} still held by fewer than {k} at {floor} decimal"
@@ -679,15 +687,34 @@ def write_map_files(df: pd.DataFrame, directory, stem: str) -> dict[str, Path]:
     if paths["geopackage"].exists():
         paths["geopackage"].unlink()
     gdf.to_file(paths["geopackage"], driver="GPKG", layer=stem, engine="pyogrio")
+    names = shapefile_names([c for c in gdf.columns if c != "geometry"])
     with tempfile.TemporaryDirectory() as tmp:
         shp = Path(tmp) / f"{stem}.shp"
-        gdf.to_file(shp, driver="ESRI Shapefile", engine="pyogrio", encoding="UTF-8")
+        gdf.rename(columns=names).to_file(shp, driver="ESRI Shapefile", engine="pyogrio", encoding="UTF-8")
         with zipfile.ZipFile(paths["shapefile"], "w", zipfile.ZIP_DEFLATED) as z:
             for part in SHAPEFILE_PARTS:
                 p = shp.with_suffix(part)
                 if p.exists():
                     z.write(p, arcname=p.name)
+            if any(k != v for k, v in names.items()):   # a shapefile's field names hold 10 characters at most
+                z.writestr(f"{stem}.fields.csv", "field,column\r\n" + "".join(
+                    f"{v},\"{k.replace(chr(34), chr(34) * 2)}\"\r\n" for k, v in names.items()))
     return paths
+
+
+def shapefile_names(columns) -> dict[str, str]:
+    """{column: its shapefile field name}: at most 10 characters (dBase), distinct whatever the case; a shortened
+    name ends in _1, _2... when two would be the same. The zipped shapefile lists them in STEM.fields.csv."""
+    out, seen = {}, set()
+    for c in columns:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", str(c))[:10] or "field"
+        name, i = base, 1
+        while name.lower() in seen:
+            tail = f"_{i}"
+            name, i = base[: 10 - len(tail)] + tail, i + 1
+        seen.add(name.lower())
+        out[c] = name
+    return out
 
 
 def map_location(df: pd.DataFrame, recipe: dict | None) -> dict | None:

@@ -421,3 +421,55 @@ def test_cli_apply_writes_each_map_format(tmp_path):
     done = subprocess.run([env_python, "-m", "ctopen", "apply", str(CLAIMS), "--recipe", str(nomap), "--out",
                            str(tmp_path / "x.geojson")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no location to map" in done.stderr and "Traceback" not in done.stderr
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(df=point_tables(), k=st.integers(2, 8), floor=st.integers(0, 3))
+def test_spatial_k_every_point_shared_by_k_and_a_truncation_of_the_records_own(df, k, floor):
+    out, log = geo.spatial_k(df, {"lat": "lat", "lon": "lon", "k": k, "min_decimals": floor})
+    kept = out["lat"].notna().to_numpy()
+    assert (out["lon"].notna().to_numpy() == kept).all() and log["blanked"] == int((~kept).sum())
+    pairs = list(zip(out.loc[kept, "lat"], out.loc[kept, "lon"]))
+    assert all(pairs.count(p) >= k for p in set(pairs))
+    for (a, b), (x, y) in zip(df.loc[kept, ["lat", "lon"]].astype(float).to_numpy(), pairs):
+        d = len(x.split(".")[1]) if "." in x else 0
+        assert d >= floor and len(y.split(".")[1] if "." in y else "") == d
+        assert -1e-9 <= abs(a) - abs(float(x)) < 10 ** -d + 1e-9 and -1e-9 <= abs(b) - abs(float(y)) < 10 ** -d + 1e-9
+
+
+def test_a_record_release_with_coarsened_points_maps_as_points(claims, tmp_path):
+    out = apply(claims.df, {"version": 1, "steps": [
+        {"op": "spatial_k", "lat": "ResidenceLat", "lon": "ResidenceLon", "k": 5}]}).df
+    where = geo.release_location(out)
+    assert where == {"kind": "point", "lat": "ResidenceLat", "lon": "ResidenceLon"}
+    gj = geo.to_geojson(out)
+    points = [f["geometry"] for f in gj["features"] if f["geometry"] is not None]
+    assert {g["type"] for g in points} == {"Point"} and len(points) == int(out["ResidenceLat"].notna().sum())
+    assert "ResidenceLat" not in gj["features"][0]["properties"]
+    layer = gpd.read_file(geo.write_map_files(out, tmp_path, "pts")["geopackage"])
+    assert len(layer) == 2000
+    assert geo.map_location(out, {"steps": []})["kind"] == "point"
+
+
+def test_polygons_from_a_geojson_file_pass_through_to_the_map():
+    t = load(GEO / "homes.geojson")
+    polygons = t.df[t.df["geometry"].str.startswith("POLYGON")].reset_index(drop=True)
+    assert geo.release_location(polygons) == {"kind": "geometry", "column": "geometry"}
+    gj = geo.to_geojson(polygons)
+    g = gj["features"][0]["geometry"]
+    assert g["type"] == "Polygon" and shape(g).exterior.is_ccw and gj["features"][0]["properties"]["Diagnosis"] == \
+        "service area"
+
+
+def test_shapefile_field_names_are_short_distinct_and_listed(tmp_path):
+    names = geo.shapefile_names(["ResidenceTown", "ResidenceType", "count", "Age group (years)", "residencetown"])
+    assert all(len(v) <= 10 for v in names.values()) and len({v.lower() for v in names.values()}) == 5
+    assert names["count"] == "count" and names["ResidenceTown"] == "ResidenceT"
+    df = frame(h3_cell=[h3.latlng_to_cell(41.3, -72.9, 7)] * 2, ResidenceTown=["Hartford", "Bristol"],
+               ResidenceType=["House", "Flat"], count=["6", None])
+    path = geo.write_map_files(df, tmp_path, "m")["shapefile"]
+    layer = gpd.read_file(f"zip://{path}")
+    assert set(layer.columns) >= {"ResidenceT", "Residenc_1", "count"}
+    with zipfile.ZipFile(path) as z:
+        listed = pd.read_csv(io.BytesIO(z.read("m.fields.csv")))
+    assert dict(zip(listed["column"], listed["field"]))["ResidenceType"] == "Residenc_1"
