@@ -171,6 +171,7 @@ def geo_section() -> None:
         try:
             res = arcgis.publish_logged(geo.to_geojson(release), recipe, portal, acreds, item_id=item or None,
                                         group=arcgis.setting("group", secrets), by=reviewer or None, rows=len(release),
+                                        columns=list(release.columns),
                                         progress=lambda share, text: bar.progress(min(max(share, 0.0), 1.0), text=text))
         except CtopenError as err:
             layout.show_error(err)

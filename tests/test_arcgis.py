@@ -360,3 +360,29 @@ def test_make_public_checks_the_group_before_creating_anything_and_a_failed_shar
     text = str(info.value)
     assert f"The layer {layer} was published privately" in text and "--make-public" in text and "\n" not in text
     assert emu.public_ids() == [] and info.value.dataset_id == layer
+
+
+def test_the_item_metadata_the_portal_stores_is_item_properties_for_any_metadata(tls):
+    """What reaches the portal (a form, or a multipart upload with the file) equals item_properties(meta), the
+    rendering a map bundle's arcgis_item.json holds: any text, any tags."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
+    metadata = st.fixed_dictionaries({"title": text, "description": text, "notes": text, "agency": text,
+                                      "tags": st.lists(st.text(max_size=20), max_size=5),
+                                      "license": st.sampled_from(["", "Public Domain", "Other <b>terms</b>"])})
+    creds = arcgis.Credentials(USER, PASSWORD)
+    with ArcgisEmulator(*tls, username=USER, password=PASSWORD) as emu, client(emu, creds) as c:
+        ident = emu.add_layer("x", hexagons(1), public=False)
+        source = emu.layers[ident]["source"]
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(meta=metadata, with_file=st.booleans())
+        def check(meta, with_file):
+            props = arcgis.item_properties(meta)
+            c.update_item(source, {k: v for k, v in props.items() if k != "type"},
+                          b'{"type": "FeatureCollection", "features": []}' if with_file else None)
+            stored = emu.items[source]
+            assert {k: stored[k] for k in props if k != "type"} == {k: v for k, v in props.items() if k != "type"}
+
+        check()

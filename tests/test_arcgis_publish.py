@@ -86,6 +86,13 @@ def test_the_claims_go_out_as_a_private_hexagon_layer_then_public(tmp_path, emu,
     assert all(f["geometry"]["type"] == "Polygon" for f in got)
     assert not records & {tuple(p) for f in got for p in f["geometry"]["coordinates"][0]}   # no record's point
 
+    # the bundle of the same review holds the same layer and the same item metadata (one rendering of each)
+    code, _, err = cli(capsys, "--recipe", recipe, "--to", "arcgis", "--bundle", tmp_path / "bundle")
+    assert code == 0, err
+    assert json.loads((tmp_path / "bundle" / "map.geojson").read_text())["features"] == got
+    item, sent = json.loads((tmp_path / "bundle" / "arcgis_item.json").read_text()), emu.items[layer]
+    assert {k: sent[k] for k in item if k != "type"} == {k: v for k, v in item.items() if k != "type"}
+
     # the explicit step after the review: same layer, data replaced, shared with everyone and the open-data group
     code, out, err = cli(capsys, "--recipe", recipe, "--to", "arcgis", "--portal", emu.url, "--dataset-id", layer,
                          "--make-public", "--json")

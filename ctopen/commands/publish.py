@@ -266,7 +266,7 @@ def run_arcgis(args) -> int:
     try:
         result = arcgis.publish_logged(collection, recipe, portal, found, item_id=item_id,
                                        make_public=args.make_public, group=arcgis.setting("group"), by=by,
-                                       rows=len(release), progress=progress)
+                                       rows=len(release), progress=progress, columns=list(release.columns))
     finally:
         if progress:
             progress.end()

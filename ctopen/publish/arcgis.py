@@ -799,13 +799,13 @@ def share_public(item_id: str, portal: str | None, credentials: Credentials | No
 def publish_logged(collection: Mapping, recipe: Mapping, portal: str | None, credentials: Credentials | None, *,
                    item_id: str | None = None, make_public: bool = False, group: str | None = None,
                    by: str | None = None, rows: int | None = None, progress: Progress | None = None,
-                   client: Client | None = None) -> LayerResult:
-    """`publish` with the publish log (writer "arcgis"; dataset_id is the layer's item id)."""
+                   client: Client | None = None, columns: list[str] | None = None) -> LayerResult:
+    """`publish` with the publish log (writer "arcgis"; dataset_id is the layer's item id). `columns`: the release's
+    columns (as a map bundle's arcgis_item.json is written), else those of the features' properties."""
     from ctopen.publish import log as plog
 
     metadata = recipe.get("metadata") or {}
-    columns = None
-    if collection.get("features"):
+    if columns is None and collection.get("features"):
         columns = sorted({k for f in collection["features"] for k in (f.get("properties") or {})})
     props = item_properties(metadata, columns)
     host = portal_parts(portal)[1]
