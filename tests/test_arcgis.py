@@ -386,3 +386,17 @@ def test_the_item_metadata_the_portal_stores_is_item_properties_for_any_metadata
             assert {k: stored[k] for k in props if k != "type"} == {k: v for k, v in props.items() if k != "type"}
 
         check()
+
+
+def test_a_redirect_is_never_followed_with_credentials(emu, creds):
+    emu.fail(302, path="/generateToken")
+    with client(emu, creds) as c, pytest.raises(PublishError, match="redirect"):
+        arcgis.publish(hexagons(2), props(), None, creds, client=c)
+    assert len(emu.requests) == 1 and emu.items == {}
+
+
+def test_a_job_that_never_finishes_is_given_up_and_cleaned_up(tls, creds):
+    with ArcgisEmulator(*tls, username=USER, password=PASSWORD, job_polls=10 ** 6) as emu:
+        with client(emu, creds, job_timeout=0.3) as c, pytest.raises(PublishError, match="did not finish within") as info:
+            arcgis.publish(hexagons(2), props(), None, creds, make_public=True, client=c)
+        assert "removed" in str(info.value) and emu.items == {} and emu.public_ids() == []
