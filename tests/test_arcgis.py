@@ -400,3 +400,21 @@ def test_a_job_that_never_finishes_is_given_up_and_cleaned_up(tls, creds):
         with client(emu, creds, job_timeout=0.3) as c, pytest.raises(PublishError, match="did not finish within") as info:
             arcgis.publish(hexagons(2), props(), None, creds, make_public=True, client=c)
         assert "removed" in str(info.value) and emu.items == {} and emu.public_ids() == []
+
+
+def test_the_public_sees_the_layer_only_once_it_is_shared(emu, creds, tls):
+    """The feature service's query, anonymously (as a visitor of the Hub site would read it)."""
+    import requests
+
+    with client(emu, creds) as c:
+        result = arcgis.publish(hexagons(3), props(), None, creds, client=c)
+
+        def anonymous():
+            return requests.get(result.layer_url + "/0/query", params={"where": "1=1", "outFields": "*",
+                                                                       "f": "geojson"}, verify=tls[0], timeout=5).json()
+
+        assert anonymous()["error"]["code"] == 499
+        arcgis.share_public(result.item_id, None, creds, client=c)
+    shown = anonymous()
+    assert shown["type"] == "FeatureCollection" and len(shown["features"]) == 3
+    assert [f["properties"]["count"] for f in shown["features"]] == [6, 7, None]
