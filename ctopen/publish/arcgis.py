@@ -412,7 +412,8 @@ class Client:
                     raise PublishError(self.scrub(
                         f"The ArcGIS portal {self.portal} did not accept the credentials while signing in (for "
                         f"{what}): check {settings.ARCGIS_ENV['username']} and {settings.ARCGIS_ENV['password']} "
-                        f"(or {settings.ARCGIS_ENV['api_key']}). Nothing was sent or shared.")) from None
+                        f"(or {settings.ARCGIS_ENV['api_key']})." + (" Nothing was sent or shared." if self._user is None
+                                                                     else ""))) from None
                 raise self.error("signing in", failed) from None
 
     def error(self, what: str, failed: _Failed) -> PublishError:
