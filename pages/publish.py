@@ -154,10 +154,12 @@ def geo_section() -> None:
             st.warning(f"The review names the organisation {saved['portal']}; this app publishes to {fixed} "
                        "(ARCGIS_URL). The review's layer id is not used.", icon=":material/warning:")
             saved = {}
-    else:
-        st.session_state.setdefault("pub_arcgis_portal", saved.get("portal") or "")
+    else:   # typed by the officer, never taken from the review (a shared file): credentials go where they type
         portal = st.text_input("ArcGIS organisation of the Geo Data Portal", key="pub_arcgis_portal",
                                placeholder="https://ORG.maps.arcgis.com").strip()
+        if saved.get("portal") and not (portal and _same(saved["portal"], portal)):
+            st.caption(f"This review's layer is in the organisation {saved['portal']}: type that address above if it "
+                       "is yours, to replace the layer's data.")
     st.session_state.setdefault("pub_arcgis_item", saved.get("item_id") or "")
     item = st.text_input("Existing layer's item id, to replace its data (empty: a new layer)", key="pub_arcgis_item",
                          placeholder="32 letters and digits: the id=… in the layer's page address").strip()

@@ -141,3 +141,12 @@ def test_a_release_without_a_location_offers_only_the_open_data_portal(claims):
     at = app(claims, steps)
     assert not at.exception and not [r for r in at.radio if r.key == "pub_to"]
     assert at.radio(key="pub_dap_portal").value == "Open Data"
+
+
+def test_without_the_setting_the_officer_types_the_portal_a_review_never_fills_it(claims, monkeypatch):
+    monkeypatch.setenv("ARCGIS_USERNAME", USER)
+    monkeypatch.setenv("ARCGIS_PASSWORD", PASSWORD)
+    at = app(claims, [HEX], target={"arcgis": {"portal": "https://elsewhere.example.org", "item_id": "b" * 32}})
+    assert at.text_input(key="pub_arcgis_portal").value == ""
+    assert any("organisation https://elsewhere.example.org: type that address" in c.value for c in at.caption)
+    assert button(at, "Replace the layer's data").disabled           # nothing goes anywhere until a portal is typed
