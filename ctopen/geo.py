@@ -119,11 +119,13 @@ def find_location(df: pd.DataFrame) -> dict | None:
                 return {"lat": a, "lon": mate}
         if len(lats) == len(lons) == 1:
             return {"lat": lats[0], "lon": lons[0]}
-    for c in cols:
-        sample = df[c].dropna().head(200)
-        if not len(sample):
+    head = df.head(200).to_numpy(dtype=object, na_value=None)
+    for j, c in enumerate(cols):
+        values = [v for v in head[:, j] if isinstance(v, str)]
+        # cheap first look (a wide file has thousands of columns): a point holds a comma or POINT
+        if not values or not any("," in v or "POINT" in v or "point" in v for v in values[:20]):
             continue
-        la, lo = parse_points(sample)
+        la, lo = parse_points(values)
         if np.isfinite(la).mean() >= 0.9:
             return {"point": c}
     return None

@@ -76,7 +76,11 @@ def render(entities: dict) -> None:
     place_cols = set(src["points"].values()) if src["points"] else set()
     place_cols |= {step.get("town")} - {None}
     coords = {c for c, e in entities.items() if e == "coordinates"}
-    base = _base(t, steps)
+    try:
+        base = _base(t, steps)
+    except CtopenError as exc:        # the recipe's other steps cannot be applied: the Columns tab says why
+        layout.show_error(exc)
+        return
     options = [c for c in base.columns if roles.get(c) != "direct" and c not in place_cols | coords]
     by = st.multiselect("Also count by", options, default=[c for c in current.get("by", []) if c in options],
                         key="map_by", help="Identifiers and coordinates are not offered. Generalize a column first "
