@@ -555,7 +555,7 @@ def spatial_k(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
 # --- the release as a map ----------------------------------------------------------------------
 
 def _is_area(series: pd.Series, kind: str) -> bool:
-    values = series.dropna()
+    values = series.head(2000).dropna()
     values = values[values.astype(str).str.strip() != ""]
     if not len(values):
         return False
@@ -576,7 +576,7 @@ def release_location(df: pd.DataFrame) -> dict | None:
     if where is not None and "lat" in where:
         return {"kind": "point", "lat": where["lat"], "lon": where["lon"]}
     for c in df.columns:
-        sample = df[c].dropna().astype(str).head(50)
+        sample = df[c].head(500).dropna().astype(str).head(50)
         if len(sample) and sample.str.match(_WKT_ANY).mean() >= 0.9 and not sample.str.match(
                 r"^\s*POINT", case=False).all():
             return {"kind": "geometry", "column": str(c)}
