@@ -103,6 +103,21 @@ def _words(header: str) -> list[str]:
     return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
 
 
+def _plausible(df: pd.DataFrame, lat: str, lon: str) -> bool:
+    """A pair named only x / y (chart data, a grid) must look like Connecticut: half its points in the state's
+    box, as written or with latitude and longitude exchanged. A pair named lat / lon is believed (points outside
+    Connecticut are what the check reports)."""
+    if set(_words(lat)) & (LAT_WORDS - {"y"}) or set(_words(lon)) & (LON_WORDS - {"x"}):
+        return True
+    a = parse_numbers(df[lat].head(500))
+    b = parse_numbers(df[lon].head(500))
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return False
+    inside = ~outside_ct(a[ok], b[ok]) | ~outside_ct(b[ok], a[ok])
+    return bool(inside.mean() >= 0.5)
+
+
 def find_location(df: pd.DataFrame) -> dict | None:
     """Where a table's points are: {"lat": C, "lon": C}, {"point": C} or None. Read from the headers (a word
     lat/latitude/y and lon/lng/long/longitude/x) and checked on the values (latitudes within 90, longitudes
@@ -113,12 +128,12 @@ def find_location(df: pd.DataFrame) -> dict | None:
     if lats and lons:
         def stem(c, axis):
             return [w for w in _words(c) if w not in axis]
-        for a in lats:
-            mate = next((b for b in lons if stem(b, LON_WORDS) == stem(a, LAT_WORDS)), None)
-            if mate is not None:
-                return {"lat": a, "lon": mate}
-        if len(lats) == len(lons) == 1:
-            return {"lat": lats[0], "lon": lons[0]}
+        pairs = [(a, b) for a in lats for b in lons if stem(b, LON_WORDS) == stem(a, LAT_WORDS)]
+        if not pairs and len(lats) == len(lons) == 1:
+            pairs = [(lats[0], lons[0])]
+        for a, b in pairs:
+            if _plausible(df, a, b):
+                return {"lat": a, "lon": b}
     head = df.head(200).to_numpy(dtype=object, na_value=None)
     for j, c in enumerate(cols):
         values = [v for v in head[:, j] if isinstance(v, str)]

@@ -67,6 +67,9 @@ def test_the_location_of_a_table_is_found_by_header_and_values():
     assert geo.find_location(frame(Town=["Hartford"], Count=["3"])) is None
     # a column called "lat" holding words is not a latitude
     assert geo.find_location(frame(lat=["yes", "no", "yes"], lon=["a", "b", "c"])) is None
+    # x and y of a chart are not a place; x and y in Connecticut are
+    assert geo.find_location(frame(x=["1", "2", "3"], y=["4", "5", "6"])) is None
+    assert geo.find_location(frame(X=["-72.9", "-72.8"], Y=["41.3", "41.4"])) == {"lat": "Y", "lon": "X"}
 
 
 def test_geojson_loads_as_a_table_points_as_wkt_and_polygons_passing_through():
@@ -473,3 +476,34 @@ def test_shapefile_field_names_are_short_distinct_and_listed(tmp_path):
     with zipfile.ZipFile(path) as z:
         listed = pd.read_csv(io.BytesIO(z.read("m.fields.csv")))
     assert dict(zip(listed["column"], listed["field"]))["ResidenceType"] == "Residenc_1"
+
+
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
+                       st.text(max_size=8))
+_json_any = st.recursive(_json_leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                             st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+                         max_leaves=12)
+_geometry = st.one_of(
+    _json_any,
+    st.fixed_dictionaries({"type": st.sampled_from(["Point", "LineString", "Polygon", "MultiPoint", "Nope"]),
+                           "coordinates": _json_any}),
+    st.builds(lambda x, y: {"type": "Point", "coordinates": [x, y]}, st.floats(-200, 200), st.floats(-100, 100)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(features=st.lists(st.one_of(
+    st.builds(lambda g, p: {"type": "Feature", "geometry": g, "properties": p}, _geometry,
+              st.one_of(st.none(), st.dictionaries(st.sampled_from(["a", "b", "geometry"]), _json_leaf, max_size=3))),
+    _json_any), min_size=0, max_size=6))
+def test_any_feature_collection_loads_or_is_refused_in_one_sentence(features):
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    try:
+        t = load(io.BytesIO(data), name="x.geojson")
+    except CtopenError as exc:
+        assert "\n" not in str(exc)
+        return
+    col = "geometry (WKT)" if "geometry (WKT)" in t.df.columns else "geometry"
+    assert col in t.df.columns
+    geo.location_check(t.df)                     # never an exception either
+    for v in t.df[col].dropna():
+        shapely.from_wkt(v)                      # what was kept is valid WKT
