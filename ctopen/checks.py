@@ -665,6 +665,40 @@ def check_sheets(df: pd.DataFrame, ctx: Context) -> list[Finding]:
                     f"publish {', '.join(repr(s) for s in others[:5])} as separate datasets or leave them out.")]
 
 
+def check_locations(df: pd.DataFrame, ctx: Context) -> list[Finding]:
+    """Points outside Connecticut's bounding box (ctopen.geo), with the likely cause: latitude and longitude
+    swapped, or a longitude without its minus sign."""
+    from ctopen import geo
+    try:
+        report = geo.location_check(df)
+    except geo.GeoError:
+        return []
+    if report is None:
+        return []
+    where = report["location"]
+    column = where.get("point") or where["lat"]
+    named = f"“{where['point']}”" if "point" in where else f"“{where['lat']}” and “{where['lon']}”"
+    out = []
+    if report["outside"]:
+        n = report["outside"]
+        causes = []
+        if report["swapped"]:
+            causes.append(f"{report['swapped']:,} fall in Connecticut with latitude and longitude exchanged")
+        if report["lost_minus"]:
+            causes.append(f"{report['lost_minus']:,} fall in Connecticut with a minus sign before the longitude")
+        rows = ", ".join(map(str, report["examples"]))
+        out.append(Finding("locations", column, "warning",
+                           f"{n:,} of {report['points']:,} points in {named} lie outside Connecticut's bounding box "
+                           f"(rows {rows}{', ...' if n > len(report['examples']) else ''})"
+                           + (f": {'; '.join(causes)}" if causes else "") + ". Correct them in the source, or a map "
+                           "of the release leaves them out.", count=n))
+    if report["unreadable"]:
+        out.append(Finding("locations", column, "info",
+                           f"{report['unreadable']:,} values of {named} are not points (map steps leave them out).",
+                           count=report["unreadable"]))
+    return out
+
+
 CHECKS = {
     "headers": check_headers,
     "note_rows": check_note_rows,
@@ -677,6 +711,7 @@ CHECKS = {
     "date_format": check_date_format,
     "sheets": check_sheets,
     "formula_injection": check_formula_injection,
+    "locations": check_locations,
 }
 
 

@@ -5,8 +5,9 @@ sheet whose header row names the plan's columns, finds the dataset's row (same t
 updates it, or appends a row styled like the one above. Other sheets, other rows, column widths, fonts and
 fills are kept: openpyxl edits the workbook in place and only the cells of this row are written.
 
-Columns: Agency, Dataset Title, Description, Portal (Open Data / Geo Data), Status (planned / private /
-public), URL, Update Frequency, Contains Personal Data, De-identification Method, Date, Contact.
+Columns: Agency, Dataset Title, Description, Portal (Open Data / Geo Data: the CT Open Data Portal, data.ct.gov,
+or the CT Geo Data Portal, geodata.ct.gov), Status (planned / private / public), URL, Update Frequency, Contains
+Personal Data, De-identification Method, Date, Contact.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ COLUMNS = ["Agency", "Dataset Title", "Description", "Portal", "Status", "URL", 
 KEYS = ["agency", "title", "description", "portal", "status", "url", "update_frequency", "personal_data",
         "deidentification", "date", "contact"]
 PORTALS = ("Open Data", "Geo Data")
+# the two portals of the CT guidance, as the plan's Portal column names them and as the app labels them
+PORTAL_SITES = {"Open Data": "data.ct.gov", "Geo Data": "geodata.ct.gov"}
+PORTAL_LABELS = {"Open Data": "Open Data Portal (data.ct.gov)", "Geo Data": "Geo Data Portal (geodata.ct.gov)"}
 STATUSES = ("planned", "private", "public")
 SHEET_NAME = "Data Access Plan"
 
@@ -80,9 +84,17 @@ def _norm(text) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text or "").lower())
 
 
+def portal_of(published: Mapping | None) -> str:
+    """The plan's Portal for a publish result: "Geo Data" when it went to the Geo Data Portal's ArcGIS organisation
+    (a result with "to": "arcgis"), else "Open Data"."""
+    return "Geo Data" if (published or {}).get("to") == "arcgis" else "Open Data"
+
+
 def row_from_recipe(recipe: Mapping, *, status: str, url: str = "", portal: str = "Open Data",
                     personal_data: bool | None = None, on: str | None = None) -> PlanRow:
-    """The plan row for a reviewed dataset: metadata from the recipe, method from its steps."""
+    """The plan row for a reviewed dataset: metadata from the recipe, method from its steps. `portal`: "Open Data"
+    or "Geo Data" (`portal_of(result)` for where a publish went); the Geo Data Portal's row says so in its
+    Portal cell and links the layer's item page."""
     from ctopen.report import deidentification_summary
 
     md = recipe.get("metadata") or {}

@@ -32,8 +32,8 @@ from ctopen.values import infer_types, is_blank
 
 TEXT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "txt"}
 EXCEL_SUFFIXES = {".xlsx": "xlsx", ".xlsm": "xlsm", ".xls": "xls"}
-OTHER_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".json": "json"}
-SUPPORTED = "CSV, TSV/TXT, Excel (.xlsx, .xlsm, .xls), Parquet or JSON"
+OTHER_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".json": "json", ".geojson": "json"}
+SUPPORTED = "CSV, TSV/TXT, Excel (.xlsx, .xlsm, .xls), Parquet, JSON or GeoJSON"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
 HEADER_SCAN_ROWS = 30
@@ -1320,7 +1320,12 @@ def _json(data: bytes, info: SourceInfo) -> tuple[list[str], list]:
         raise _depth_limit_error(info, None) from None
     except ValueError as exc:
         raise LoadError(f"The file is not valid JSON: {_first_line(exc)}") from None
-    if isinstance(obj, dict):
+    if isinstance(obj, dict) and obj.get("type") == "FeatureCollection":
+        from ctopen.geo import feature_records   # GeoJSON: one row per feature, its geometry as WKT text
+        obj, notes = feature_records(obj)
+        info.format = "geojson"
+        info.skipped.extend(notes)
+    elif isinstance(obj, dict):
         obj = next((v for v in obj.values() if isinstance(v, list)), None)
     if not isinstance(obj, list) or not obj or not all(isinstance(r, dict) for r in obj):
         raise LoadError("The JSON file must be an array of records (objects), as the portal's API returns.")

@@ -551,7 +551,7 @@ def suggestions(table, detection=None, release=None) -> list[Suggestion]:
     for c in getattr(detection, "columns", None) or []:
         entities[getattr(c, "name", None)] = str(getattr(c, "entity", "") or "").upper()
 
-    counts = next((e for e in getattr(release, "log", None) or [] if e.get("op") == "aggregate" and e.get("notes")), None)
+    counts = next((e for e in getattr(release, "log", None) or [] if e.get("op") in ("aggregate", "spatial_aggregate") and e.get("notes")), None)
     if counts is not None:   # a count table: its suppression method belongs in the notes (Aggregate's rule 6)
         out.append(Suggestion("notes", counts["notes"], "the method of the count table's suppression"))
 

@@ -796,7 +796,7 @@ def of_review(review) -> PopulationRisk | None:
     """The population figures of a Review's release (its risk report) for the recipe's population size;
     None without one, or for a count table (its cells are protected by small-cell suppression)."""
     conf = recipe_settings(review.recipe)
-    if conf is None or any(s.get("op") == "aggregate" for s in review.recipe.get("steps") or []):
+    if conf is None or any(s.get("op") in ("aggregate", "spatial_aggregate") for s in review.recipe.get("steps") or []):
         return None
     return from_report(review.risk, conf["size"])
 

@@ -108,4 +108,14 @@ def profile_dict(table: Table) -> dict:
         "warnings": list(table.warnings),
         "skipped": src.skipped,
         "sha256": src.sha256,
+        # the table's points checked against Connecticut (ctopen.geo.location_check), or null without points
+        "location": _location(table),
     }
+
+
+def _location(table: Table) -> dict | None:
+    from ctopen import geo
+    try:
+        return geo.location_check(table.df)
+    except geo.GeoError:
+        return None

@@ -14,7 +14,9 @@ from ctopen import settings
 from ctopen.errors import RecipeError
 
 VERSION = 1
-PRIVACY_OPS = ("drop", "generalize", "suppress", "pseudonymize", "aggregate")
+PRIVACY_OPS = ("drop", "generalize", "suppress", "pseudonymize", "spatial_k", "aggregate", "spatial_aggregate")
+# Steps whose release is a count table (at most one per recipe, the last privacy step): the gate judges its cells.
+COUNT_OPS = ("aggregate", "spatial_aggregate")
 # Data-preparation fixes (ctopen.checks.FIX_OPS): applied after every privacy step, in their order,
 # so that a rename never changes what a privacy step or a role refers to.
 FIX_OPS = ("format_number", "rename", "titlecase", "reorder", "escape_formulas", "drop_note_rows", "format_date")
@@ -31,6 +33,9 @@ STEP_SCHEMA = {
     "suppress": {"k", "max_share", "columns"},
     "pseudonymize": {"column"},
     "aggregate": {"by", "threshold", "totals", "measures", "seed", "categories"},
+    # ctopen.geo: points counted into H3 hexagons (lat + lon, or one point column) or into towns / counties
+    "spatial_aggregate": {"lat", "lon", "point", "method", "resolution", "by", "threshold", "town", "county", "seed"},
+    "spatial_k": {"lat", "lon", "point", "k", "min_decimals"},
     "format_number": {"column", "unit", "to"},
     "rename": {"column", "to"},
     "titlecase": {"column"},
@@ -120,6 +125,11 @@ def in_apply_order(steps: list) -> list:
             + [s for s in steps if s.get("op") in FIX_OPS and s.get("op") != "drop_note_rows"])
 
 
+def count_step(steps) -> dict | None:
+    """The recipe's counting step (aggregate or spatial_aggregate), or None: its release is a count table."""
+    return next((s for s in steps or [] if isinstance(s, dict) and s.get("op") in COUNT_OPS), None)
+
+
 def renames(recipe: dict) -> dict[str, str]:
     """{original column: published name} for the columns a fix step renames."""
     out: dict[str, str] = {}
@@ -143,6 +153,9 @@ def step_columns(step: dict) -> list[str]:
         return [step.get("column")]
     if op == "suppress":
         return list(step.get("columns") or [])
+    if op in ("spatial_aggregate", "spatial_k"):
+        from ctopen.geo import step_columns as geo_columns
+        return geo_columns(step) if isinstance(step.get("by", []), list) else geo_columns({**step, "by": []})
     if op == "aggregate":
         by = step.get("by") or []
         by = [by] if isinstance(by, str) else [c for c in by if isinstance(c, str)] if isinstance(by, list) else []
@@ -234,7 +247,7 @@ def check_columns(recipe: dict, columns) -> None:
     for step in in_apply_order(recipe.get("steps", [])):
         if aggregated and step.get("op") in FIX_OPS:
             continue  # the count table's columns are known only once it is built; the fix step checks then
-        aggregated = aggregated or step.get("op") == "aggregate"
+        aggregated = aggregated or step.get("op") in COUNT_OPS
         if step.get("op") in ("rename", "format_number") and step.get("to") and step.get("column") in available:
             if step["to"] != step.get("column") and step["to"] in available:
                 clash.append(f"{step.get('column')!r} to {step['to']!r}")
@@ -336,6 +349,11 @@ def _step_problems(i: int, step, last: bool) -> list[str]:
         cols = step.get("columns")
         if cols is not None and (not isinstance(cols, list) or not all(_is_name(c) for c in cols)):
             out.append(f"{where} (suppress) needs \"columns\" as a list of column names")
+    if op in ("spatial_aggregate", "spatial_k"):
+        from ctopen.geo import step_problems
+        out += step_problems(where, step)
+    if op == "spatial_aggregate" and not last:
+        out.append(f"{where} (spatial_aggregate) must be the last step (only data-preparation fixes may follow it)")
     if op == "aggregate":
         if not last:
             out.append(f"{where} (aggregate) must be the last step (only data-preparation fixes may follow it)")
@@ -387,6 +405,17 @@ def describe_step(step: dict) -> str:
         text = f"Publish counts by {by if isinstance(by, str) else ', '.join(map(str, by))} instead of records"
         text += f", with {', '.join(measures)}" if measures else ""
         return text + f" (counts of {step.get('threshold', 5)} or less suppressed)."
+    if op == "spatial_aggregate":
+        method = step.get("method", "h3")
+        by = step.get("by") or []
+        where = (f"H3 hexagons of resolution {step.get('resolution', 7)}" if method == "h3" else
+                 f"{'towns' if method == 'town' else 'counties'} ({step.get(method) or step.get('town')})")
+        return (f"Publish a map of counts by {where}" + (f" and {', '.join(map(str, by))}" if by else "")
+                + f" instead of records (counts of {step.get('threshold', 5)} or less suppressed).")
+    if op == "spatial_k":
+        cols = step.get("point") or f"{step.get('lat')} and {step.get('lon')}"
+        return (f"Coarsen the points of {cols} until each is shared by at least {step.get('k', settings.DEFAULT_K)} "
+                f"records (down to {step.get('min_decimals', 1)} decimals; rarer points blanked).")
     if op in FIX_OPS:
         from ctopen.checks import fix_label
         return fix_label(step) + " (a data-preparation fix, applied after the privacy steps)."

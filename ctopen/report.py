@@ -408,7 +408,7 @@ def changes(df: pd.DataFrame, applied) -> Changes:
                 n = int((before[col].astype(object).fillna("\x00") != after[col].astype(object).fillna("\x00")).sum())
                 if n:
                     changed[col] = n
-    table = next((e for e in getattr(applied, "log", None) or [] if e.get("op") == "aggregate"), None)
+    table = next((e for e in getattr(applied, "log", None) or [] if e.get("op") in ("aggregate", "spatial_aggregate")), None)
     if table is not None:   # a count table: its rows are cells; what it hides are the suppressed counts
         return Changes(dropped, {c: n for c, n in changed.items() if c not in table.get("by", [])}, added, len(df),
                        len(release), 0, int(table.get("suppressed", 0)), counts=True)

@@ -274,6 +274,12 @@ def release_columns(recipe: dict, source_columns, release_columns) -> dict[str, 
             by = step.get("by") or []
             by = [by] if isinstance(by, str) else list(by)
             current = {b: current.get(b) for b in by}
+        elif op == "spatial_aggregate":
+            from ctopen.geo import area_column
+            place = area_column(step)
+            # the hexagon is made by the step (no column of the file holds it); a town or county keeps its column
+            current = {place: None if step.get("method", "h3") == "h3" else current.get(place),
+                       **{b: current.get(b) for b in step.get("by") or []}}
     return {c: current.get(c) for c in release_columns}
 
 
@@ -379,7 +385,8 @@ class Review:
             table = self.role_table
             anonymous = {s.get("column") for s in self.recipe.get("steps") or [] if s.get("op") == "pseudonymize"}
             out = {}
-            counts = any(s.get("op") == "aggregate" for s in self.recipe.get("steps") or [])
+            counts = recipes.count_step(self.recipe.get("steps")) is not None
+            coarsened = self._spatial_k_columns()
             for col, src in self.lineage.items():
                 if src is None and counts:
                     out[col] = Role("other", "made by the recipe (a count or a measure)")
@@ -392,12 +399,34 @@ class Review:
                     # it still counts as what detection found (a quasi-identifier stays one)
                     out[col] = Role(table[src].detected, "detection", table[src].detected,
                                     f"pseudonymized {src} keeps its groups: counted as detected")
+                elif src in coarsened and table[src].role == "direct" and table[src].origin != "reviewer":
+                    # household points (detected direct) coarsened until every point is shared by k records: they
+                    # no longer place one household; they stay a quasi-identifier, measured with the others
+                    out[col] = Role("quasi", "coarsened points", table[src].detected,
+                                    f"spatial_k: every point of {src} is shared by at least {coarsened[src]} records")
                 else:
                     r = table[src]
                     out[col] = Role(r.role, r.origin, r.detected,
                                     (f"from {src}" if src != col else "") + (f"; {r.note}" if r.note else ""))
             return out
-        return self._memo("release_roles", _token(self._applied_token(), self._roles_token()), build)
+        return self._memo("release_roles", _token(self._applied_token(), self._roles_token(), self.threshold), build)
+
+    def _spatial_k_columns(self) -> dict[str, int]:
+        """{source column: k} for the coordinate columns a spatial_k step protects at the review's threshold or
+        above (a lower k does not make a household's point safe)."""
+        steps = [s for s in self.recipe.get("steps") or [] if isinstance(s, dict) and s.get("op") == "spatial_k"]
+        if not steps:
+            return {}
+        found = {c.name: getattr(c, "entity", None) for c in getattr(self.detection, "columns", None) or []}
+        out = {}
+        for step in steps:
+            if isinstance(step, dict) and step.get("op") == "spatial_k":
+                k = step.get("k", 5)
+                if isinstance(k, int) and k >= self.threshold:
+                    for col in (step.get("lat"), step.get("lon"), step.get("point")):
+                        if isinstance(col, str) and found.get(col) == "coordinates":
+                            out[col] = k
+        return out
 
     @property
     def release_roles(self) -> dict[str, str]:

@@ -42,6 +42,20 @@ SOCRATA_ENV = {
     "key_secret": "SOCRATA_KEY_SECRET",
     "app_token": "SOCRATA_APP_TOKEN",
 }
+# The CT Geo Data Portal (geodata.ct.gov) is an ArcGIS Hub site whose items live in an ArcGIS Online organisation:
+# map releases are published there through the ArcGIS REST API (ctopen.publish.arcgis). No default portal: the
+# organisation's address (https://ORG.maps.arcgis.com, or an ArcGIS Enterprise portal) is given with --portal or
+# ARCGIS_URL. Credentials: a named user's username and password (a token is generated), or an API key.
+ARCGIS_ENV = {
+    "url": "ARCGIS_URL",
+    "username": "ARCGIS_USERNAME",
+    "password": "ARCGIS_PASSWORD",
+    "api_key": "ARCGIS_API_KEY",
+    "group": "ARCGIS_GROUP",      # the open-data group (the Hub site's content group) a public layer is shared with
+}
+ARCGIS_TOKEN_MINUTES = 60         # a generated token's lifetime (renewed once if it expires during a publish)
+ARCGIS_JOB_TIMEOUT = 1800         # seconds to wait for a publish / overwrite job
+GEO_PORTAL_SITE = "geodata.ct.gov"
 # Field groups of the CT portal's custom metadata (a portal may name them differently).
 CUSTOM_METADATA_GROUPS = {
     "common_core": "Common Core",

@@ -1,4 +1,5 @@
-"""Apply a recipe's steps to a table: drop, generalize, suppress, pseudonymize (and aggregate).
+"""Apply a recipe's steps to a table: drop, generalize, suppress, pseudonymize, spatial_k (and aggregate or
+spatial_aggregate, ctopen.geo).
 
 `apply(df, recipe, key=None) -> Applied`. Deterministic: the same table, recipe and key give the same
 release table and log. Steps run in order; each adds one entry to the log:
@@ -64,6 +65,12 @@ def apply(df: pd.DataFrame, recipe: dict, key: bytes | None = None) -> Applied:
         elif op in recipes.FIX_OPS:
             from ctopen.checks import FIX_OPS
             out, entry = FIX_OPS[op](out, step)
+        elif op == "spatial_k":
+            from ctopen.geo import spatial_k
+            out, entry = spatial_k(out, step)
+        elif op == "spatial_aggregate":   # a map of counts: the last privacy step (validated)
+            from ctopen.geo import spatial_aggregate
+            out, entry = spatial_aggregate(out, step)
         else:  # aggregate: the last privacy step (validated)
             out, entry = aggregate.apply_step(out, step)
             entry = {"op": "aggregate", "values_changed": 0, "records_removed": 0, **entry}

@@ -23,8 +23,8 @@ def _load(data: bytes, name: str, sheet: str | None = None) -> None:
 upload_tab, find_tab = st.tabs(["Upload a file", "Find in the high-value data inventory"])
 with upload_tab:
     uploaded = st.file_uploader(
-        "Spreadsheet to review (CSV, TSV, TXT, Excel .xlsx/.xlsm/.xls, Parquet or JSON)",
-        type=["csv", "tsv", "txt", "tab", "xlsx", "xlsm", "xls", "parquet", "json"],
+        "Spreadsheet to review (CSV, TSV, TXT, Excel .xlsx/.xlsm/.xls, Parquet, JSON or GeoJSON)",
+        type=["csv", "tsv", "txt", "tab", "xlsx", "xlsm", "xls", "parquet", "json", "geojson"],
         help=f"Up to {settings.MAX_FILE_MB} MB. Nothing leaves this computer until you publish.",
     )
     if uploaded is not None and st.session_state.get("uploaded_id") != uploaded.file_id:

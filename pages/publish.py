@@ -1,14 +1,19 @@
 """Publish (Step 4): what the Review would send (its release, verdict and portal view), the exception, the
 bundle or the portal, and the Data Access Plan row. Kept: recipe["exception"], recipe["target"]; reviewer and
-results in plain session keys. The report and the bundle are built when the officer downloads them."""
+results in plain session keys. The report and the bundle are built when the officer downloads them.
+
+A map release (ctopen.geo.map_location: hexagon or area counts, or points) can go to either portal: the CT Open
+Data Portal (Socrata) or the CT Geo Data Portal (ArcGIS Online, ctopen.publish.arcgis), chosen with a radio; the
+same review and verdict decide for both. The last result per source file is in publish_results (an ArcGIS one
+carries "to": "arcgis"); recipe["target"]["arcgis"] = {"portal", "item_id"} remembers the layer for next month."""
 import copy
 
 import pandas as pd
 import streamlit as st
 
-from ctopen import dap, report, settings
+from ctopen import dap, geo, report, settings
 from ctopen.errors import CtopenError
-from ctopen.publish import bundle, gate, socrata
+from ctopen.publish import arcgis, bundle, gate, socrata
 from ui import layout, masking, state
 
 layout.header("pages/publish.py")
@@ -22,6 +27,11 @@ def portal_secrets() -> dict:
     return dict(st.secrets.get("socrata", {})) if st.secrets.load_if_toml_exists() else {}
 
 
+def arcgis_secrets() -> dict:
+    """The app's [arcgis] secrets (url, username, password or api_key, group); none without a secrets file."""
+    return dict(st.secrets.get("arcgis", {})) if st.secrets.load_if_toml_exists() else {}
+
+
 try:
     review = state.review()     # the one review: the same release, verdict and portal view as the sidebar and CLI
     applied = review.applied
@@ -29,12 +39,17 @@ try:
     creds = socrata.credentials_from(portal_secrets())
     view = review.portal_view.view
     release = review.portal_view.rows   # exactly what is sent (formula-like cells neutralised)
+    located = geo.map_location(release, recipe)   # a map release may go to the Geo Data Portal too
 except CtopenError as exc:
     layout.show_error(exc)
     st.stop()
-result = (results := st.session_state.setdefault("publish_results", {})).get(t.source.sha256)   # per source file
+last = (results := st.session_state.setdefault("publish_results", {})).get(t.source.sha256)   # per source file
+result = last if last and last.get("to", "socrata") == "socrata" else None        # the Open Data Portal's
+geo_result = last if last and last.get("to") == "arcgis" else None               # the Geo Data Portal's
 if "pub_new_dataset_id" in st.session_state:   # a dataset just created: this review now updates it
     st.session_state["pub_dataset_id"] = st.session_state.pop("pub_new_dataset_id")
+if "pub_new_arcgis_item" in st.session_state:  # a layer just created: this review now updates it
+    st.session_state["pub_arcgis_item"] = st.session_state.pop("pub_new_arcgis_item")
 
 st.subheader("1. What will be published")
 slot = st.session_state.setdefault("_publish_changes", {})
@@ -90,7 +105,7 @@ shown = copy.deepcopy(review.saved_recipe())   # the review as this page shows i
 
 def report_html() -> str:
     """Built when the officer downloads it (the Review caches it until the review changes)."""
-    return review.report(reviewer=reviewer, published=result)
+    return review.report(reviewer=reviewer, published=last)
 
 
 def bundle_zip() -> bytes:
@@ -99,7 +114,107 @@ def bundle_zip() -> bytes:
 
 st.download_button("Download the privacy review report (HTML, printable)", report_html, file_name=f"{stem} - privacy review.html",
                    mime="text/html", icon=":material/description:", on_click="ignore")
-if creds is None:
+PORTAL_CHOICES = {"socrata": "CT Open Data Portal (data.ct.gov): a table",
+                  "arcgis": f"CT Geo Data Portal ({settings.GEO_PORTAL_SITE}): a map layer"}
+to = "socrata"
+if located is not None:   # both portals for a map release; the Geo Data Portal first (a map is the natural release)
+    kinds = {"h3": "H3 hexagons", "area": "town or county points", "point": "points", "geometry": "shapes"}
+    st.caption(f"This release is a map ({kinds.get(located['kind'], located['kind'])}, {len(release):,} features): "
+               "publish it as a table, as a map layer, or both.")
+    if "pub_to" not in st.session_state:
+        st.session_state["pub_to"] = "socrata" if result and not geo_result else "arcgis"
+    to = st.radio("Where to publish", list(PORTAL_CHOICES), format_func=PORTAL_CHOICES.get, horizontal=True, key="pub_to")
+
+
+def geo_section() -> None:
+    """The Geo Data Portal: the layer published privately, reviewed, then shared (everyone + open-data group)."""
+    secrets = arcgis_secrets()
+    try:
+        acreds = arcgis.credentials_from(secrets)
+    except CtopenError as err:
+        layout.show_error(err)
+        return
+    if acreds is None:
+        st.info("No ArcGIS credentials are set (ARCGIS_USERNAME and ARCGIS_PASSWORD, or ARCGIS_API_KEY, in the environment "
+                "or the app's [arcgis] secrets): download the bundle (it holds the layer as GeoJSON, zipped shapefile "
+                "and GeoPackage, and the item's metadata) and give it to your GIS administrator.", icon=":material/info:")
+        if verdict.passed:
+            st.download_button("Download the publication bundle (ZIP)", bundle_zip, file_name=f"{stem} - bundle.zip",
+                               mime="application/zip", type="primary", icon=":material/download:", on_click="ignore",
+                               key="pub_geo_bundle")
+        else:
+            st.caption("The bundle can be downloaded once the privacy gate (section 3) passes.")
+        return
+    saved = target.get("arcgis") if isinstance(target.get("arcgis"), dict) else {}
+    fixed = arcgis.setting("url", secrets)      # the organisation set by the administrator: credentials go only there
+    if fixed:
+        portal = st.text_input("ArcGIS organisation of the Geo Data Portal", value=fixed, disabled=True,
+                               key="pub_arcgis_portal_fixed", help="Set by ARCGIS_URL: credentials are sent only there.")
+        if saved.get("portal") and not _same(saved["portal"], fixed):
+            st.warning(f"The review names the organisation {saved['portal']}; this app publishes to {fixed} "
+                       "(ARCGIS_URL). The review's layer id is not used.", icon=":material/warning:")
+            saved = {}
+    else:   # typed by the officer, never taken from the review (a shared file): credentials go where they type
+        portal = st.text_input("ArcGIS organisation of the Geo Data Portal", key="pub_arcgis_portal",
+                               placeholder="https://ORG.maps.arcgis.com").strip()
+        if saved.get("portal") and not (portal and _same(saved["portal"], portal)):
+            st.caption(f"This review's layer is in the organisation {saved['portal']}: type that address above if it "
+                       "is yours, to replace the layer's data.")
+    st.session_state.setdefault("pub_arcgis_item", saved.get("item_id") or "")
+    item = st.text_input("Existing layer's item id, to replace its data (empty: a new layer)", key="pub_arcgis_item",
+                         placeholder="32 letters and digits: the id=… in the layer's page address").strip()
+    label = "Replace the layer's data" if item else "Publish the layer privately"
+    ready = verdict.passed and view.get("name") and portal
+    if not portal:
+        st.caption("Give the organisation's address (ask your GIS administrator) to publish.")
+    if st.button(label, type="secondary" if geo_result else "primary", disabled=not ready, icon=":material/cloud_upload:",
+                 key="pub_arcgis_go"):
+        bar = st.progress(0.0, text="Starting")
+        try:
+            res = arcgis.publish_logged(geo.to_geojson(release), recipe, portal, acreds, item_id=item or None,
+                                        group=arcgis.setting("group", secrets), by=reviewer or None, rows=len(release),
+                                        columns=list(release.columns),
+                                        progress=lambda share, text: bar.progress(min(max(share, 0.0), 1.0), text=text))
+        except CtopenError as err:
+            layout.show_error(err)
+        else:
+            results[t.source.sha256] = {**res.to_dict(), "dataset_id": res.item_id, "to": "arcgis",
+                                        "portal": arcgis.portal_url(portal)}
+            target["arcgis"] = {"portal": arcgis.portal_url(portal), "item_id": res.item_id}
+            st.session_state["pub_new_arcgis_item"] = res.item_id
+            st.rerun()
+    if geo_result:
+        where = "public on the Geo Data Portal" if geo_result["public"] else "private in the Geo Data Portal's organisation"
+        st.success(f"Layer {geo_result['item_id']} is {where}: [{geo_result['url']}]({geo_result['url']})",
+                   icon=":material/check_circle:")
+        st.caption("Shared with: " + (f"everyone and the group “{geo_result.get('group')}”" if geo_result.get("group") else
+                                      "everyone" if geo_result["public"] else
+                                      "no one yet: only your account sees it until you make it public") +
+                   f". {geo_result.get('features', 0):,} features.")
+        if not geo_result["public"]:
+            reviewed = st.checkbox("The team has reviewed the private layer on the portal", key="pub_arcgis_reviewed")
+            if st.button("Make public (share with everyone and the open-data group)", disabled=not (reviewed and verdict.passed),
+                         icon=":material/public:", key="pub_arcgis_public"):
+                try:
+                    done = arcgis.share_public_logged(geo_result["item_id"], geo_result.get("portal") or portal, acreds,
+                                                      group=arcgis.setting("group", secrets), by=reviewer or None)
+                except CtopenError as err:
+                    layout.show_error(err)
+                else:
+                    results[t.source.sha256] = {**geo_result, "public": True, "status": "public", "group": done.group}
+                    st.rerun()
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return arcgis.same_portal(a, b)
+    except CtopenError:
+        return False
+
+
+if to == "arcgis":
+    geo_section()
+elif creds is None:
     st.info("No portal credentials are set (SOCRATA_USERNAME and SOCRATA_PASSWORD, or an API key, in the environment "
             "or the app's secrets): download the bundle and give it to your portal administrator.", icon=":material/info:")
     if todo := report.open_items(recipe, verdict, release.columns):
@@ -151,12 +266,18 @@ else:
 
 st.subheader("5. Data Access Plan")
 plan = st.file_uploader("Your agency's Data Access Plan workbook (.xlsx); leave empty to start a new one", type=["xlsx"], key="pub_dap_file")
-kind = (k := st.columns(2))[0].radio("Portal", dap.PORTALS, horizontal=True, key="pub_dap_portal")
-default = "public" if result and result["public"] else "private" if result else "planned"
-status = k[1].selectbox("Status", dap.STATUSES, index=dap.STATUSES.index(default), key="pub_dap_status")
+outcome = (dap.portal_of(last), bool(last["public"])) if last else ("Geo Data" if to == "arcgis" else "Open Data", None)
+if st.session_state.get("_pub_dap_for") != outcome:   # a new publish result (or portal choice): the row follows it
+    st.session_state["pub_dap_portal"] = outcome[0]
+    st.session_state["pub_dap_status"] = "planned" if outcome[1] is None else "public" if outcome[1] else "private"
+    st.session_state["_pub_dap_for"] = outcome
+kind = (k := st.columns(2))[0].radio("Portal", dap.PORTALS, horizontal=True, key="pub_dap_portal",
+                                     format_func=dap.PORTAL_LABELS.get)
+done = last if last and dap.portal_of(last) == kind else None   # the result on the portal this row is about
+status = k[1].selectbox("Status", dap.STATUSES, key="pub_dap_status")
 if st.button("Add or update this dataset's row", icon=":material/table_edit:"):
     try:
-        row = dap.row_from_recipe(recipe, status=status, url=(result or {}).get("url", ""), portal=kind)
+        row = dap.row_from_recipe(recipe, status=status, url=(done or {}).get("url", ""), portal=kind)
         st.session_state["dap_result"] = (t.source.sha256, dap.update_plan(plan.getvalue() if plan else None, row))
     except CtopenError as err:
         layout.show_error(err)

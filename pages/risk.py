@@ -8,6 +8,7 @@ the columns chosen here, reset when the roles from Identify change), `risk_k` (t
 import streamlit as st
 
 from ctopen import population as pop
+from ctopen import recipe as recipes
 from ctopen import risk
 from ctopen.errors import CtopenError
 from ctopen.settings import DEFAULT_K
@@ -23,7 +24,7 @@ found = state.detection()
 entities = {c.name: c.entity for c in found.columns}
 
 df, suppressed, released, roles, lineage = t.df, 0, False, source_roles, {c: c for c in t.df.columns}
-if any(step.get("op") == "aggregate" for step in recipe.get("steps", [])):
+if recipes.count_step(recipe.get("steps")) is not None:    # aggregate, or spatial_aggregate (a map of counts)
     st.info("The recipe publishes counts instead of records: the figures below are for the records the counts "
             "are made from. The count table's own protection (small-cell suppression) is on the Transform page.",
             icon=":material/table_chart:")
@@ -37,7 +38,7 @@ elif recipe.get("steps"):
 st.caption(f"Computed on the release table: the recipe's {len(recipe['steps'])} step(s) applied"
            + (f", {suppressed:,} record(s) suppressed." if suppressed else ".") if released
            else "Computed on the file as loaded, before the recipe's steps (they could not be applied)."
-           if recipe.get("steps") and not any(s.get("op") == "aggregate" for s in recipe["steps"])
+           if recipe.get("steps") and recipes.count_step(recipe["steps"]) is None
            else "Computed on the file as loaded (no transformation yet).")
 
 columns = list(df.columns)
@@ -82,6 +83,22 @@ kept = {src for src in lineage.values() if src is not None}
 gone = [c for c in t.df.columns if source_roles.get(c) == "quasi" and c not in kept]
 if gone:
     st.caption(f"Not in the release (dropped by the recipe): {', '.join(gone)}.")
+# map points are columns like any other: quasi-identifiers, or direct when they place one household each
+points = [c for c in columns if entities.get(lineage.get(c)) == "coordinates"]
+if points:
+    table = review.release_role_table if released else review.role_table
+    home = [c for c in points if roles.get(c) == "direct"]
+    coarse = [c for c in points if getattr(table.get(c), "origin", "") == "coarsened points"]
+    if home:
+        st.warning(f"Map points {', '.join(home)} are a household's location (about one point per record): they "
+                   "count as direct identifiers, outside the groups below. On Transform, publish a map of counts "
+                   "(hexagons or towns), or coarsen the points until each is shared by at least k records.",
+                   icon=":material/home_pin:")
+    if coarse:
+        st.caption(f"Map points {', '.join(coarse)}: coarsened so that every point is shared by at least k records "
+                   "(spatial k); they count as quasi-identifiers, with the others.")
+    elif [c for c in points if c not in home]:
+        st.caption(f"Map points {', '.join(c for c in points if c not in home)} count as quasi-identifiers.")
 if not quasi:
     st.info("Choose at least one quasi-identifier to see the risk. The Identify step proposes them.", icon=":material/info:")
     layout.next_step("pages/risk.py")

@@ -1,8 +1,9 @@
-"""Transform: drop, generalize, suppress or pseudonymize, and see the price live. The steps are the recipe."""
+"""Transform: drop, generalize, suppress or pseudonymize, count into a table or a map (hexagons, towns), and see the
+price live. The steps are the recipe."""
 import streamlit as st
 
 from ctopen import recipe as recipes
-from ui import aggregate_panel, layout, recommend_panel, state
+from ui import aggregate_panel, layout, map_panel, recommend_panel, state
 from ui import transform_widgets as w
 
 layout.header("pages/transform.py")
@@ -22,7 +23,9 @@ w.show_figures(figs, w.target_k())
 
 controls, side = st.columns([3, 2], gap="large")
 with controls:
-    columns_tab, recommend_tab, counts_tab = st.tabs(["Columns", "Recommend", "Publish counts instead of records"])
+    has_map = map_panel.available(t, roles, entities)
+    tabs = st.tabs(["Columns", "Recommend", "Publish counts instead of records"] + (["Map of counts"] if has_map else []))
+    columns_tab, recommend_tab, counts_tab = tabs[:3]
     with columns_tab:
         if not direct and not qi:
             st.info("No column is marked as an identifier or quasi-identifier. Mark them on the Identify page; "
@@ -48,6 +51,9 @@ with controls:
         recommend_panel.render()
     with counts_tab:
         aggregate_panel.render()
+    if has_map:
+        with tabs[3]:
+            map_panel.render(entities)
 
 with side:
     st.subheader("The recipe")

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from ctopen.errors import CtopenError
+from ctopen.recipe import COUNT_OPS
 from ui import layout, state
 
 # hierarchy choices offered per dimension: label -> (hierarchy name, options)
@@ -124,7 +125,7 @@ def _ladder_widget(col: str, steps: list[dict]):
 
 def _base(t, steps: list[dict]) -> pd.DataFrame:
     """The table before the count step: the recipe's other steps applied."""
-    others = [s for s in steps if s.get("op") != "aggregate"]
+    others = [s for s in steps if s.get("op") not in COUNT_OPS]
     token = (t.source.sha256, len(t.df), json.dumps([others, state.review().roles], sort_keys=True, default=str))
     cache = st.session_state.setdefault("_aggregate_base", {})
     if cache.get("token") != token:
@@ -214,7 +215,7 @@ def _show(table, by, levels) -> None:
 
 def _use(step: dict, levels: dict) -> None:
     recipe = state.recipe()
-    steps = [s for s in recipe.get("steps", []) if s.get("op") != "aggregate"
+    steps = [s for s in recipe.get("steps", []) if s.get("op") not in COUNT_OPS   # one count step: this one
              and not (s.get("op") == "generalize" and s.get("column") in levels)]
     t = state.table()
     for col, choice in levels.items():

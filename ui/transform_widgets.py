@@ -60,7 +60,7 @@ def _set_steps(steps: list[dict]) -> None:
 
 def order_steps(steps: list[dict]) -> list[dict]:
     """Column steps first (in the order chosen), then suppress, then aggregate (always last)."""
-    rank = {"suppress": 1, "aggregate": 2}
+    rank = {"suppress": 1, "aggregate": 2, "spatial_aggregate": 2}
     return sorted(steps, key=lambda s: rank.get(s.get("op"), 0))
 
 
@@ -324,7 +324,7 @@ def figures(t, qi: list[str], k: int) -> Figures | None:
         layout.show_error(exc)
         return None
     present = [applied.name(c) for c in qi if applied.name(c) in applied.df.columns]
-    if any(s.get("op") == "aggregate" for s in state.recipe().get("steps", [])):
+    if recipes.count_step(state.recipe().get("steps")) is not None:   # aggregate or spatial_aggregate
         # a count table: group sizes of records do not apply; its cells are protected by small-cell suppression
         return Figures(None, None, len(applied.df), len(t.df), 0.0, 0, counts=True)
     slot = st.session_state.setdefault("_transform_figures", {})

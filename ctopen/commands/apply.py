@@ -1,6 +1,8 @@
-"""`python -m ctopen apply FILE --recipe RECIPE.json --out OUT.csv|OUT.xlsx [--sheet NAME] [--log LOG.json] [--json]`
+"""`python -m ctopen apply FILE --recipe RECIPE.json --out OUT.csv|OUT.xlsx|OUT.geojson|OUT.gpkg|OUT.shp.zip [--sheet NAME] [--log LOG.json] [--json]`
 
-Re-applies a saved recipe to a file (for example next month's update) and writes the release table.
+Re-applies a saved recipe to a file (for example next month's update) and writes the release table, or, for a
+release with a location (a spatial_aggregate map of counts, or points), the map layer: GeoJSON (RFC 7946), a
+GeoPackage or a zipped shapefile (ctopen.geo.write_map_files).
 A pseudonymize step reads its key from the environment variable CTOPEN_PSEUDONYM_KEY.
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ def register(sub) -> None:
                        description=__doc__.splitlines()[0])
     p.add_argument("file", metavar="FILE", help="the file to transform")
     p.add_argument("--recipe", required=True, metavar="RECIPE.json", help="the saved recipe")
-    p.add_argument("--out", required=True, metavar="OUT.csv|OUT.xlsx", help="where to write the release table")
+    p.add_argument("--out", required=True, metavar="OUT.csv|OUT.xlsx|OUT.geojson|OUT.gpkg|OUT.shp.zip",
+                   help="where to write the release table (or its map layer)")
     p.add_argument("--sheet", default=None, help="sheet of a workbook (default: the first with data)")
     p.add_argument("--log", default=None, metavar="LOG.json", help="also write what each step did as JSON")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -31,8 +34,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".xlsx"):
-        raise CtopenError(f"The output {out.name} must end in .csv or .xlsx.")
+    kind = map_kind(out)
+    if out.suffix.lower() not in (".csv", ".xlsx") and kind is None:
+        raise CtopenError(f"The output {out.name} must end in .csv or .xlsx (a table), or .geojson, .gpkg or .shp.zip (a map).")
     recipe = recipes.load(args.recipe)
     table = load(args.file, sheet=args.sheet)
     # the same release as `publish` and the app: a suppress step without columns works over the effective
@@ -42,7 +46,10 @@ def run(args) -> int:
     result = review.applied
     # what is written is what would be published: formula-like cells and headers neutralised (unless the recipe's
     # keep_formulas keeps a column as it is)
-    write(review.portal_view.rows if out.suffix.lower() == ".csv" else result.df, out)
+    if kind is not None:
+        write_map(review.portal_view.rows, out, kind)
+    else:
+        write(review.portal_view.rows if out.suffix.lower() == ".csv" else result.df, out)
     summary = {"file": str(args.file), "out": str(out), "rows_in": int(len(table.df)), **result.to_dict()}
     if args.log:
         try:
@@ -52,6 +59,31 @@ def run(args) -> int:
             raise CtopenError(f"The log {args.log} could not be written ({exc.strerror or exc}).") from exc
     emit(summary, args.json, _text(summary))
     return 0
+
+
+MAP_SUFFIXES = {".geojson": "geojson", ".gpkg": "geopackage", ".shp.zip": "shapefile"}
+
+
+def map_kind(out: Path) -> str | None:
+    name = out.name.lower()
+    return next((kind for suffix, kind in MAP_SUFFIXES.items() if name.endswith(suffix)), None)
+
+
+def write_map(df, out: Path, kind: str) -> None:
+    """The release as a map layer (GeoError when it has no location: no hexagon, town, county or point)."""
+    import shutil
+    import tempfile
+    from ctopen import geo
+    stem = out.name[: -len(next(s for s, k in MAP_SUFFIXES.items() if k == kind))] or "map"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = geo.write_map_files(df, tmp, stem) if kind != "geojson" else None
+            if kind == "geojson":
+                out.write_text(json.dumps(geo.to_geojson(df), ensure_ascii=False), encoding="utf-8")
+            else:
+                shutil.copyfile(paths[kind], out)
+    except OSError as exc:
+        raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
 
 
 def write(df, out: Path) -> None:

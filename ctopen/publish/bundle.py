@@ -8,6 +8,9 @@ bytes for a download button), holding:
     recipe.json             the recipe, without anything that looks like a secret
     report.html             the privacy review report (when given)
     README.txt              what the files are and the handbook's order: private, review, then public
+and, for a map release (ctopen.geo.map_location: a spatial_aggregate, or points published):
+    map.geojson, map.shp.zip, map.gpkg   the layer (ctopen.geo.map_file_bytes)
+    arcgis_item.json        the ArcGIS item's metadata (ctopen.publish.arcgis.item_properties)
 """
 from __future__ import annotations
 
@@ -104,14 +107,19 @@ def dcat_record(metadata: Mapping | None, url: str | None = None) -> dict:
     return {k: v for k, v in record.items() if v not in (None, "", [])} | {"title": record["title"]}
 
 
-def readme(metadata: Mapping | None, rows: int) -> str:
+def readme(metadata: Mapping | None, rows: int, maps: bool = False) -> str:
     title = (metadata or {}).get("title") or "this dataset"
     return (f"Publication bundle for {title} ({rows:,} rows), written by ctopen.\n\n"
             "data.csv               the release table, exactly as reviewed\n"
             "metadata-socrata.json  the dataset's metadata for the CT Open Data Portal (Socrata)\n"
             "metadata-dcat.json     the same metadata as a DCAT-US 1.1 record\n"
             "recipe.json            the steps that made the release from the source file (re-usable next time)\n"
-            "report.html            the privacy review report (open it in a browser; it prints)\n\n"
+            "report.html            the privacy review report (open it in a browser; it prints)\n"
+            + ("map.geojson            the release as a map layer (GeoJSON, RFC 7946, WGS84) for the CT Geo Data Portal\n"
+               "map.shp.zip            the same layer as a zipped shapefile\n"
+               "map.gpkg               the same layer as a GeoPackage\n"
+               "arcgis_item.json       the ArcGIS item's title, snippet, description, tags and license\n"
+               if maps else "") + "\n"
             "Publish it private first, have the team review it on the portal, and only then make it public.\n")
 
 
@@ -129,14 +137,19 @@ def contents(df: pd.DataFrame, recipe: Mapping, *, report_html: str | None = Non
     }
     if report_html is not None:
         files["report.html"] = report_html.encode("utf-8")
-    files["README.txt"] = readme(metadata, len(df)).encode("utf-8")
+    from ctopen import geo
+    if geo.map_location(df, recipe) is not None:   # a map release: the layer in three formats, and the item's metadata
+        files.update(geo.map_file_bytes(df, "map"))
+        from ctopen.publish.arcgis import item_properties
+        files["arcgis_item.json"] = _json(item_properties(metadata, list(df.columns)))
+    files["README.txt"] = readme(metadata, len(df), maps="map.geojson" in files).encode("utf-8")
     from ctopen.publish.socrata import configured_secrets, scrub
     secrets = [s for s in list(secrets) + configured_secrets() if s and len(s) >= 4]
     for name, data in files.items():   # last line of defence: no secret leaves in a bundle
         text = data.decode("utf-8", "replace")
         if not any(secret in text for secret in secrets):
             continue
-        if name == "data.csv":          # the data itself is never changed silently
+        if name == "data.csv" or name.startswith("map."):   # the data itself is never changed silently
             raise ConfigError("The release data would contain a portal credential or the pseudonym key: remove it "
                               "from the data and try again.")
         files[name] = scrub(text, secrets).encode("utf-8")   # pasted into metadata or a note: masked

@@ -9,8 +9,9 @@ It passes when, in the release:
   recipe's `k` or `target.k`, default 5; a higher k needs nothing, a lower one needs an exception);
 - every sensitive attribute with an l target (recipe `l`: {column: l}) has at least l distinct values in
   every group;
-- a count table (an `aggregate` step) is judged by its cells: no published count below the threshold, no
-  direct identifier and no nearly-unique column among its dimensions;
+- a count table (an `aggregate` step, or a `spatial_aggregate` map of counts) is judged by its cells: no published
+  count below the threshold, no direct identifier and no nearly-unique column among its dimensions (a hexagon
+  per record is one), and no map dimension holding the records' coordinates;
 - and no answer on the Evaluate checklist is "no" (no exception lifts that).
 
 Anything else blocks unless a recorded exception (recipe["exception"] = {"justification", "by", "at",
@@ -178,7 +179,8 @@ def _privacy(review) -> GateResult:
     for line in ignored:
         problems.append({"text": f"A role was lowered without a recorded reason ({line}). Record why on the "
                                  "Identify page, or in the recipe's decisions.", "needs": None, "note": True})
-    agg = next((s for s in recipe.get("steps") or [] if s.get("op") == "aggregate"), None)
+    from ctopen.recipe import count_step
+    agg = count_step(recipe.get("steps"))     # an aggregate or a spatial_aggregate: the release is a count table
     if agg is not None:
         if _l_targets(recipe):
             problems.append({"text": "An l target cannot be judged on a count table (its groups are the cells): publish "
@@ -322,7 +324,8 @@ def _published_name(recipe: dict, column: str) -> str:
     """The name a column made by the aggregate step has after the fix steps that follow it (renames)."""
     from ctopen.recipe import in_apply_order
     steps = in_apply_order(recipe.get("steps") or [])
-    after = steps[next((i for i, s in enumerate(steps) if s.get("op") == "aggregate"), len(steps)) + 1:]
+    from ctopen.recipe import COUNT_OPS
+    after = steps[next((i for i, s in enumerate(steps) if s.get("op") in COUNT_OPS), len(steps)) + 1:]
     for step in after:
         if step.get("op") in ("rename", "format_number") and step.get("column") == column and step.get("to"):
             column = step["to"]
@@ -338,8 +341,31 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
     recipe = review.recipe
     by = step.get("by") or []
     by = [by] if isinstance(by, str) else list(by)
-    entry = next((e for e in review.applied.log if e.get("op") == "aggregate"), {})
-    records = int(entry.get("records_in") or 0)
+    spatial = step.get("op") == "spatial_aggregate"
+    entry = next((e for e in review.applied.log if e.get("op") == step.get("op")), {})
+    records = int(entry.get("records_counted" if spatial else "records_in") or 0)
+    if spatial:
+        from ctopen.geo import area_column
+        by = [area_column(step)] + by
+        # a map publishes the hexagon or the area's point, never a record's point: a dimension holding the
+        # records' coordinates (even coarsened) would put them back on the map, cell by cell
+        found = {c.name: getattr(c, "entity", None) for c in getattr(review.detection, "columns", None) or []}
+        own = {step.get("lat"), step.get("lon"), step.get("point")} - {None}
+        pointy = [c for c in by[1:] if review.lineage.get(_published_name(recipe, c), c) in own
+                  or found.get(review.lineage.get(_published_name(recipe, c), c)) == "coordinates"]
+        from ctopen.geo import MAX_PUBLISHED_RESOLUTION, h3_area_sq_miles
+        res = step.get("resolution", 7)
+        if step.get("method", "h3") == "h3" and isinstance(res, int) and res > MAX_PUBLISHED_RESOLUTION:
+            # not coverable by an exception: a listed hexagon this small shows where a record lies, count or not
+            problems.append({"text": f"The map's hexagons (resolution {res}, about {h3_area_sq_miles(res):,.3f} square "
+                                     "miles) are small enough to point at a few houses: every listed hexagon says a "
+                                     "record lies in it, even with its count suppressed. Use resolution "
+                                     f"{MAX_PUBLISHED_RESOLUTION} (about {h3_area_sq_miles(MAX_PUBLISHED_RESOLUTION):,.2f} "
+                                     "square miles) or coarser.", "needs": None})
+        if pointy:
+            problems.append({"text": f"The map's dimensions hold the records' coordinates: {_names(pointy)} (remove "
+                                     "them from \"by\": the hexagon or the town is the place).",
+                             "needs": ("direct", pointy)})
     if direct:
         problems.append({"text": f"Direct identifiers are dimensions of the count table: {_names(direct)} "
                                  "(count by coarser dimensions instead).", "needs": ("direct", direct)})
@@ -380,7 +406,14 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
         problems.append({"text": f"{small:,} published count{'s are' if small != 1 else ' is'} below {threshold} "
                                  f"(the smallest is {kmin}): suppress counts up to at least {threshold - 1} (the "
                                  "state's rule suppresses 1 to 5).", "needs": ("k", kmin, [])})
-    ok = [f"The release is a count table by {_names(by)}: every published count is at least "
+    if spatial:
+        where = ("H3 hexagons" if step.get("method", "h3") == "h3" else
+                 "towns' points" if step.get("method") == "town" else "counties' points")
+        ok_intro = (f"The release is a map of counts by {_names(by)} (the published places are {where}, no record's "
+                    "point)")
+    else:
+        ok_intro = f"The release is a count table by {_names(by)}"
+    ok = [f"{ok_intro}: every published count is at least "
           f"{kmin if kmin is not None else threshold} (threshold {threshold}); counts of 1 to "
           f"{entry.get('threshold', step.get('threshold', 5))} are suppressed, with complementary suppression so "
           "that none can be worked out from the totals (the CT Open Data Handbook's rules)."]

@@ -94,10 +94,10 @@ class Credentials:
 
 def configured_secrets(environ: Mapping | None = None) -> list[str]:
     """The secret values this machine is configured with (a portal password or API key secret, the app token,
-    the pseudonym key): masked wherever ctopen writes text, even when someone pasted one into metadata."""
+    the pseudonym key, the ArcGIS password or API key): masked wherever ctopen writes text, even when someone pasted one into metadata."""
     environ = os.environ if environ is None else environ
     names = (settings.SOCRATA_ENV["password"], settings.SOCRATA_ENV["key_secret"], settings.SOCRATA_ENV["app_token"],
-             settings.PSEUDONYM_KEY_ENV)
+             settings.PSEUDONYM_KEY_ENV, settings.ARCGIS_ENV["password"], settings.ARCGIS_ENV["api_key"])
     return [v for v in (str(environ.get(n) or "").strip() for n in names) if len(v) >= 4]
 
 
