@@ -13,6 +13,8 @@ The engine marks its phases; every call is a no-op when progress is off, so libr
         connection.execute("COPY ... TO ...")          # DuckDB's own progress of the running query, polled
     progress.done()                                   # clears the line (cli.emit does this before printing)
 
+`cli.main` calls `enable` before the command and `stop` after it.
+
 The line reads `ctopen: Counting the classes · 10,000,000 rows · 43% · 12 s`.
 """
 from __future__ import annotations
@@ -149,6 +151,13 @@ def done() -> None:
     with _line.lock:
         _line.clear()
         _line.reset()
+
+
+def stop() -> None:
+    """Clear the line and turn progress off (the end of a command)."""
+    global _line
+    done()
+    _line = _Line()
 
 
 @contextlib.contextmanager
