@@ -1,0 +1,76 @@
+"""Where the review runs: pandas in memory (ordinary files) or DuckDB (files too large for memory), and the
+recipe as SQL for a warehouse (issue 20).
+
+API (stable; helpers and the benchmarks build on it):
+
+    choose(path, engine=None) -> "pandas" | "duckdb"
+        engine given ("pandas"/"duckdb") wins; else DuckDB for a CSV or Parquet file larger than
+        settings.ENGINE_AUTO_MB, pandas otherwise.
+
+    sql_for_recipe(recipe, table, dialect, columns, *, roles=None, order_by=None, pretty=True) -> str
+        The query making the release from `table` (whose columns are `columns`) in "duckdb" | "spark" | "trino".
+        A step the dialect cannot express exactly raises UnsupportedStep (a RecipeError naming step and dialect).
+        A pseudonymize step reads the key from query parameters: pseudonym_params(key, dialect) -> {name: hex}.
+        A suppress step needs `order_by`, a column giving the file's row order (its tie-break).
+
+    risk_sql(table, quasi, dialect, sensitive=(), k=5, combinations=True) -> str
+        The risk queries (class sizes, l-diversity per sensitive column, QI combinations), ";"-separated.
+
+    risk_report(path, quasi, sensitive=(), k=5, combinations=True, *, population=None, memory_limit=None,
+                temp_dir=None, progress=None) -> ctopen.risk.RiskReport
+        The `risk` figures of a CSV/Parquet file computed by DuckDB (equal to ctopen.risk.assess on the loaded
+        table; `record_class_size` is None).
+
+    apply_to(path, recipe, out, *, key=None, memory_limit=None, temp_dir=None, progress=None) -> dict
+        Applies the recipe on DuckDB and streams the release to `out` (.csv: the bytes `ctopen apply` writes;
+        .parquet). Returns `ctopen apply`'s JSON summary ({"file", "out", "rows_in", "rows", "columns",
+        "suppressed", "log"}), equal to the pandas path's.
+
+    distinct_table(path, columns, *, sensitive=None, memory_limit=None, temp_dir=None) -> (DataFrame, counts)
+        The distinct combinations of `columns` (and the sensitive column) with their record counts, in the
+        order of their first record in the file: what `recommend` searches on.
+
+    progress: optional callable(phase: str, rows: int | None).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctopen import settings
+from ctopen.engine.sqlbuild import (DIALECTS, UnsupportedStep, pseudonym_params, risk_sql,  # noqa: F401
+                                    sql_for_recipe)
+
+ENGINES = ("pandas", "duckdb")
+
+
+def choose(path, engine: str | None = None) -> str:
+    """The engine for a file: the one asked for, else DuckDB for a large CSV or Parquet file."""
+    from ctopen.errors import CtopenError
+    if engine:
+        e = str(engine).lower()
+        if e not in ENGINES:
+            raise CtopenError(f"Unknown engine {engine!r}: use pandas or duckdb.")
+        return e
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError:
+        return "pandas"          # the loader says why it cannot read it
+    if p.suffix.lower().lstrip(".") in ("csv", "tsv", "txt", "parquet") and size > settings.ENGINE_AUTO_MB * 2**20:
+        return "duckdb"
+    return "pandas"
+
+
+def risk_report(path, quasi, sensitive=(), k: int = settings.DEFAULT_K, combinations: bool = True, **kwargs):
+    from ctopen.engine import duck
+    return duck.risk_report(path, quasi, sensitive, k, combinations, **kwargs)
+
+
+def apply_to(path, recipe: dict, out, **kwargs) -> dict:
+    from ctopen.engine import duck
+    return duck.apply_to(path, recipe, out, **kwargs)
+
+
+def distinct_table(path, columns, **kwargs):
+    from ctopen.engine import duck
+    return duck.distinct_table(path, columns, **kwargs)
