@@ -76,12 +76,34 @@ class Workspace:
     def sql(self, query, params=None):
         text = query if isinstance(query, str) else sqlbuild.render(query, "duckdb", pretty=False)
         try:
-            return self.con.execute(text, params or {})
+            cur = self.con.cursor()         # one cursor per query: DuckDB refuses new work while a result is unread
+            return cur.execute(text, params or {})
         except Exception as exc:
             if type(exc).__name__ == "OutOfMemoryException":
                 raise EngineError(f"DuckDB ran out of its memory limit ({self.memory_limit}): raise "
                                   f"--memory-limit, or give --temp-dir a disk with more free space.") from None
             raise
+
+    def arrow(self, query: str):
+        """A query's result as an Arrow table (DuckDB's relation API: no extra copy)."""
+        try:
+            return self.con.cursor().sql(query).to_arrow_table()
+        except Exception as exc:
+            if type(exc).__name__ == "OutOfMemoryException":
+                raise EngineError(f"DuckDB ran out of its memory limit ({self.memory_limit}): raise "
+                                  f"--memory-limit, or give --temp-dir a disk with more free space.") from None
+            raise
+
+    def table_from(self, df: pd.DataFrame, prefix: str) -> str:
+        """A pandas frame stored as a table of the workspace; returns its name."""
+        name = self.name(prefix)
+        cur = self.con.cursor()
+        cur.register("__ctopen_frame", df)
+        try:
+            cur.execute(f"CREATE TABLE {name} AS SELECT * FROM __ctopen_frame")
+        finally:
+            cur.unregister("__ctopen_frame")
+        return name
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -339,10 +361,10 @@ def _risk(ws: Workspace, table: str, columns: list[str], n: int, quasi, sensitiv
     if progress:
         progress("classes", None)
     if quasi:
-        ws.sql(f"CREATE TEMP TABLE {classes} AS SELECT {qi}, count(*) AS __size, min({ROW}) AS __first "
+        ws.sql(f"CREATE TABLE {classes} AS SELECT {qi}, count(*) AS __size, min({ROW}) AS __first "
                f"FROM {table} GROUP BY ALL")
     else:
-        ws.sql(f"CREATE TEMP TABLE {classes} AS SELECT count(*) AS __size, min({ROW}) AS __first FROM {table} "
+        ws.sql(f"CREATE TABLE {classes} AS SELECT count(*) AS __size, min({ROW}) AS __first FROM {table} "
                f"HAVING count(*) > 0")
     sizes = ws.sql(f"SELECT __size FROM {classes} ORDER BY __first").fetchnumpy()["__size"]
     sizes = np.asarray(sizes, dtype=np.int64)
@@ -429,3 +451,430 @@ def _combinations(ws: Workspace, classes: str, quasi: list[str], sizes: np.ndarr
                 f"and all {m} together are assessed (every subset is assessed up to {MAX_ALL_COMBINATIONS}).")
     ordered = sorted(found.items(), key=lambda kv: (len(kv[0]), -kv[1].uniques, kv[0]))
     return [c for _, c in ordered], note
+
+
+# --- roles ----------------------------------------------------------------------------------------
+
+def engine_roles(ws: Workspace, src: Source, recipe: dict) -> tuple[dict[str, str], str]:
+    """The effective roles as the Review decides them (`review.decide_roles`: the recipe's recorded roles and
+    decisions over detection), with detection run on the file's first ENGINE_DETECT_ROWS rows when it has no more
+    (the very table the pandas path detects on: the same roles), else on a repeatable uniform sample of that many
+    rows in file order. Returns ({column: role}, a sentence saying which rows detection read)."""
+    from ctopen.detect import detect
+    from ctopen.review import decide_roles
+
+    limit = int(settings.ENGINE_DETECT_ROWS)
+    cols = ", ".join(sqlbuild.render(ident(c), "duckdb") for c in src.columns)
+    if src.rows <= limit:
+        q = f"SELECT {cols} FROM {src.name} ORDER BY {ROW}"
+        said = f"detection read all {src.rows:,} rows"
+    else:
+        q = (f"SELECT {cols} FROM (SELECT * FROM {src.name} USING SAMPLE reservoir({limit} ROWS) REPEATABLE (20)) "
+             f"ORDER BY {ROW}")
+        said = (f"detection read a uniform sample of {limit:,} of the {src.rows:,} rows (repeatable); roles the "
+                "recipe records are used as they are")
+    df = _frame(ws.arrow(q), src.columns)
+    roles = decide_roles(src.columns, detect(df), recipe)
+    return {c: r.role for c, r in roles.items()}, said
+
+
+def _frame(table, columns: list[str]) -> pd.DataFrame:
+    """A DuckDB/Arrow result as the loader's frame: every column text (pandas "str", missing NA)."""
+    import pyarrow as pa
+    if hasattr(table, "read_all"):
+        table = table.read_all()
+    string = pd.StringDtype("pyarrow", na_value=np.nan)
+    df = table.to_pandas(types_mapper={pa.string(): string, pa.large_string(): string}.get)
+    df.columns = list(columns)
+    return df
+
+
+# --- apply ----------------------------------------------------------------------------------------
+
+@dataclass
+class _State:
+    table: str
+    columns: list[str]
+    rows: int
+    frame: pd.DataFrame | None = None     # after an aggregate: the (small) count table, in memory
+
+
+def apply_to(path, recipe: dict, out, *, key: bytes | str | None = None, memory_limit=None, temp_dir=None,
+             progress=None, ws: Workspace | None = None) -> dict:
+    """`ctopen apply` on DuckDB: the release written to `out` (.csv: byte for byte what the pandas path writes;
+    .parquet: the release table, every column text), and the same summary."""
+    out = Path(out)
+    kind = out.suffix.lower()
+    if kind not in (".csv", ".parquet"):
+        raise EngineError(f"The output {out.name} must end in .csv or .parquet on the DuckDB engine.")
+    own = ws is None
+    ws = ws or Workspace(memory_limit, temp_dir)
+    try:
+        src = open_source(ws, path, progress)
+        recipes.validate(recipe, columns=src.columns)
+        state, log, suppressed, notes = run_recipe(ws, src, recipe, key=key, progress=progress)
+        if progress:
+            progress("write", state.rows)
+        columns = write(ws, state, recipe, out)
+        summary = {"file": str(path), "out": str(out), "rows_in": int(src.rows), "rows": int(state.rows),
+                   "columns": columns, "suppressed": int(suppressed), "log": log}
+        if notes:
+            summary["_notes"] = notes       # not part of the JSON (the command prints them apart)
+        return summary
+    finally:
+        if own:
+            ws.close()
+
+
+def run_recipe(ws: Workspace, src: Source, recipe: dict, *, key=None, progress=None):
+    """Every step in apply order, each materialised as a table (or, after an aggregate, in memory).
+    Returns (final state, log, records suppressed, notes)."""
+    from ctopen import transform
+    roles = None
+    notes: list[str] = []
+    if any(s.get("op") == "suppress" and s.get("columns") is None for s in recipe["steps"]):
+        roles, said = engine_roles(ws, src, recipe)
+        notes.append(f"Roles for the suppress step: {said}.")
+    state = _State(src.name, list(src.columns), src.rows)
+    log, suppressed = [], 0
+    steps = list(recipes.in_apply_order(recipe["steps"]))
+    for i, step in enumerate(steps):
+        op = step["op"]
+        if progress:
+            progress(f"step {i + 1} of {len(steps)}: {op}", state.rows)
+        if state.frame is not None:          # after the aggregate: the count table is small, in memory
+            from ctopen.checks import FIX_OPS
+            state.frame, entry = FIX_OPS[op](state.frame, step)
+            state.columns, state.rows = list(state.frame.columns), len(state.frame)
+        elif op == "aggregate":
+            entry = _aggregate(ws, state, step)
+        elif op in ("titlecase", "escape_formulas", "format_date"):
+            entry = _per_value_fix(ws, state, step)
+        elif op in ("rename", "reorder"):
+            from ctopen.checks import FIX_OPS
+            _, entry = FIX_OPS[op](pd.DataFrame(columns=state.columns), step)
+            _run_step(ws, state, recipe, step, i, roles)
+        elif op == "drop":
+            changed = _count(ws, state.table, step["column"])
+            _, entry = transform.drop(pd.DataFrame(columns=state.columns), step)
+            entry["values_changed"] = changed
+            _run_step(ws, state, recipe, step, i, roles)
+        elif op == "generalize":
+            entry = _generalize(ws, state, recipe, step, i)
+        elif op == "suppress":
+            entry = _suppress(ws, state, recipe, step, i, roles)
+            suppressed += int(entry.get("records_removed", 0))
+        elif op == "pseudonymize":
+            entry = _pseudonymize(ws, state, recipe, step, i, key)
+        else:
+            raise EngineError(f"The recipe's {op} step runs in memory only (it reads the whole table at once): use "
+                              "--engine pandas for this recipe.")
+        log.append(entry)
+    return state, log, suppressed, notes
+
+
+def _q(name: str) -> str:
+    return sqlbuild.render(ident(name), "duckdb")
+
+
+def _count(ws: Workspace, table: str, column: str) -> int:
+    return int(ws.sql(f"SELECT count({_q(column)}) FROM {table}").fetchone()[0])
+
+
+def _run_step(ws: Workspace, state: _State, recipe: dict, step: dict, index: int, roles, mapping=None,
+              params=None) -> sqlbuild.Release:
+    """Materialise one step's SQL (sqlbuild.Release on the current table) as the next table."""
+    rel = sqlbuild.Release(recipe, state.table, state.columns, "duckdb", roles=roles, mapping=mapping, order_by=ROW,
+                           keep_order_column=True, steps=[step], first_index=index)
+    rel.build()
+    table = ws.name("t")
+    ws.sql(f"CREATE TABLE {table} AS {sqlbuild.render(rel.query(), 'duckdb', False)}", params)
+    state.table, state.columns = table, list(rel.columns)
+    state.rows = int(ws.sql(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return rel
+
+
+def _generalize(ws: Workspace, state: _State, recipe: dict, step: dict, index: int) -> dict:
+    """transform.generalize on DuckDB: the distinct values (with the state column's verdict) mapped by ctopen."""
+    from ctopen import hierarchies
+    from ctopen.transform import _entry, _outside_ct, generalize_distinct
+
+    h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
+    level = h.check_level(step["level"])
+    column = step["column"]
+    state_col = step.get("state_column") if h.name == "ct_town" else None
+    keys = [column] + ([state_col] if state_col else [])
+    got = ws.arrow(f"SELECT {', '.join(_q(k) for k in keys)}, count(*) AS __n FROM {state.table} GROUP BY ALL")
+    d = _frame(got, keys + ["__n"])
+    counts_all = d["__n"].astype("int64").to_numpy()
+    values = d[column]
+    present = values.notna().to_numpy()
+    outside = _outside_ct(d, state_col) if state_col else None
+    outside_rows = outside if outside is not None else np.zeros(len(d), dtype=bool)
+    # the distinct values apply maps: pairs (value, outside) when a row is outside Connecticut, else values
+    pair_key = pd.DataFrame({"v": values[present].to_numpy(dtype=object),
+                             "o": outside_rows[present] if (outside is not None and outside_rows[present].any())
+                             else np.zeros(int(present.sum()), dtype=bool)})
+    codes, pairs = pd.factorize(pd.MultiIndex.from_frame(pair_key)) if len(pair_key) else (np.zeros(0, dtype=np.int64), None)
+    counts = np.bincount(codes, weights=counts_all[present], minlength=len(pairs) if pairs is not None else 0
+                         ).astype(np.int64) if len(pair_key) else np.zeros(0, dtype=np.int64)
+    uniques = pd.Index(pairs.get_level_values(0), dtype=object) if pairs is not None else pd.Index([], dtype=object)
+    flags = np.asarray(pairs.get_level_values(1), dtype=bool) if pairs is not None else np.zeros(0, dtype=bool)
+    use_flags = outside is not None and flags.any()
+    n_rows = int(counts_all.sum())
+    if level == h.top:
+        mapped = np.full(len(uniques), hierarchies.STAR, dtype=object)
+        changed = n_rows - int(counts_all[present & (values.fillna("").to_numpy() == hierarchies.STAR)].sum())
+        unknown, in_ct_unknown_records = [], 0
+    else:
+        mapped = generalize_distinct(h, uniques, counts, level, flags if use_flags else None)
+        differs = np.asarray(mapped, dtype=object) != np.asarray(uniques, dtype=object)
+        changed = int(counts[differs].sum())
+        # unknown values: read among the rows inside Connecticut (all rows without a state column)
+        inside = ~flags if (outside is not None and 0 < level < h.top) else np.ones(len(uniques), dtype=bool)
+        u_in = pd.Index(uniques[inside], dtype=object)
+        c_in = counts[inside]
+        if len(u_in) and u_in.has_duplicates:
+            agg = pd.Series(c_in, index=u_in).groupby(level=0, sort=False).sum()
+            u_in, c_in = pd.Index(agg.index, dtype=object), agg.to_numpy()
+        known = h._known(u_in.astype("str"), c_in) if len(u_in) else np.zeros(0, dtype=bool)
+        unknown = sorted(str(v) for v in u_in[~known]) if len(u_in) else []
+        in_ct_unknown_records = int(c_in[~known].sum()) if len(u_in) else 0
+    # the table the join reads: every distinct (value[, state]) with its generalized value
+    if level != h.top and not (level == 0 and not h.changes_as_is):
+        per_row = np.full(len(d), None, dtype=object)
+        idx = np.flatnonzero(present)
+        per_row[idx] = np.asarray(mapped, dtype=object)[codes]
+        mdf = pd.DataFrame({"v": values.astype(object).where(values.notna(), None).to_numpy(dtype=object)})
+        if state_col:
+            mdf["st"] = d[state_col].astype(object).where(d[state_col].notna(), None).to_numpy(dtype=object)
+        mdf["mapped"] = pd.array(per_row, dtype="str")
+        mdf = mdf[present]
+        mdf["v"] = pd.array(mdf["v"], dtype="str")
+        if state_col:
+            mdf["st"] = pd.array(mdf["st"], dtype="str")
+        name = ws.table_from(mdf, "map")
+        join_keys = [(column, "v")] + ([(state_col, "st")] if state_col else [])
+        _run_step(ws, state, recipe, step, index, None, mapping=lambda rel, i, s: (name, join_keys))
+        ws.sql(f"DROP TABLE {name}")
+    else:
+        _run_step(ws, state, recipe, step, index, None)
+    message = (f"Generalized “{column}” to {h.label(level)}: {changed:,} values changed." if level else
+               f"Kept “{column}” as is: {changed:,} values changed.")
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5]) + (", and more" if len(unknown) > 5 else "")
+        what = ("could not be read as a date (a date before 1677 or after 2262, such as the \"no end date\" "
+                "12/31/9999, counts as none)" if h.name == "date" else
+                "are not in the hierarchy's table (never guessed)" if h.name == "table" else
+                f"could not be read as {h.name}")
+        message += (f" {len(unknown):,} distinct values ({in_ct_unknown_records:,} records) {what}"
+                    f"{' and were written * at this level' if level else ' (they are written * at higher levels)'}"
+                    f": {shown}.")
+    n_outside = int(counts_all[present & outside_rows].sum()) if outside is not None and 0 < level < h.top else 0
+    if n_outside:
+        message += f" {n_outside:,} records whose “{step['state_column']}” is not Connecticut were written *."
+    entry = _entry("generalize", column, changed, 0, message)
+    entry.update(hierarchy=h.name, level=level, label=h.label(level), unknown=unknown[:50],
+                 unknown_count=len(unknown), outside_ct=n_outside)
+    return entry
+
+
+def _suppress(ws: Workspace, state: _State, recipe: dict, step: dict, index: int, roles) -> dict:
+    """transform.suppress on DuckDB (the SQL of sqlbuild; the figures for the log from the same groups)."""
+    k = int(step.get("k", settings.DEFAULT_K))
+    share = float(step.get("max_share", settings.DEFAULT_MAX_SUPPRESSION))
+    wanted = step.get("columns")
+    if wanted is None:
+        wanted = [c for c, r in (roles or {}).items() if r == "quasi"]
+    columns = [c for c in wanted if c in state.columns]
+    ignored = [c for c in wanted if c not in state.columns]
+    n = state.rows
+    cap = int(np.floor(share * n + 1e-9))
+    entry = {"op": "suppress", "columns": columns, "k": k, "max_share": share, "cap": cap}
+    if not columns:
+        entry.update(values_changed=0, records_removed=0, k_reached=False, classes_removed=0,
+                     records_at_risk=0,
+                     message="No quasi-identifier columns to suppress over: nothing was removed.")
+        return entry
+    qi = ", ".join(_q(c) for c in columns)
+    at_risk, removed, taken = ws.sql(
+        f"WITH g AS (SELECT count(*) AS sz, min({ROW}) AS first FROM {state.table} GROUP BY {qi}), "
+        f"s AS (SELECT sz, sum(sz) OVER (ORDER BY sz, first ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run "
+        f"FROM g WHERE sz < {k}) "
+        f"SELECT coalesce(sum(sz), 0), coalesce(sum(sz) FILTER (WHERE run <= {cap}), 0), "
+        f"count(*) FILTER (WHERE run <= {cap}) FROM s").fetchone()
+    at_risk, removed, taken = int(at_risk), int(removed), int(taken)
+    _run_step(ws, state, recipe, {**step, "columns": columns} if step.get("columns") is None else step, index, roles)
+    if state.rows != n - removed:      # the SQL and the figures must agree, or nothing is written
+        raise EngineError("The suppress step removed another number of records than its groups add up to; "
+                          "nothing was written (please report this).")
+    from ctopen import recipe as R
+    reached = removed == at_risk
+    if reached:
+        message = (f"Removed {removed:,} records in {taken:,} groups smaller than {k}: "
+                   f"every remaining group has at least {k} records." if removed else
+                   f"Every group already has at least {k} records: nothing was removed.")
+    else:
+        message = (f"{at_risk:,} records sit in groups smaller than {k}, more than the cap of {cap:,} "
+                   f"({share:.1%} of {n:,}); removed {removed:,} (the smallest groups): k = {k} was NOT reached.")
+    if ignored:
+        message += f" Ignored {R._names(ignored)}: not in the table at this step (dropped earlier)."
+    entry.update(values_changed=0, records_removed=removed, k_reached=bool(reached), classes_removed=taken,
+                 records_at_risk=at_risk, message=message, ignored=ignored)
+    return entry
+
+
+def _pseudonymize(ws: Workspace, state: _State, recipe: dict, step: dict, index: int, key) -> dict:
+    from ctopen.transform import MIN_KEY_BYTES, PSEUDONYM_HEX_CHARS, _entry, resolve_key
+
+    column = step["column"]
+    key = resolve_key(key, column)
+    changed = _count(ws, state.table, column)
+    distinct = int(ws.sql(f"SELECT count(DISTINCT {_q(column)}) FROM {state.table}").fetchone()[0])
+    _run_step(ws, state, recipe, step, index, None, params=sqlbuild.pseudonym_params(key, "duckdb"))
+    ids = int(ws.sql(f"SELECT count(DISTINCT {_q(column)}) FROM {state.table}").fetchone()[0])
+    message = (f"Replaced “{column}” with anonymous IDs ({PSEUDONYM_HEX_CHARS} hex characters of "
+               f"HMAC-SHA-256 under the secret key): {distinct:,} distinct values.")
+    if ids < distinct:
+        message += " Two different values received the same ID (a chance collision): check before publishing."
+    if len(key) < MIN_KEY_BYTES:
+        message += f" The key is shorter than {MIN_KEY_BYTES} characters: use a long random key."
+    return _entry("pseudonymize", column, changed, 0, message)
+
+
+def _per_value_fix(ws: Workspace, state: _State, step: dict) -> dict:
+    """A fix that maps each value on its own (titlecase, escape_formulas, format_date): run by ctopen.checks on the
+    distinct values, joined back; the log counts records."""
+    from ctopen.checks import FIX_OPS
+    column = step.get("column")
+    if column not in state.columns:
+        FIX_OPS[step["op"]](pd.DataFrame(columns=state.columns), step)   # the op's own error
+    got = _frame(ws.arrow(f"SELECT {_q(column)}, count(*) FROM {state.table} WHERE {_q(column)} IS NOT NULL "
+                        f"GROUP BY ALL"), [column, "__n"])
+    distinct = pd.DataFrame({column: pd.array(got[column], dtype="str")})
+    fixed, entry = FIX_OPS[step["op"]](distinct, step)
+    new = fixed[column].reset_index(drop=True)
+    old = distinct[column].reset_index(drop=True)
+    differs = (new.fillna("\x00") != old.fillna("\x00")).to_numpy(dtype=bool)
+    changed = int(got["__n"].astype("int64").to_numpy()[differs].sum())
+    shown = int(entry.get("values_changed", 0))
+    entry["values_changed"] = changed
+    entry["message"] = str(entry.get("message", "")).replace(f"{shown:,}", f"{changed:,}", 1)
+    mdf = pd.DataFrame({"v": old[differs].to_numpy(dtype=object), "mapped": pd.array(new[differs], dtype="str")})
+    mdf["v"] = pd.array(mdf["v"], dtype="str")
+    name = ws.table_from(mdf, "fix")
+    items = ", ".join(f"CASE WHEN m.v IS NOT NULL THEN m.mapped ELSE s.{_q(c)} END AS {_q(c)}" if c == column
+                      else f"s.{_q(c)}" for c in state.columns)
+    table = ws.name("t")
+    ws.sql(f"CREATE TABLE {table} AS SELECT {items}, s.{ROW} FROM {state.table} s LEFT JOIN {name} m "
+           f"ON s.{_q(column)} = m.v ORDER BY s.{ROW}")
+    state.table = table
+    return entry
+
+
+def _aggregate(ws: Workspace, state: _State, step: dict) -> dict:
+    """The count table: DuckDB counts the records per combination; ctopen.aggregate suppresses small cells and
+    their complements on that (small) table in memory, exactly as on the records."""
+    from ctopen import aggregate as A
+    if step.get("measures"):
+        raise EngineError("An aggregate step with measures (sum, mean, percent) runs in memory only: use "
+                          "--engine pandas, or count by the dimensions alone.")
+    by = step["by"] if isinstance(step["by"], list) else [step["by"]]
+    A._check_by(pd.DataFrame(columns=state.columns), by)
+    grouped = _frame(ws.arrow(f"SELECT {', '.join(_q(b) for b in by)}, count(*) AS __n FROM {state.table} "
+                            f"GROUP BY ALL ORDER BY min({ROW})"), by + ["__n"])
+    weights = grouped.pop("__n").astype("int64").to_numpy()
+    table = A.aggregate(grouped, by, threshold=step.get("threshold", A.DEFAULT_THRESHOLD),
+                        totals=step.get("totals", True), measures=(), seed=step.get("seed", 0),
+                        categories=step.get("categories"), weights=weights)
+    if table.exact_check != "passed":
+        raise RecipeError(f"This count table cannot be published: {table.exact_check}. Count by fewer or coarser "
+                          "columns (for example towns grouped into counties).")
+    log = {"op": "aggregate", **table.to_dict()}
+    log["records_in"] = log.pop("records")
+    log["rows_out"] = int(len(table.frame))
+    entry = {"op": "aggregate", "values_changed": 0, "records_removed": 0, **log}
+    entry.setdefault("message", recipes.describe_step(step))
+    state.frame = table.frame
+    state.columns, state.rows = list(table.frame.columns), len(table.frame)
+    return entry
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
+    """The release to `out`. CSV: what is published (formula-like cells and headers neutralised as
+    ctopen.checks.neutralise_formulas does, `keep_formulas` kept), by the one CSV writer, in batches. Parquet:
+    the release table as it is (as `apply` writes a workbook). Returns the release's column names."""
+    from ctopen.checks import is_formula
+    from ctopen.publish.bundle import csv_bytes
+
+    if state.frame is not None:
+        from ctopen.publish.socrata import portal_view
+        frame = state.frame
+        try:
+            if out.suffix.lower() == ".csv":
+                out.write_bytes(csv_bytes(portal_view(frame, recipe).rows))
+            else:
+                frame.to_parquet(out, index=False)
+        except OSError as exc:
+            raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+        return list(frame.columns)
+    columns = list(state.columns)
+    try:
+        if out.suffix.lower() == ".parquet":
+            cols = ", ".join(_q(c) for c in columns) or "NULL AS __empty"
+            ws.sql(f"COPY (SELECT {cols} FROM {state.table} ORDER BY {ROW}) TO '{_quote_path(out)}' (FORMAT parquet)")
+            return columns
+        keep = set(c for c in recipe.get("keep_formulas") or [] if c in columns)
+        items = []
+        for c in columns:
+            if c in keep:
+                items.append(_q(c))
+                continue
+            starts = [r[0] for r in ws.sql(f"SELECT DISTINCT {_q(c)} FROM {state.table} WHERE "
+                                            f"regexp_matches({_q(c)}, '^[=+\\-@\\t\\r]')").fetchall()]
+            bad = [v for v in starts if is_formula(v)]
+            if bad:
+                name = ws.table_from(pd.DataFrame({"v": pd.array(bad, dtype="str")}), "formulas")
+                items.append(f"CASE WHEN {_q(c)} IN (SELECT v FROM {name}) THEN '''' || {_q(c)} ELSE {_q(c)} END "
+                             f"AS {_q(c)}")
+            else:
+                items.append(_q(c))
+        headers = ["'" + c if c not in keep and is_formula(c) else c for c in columns]
+        reader = ws.con.cursor().sql(f"SELECT {', '.join(items) or 'NULL AS __empty'} FROM {state.table} ORDER BY {ROW}"
+                            ).to_arrow_reader(BATCH_ROWS)
+        with out.open("wb") as f:
+            f.write(csv_bytes(pd.DataFrame({h: pd.array([], dtype="str") for h in headers}) if columns else
+                              pd.DataFrame()))
+            if columns:
+                for batch in reader:
+                    import pyarrow as pa
+                    df = _frame(pa.Table.from_batches([batch]), headers)
+                    f.write(df.to_csv(index=False, header=False, lineterminator="\r\n").encode("utf-8"))
+    except OSError as exc:
+        raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+    return columns
+
+
+# --- the distinct table for recommend ---------------------------------------------------------------
+
+def distinct_table(path_or_source, columns, *, sensitive: str | None = None, ws: Workspace | None = None,
+                   memory_limit=None, temp_dir=None, progress=None):
+    """(DataFrame of the distinct combinations of `columns` [+ sensitive], record counts), in the order of each
+    combination's first record in the file, every column text as the loader gives it."""
+    own = ws is None
+    ws = ws or Workspace(memory_limit, temp_dir)
+    try:
+        src = path_or_source if isinstance(path_or_source, Source) else open_source(ws, path_or_source, progress)
+        wanted = list(dict.fromkeys(list(columns) + ([sensitive] if sensitive else [])))
+        from ctopen.risk import _columns
+        _columns(pd.DataFrame(columns=src.columns), wanted, "column")
+        got = ws.arrow(f"SELECT {', '.join(_q(c) for c in wanted)}, count(*) AS __n FROM {src.name} GROUP BY ALL "
+                     f"ORDER BY min({ROW})")
+        df = _frame(got, wanted + ["__n"])
+        counts = df.pop("__n").astype("int64").to_numpy()
+        return df, counts
+    finally:
+        if own:
+            ws.close()

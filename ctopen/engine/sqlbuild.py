@@ -160,9 +160,11 @@ class Release:
     roles: {column: role} for a suppress step without columns (its quasi-identifiers)."""
 
     def __init__(self, recipe: dict, table, columns: list[str], dialect: str, *, roles: dict | None = None,
-                 mapping: Callable | None = None, order_by: str | None = None, keep_order_column: bool = False):
+                 mapping: Callable | None = None, order_by: str | None = None, keep_order_column: bool = False,
+                 steps: list | None = None, first_index: int = 0):
         self.dialect = check_dialect(dialect)
-        recipes.validate(recipe, columns=list(columns))
+        if steps is None:
+            recipes.validate(recipe, columns=list(columns))
         self.recipe = recipe
         self.source = exp.to_table(table, dialect=self.dialect) if isinstance(table, str) else table
         self.columns = list(columns)
@@ -175,8 +177,9 @@ class Release:
         self.aggregate_step: dict | None = None
         self.log: list[dict] = []            # per step: what the engine needs to know (filled by callers)
         self.params: set[str] = set()
-        self._steps = list(recipes.in_apply_order(recipe["steps"]))
+        self._steps = list(recipes.in_apply_order(recipe["steps"])) if steps is None else list(steps)
         self._done = 0
+        self._first = first_index
 
     # -- plumbing --
     def _from(self) -> exp.Expression:
@@ -218,11 +221,12 @@ class Release:
         """Add the next step; False when there is none left."""
         if self._done >= len(self._steps):
             return False
-        index = self._done
-        step = self._steps[index]
+        step = self._steps[self._done]
+        index = self._first + self._done      # 0-based position in the recipe's apply order
         self._done += 1
         op = step["op"]
-        where = f"step {index + 1} ({op})"
+        number = next((i for i, s in enumerate(self.recipe.get("steps") or [], start=1) if s is step), index + 1)
+        where = f"step {number} ({op})"
         if op == "drop":
             self._select({c: col(c) for c in self.columns if c != step["column"]})
         elif op == "generalize":
@@ -247,7 +251,7 @@ class Release:
                 order = wanted + rest
             self._select({c: col(c) for c in order})
         else:
-            raise UnsupportedStep(f"Step {index + 1} ({op}) cannot be written as {self.dialect} SQL by ctopen: it is a "
+            raise UnsupportedStep(f"{where.capitalize()} cannot be written as {self.dialect} SQL by ctopen: it is a "
                                   "data-preparation fix computed in memory; run it with --engine pandas, or remove "
                                   "it from the recipe for the SQL.")
         return True
