@@ -398,7 +398,7 @@ def risk_queries(table, quasi: list[str], dialect: str, sensitive: list[str] = (
             exp.Subquery(this=per, alias=exp.TableAlias(this=ident("pc"))))
     if combinations and qis:
         out["qi_combinations"] = combinations_query(exp.Subquery(this=groups, alias=exp.TableAlias(this=ident("g"))),
-                                                    quasi, k)
+                                                    quasi, k, dialect=dialect)
     return out
 
 
@@ -414,13 +414,15 @@ def subsets(m: int) -> list[tuple[int, ...]]:
     return out
 
 
-def combinations_query(groups: exp.Expression, quasi: list[str], k: int, size: str = "group_size") -> exp.Select:
+def combinations_query(groups: exp.Expression, quasi: list[str], k: int, size: str = "group_size",
+                       dialect: str = "duckdb") -> exp.Select:
     """Per subset of the quasi-identifiers: uniques (records alone), k_min and records at risk, from the table of
     groups (one row per class, group_size) with GROUPING SETS; the subset is `grouping_id` (bit i set = column i
     left out, column 0 the highest bit)."""
     m = len(quasi)
     sets = [exp.Tuple(expressions=[col(quasi[i]) for i in s]) for s in subsets(m)]
-    gid = exp.Anonymous(this="GROUPING", expressions=[col(q) for q in quasi])
+    # Spark's GROUPING takes one column; its GROUPING_ID(c1, ..., cn) is the same bit vector (c1 the highest bit)
+    gid = exp.Anonymous(this="GROUPING_ID" if dialect == "spark" else "GROUPING", expressions=[col(q) for q in quasi])
     by_subset = (exp.select(exp.alias_(gid, "grouping_id"), exp.alias_(exp.Sum(this=col(size)), "size"))
                  .from_(groups).group_by(exp.GroupingSets(expressions=sets)))
     uniques = exp.Sum(this=case([(exp.EQ(this=col("size"), expression=lit(1)), lit(1))], lit(0)))
