@@ -14,7 +14,7 @@ import sys
 from ctopen import progress
 from ctopen.errors import CtopenError
 
-COMMANDS = ["profile", "detect", "risk", "apply", "recommend", "check", "metadata", "publish", "inventory", "hierarchy"]
+COMMANDS = ["profile", "detect", "risk", "apply", "recommend", "check", "metadata", "publish", "inventory", "hierarchy", "sql"]
 
 
 def build_parser() -> argparse.ArgumentParser:

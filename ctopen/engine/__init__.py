@@ -74,3 +74,31 @@ def apply_to(path, recipe: dict, out, **kwargs) -> dict:
 def distinct_table(path, columns, **kwargs):
     from ctopen.engine import duck
     return duck.distinct_table(path, columns, **kwargs)
+
+
+# --- the command line's engine options (risk, apply, recommend) ---------------------------------------
+
+def add_arguments(parser) -> None:
+    """--engine, --memory-limit and --temp-dir on a command."""
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help=f"where the work runs: pandas (in memory) or duckdb (files larger than memory); default: "
+                             f"duckdb for a CSV or Parquet file over {settings.ENGINE_AUTO_MB} MB, else pandas")
+    parser.add_argument("--memory-limit", metavar="SIZE", default=None,
+                        help=f"DuckDB's memory limit, such as 1GB (default ${settings.ENGINE_MEMORY_ENV} or "
+                             f"{settings.ENGINE_MEMORY_LIMIT}); beyond it DuckDB spills to the temp directory")
+    parser.add_argument("--temp-dir", metavar="DIR", default=None,
+                        help=f"where DuckDB keeps its work and spill files (default ${settings.ENGINE_TEMP_DIR_ENV} "
+                             "or the system's temporary directory)")
+
+
+def selected(args) -> str:
+    """The engine a command runs on: --engine, else by the file's size and kind (a workbook sheet: pandas)."""
+    if getattr(args, "sheet", None) and not getattr(args, "engine", None):
+        return "pandas"
+    return choose(args.file, getattr(args, "engine", None))
+
+
+def options(args) -> dict:
+    """The DuckDB settings given on the command line (and the progress callback, when a command sets one)."""
+    return {"memory_limit": getattr(args, "memory_limit", None), "temp_dir": getattr(args, "temp_dir", None),
+            "progress": getattr(args, "progress", None)}

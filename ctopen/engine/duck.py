@@ -240,7 +240,7 @@ def _read_parquet(ws: Workspace, path: Path, info):
                                             "USMALLINT", "UINTEGER", "UBIGINT"):
             e = sqlbuild.exp.Cast(this=c, to=sqlbuild.exp.DataType.build("VARCHAR"))
         elif kind == "BOOLEAN":
-            e = sqlbuild.case([(c, lit("TRUE")), (sqlbuild.exp.Not(this=c.copy()), lit("FALSE"))])
+            e = sqlbuild.case([(c, lit("TRUE")), (sqlbuild.exp.not_(c.copy()), lit("FALSE"))])
         else:
             raise EngineError(f"The Parquet column {name!r} is {kind}; the DuckDB engine reads text, whole-number and "
                               "true/false columns as the loader shows them, not this type: use --engine pandas, or "
@@ -867,9 +867,9 @@ def distinct_table(path_or_source, columns, *, sensitive: str | None = None, ws:
     ws = ws or Workspace(memory_limit, temp_dir)
     try:
         src = path_or_source if isinstance(path_or_source, Source) else open_source(ws, path_or_source, progress)
-        wanted = list(dict.fromkeys(list(columns) + ([sensitive] if sensitive else [])))
-        from ctopen.risk import _columns
-        _columns(pd.DataFrame(columns=src.columns), wanted, "column")
+        wanted = set(columns) | ({sensitive} if sensitive else set())
+        # the file's order (a recipe lists the columns so); a column the file lacks is left for the caller to name
+        wanted = [c for c in src.columns if c in wanted]
         got = ws.arrow(f"SELECT {', '.join(_q(c) for c in wanted)}, count(*) AS __n FROM {src.name} GROUP BY ALL "
                      f"ORDER BY min({ROW})")
         df = _frame(got, wanted + ["__n"])

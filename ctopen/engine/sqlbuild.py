@@ -259,7 +259,9 @@ class Release:
     def _select(self, projections: dict[str, exp.Expression], where=None, from_=None) -> str:
         items = [exp.alias_(e, ident(name)) if not (isinstance(e, exp.Column) and e.name == name) else e
                  for name, e in projections.items()]
-        q = exp.select(*items, *self._carry()).from_(from_ if from_ is not None else self._from())
+        # the order column rides along when it is not (or no longer) one of the table's columns
+        carry = [col(self.order_by)] if self.order_by and self.order_by not in projections else []
+        q = exp.select(*items, *carry).from_(from_ if from_ is not None else self._from())
         if where is not None:
             q = q.where(where)
         return self.push(q, list(projections))
@@ -334,7 +336,7 @@ class Release:
         prev = self._from()
         name = self.push(removed)             # the groups removed (a CTE of its own)
         on = exp.and_(*[exp.NullSafeEQ(this=col(q, src), expression=col(q, cls)) for q in qis])
-        keep = exp.Not(this=exp.Exists(this=exp.select(lit(1)).from_(exp.alias_(exp.Table(this=ident(name)), cls, table=True))
+        keep = exp.not_(exp.Exists(this=exp.select(lit(1)).from_(exp.alias_(exp.Table(this=ident(name)), cls, table=True))
                                         .where(on)))
         projections = [col(c, src) for c in self.columns] + (
             [col(self.order_by, src)] if self.order_by not in self.columns else [])
