@@ -24,6 +24,7 @@ from ctopen.engine.sqlbuild import (STAR, UnsupportedStep, WS_CLASS, case, cast_
                                     lit, regexp_replace_all, strip_ws)
 
 ND = r"\p{Nd}"          # a Unicode decimal digit (Python's \d on text)
+STRIPPED = "__ctopen_text"   # the value without outer spaces (an extra column of the step's first CTE)
 
 
 def _null(e) -> exp.Expression:
@@ -96,6 +97,13 @@ def generalize(rel, index: int, step: dict, h, level: int, where: str) -> None:
     v = col(column, "s")
     joins: list[tuple[exp.Expression, exp.Expression]] = []
     name = h.name
+    text = None
+    if name in ("zip", "age", "number", "date"):
+        # the value without outer spaces, computed once (a CTE of its own) for the many patterns that read it
+        text = col(STRIPPED, "s")
+        carry = [col(rel.order_by)] if rel.order_by and rel.order_by not in rel.columns else []
+        rel.push(exp.select(*[col(c) for c in rel.columns], *carry,
+                            exp.alias_(strip_ws(col(column), d), ident(STRIPPED))).from_(rel._from()))
     if name == "table":
         mapped = _table(h, level, v, joins, d)
     elif name == "category":
@@ -104,13 +112,13 @@ def generalize(rel, index: int, step: dict, h, level: int, where: str) -> None:
         count = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[v.copy()])
         mapped = case([(exp.LT(this=count, expression=lit(int(h.min_count))), lit("Other"))], v.copy())
     elif name == "zip":
-        mapped = _zip(v, level, d)
+        mapped = _zip(text, level, d)
     elif name == "ct_town":
         mapped = _town(h, level, v, joins, d, step)
     elif name in ("age", "number"):
-        mapped = _numbers(h, level, v, d, where)
+        mapped = _numbers(h, level, v, d, where, text)
     elif name == "date":
-        mapped = _date(v, level, d)
+        mapped = _date(text, level, d)
     else:
         raise UnsupportedStep(f"{where.capitalize()} ({name} hierarchy) cannot be written as {d} SQL that gives "
                               f"exactly ctopen's values (Python rounds the truncated degrees to decimal text); "
@@ -144,9 +152,9 @@ def _table(h, level: int, v, joins, d) -> exp.Expression:
 
 # --- ZIP -----------------------------------------------------------------------------------------------
 
-def zip_five(v, d) -> exp.Expression:
-    """ctopen.hierarchies.zip5: "06001", "06001-2101", "060012101" -> "06001"; "6001" -> "06001"; else NULL."""
-    s = strip_ws(v.copy(), d)
+def zip_five(s, d) -> exp.Expression:
+    """ctopen.hierarchies.zip5 of a value without outer spaces: "06001", "06001-2101", "060012101" -> "06001";
+    "6001" -> "06001"; else NULL."""
     pattern = f"({ND}{{4,5}})(?:-?({ND}{{4}}))?"
     return case([
         (full_match(s, f"{ND}{{8}}", d), _concat(lit("0"), fn("substr", s.copy(), lit(1), lit(4)), dialect=d)),
@@ -197,10 +205,9 @@ def _town(h, level: int, v, joins, d, step) -> exp.Expression:
 
 # --- numbers and ages ------------------------------------------------------------------------------------
 
-def parse_number(v, d) -> exp.Expression:
-    """ctopen.values.parse_numbers in SQL (DOUBLE, NULL where the text is no number): outer spaces, "$", ",",
-    "(...)" negative; a single space between two digits makes it no number, other spaces go."""
-    u = strip_ws(v.copy(), d)
+def parse_number(u, d) -> exp.Expression:
+    """ctopen.values.parse_numbers in SQL of a value without outer spaces (DOUBLE, NULL where the text is no
+    number): "$", ",", "(...)" negative; a single space between two digits makes it no number, other spaces go."""
     negative = _and(_starts(u.copy(), "(", d), _eq(fn("substr", u.copy(), exp.Length(this=u.copy()), lit(1)), lit(")")))
     cleaned = regexp_replace_all(u.copy(), r"[,$()]", "", d)
     split = _contains(cleaned.copy(), f"{ND}{WS_CLASS}{ND}", d)
@@ -224,7 +231,7 @@ def _whole(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer()
 
 
-def _numbers(h, level: int, v, d, where: str) -> exp.Expression:
+def _numbers(h, level: int, v, d, where: str, text) -> exp.Expression:
     opts = h.options
     if h.name == "age":
         top, bottom = h.top_code, None
@@ -237,7 +244,7 @@ def _numbers(h, level: int, v, d, where: str) -> exp.Expression:
             raise UnsupportedStep(f"{where.capitalize()}: the {h.name} hierarchy's {what} {x!r} is not a whole number; "
                                   f"ctopen writes such bands with Python's %g formatting, which {d} SQL does not "
                                   "reproduce exactly. Use whole numbers, or run the step on ctopen's DuckDB engine.")
-    x = parse_number(v, d)
+    x = parse_number(text, d)
     if h.name == "age":
         x = case([(exp.GTE(this=x.copy(), expression=lit(0)), x.copy())])
     tails = []
@@ -298,9 +305,9 @@ def _days_in_month(y, m) -> exp.Expression:
                  (_eq(m.copy(), lit(2)), case([(leap, lit(29))], lit(28)))], lit(31))
 
 
-def _date_parts(v, d) -> tuple[exp.Expression, exp.Expression]:
-    """(year, month) of a text as ctopen.values.parse_dates reads it, both NULL when it is no date in the range."""
-    s = strip_ws(v.copy(), d)
+def _date_parts(s, d) -> tuple[exp.Expression, exp.Expression]:
+    """(year, month) of a text without outer spaces as ctopen.values.parse_dates reads it, both NULL when it is no
+    date in the range."""
     ys, ms, oks = [], [], []
     for pattern, gy, gm, gd, kind, midnight in _FORMS:
         hit = full_match(s.copy(), pattern, d)
