@@ -90,10 +90,17 @@ class _Line:
 
 
 def _columns(stream) -> int:
+    """The terminal's width; a terminal that reports none (0) is taken as $COLUMNS or 100 wide."""
     try:
-        return max(20, os.get_terminal_size(stream.fileno()).columns)
+        columns = os.get_terminal_size(stream.fileno()).columns
     except (OSError, ValueError, AttributeError):
-        return 100
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = int(os.environ.get("COLUMNS") or 100)
+        except ValueError:
+            columns = 100
+    return max(20, columns)
 
 
 _line = _Line()
@@ -160,6 +167,21 @@ def stop() -> None:
     _line = _Line()
 
 
+# The DuckDB engine's phases (ctopen.engine.duck calls `progress(phase, rows)`), in words.
+ENGINE_PHASES = {"read": "Checking the cells as the loader does", "classes": "Counting the classes",
+                 "combinations": "Measuring the combinations of quasi-identifiers", "write": "Writing the release"}
+
+
+def engine(name: str, count: int | None = None) -> None:
+    """The engine's progress callback: its phase names in words, with the rows when it knows them."""
+    name = str(name)
+    if name.startswith("l-diversity "):
+        text = f"Measuring l-diversity of {name[len('l-diversity '):]}"
+    else:
+        text = ENGINE_PHASES.get(name) or (name[:1].upper() + name[1:])
+    phase(text, rows=count)
+
+
 @contextlib.contextmanager
 def watching(connection, name: str | None = None, total: int | None = None):
     """While the block runs a DuckDB query on `connection`, show the query's own progress (DuckDB's
@@ -170,6 +192,11 @@ def watching(connection, name: str | None = None, total: int | None = None):
     if not _line.on or connection is None or not hasattr(connection, "query_progress"):
         yield
         return
+    try:    # DuckDB measures a query's progress only with its progress bar on (printed by us, not by DuckDB)
+        connection.execute("SET enable_progress_bar = true")
+        connection.execute("SET enable_progress_bar_print = false")
+    except Exception:       # noqa: BLE001 - not DuckDB, or an older one: the percentage stays unknown
+        pass
     stop = threading.Event()
 
     def poll() -> None:

@@ -61,19 +61,30 @@ def choose(path, engine: str | None = None) -> str:
     return "pandas"
 
 
+def _terminal(path, kwargs: dict) -> dict:
+    """Without a progress callback, the terminal's progress line (ctopen.progress; a no-op unless the CLI turned
+    it on for a terminal)."""
+    from ctopen import progress
+    if kwargs.get("progress") is None and progress.active():
+        if isinstance(path, (str, Path)):
+            progress.phase(f"Reading {Path(path).name}")
+        kwargs = {**kwargs, "progress": progress.engine}
+    return kwargs
+
+
 def risk_report(path, quasi, sensitive=(), k: int = settings.DEFAULT_K, combinations: bool = True, **kwargs):
     from ctopen.engine import duck
-    return duck.risk_report(path, quasi, sensitive, k, combinations, **kwargs)
+    return duck.risk_report(path, quasi, sensitive, k, combinations, **_terminal(path, kwargs))
 
 
 def apply_to(path, recipe: dict, out, **kwargs) -> dict:
     from ctopen.engine import duck
-    return duck.apply_to(path, recipe, out, **kwargs)
+    return duck.apply_to(path, recipe, out, **_terminal(path, kwargs))
 
 
 def distinct_table(path, columns, **kwargs):
     from ctopen.engine import duck
-    return duck.distinct_table(path, columns, **kwargs)
+    return duck.distinct_table(path, columns, **_terminal(path, kwargs))
 
 
 # --- the command line's engine options (risk, apply, recommend) ---------------------------------------

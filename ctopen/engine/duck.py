@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ctopen import progress as terminal
 from ctopen import recipe as recipes
 from ctopen import settings
 from ctopen.engine import sqlbuild
@@ -77,7 +78,8 @@ class Workspace:
         text = query if isinstance(query, str) else sqlbuild.render(query, "duckdb", pretty=False)
         try:
             cur = self.con.cursor()         # one cursor per query: DuckDB refuses new work while a result is unread
-            return cur.execute(text, params or {})
+            with terminal.watching(cur):    # the query's own progress on a terminal (ctopen.progress)
+                return cur.execute(text, params or {})
         except Exception as exc:
             if type(exc).__name__ == "OutOfMemoryException":
                 raise EngineError(f"DuckDB ran out of its memory limit ({self.memory_limit}): raise "
@@ -359,7 +361,7 @@ def _risk(ws: Workspace, table: str, columns: list[str], n: int, quasi, sensitiv
     qi = ", ".join(sqlbuild.render(ident(q), "duckdb") for q in quasi)
     classes = ws.name("classes")
     if progress:
-        progress("classes", None)
+        progress("classes", n)
     if quasi:
         ws.sql(f"CREATE TABLE {classes} AS SELECT {qi}, count(*) AS __size, min({ROW}) AS __first "
                f"FROM {table} GROUP BY ALL")
