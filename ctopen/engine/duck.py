@@ -321,8 +321,9 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
     items = [f"CASE WHEN {blank[f'c{j}']} THEN NULL ELSE c{j} END AS {sqlbuild.render(ident(nm), 'duckdb')}"
              for j, nm in zip(keep_cols, names)]
     table = ws.name("src")
-    ws.sql(f"CREATE TABLE {table} AS SELECT row_number() OVER (ORDER BY {ROW}) AS {ROW}"
-           f"{', ' + ', '.join(items) if items else ''} FROM {body} WHERE {kept_where} ORDER BY {ROW}")
+    # the record's order is its row number in the file (gaps where rows were skipped: only the order matters)
+    ws.sql(f"CREATE TABLE {table} AS SELECT {ROW}"
+           f"{', ' + ', '.join(items) if items else ''} FROM {body} WHERE {kept_where}")
     ws.sql(f"DROP TABLE {body}")
     rows = int(ws.sql(f"SELECT count(*) FROM {table}").fetchone()[0])
     return Source(path=Path(), format="", name=table, columns=names, rows=rows, info=info)
@@ -590,7 +591,8 @@ def _run_step(ws: Workspace, state: _State, recipe: dict, step: dict, index: int
                            keep_order_column=True, steps=[step], first_index=index)
     rel.build()
     table = ws.name("t")
-    ws.sql(f"CREATE TABLE {table} AS {sqlbuild.render(rel.query(), 'duckdb', False)}", params)
+    # no ORDER BY: every later step reads the order from ROW (the release is written in that order)
+    ws.sql(f"CREATE TABLE {table} AS {sqlbuild.render(rel.query(final=False), 'duckdb', False)}", params)
     state.table, state.columns = table, list(rel.columns)
     state.rows = int(ws.sql(f"SELECT count(*) FROM {table}").fetchone()[0])
     return rel
@@ -751,14 +753,24 @@ def _per_value_fix(ws: Workspace, state: _State, step: dict) -> dict:
     column = step.get("column")
     if column not in state.columns:
         FIX_OPS[step["op"]](pd.DataFrame(columns=state.columns), step)   # the op's own error
-    got = _frame(ws.arrow(f"SELECT {_q(column)}, count(*) FROM {state.table} WHERE {_q(column)} IS NOT NULL "
-                        f"GROUP BY ALL"), [column, "__n"])
+    from ctopen.checks import _non_iso_dates, is_formula
+    got = _frame(ws.arrow(f"SELECT {_q(column)}, count(*) FROM {state.table} GROUP BY ALL"), [column, "__n"])
     distinct = pd.DataFrame({column: pd.array(got[column], dtype="str")})
     fixed, entry = FIX_OPS[step["op"]](distinct, step)
     new = fixed[column].reset_index(drop=True)
     old = distinct[column].reset_index(drop=True)
-    differs = (new.fillna("\x00") != old.fillna("\x00")).to_numpy(dtype=bool)
-    changed = int(got["__n"].astype("int64").to_numpy()[differs].sum())
+    # which records the op counts, by its own rule (titlecase counts a missing value too: NaN != NaN)
+    if step["op"] == "titlecase":
+        hit = (new != old).fillna(False)
+    elif step["op"] == "escape_formulas":
+        hit = old.map(is_formula, na_action="ignore").fillna(False)
+    else:
+        hit = old.isin(list(_non_iso_dates(old)))
+    hit = np.asarray(hit, dtype=bool)
+    if int(hit.sum()) != int(entry.get("values_changed", -1)):
+        raise EngineError(f"The {step['op']} step could not be counted record by record on DuckDB; use --engine pandas.")
+    differs = hit & old.notna().to_numpy()
+    changed = int(got["__n"].astype("int64").to_numpy()[hit].sum())
     shown = int(entry.get("values_changed", 0))
     entry["values_changed"] = changed
     entry["message"] = str(entry.get("message", "")).replace(f"{shown:,}", f"{changed:,}", 1)
@@ -769,7 +781,7 @@ def _per_value_fix(ws: Workspace, state: _State, step: dict) -> dict:
                       else f"s.{_q(c)}" for c in state.columns)
     table = ws.name("t")
     ws.sql(f"CREATE TABLE {table} AS SELECT {items}, s.{ROW} FROM {state.table} s LEFT JOIN {name} m "
-           f"ON s.{_q(column)} = m.v ORDER BY s.{ROW}")
+           f"ON s.{_q(column)} = m.v")
     state.table = table
     return entry
 
