@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ctopen import hierarchies
 from ctopen.cli import main
+from ctopen.errors import CtopenError
 from ctopen.engine import pseudonym_params, risk_sql, sql_for_recipe
 from ctopen.engine import sqlbuild
 from ctopen.engine.sqlbuild import UnsupportedStep
@@ -191,8 +192,8 @@ def test_aggregate_counts_in_sql():
     con.register("t", df)
     got = con.sql(sql_for_recipe(recipe, "t", "duckdb", list(df.columns))).df()
     counts = df.groupby(["Sex", "Race"], dropna=False).size()
-    assert int(got["records"].sum()) == len(df)
-    assert sorted(got["records"].tolist()) == sorted(counts.tolist())
+    assert int(got["count"].sum()) == len(df)
+    assert sorted(got["count"].tolist()) == sorted(counts.tolist())
 
 
 # --- the key is never in the text; refusals name step and dialect --------------------------------------
@@ -291,3 +292,22 @@ def test_sql_command_reads_the_columns_of_a_saved_review(tmp_path, capsys):
     assert main(["sql", "--recipe", str(recipe), "--table", "t", "--dialect", "duckdb"]) == 0
     out = capsys.readouterr().out
     assert re.search(r'"Age"', out) and re.search(r'"Sex"', out)
+
+
+# --- names never carry SQL ------------------------------------------------------------------------------
+
+def test_hostile_names_are_quoted_or_refused():
+    evil = 'a"; DROP TABLE t; --'
+    df = pd.DataFrame({evil: pd.array(["1", "2", "2"], dtype="str"), "b`x": pd.array(["x", "y", "y"], dtype="str")})
+    recipe = {"version": 1, "steps": [{"op": "generalize", "column": evil, "hierarchy": "table", "level": 1,
+                                       "table": {"1": ["one'); DROP TABLE t; --"], "2": ["two"]}},
+                                      {"op": "rename", "column": "b`x", "to": "c'; --"}]}
+    same_table(in_memory(df, recipe), run_sql(df, recipe))
+    for dialect in ("duckdb", "spark", "trino"):
+        text = sql_for_recipe(recipe, "db.t", dialect, [evil, "b`x"])
+        assert len(sqlglot.parse(text, read=dialect)) == 1        # one statement, whatever the names hold
+    for table in ("db.t; DROP TABLE x", "t--x", "a.b.c.d", "", "t x"):
+        with pytest.raises(CtopenError, match="table name"):
+            sql_for_recipe({"version": 1, "steps": []}, table, "duckdb", ["a"])
+    with pytest.raises(CtopenError, match="keeps for its own"):
+        sql_for_recipe({"version": 1, "steps": []}, "t", "duckdb", ["__ctopen_size"])

@@ -266,10 +266,10 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
     filled = " + ".join(f"(CASE WHEN {blank[c]} THEN 0 ELSE 1 END)" for c in cs) or "0"
     body = ws.name("body")
     ws.sql(f"CREATE TABLE {body} AS SELECT {ROW} - {body_start - 1} AS {ROW}, {', '.join(cs) + ',' if cs else ''} "
-           f"{filled} AS __filled FROM {raw} WHERE {ROW} >= {body_start}")
+           f"{filled} AS __ctopen_filled FROM {raw} WHERE {ROW} >= {body_start}")
     ws.sql(f"DROP TABLE {raw}")
     longest = ", ".join(f"max(length({c}))" for c in cs) or "NULL"
-    stats = ws.sql(f"SELECT count(*), max({ROW}) FILTER (WHERE __filled > 0), {longest} FROM {body}").fetchone()
+    stats = ws.sql(f"SELECT count(*), max({ROW}) FILTER (WHERE __ctopen_filled > 0), {longest} FROM {body}").fetchone()
     n, last = int(stats[0]), int(stats[1] or 0)
     lengths = [int(x or 0) for x in stats[2:2 + n_cols]]
     if lengths and max(lengths) > settings.MAX_CELL_CHARS:
@@ -279,10 +279,10 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
     first_data_row = (info.header_row or 1) + 1
     notes_end = last                                   # rows 1..notes_end may be data
     if n_cols >= 3 and last:
-        typical = ws.sql(f"SELECT quantile_cont(__filled, 0.5) FROM {body} WHERE {ROW} <= {last}").fetchone()[0]
+        typical = ws.sql(f"SELECT quantile_cont(__ctopen_filled, 0.5) FROM {body} WHERE {ROW} <= {last}").fetchone()[0]
         typical = float(typical)
         if typical >= 3:
-            tail = ws.sql(f"SELECT {ROW}, __filled, {', '.join(cs)} FROM {body} WHERE {ROW} > {max(0, last - 25)} "
+            tail = ws.sql(f"SELECT {ROW}, __ctopen_filled, {', '.join(cs)} FROM {body} WHERE {ROW} > {max(0, last - 25)} "
                           f"AND {ROW} <= {last} ORDER BY {ROW}").fetchall()
             by_row = {int(r[0]): r for r in tail}
             start = last
@@ -302,8 +302,8 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
                                      "where": f"row(s) {first_data_row + start}-{first_data_row + last - 1}",
                                      "why": "text after the table, not a record: " + "; ".join(repr(t[:60]) for t in texts[:3])})
                 notes_end = start
-    kept_where = f"{ROW} <= {notes_end} AND __filled > 0"
-    counts = ws.sql(f"SELECT count(*) FILTER (WHERE __filled = 0 AND {ROW} <= {notes_end}), "
+    kept_where = f"{ROW} <= {notes_end} AND __ctopen_filled > 0"
+    counts = ws.sql(f"SELECT count(*) FILTER (WHERE __ctopen_filled = 0 AND {ROW} <= {notes_end}), "
                     + (", ".join(f"count(*) FILTER (WHERE {kept_where} AND NOT ({blank[c]}))" for c in cs) or "0")
                     + f" FROM {body}").fetchone()
     empty_rows = int(counts[0])
@@ -318,6 +318,10 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
                              "where": "column(s) " + ", ".join(_col_letter(j) for j in dropped),
                              "why": "no header and no values"})
     names = _unique_headers([header[j] for j in keep_cols], keep_cols, info)
+    own = [n for n in names if n.startswith(sqlbuild.INTERNAL)]
+    if own:
+        raise EngineError(f"The column {own[0]!r} has a name the DuckDB engine keeps for its own work (beginning "
+                          f"{sqlbuild.INTERNAL!r}): rename it, or use --engine pandas.")
     items = [f"CASE WHEN {blank[f'c{j}']} THEN NULL ELSE c{j} END AS {sqlbuild.render(ident(nm), 'duckdb')}"
              for j, nm in zip(keep_cols, names)]
     table = ws.name("src")
@@ -364,12 +368,12 @@ def _risk(ws: Workspace, table: str, columns: list[str], n: int, quasi, sensitiv
     if progress:
         progress("classes", n)
     if quasi:
-        ws.sql(f"CREATE TABLE {classes} AS SELECT {qi}, count(*) AS __size, min({ROW}) AS __first "
+        ws.sql(f"CREATE TABLE {classes} AS SELECT {qi}, count(*) AS __ctopen_size, min({ROW}) AS __ctopen_first "
                f"FROM {table} GROUP BY ALL")
     else:
-        ws.sql(f"CREATE TABLE {classes} AS SELECT count(*) AS __size, min({ROW}) AS __first FROM {table} "
+        ws.sql(f"CREATE TABLE {classes} AS SELECT count(*) AS __ctopen_size, min({ROW}) AS __ctopen_first FROM {table} "
                f"HAVING count(*) > 0")
-    sizes = ws.sql(f"SELECT __size FROM {classes} ORDER BY __first").fetchnumpy()["__size"]
+    sizes = ws.sql(f"SELECT __ctopen_size FROM {classes} ORDER BY __ctopen_first").fetchnumpy()["__ctopen_size"]
     sizes = np.asarray(sizes, dtype=np.int64)
     n_classes = len(sizes)
     k_min, at_risk, uniques = R._stats(sizes, k)
@@ -410,10 +414,10 @@ def _diversity(ws: Workspace, table: str, classes: str, quasi, s: str, sizes: np
     # the order pandas sums in: by class, then by the value's code (first appearance in the file, missing last),
     # or, on the hashed path, by the pair's first appearance
     got = ws.sql(
-        f"WITH sfirst AS (SELECT {sv} AS __v, min({ROW}) AS __sf FROM {table} GROUP BY ALL), "
-        f"pairs AS (SELECT {qi + ', ' if qi else ''}{sv} AS __v, count(*) AS __n, min({ROW}) AS __pf FROM {table} GROUP BY ALL) "
-        f"SELECT c.__first AS cls, p.__n AS cnt, coalesce(f.__sf, 9223372036854775807) AS sf, p.__pf AS pf "
-        f"FROM pairs p JOIN {classes} c ON {on} JOIN sfirst f ON p.__v IS NOT DISTINCT FROM f.__v "
+        f"WITH sfirst AS (SELECT {sv} AS __ctopen_v, min({ROW}) AS __ctopen_sf FROM {table} GROUP BY ALL), "
+        f"pairs AS (SELECT {qi + ', ' if qi else ''}{sv} AS __ctopen_v, count(*) AS __ctopen_n, min({ROW}) AS __ctopen_pf FROM {table} GROUP BY ALL) "
+        f"SELECT c.__ctopen_first AS cls, p.__ctopen_n AS cnt, coalesce(f.__ctopen_sf, 9223372036854775807) AS sf, p.__ctopen_pf AS pf "
+        f"FROM pairs p JOIN {classes} c ON {on} JOIN sfirst f ON p.__ctopen_v IS NOT DISTINCT FROM f.__ctopen_v "
         + ("ORDER BY cls, sf" if dense else "ORDER BY pf")).fetchnumpy()
     cls_first = np.asarray(got["cls"], dtype=np.int64)
     pair_count = np.asarray(got["cnt"], dtype=np.int64)
@@ -437,7 +441,7 @@ def _combinations(ws: Workspace, classes: str, quasi: list[str], sizes: np.ndarr
     if m > 62:
         raise EngineError("The DuckDB engine assesses combinations of at most 62 quasi-identifiers.")
     wanted = sqlbuild.subsets(m)
-    q = sqlbuild.combinations_query(sqlbuild.exp.Table(this=ident(classes)), quasi, k, size="__size")
+    q = sqlbuild.combinations_query(sqlbuild.exp.Table(this=ident(classes)), quasi, k, size="__ctopen_size")
     sql = sqlbuild.render(q, "duckdb", False)
     found = {}
     got = {int(r[0]): r[1:] for r in ws.sql(sql).fetchall()}
@@ -608,9 +612,9 @@ def _generalize(ws: Workspace, state: _State, recipe: dict, step: dict, index: i
     column = step["column"]
     state_col = step.get("state_column") if h.name == "ct_town" else None
     keys = [column] + ([state_col] if state_col else [])
-    got = ws.arrow(f"SELECT {', '.join(_q(k) for k in keys)}, count(*) AS __n FROM {state.table} GROUP BY ALL")
-    d = _frame(got, keys + ["__n"])
-    counts_all = d["__n"].astype("int64").to_numpy()
+    got = ws.arrow(f"SELECT {', '.join(_q(k) for k in keys)}, count(*) AS __ctopen_n FROM {state.table} GROUP BY ALL")
+    d = _frame(got, keys + ["__ctopen_n"])
+    counts_all = d["__ctopen_n"].astype("int64").to_numpy()
     values = d[column]
     present = values.notna().to_numpy()
     outside = _outside_ct(d, state_col) if state_col else None
@@ -754,7 +758,7 @@ def _per_value_fix(ws: Workspace, state: _State, step: dict) -> dict:
     if column not in state.columns:
         FIX_OPS[step["op"]](pd.DataFrame(columns=state.columns), step)   # the op's own error
     from ctopen.checks import _non_iso_dates, is_formula
-    got = _frame(ws.arrow(f"SELECT {_q(column)}, count(*) FROM {state.table} GROUP BY ALL"), [column, "__n"])
+    got = _frame(ws.arrow(f"SELECT {_q(column)}, count(*) FROM {state.table} GROUP BY ALL"), [column, "__ctopen_n"])
     distinct = pd.DataFrame({column: pd.array(got[column], dtype="str")})
     fixed, entry = FIX_OPS[step["op"]](distinct, step)
     new = fixed[column].reset_index(drop=True)
@@ -770,7 +774,7 @@ def _per_value_fix(ws: Workspace, state: _State, step: dict) -> dict:
     if int(hit.sum()) != int(entry.get("values_changed", -1)):
         raise EngineError(f"The {step['op']} step could not be counted record by record on DuckDB; use --engine pandas.")
     differs = hit & old.notna().to_numpy()
-    changed = int(got["__n"].astype("int64").to_numpy()[hit].sum())
+    changed = int(got["__ctopen_n"].astype("int64").to_numpy()[hit].sum())
     shown = int(entry.get("values_changed", 0))
     entry["values_changed"] = changed
     entry["message"] = str(entry.get("message", "")).replace(f"{shown:,}", f"{changed:,}", 1)
@@ -795,9 +799,9 @@ def _aggregate(ws: Workspace, state: _State, step: dict) -> dict:
                           "--engine pandas, or count by the dimensions alone.")
     by = step["by"] if isinstance(step["by"], list) else [step["by"]]
     A._check_by(pd.DataFrame(columns=state.columns), by)
-    grouped = _frame(ws.arrow(f"SELECT {', '.join(_q(b) for b in by)}, count(*) AS __n FROM {state.table} "
-                            f"GROUP BY ALL ORDER BY min({ROW})"), by + ["__n"])
-    weights = grouped.pop("__n").astype("int64").to_numpy()
+    grouped = _frame(ws.arrow(f"SELECT {', '.join(_q(b) for b in by)}, count(*) AS __ctopen_n FROM {state.table} "
+                            f"GROUP BY ALL ORDER BY min({ROW})"), by + ["__ctopen_n"])
+    weights = grouped.pop("__ctopen_n").astype("int64").to_numpy()
     table = A.aggregate(grouped, by, threshold=step.get("threshold", A.DEFAULT_THRESHOLD),
                         totals=step.get("totals", True), measures=(), seed=step.get("seed", 0),
                         categories=step.get("categories"), weights=weights)
@@ -837,7 +841,7 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
     columns = list(state.columns)
     try:
         if out.suffix.lower() == ".parquet":
-            cols = ", ".join(_q(c) for c in columns) or "NULL AS __empty"
+            cols = ", ".join(_q(c) for c in columns) or "NULL AS __ctopen_empty"
             ws.sql(f"COPY (SELECT {cols} FROM {state.table} ORDER BY {ROW}) TO '{_quote_path(out)}' (FORMAT parquet)")
             return columns
         keep = set(c for c in recipe.get("keep_formulas") or [] if c in columns)
@@ -856,7 +860,7 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
             else:
                 items.append(_q(c))
         headers = ["'" + c if c not in keep and is_formula(c) else c for c in columns]
-        reader = ws.con.cursor().sql(f"SELECT {', '.join(items) or 'NULL AS __empty'} FROM {state.table} ORDER BY {ROW}"
+        reader = ws.con.cursor().sql(f"SELECT {', '.join(items) or 'NULL AS __ctopen_empty'} FROM {state.table} ORDER BY {ROW}"
                             ).to_arrow_reader(BATCH_ROWS)
         with out.open("wb") as f:
             f.write(csv_bytes(pd.DataFrame({h: pd.array([], dtype="str") for h in headers}) if columns else
@@ -884,10 +888,10 @@ def distinct_table(path_or_source, columns, *, sensitive: str | None = None, ws:
         wanted = set(columns) | ({sensitive} if sensitive else set())
         # the file's order (a recipe lists the columns so); a column the file lacks is left for the caller to name
         wanted = [c for c in src.columns if c in wanted]
-        got = ws.arrow(f"SELECT {', '.join(_q(c) for c in wanted)}, count(*) AS __n FROM {src.name} GROUP BY ALL "
+        got = ws.arrow(f"SELECT {', '.join(_q(c) for c in wanted)}, count(*) AS __ctopen_n FROM {src.name} GROUP BY ALL "
                      f"ORDER BY min({ROW})")
-        df = _frame(got, wanted + ["__n"])
-        counts = df.pop("__n").astype("int64").to_numpy()
+        df = _frame(got, wanted + ["__ctopen_n"])
+        counts = df.pop("__ctopen_n").astype("int64").to_numpy()
         return df, counts
     finally:
         if own:

@@ -331,7 +331,9 @@ def _date_parts(s, d) -> tuple[exp.Expression, exp.Expression]:
         ms.append((hit, m))
     # Excel's day numbers: 1899-12-30 plus the whole days
     serial = full_match(s.copy(), _SERIAL, d)
-    day_number = _int(exp.Floor(this=exp.TryCast(this=s.copy(), to=exp.DataType.build("DOUBLE"))))
+    # INT: Spark's date_add takes no BIGINT (a serial has at most 5 digits)
+    day_number = exp.TryCast(this=exp.Floor(this=exp.TryCast(this=s.copy(), to=exp.DataType.build("DOUBLE"))),
+                             to=exp.DataType.build("INT"))
     when = exp.DateAdd(this=exp.Cast(this=lit("1899-12-30"), to=exp.DataType.build("DATE")), expression=day_number,
                        unit=exp.Var(this="DAY"))
     oks.append(serial)

@@ -29,6 +29,7 @@ DIALECTS = ("duckdb", "spark", "trino")
 STAR = hierarchies.STAR
 PSEUDONYM_CHARS = 16          # ctopen.transform.PSEUDONYM_HEX_CHARS (checked by a test)
 ROW_ORDER = "__ctopen_row"    # the engine's row-order column (the file's row number)
+INTERNAL = "__ctopen_"        # the prefix of every name the queries make beside the table's own columns
 
 # Python's str.strip() removes these (str.isspace); SQL's trim() removes spaces only.
 _WS = "".join(chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace())
@@ -37,6 +38,19 @@ WS_CLASS = "[" + "".join(f"\\x{{{ord(c):04x}}}" for c in _WS) + "]"
 
 class UnsupportedStep(RecipeError):
     """A recipe step a dialect cannot express exactly (the message names the step and the dialect)."""
+
+
+def table_name(text: str) -> exp.Table:
+    """A table named catalog.schema.table (one to three parts of letters, digits and _): anything else is refused,
+    so a name never carries SQL of its own."""
+    import re
+    parts = str(text).split(".")
+    if not 1 <= len(parts) <= 3 or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) for p in parts):
+        raise RecipeError(f"The table name {text!r} is not one ctopen writes into SQL: give it as table, "
+                          "schema.table or catalog.schema.table, each part letters, digits and _.")
+    names = [exp.to_identifier(p) for p in parts]
+    return exp.Table(this=names[-1], db=names[-2] if len(names) > 1 else None,
+                     catalog=names[-3] if len(names) > 2 else None)
 
 
 def check_dialect(dialect: str) -> str:
@@ -163,10 +177,14 @@ class Release:
                  mapping: Callable | None = None, order_by: str | None = None, keep_order_column: bool = False,
                  steps: list | None = None, first_index: int = 0):
         self.dialect = check_dialect(dialect)
+        clash = [c for c in columns if str(c).startswith(INTERNAL) and c != order_by]
+        if clash:
+            raise RecipeError(f"The column {clash[0]!r} has a name ctopen keeps for its own queries (they begin "
+                              f"{INTERNAL!r}): rename it first.")
         if steps is None:
             recipes.validate(recipe, columns=list(columns))
         self.recipe = recipe
-        self.source = exp.to_table(table, dialect=self.dialect) if isinstance(table, str) else table
+        self.source = table_name(table) if isinstance(table, str) else table
         self.columns = list(columns)
         self.roles = roles if roles is not None else (recipe.get("roles") or {})
         self.mapping = mapping
@@ -314,25 +332,25 @@ class Release:
         src, cls = "s", "c"
         # groups over the quasi-identifiers (a missing value is a value), their size and first record
         groups = (exp.select(*[col(q) for q in qis],
-                             exp.alias_(exp.Count(this=exp.Star()), "group_size"),
-                             exp.alias_(exp.Min(this=col(self.order_by)), "first_row"))
+                             exp.alias_(exp.Count(this=exp.Star()), INTERNAL + "size"),
+                             exp.alias_(exp.Min(this=col(self.order_by)), INTERNAL + "first"))
                   .from_(self._from()).group_by(*[col(q) for q in qis]))
-        total = exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(self._from())
+        total = exp.select(exp.alias_(exp.Count(this=exp.Star()), INTERNAL + "n")).from_(self._from())
         double = exp.DataType.build("DOUBLE")
         cap = exp.Floor(this=exp.Add(this=exp.Mul(this=exp.Cast(this=lit(share), to=double),
                                                   expression=exp.Cast(this=exp.Subquery(this=total), to=double)),
                                      expression=exp.Cast(this=lit("1e-9"), to=double)))
-        running = exp.Window(this=exp.Sum(this=col("group_size")),
-                             order=exp.Order(expressions=[exp.Ordered(this=col("group_size")),
-                                                          exp.Ordered(this=col("first_row"))]),
+        running = exp.Window(this=exp.Sum(this=col(INTERNAL + "size")),
+                             order=exp.Order(expressions=[exp.Ordered(this=col(INTERNAL + "size")),
+                                                          exp.Ordered(this=col(INTERNAL + "first"))]),
                              spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
                                                  end="CURRENT ROW"))
-        small = (exp.select(*[col(q) for q in qis], exp.alias_(running, "running"))
+        small = (exp.select(*[col(q) for q in qis], exp.alias_(running, INTERNAL + "running"))
                  .from_(exp.Subquery(this=groups, alias=exp.TableAlias(this=ident("g"))))
-                 .where(exp.LT(this=col("group_size"), expression=lit(k))))
+                 .where(exp.LT(this=col(INTERNAL + "size"), expression=lit(k))))
         removed = (exp.select(*[col(q) for q in qis])
                    .from_(exp.Subquery(this=small, alias=exp.TableAlias(this=ident("r"))))
-                   .where(exp.LTE(this=col("running"), expression=cap)))
+                   .where(exp.LTE(this=col(INTERNAL + "running"), expression=cap)))
         prev = self._from()
         name = self.push(removed)             # the groups removed (a CTE of its own)
         on = exp.and_(*[exp.NullSafeEQ(this=col(q, src), expression=col(q, cls)) for q in qis])
@@ -350,11 +368,14 @@ class Release:
             raise UnsupportedStep(f"{where.capitalize()} with measures cannot be written as {self.dialect} SQL by "
                                   "ctopen (numbers are read by ctopen's own reader): count by the dimensions only, or "
                                   "run it with --engine pandas.")
-        q = (exp.select(*[col(b) for b in by], exp.alias_(exp.Count(this=exp.Star()), "records"))
+        if "count" in by:
+            raise UnsupportedStep(f"{where.capitalize()} counts by a column named “count”, the name of the count "
+                                  "column: rename it first.")
+        q = (exp.select(*[col(b) for b in by], exp.alias_(exp.Count(this=exp.Star()), "count"))
              .from_(self._from()).group_by(*[col(b) for b in by]))
         self.aggregate_step = step
         self.order_by_saved, self.order_by = self.order_by, None
-        self.push(q, list(by) + ["records"])
+        self.push(q, list(by) + ["count"])
 
 
 def sql_for_recipe(recipe: dict, table: str, dialect: str, columns: list[str], *, roles: dict | None = None,
@@ -374,29 +395,29 @@ def risk_queries(table, quasi: list[str], dialect: str, sensitive: list[str] = (
       (1 when a group has one record); qi_combinations: per subset of the quasi-identifiers (its columns as a
       grouping id, uniques, k_min, records_at_risk)."""
     dialect = check_dialect(dialect)
-    src = exp.to_table(table, dialect=dialect) if isinstance(table, str) else table
+    src = table_name(table) if isinstance(table, str) else table
     qis = [col(q) for q in quasi]
-    groups = exp.select(*qis, exp.alias_(exp.Count(this=exp.Star()), "group_size")).from_(src.copy())
+    groups = exp.select(*qis, exp.alias_(exp.Count(this=exp.Star()), INTERNAL + "size")).from_(src.copy())
     if qis:
         groups = groups.group_by(*[q.copy() for q in qis])
-    out = {"class_sizes": exp.select(col("group_size"), exp.alias_(exp.Count(this=exp.Star()), "classes"))
+    out = {"class_sizes": exp.select(exp.alias_(col(INTERNAL + "size"), "group_size"), exp.alias_(exp.Count(this=exp.Star()), "classes"))
            .from_(exp.Subquery(this=groups, alias=exp.TableAlias(this=ident("g"))))
-           .group_by(col("group_size")).order_by(col("group_size"))}
+           .group_by(col(INTERNAL + "size")).order_by(col(INTERNAL + "size"))}
     for s in sensitive:
-        pairs = (exp.select(*[q.copy() for q in qis], col(s), exp.alias_(exp.Count(this=exp.Star()), "n"))
+        pairs = (exp.select(*[q.copy() for q in qis], col(s), exp.alias_(exp.Count(this=exp.Star()), INTERNAL + "n"))
                  .from_(src.copy()).group_by(*[q.copy() for q in qis], col(s)))
-        share = exp.Div(this=exp.Cast(this=col("n"), to=exp.DataType.build("DOUBLE")),
-                        expression=exp.Window(this=exp.Sum(this=col("n")),
+        share = exp.Div(this=exp.Cast(this=col(INTERNAL + "n"), to=exp.DataType.build("DOUBLE")),
+                        expression=exp.Window(this=exp.Sum(this=col(INTERNAL + "n")),
                                               partition_by=[q.copy() for q in qis] or None))
-        p = exp.select(*[q.copy() for q in qis], exp.alias_(share, "p")).from_(
+        p = exp.select(*[q.copy() for q in qis], exp.alias_(share, INTERNAL + "p")).from_(
             exp.Subquery(this=pairs, alias=exp.TableAlias(this=ident("sv"))))
-        per = exp.select(exp.alias_(exp.Count(this=exp.Star()), "d"),
-                         exp.alias_(exp.Neg(this=exp.Sum(this=exp.Mul(this=col("p"), expression=exp.Ln(this=col("p"))))), "e")
+        per = exp.select(exp.alias_(exp.Count(this=exp.Star()), INTERNAL + "d"),
+                         exp.alias_(exp.Neg(this=exp.Sum(this=exp.Mul(this=col(INTERNAL + "p"), expression=exp.Ln(this=col(INTERNAL + "p"))))), INTERNAL + "e")
                          ).from_(exp.Subquery(this=p, alias=exp.TableAlias(this=ident("ps"))))
         if qis:
             per = per.group_by(*[q.copy() for q in qis])
-        out[f"l_{s}"] = exp.select(exp.alias_(exp.Min(this=col("d")), "distinct_l"),
-                                   exp.alias_(exp.Min(this=col("e")), "min_entropy")).from_(
+        out[f"l_{s}"] = exp.select(exp.alias_(exp.Min(this=col(INTERNAL + "d")), "distinct_l"),
+                                   exp.alias_(exp.Min(this=col(INTERNAL + "e")), "min_entropy")).from_(
             exp.Subquery(this=per, alias=exp.TableAlias(this=ident("pc"))))
     if combinations and qis:
         out["qi_combinations"] = combinations_query(exp.Subquery(this=groups, alias=exp.TableAlias(this=ident("g"))),
@@ -416,23 +437,25 @@ def subsets(m: int) -> list[tuple[int, ...]]:
     return out
 
 
-def combinations_query(groups: exp.Expression, quasi: list[str], k: int, size: str = "group_size",
+def combinations_query(groups: exp.Expression, quasi: list[str], k: int, size: str | None = None,
                        dialect: str = "duckdb") -> exp.Select:
     """Per subset of the quasi-identifiers: uniques (records alone), k_min and records at risk, from the table of
     groups (one row per class, group_size) with GROUPING SETS; the subset is `grouping_id` (bit i set = column i
     left out, column 0 the highest bit)."""
     m = len(quasi)
+    size = size or INTERNAL + "size"
     sets = [exp.Tuple(expressions=[col(quasi[i]) for i in s]) for s in subsets(m)]
     # Spark's GROUPING takes one column; its GROUPING_ID(c1, ..., cn) is the same bit vector (c1 the highest bit)
     gid = exp.Anonymous(this="GROUPING_ID" if dialect == "spark" else "GROUPING", expressions=[col(q) for q in quasi])
-    by_subset = (exp.select(exp.alias_(gid, "grouping_id"), exp.alias_(exp.Sum(this=col(size)), "size"))
+    by_subset = (exp.select(exp.alias_(gid, INTERNAL + "subset"), exp.alias_(exp.Sum(this=col(size)), INTERNAL + "subset_size"))
                  .from_(groups).group_by(exp.GroupingSets(expressions=sets)))
-    uniques = exp.Sum(this=case([(exp.EQ(this=col("size"), expression=lit(1)), lit(1))], lit(0)))
-    at_risk = exp.Sum(this=case([(exp.LT(this=col("size"), expression=lit(int(k))), col("size"))], lit(0)))
-    return (exp.select(col("grouping_id"), exp.alias_(uniques, "uniques"), exp.alias_(exp.Min(this=col("size")), "k_min"),
+    uniques = exp.Sum(this=case([(exp.EQ(this=col(INTERNAL + "subset_size"), expression=lit(1)), lit(1))], lit(0)))
+    at_risk = exp.Sum(this=case([(exp.LT(this=col(INTERNAL + "subset_size"), expression=lit(int(k))), col(INTERNAL + "subset_size"))], lit(0)))
+    return (exp.select(exp.alias_(col(INTERNAL + "subset"), "grouping_id"), exp.alias_(uniques, "uniques"),
+                       exp.alias_(exp.Min(this=col(INTERNAL + "subset_size")), "k_min"),
                        exp.alias_(at_risk, "records_at_risk"))
             .from_(exp.Subquery(this=by_subset, alias=exp.TableAlias(this=ident("subsets"))))
-            .group_by(col("grouping_id")).order_by(col("grouping_id")))
+            .group_by(col(INTERNAL + "subset")).order_by(col(INTERNAL + "subset")))
 
 
 def risk_sql(table: str, quasi: list[str], dialect: str, sensitive: list[str] = (), k: int = settings.DEFAULT_K,
