@@ -87,5 +87,5 @@ ENGINE_MEMORY_LIMIT = "2GB"     # DuckDB's memory_limit (it spills to the temp d
 ENGINE_MEMORY_ENV = "CTOPEN_ENGINE_MEMORY"      # overrides ENGINE_MEMORY_LIMIT (--memory-limit overrides both)
 ENGINE_TEMP_DIR_ENV = "CTOPEN_ENGINE_TEMP_DIR"  # where DuckDB's database and spill files go (default: the system's temp)
 
-ENGINE_DETECT_ROWS = 300_000    # roles on the DuckDB path: detection on the whole file up to this many rows, else on a
-                                # repeatable uniform sample of this many (ctopen.engine.duck.engine_roles)
+ENGINE_DETECT_ROWS = 300_000    # a suppress step without columns on the DuckDB path: detection on the whole file up to
+                                # this many rows (the pandas path's roles), refused above (ctopen.engine.duck.engine_roles)

@@ -320,3 +320,14 @@ def test_a_table_far_larger_than_the_memory_limit(tmp_path):
     assert out["rows"] == len(release)
     back = pd.read_parquet(tmp_path / "big.parquet")
     assert back["date"].value_counts().to_dict() == release["date"].value_counts().to_dict()
+
+
+def test_a_suppress_step_without_columns_on_a_file_beyond_detection_is_refused(tmp_path, monkeypatch):
+    path = DATA / "licenses_zip_300.csv"
+    recipe = {"version": 1, "steps": [{"op": "suppress", "k": 3}]}
+    monkeypatch.setattr(settings, "ENGINE_DETECT_ROWS", 100)
+    with pytest.raises(CtopenError, match="names no columns"):
+        duck.apply_to(path, recipe, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    named = {"version": 1, "steps": [{"op": "suppress", "k": 3, "columns": ["city", "zip"]}]}
+    assert_same_apply(path, named, tmp_path)

@@ -464,25 +464,25 @@ def _combinations(ws: Workspace, classes: str, quasi: list[str], sizes: np.ndarr
 
 def engine_roles(ws: Workspace, src: Source, recipe: dict) -> tuple[dict[str, str], str]:
     """The effective roles as the Review decides them (`review.decide_roles`: the recipe's recorded roles and
-    decisions over detection), with detection run on the file's first ENGINE_DETECT_ROWS rows when it has no more
-    (the very table the pandas path detects on: the same roles), else on a repeatable uniform sample of that many
-    rows in file order. Returns ({column: role}, a sentence saying which rows detection read)."""
+    decisions over detection on the source table), for a suppress step that names no columns.
+
+    Detection reads the whole table, as the pandas path does, up to settings.ENGINE_DETECT_ROWS rows (the same
+    rows in the same order: the same roles). Above that, detection on a sample could propose other roles than on
+    the whole file (a sample makes values look more unique), and the groups the step suppresses over would follow:
+    the engine refuses rather than guess, and asks for the step's columns (fail closed)."""
     from ctopen.detect import detect
     from ctopen.review import decide_roles
 
     limit = int(settings.ENGINE_DETECT_ROWS)
+    if src.rows > limit:
+        raise EngineError(f"The recipe's suppress step names no columns, so its groups would come from the roles "
+                          f"detection proposes; on a file of {src.rows:,} rows (more than {limit:,}) the DuckDB engine "
+                          "does not guess them from a sample. List the quasi-identifiers in the step "
+                          "(\"columns\": [...], as `ctopen recommend` writes it).")
     cols = ", ".join(sqlbuild.render(ident(c), "duckdb") for c in src.columns)
-    if src.rows <= limit:
-        q = f"SELECT {cols} FROM {src.name} ORDER BY {ROW}"
-        said = f"detection read all {src.rows:,} rows"
-    else:
-        q = (f"SELECT {cols} FROM (SELECT * FROM {src.name} USING SAMPLE reservoir({limit} ROWS) REPEATABLE (20)) "
-             f"ORDER BY {ROW}")
-        said = (f"detection read a uniform sample of {limit:,} of the {src.rows:,} rows (repeatable); roles the "
-                "recipe records are used as they are")
-    df = _frame(ws.arrow(q), src.columns)
+    df = _frame(ws.arrow(f"SELECT {cols} FROM {src.name} ORDER BY {ROW}"), src.columns)
     roles = decide_roles(src.columns, detect(df), recipe)
-    return {c: r.role for c, r in roles.items()}, said
+    return {c: r.role for c, r in roles.items()}, f"detection read all {src.rows:,} rows"
 
 
 def _frame(table, columns: list[str]) -> pd.DataFrame:
