@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -331,3 +332,37 @@ def test_a_suppress_step_without_columns_on_a_file_beyond_detection_is_refused(t
     assert not (tmp_path / "out.csv").exists()
     named = {"version": 1, "steps": [{"op": "suppress", "k": 3, "columns": ["city", "zip"]}]}
     assert_same_apply(path, named, tmp_path)
+
+
+EDGE = {
+    "empty.csv": b"",
+    "blank.csv": b" , \r\n , \r\n",
+    "header_only.csv": b"a,b,c\r\n",
+    "one_column.csv": b"a\r\n1\r\n2\r\n\r\n3\r\n",
+    "tabs.tsv": b"a\tb\r\n1\t2\r\n",
+    "semicolons.csv": b"a;b;c\n1;2;3\n4;5;6\n",
+    "quotes.csv": b'a,b\r\n"x,y","z""q"\r\n"multi\nline",2\r\n',
+    "headers.csv": b"a,a,,\n1,2,3,\n",
+    "long_cell.csv": b"a,b\n" + b"x" * (settings.MAX_CELL_CHARS + 1) + b",1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE))
+def test_small_and_odd_files_give_the_same_outcome(name, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(EDGE[name])
+
+    def outcome(run):
+        try:
+            return run()
+        except CtopenError as exc:      # the same sentence (where a cell lies is said as the large-file reader says it)
+            return re.sub(r"\((line \d+|column \w+, row \d+)\)", "(where)", str(exc))
+    mem = outcome(lambda: (t := load(path), assess(t.df, list(t.df.columns)[:1]).to_dict())[1])
+    got = outcome(lambda: duck.risk_report(path, [c for c in (load(path).df.columns if isinstance(mem, dict) else [])][:1])
+                  .to_dict())
+    assert got == mem
+    if isinstance(mem, dict):
+        first = list(load(path).df.columns)[0]
+        assert_same_apply(path, {"version": 1, "steps": [{"op": "generalize", "column": first,
+                                                          "hierarchy": "category", "level": 1, "min_count": 2}]},
+                          tmp_path)

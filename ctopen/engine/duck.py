@@ -171,6 +171,8 @@ def open_source(ws: Workspace, path, progress=None) -> Source:
             head = f.read(HEAD_BYTES)
     except OSError as exc:
         raise LoadError(f"The file {path} could not be read ({exc.strerror or exc}).") from None
+    if size <= len(head) and not head.strip():
+        raise LoadError(f"The file '{path.name}' is empty.")
     fmt = _format_of(path.name, head)
     info = SourceInfo(file=path.name, format=fmt, size_bytes=size)
     if fmt in CSV_FORMATS:
@@ -306,6 +308,8 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
     counts = ws.sql(f"SELECT count(*) FILTER (WHERE __ctopen_filled = 0 AND {ROW} <= {notes_end}), "
                     + (", ".join(f"count(*) FILTER (WHERE {kept_where} AND NOT ({blank[c]}))" for c in cs) or "0")
                     + f" FROM {body}").fetchone()
+    if not any(int(x) for x in counts[1:1 + n_cols]) and all(is_blank(h) for h in header):
+        raise LoadError(f"The file '{info.file}' has no data (no rows with values).")
     empty_rows = int(counts[0])
     if empty_rows:
         info.skipped.append({"what": f"{empty_rows} empty row(s)", "where": "within the data", "why": "every cell is empty"})
