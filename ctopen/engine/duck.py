@@ -439,29 +439,23 @@ def _diversity(ws: Workspace, table: str, classes: str, quasi, s: str, sizes: np
 
 
 def _combinations(ws: Workspace, classes: str, quasi: list[str], sizes: np.ndarray, k: int):
-    """ctopen.risk's QI combinations from GROUPING SETS over the class table (integers: exact)."""
-    from ctopen.risk import MAX_ALL_COMBINATIONS, MAX_SUBSET_SIZE_BEYOND, Combination
-    m = len(quasi)
-    if m > 62:
-        raise EngineError("The DuckDB engine assesses combinations of at most 62 quasi-identifiers.")
-    wanted = sqlbuild.subsets(m)
-    q = sqlbuild.combinations_query(sqlbuild.exp.Table(this=ident(classes)), quasi, k, size="__ctopen_size")
-    sql = sqlbuild.render(q, "duckdb", False)
-    found = {}
-    got = {int(r[0]): r[1:] for r in ws.sql(sql).fetchall()}
-    for subset in wanted:
-        gid = sum(1 << (m - 1 - i) for i in range(m) if i not in subset)
-        if gid in got:
-            uniques, k_min, at_risk = (int(x) for x in got[gid])
-        else:                       # no records: every figure is 0
-            uniques, k_min, at_risk = 0, 0, 0
-        found[subset] = Combination([quasi[i] for i in subset], uniques, k_min, at_risk)
-    note = None
-    if m > MAX_ALL_COMBINATIONS:
-        note = (f"With {m} quasi-identifiers only the combinations of up to {MAX_SUBSET_SIZE_BEYOND} columns "
-                f"and all {m} together are assessed (every subset is assessed up to {MAX_ALL_COMBINATIONS}).")
-    ordered = sorted(found.items(), key=lambda kv: (len(kv[0]), -kv[1].uniques, kv[0]))
-    return [c for _, c in ordered], note
+    """ctopen.risk's QI combinations, by ctopen.risk's own code (`_combinations`) on the table of classes: each QI of
+    each class as an integer code (DuckDB numbers each column's distinct values; a missing value is one value), the
+    classes in the order of `sizes` (their first record)."""
+    from ctopen.risk import _combinations as combine
+    codes, cards = [], []
+    joins, picks = [], []
+    for j, q in enumerate(quasi):
+        d = ws.name("codes")
+        ws.sql(f"CREATE TABLE {d} AS SELECT v, CAST(row_number() OVER () - 1 AS INTEGER) AS code "
+               f"FROM (SELECT DISTINCT {_q(q)} AS v FROM {classes})")
+        cards.append(int(ws.sql(f"SELECT count(*) FROM {d}").fetchall()[0][0]))
+        joins.append(f"JOIN {d} AS d{j} ON c.{_q(q)} IS NOT DISTINCT FROM d{j}.v")
+        picks.append(f"d{j}.code AS k{j}")
+    got = ws.sql(f"SELECT {', '.join(picks)} FROM {classes} AS c {' '.join(joins)} ORDER BY c.__ctopen_first").fetchnumpy()
+    codes = [np.asarray(got[f"k{j}"], dtype=np.int64) for j in range(len(quasi))]
+    del got
+    return combine(codes, cards, sizes, list(quasi), k)
 
 
 # --- roles ----------------------------------------------------------------------------------------
