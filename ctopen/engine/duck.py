@@ -214,18 +214,13 @@ def _read_csv(ws: Workspace, path: Path, head: bytes, size: int, info):
     header = list(head_rows[header_idx]) if header_idx < len(head_rows) else []
     header += [""] * (width - len(header))
     names = [f"c{j}" for j in range(width)]
-    raw = ws.name("raw")
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
     delim = info.delimiter.replace("'", "''")
-    try:
-        ws.sql(f"CREATE TABLE {raw} AS SELECT row_number() OVER () AS {ROW}, * FROM read_csv('{_quote_path(path)}', "
-               f"delim = '{delim}', quote = '\"', escape = '\"', header = false, skip = {header_idx}, "
-               f"columns = {columns}, auto_detect = false, null_padding = false, encoding = 'utf-8', "
-               f"max_line_size = {4 * settings.MAX_CELL_CHARS + 1024}, strict_mode = true)")
-    except Exception as exc:
-        raise EngineError(f"DuckDB could not read '{path.name}' as the loader does ({_first_line(exc)}); use "
-                          "--engine pandas for this file.") from None
-    return raw, header, 2          # row 1 is the header row
+    query = (f"SELECT * FROM read_csv('{_quote_path(path)}', "
+             f"delim = '{delim}', quote = '\"', escape = '\"', header = false, skip = {header_idx}, "
+             f"columns = {columns}, auto_detect = false, null_padding = false, encoding = 'utf-8', "
+             f"max_line_size = {4 * settings.MAX_CELL_CHARS + 1024}, strict_mode = true)")
+    return query, header, 2          # row 1 is the header row
 
 
 def _read_parquet(ws: Workspace, path: Path, info):
@@ -250,34 +245,46 @@ def _read_parquet(ws: Workspace, path: Path, info):
                               "true/false columns as the loader shows them, not this type: use --engine pandas, or "
                               "store the column as text.")
         items.append(f"{sqlbuild.render(e, 'duckdb', False)} AS c{j}")
-    raw = ws.name("raw")
-    ws.sql(f"CREATE TABLE {raw} AS SELECT row_number() OVER () AS {ROW}, {', '.join(items) or '1 AS c_none'} "
-           f"FROM read_parquet('{_quote_path(path)}')")
+    query = f"SELECT {', '.join(items) or '1 AS c_none'} FROM read_parquet('{_quote_path(path)}')"
     info.header_row = 1
-    return raw, [str(s[0]) for s in schema], 1
+    return query, [str(s[0]) for s in schema], 1
 
 
-def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -> Source:
-    """ctopen.load._finish in SQL: the cell limit, blanks, trailing notes, empty rows and columns, unique headers."""
+def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info) -> Source:
+    """ctopen.load._finish in SQL: the cell limit, blanks, trailing notes, empty rows and columns, unique headers.
+
+    One pass over the file writes the body: each record's row number, its cells with blanks as missing, how many
+    cells are filled and its longest cell; the table the review reads is a view on it (kept rows, kept columns)."""
     from ctopen.load import _cell_limit_error, _col_letter, _note_like, _unique_headers
     from ctopen.values import is_blank
 
     n_cols = len(header)
     cs = [f"c{j}" for j in range(n_cols)]
     blank = {c: sqlbuild.render(_blank(col(c)), "duckdb", False) for c in cs}
-    filled = " + ".join(f"(CASE WHEN {blank[c]} THEN 0 ELSE 1 END)" for c in cs) or "0"
+    cleaned = ", ".join(f"CASE WHEN {blank[c]} THEN NULL ELSE {c} END AS {c}" for c in cs)
+    filled = " + ".join(f"(CASE WHEN {c} IS NULL THEN 0 ELSE 1 END)" for c in cs) or "0"
+    longest = "greatest(" + ", ".join(f"coalesce(length({c}), 0)" for c in cs) + ", 0)" if cs else "0"
     body = ws.name("body")
-    ws.sql(f"CREATE TABLE {body} AS SELECT {ROW} - {body_start - 1} AS {ROW}, {', '.join(cs) + ',' if cs else ''} "
-           f"{filled} AS __ctopen_filled FROM {raw} WHERE {ROW} >= {body_start}")
-    ws.sql(f"DROP TABLE {raw}")
-    longest = ", ".join(f"max(length({c}))" for c in cs) or "NULL"
-    stats = ws.sql(f"SELECT count(*), max({ROW}) FILTER (WHERE __ctopen_filled > 0), {longest} FROM {body}").fetchone()
+    try:
+        ws.sql(f"CREATE TABLE {body} AS SELECT *, {filled} AS __ctopen_filled FROM ("
+               f"SELECT __ctopen_r - {body_start - 1} AS {ROW}, {cleaned + ',' if cs else ''} {longest} AS __ctopen_long "
+               f"FROM (SELECT row_number() OVER () AS __ctopen_r, * FROM ({query})) WHERE __ctopen_r >= {body_start})")
+    except Exception as exc:
+        if isinstance(exc, CtopenError):
+            raise
+        raise EngineError(f"DuckDB could not read '{info.file}' as the loader does ({_first_line(exc)}); use "
+                          "--engine pandas for this file.") from None
+    stats = ws.sql(f"SELECT count(*), max({ROW}) FILTER (WHERE __ctopen_filled > 0), max(__ctopen_long) "
+                   f"FROM {body}").fetchall()[0]
     n, last = int(stats[0]), int(stats[1] or 0)
-    lengths = [int(x or 0) for x in stats[2:2 + n_cols]]
-    if lengths and max(lengths) > settings.MAX_CELL_CHARS:
-        j = int(np.argmax(lengths))
-        row = ws.sql(f"SELECT min({ROW}) FROM {body} WHERE length(c{j}) > {settings.MAX_CELL_CHARS}").fetchone()[0]
-        raise _cell_limit_error(info, f"column {_col_letter(j)}, row {int(row) + (info.header_row or 1)}")
+    if int(stats[2] or 0) > settings.MAX_CELL_CHARS:
+        # where, as the loader says it: the longest cell, the first such in column order (a second read, rare)
+        top = int(stats[2])
+        lengths = ", ".join(f"min(__ctopen_r) FILTER (WHERE length({c}) = {top})" for c in cs)
+        found = ws.sql(f"SELECT {lengths} FROM (SELECT row_number() OVER () AS __ctopen_r, * FROM ({query})) "
+                       f"WHERE __ctopen_r >= {body_start}").fetchall()[0]
+        j = next(i for i, r in enumerate(found) if r is not None)
+        raise _cell_limit_error(info, f"column {_col_letter(j)}, row {int(found[j]) - body_start + 1 + (info.header_row or 1)}")
     first_data_row = (info.header_row or 1) + 1
     notes_end = last                                   # rows 1..notes_end may be data
     if n_cols >= 3 and last:
@@ -306,7 +313,7 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
                 notes_end = start
     kept_where = f"{ROW} <= {notes_end} AND __ctopen_filled > 0"
     counts = ws.sql(f"SELECT count(*) FILTER (WHERE __ctopen_filled = 0 AND {ROW} <= {notes_end}), "
-                    + (", ".join(f"count(*) FILTER (WHERE {kept_where} AND NOT ({blank[c]}))" for c in cs) or "0")
+                    + (", ".join(f"count(*) FILTER (WHERE {kept_where} AND {c} IS NOT NULL)" for c in cs) or "0")
                     + f" FROM {body}").fetchone()
     if not any(int(x) for x in counts[1:1 + n_cols]) and all(is_blank(h) for h in header):
         raise LoadError(f"The file '{info.file}' has no data (no rows with values).")
@@ -326,13 +333,11 @@ def _finish(ws: Workspace, raw: str, header: list[str], body_start: int, info) -
     if own:
         raise EngineError(f"The column {own[0]!r} has a name the DuckDB engine keeps for its own work (beginning "
                           f"{sqlbuild.INTERNAL!r}): rename it, or use --engine pandas.")
-    items = [f"CASE WHEN {blank[f'c{j}']} THEN NULL ELSE c{j} END AS {sqlbuild.render(ident(nm), 'duckdb')}"
-             for j, nm in zip(keep_cols, names)]
+    items = [f"c{j} AS {sqlbuild.render(ident(nm), 'duckdb')}" for j, nm in zip(keep_cols, names)]
     table = ws.name("src")
     # the record's order is its row number in the file (gaps where rows were skipped: only the order matters)
-    ws.sql(f"CREATE TABLE {table} AS SELECT {ROW}"
+    ws.sql(f"CREATE VIEW {table} AS SELECT {ROW}"
            f"{', ' + ', '.join(items) if items else ''} FROM {body} WHERE {kept_where}")
-    ws.sql(f"DROP TABLE {body}")
     rows = int(ws.sql(f"SELECT count(*) FROM {table}").fetchone()[0])
     return Source(path=Path(), format="", name=table, columns=names, rows=rows, info=info)
 
