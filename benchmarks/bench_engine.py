@@ -119,7 +119,8 @@ def generate(folder: Path, rows: int, seed: int = 20, formats=("parquet", "csv")
             n = min(1_000_000, rows - done)
             table = generate_table(n, seed=seed * 1_000_003 + done)
             if "parquet" in part:
-                writers.setdefault("parquet", pq.ParquetWriter(part["parquet"], table.schema, compression="zstd"))
+                if "parquet" not in writers:
+                    writers["parquet"] = pq.ParquetWriter(part["parquet"], table.schema, compression="zstd")
                 writers["parquet"].write_table(table, row_group_size=250_000)
             if "csv" in part:
                 if "csv" not in writers:
@@ -166,6 +167,15 @@ def measure(argv: list[str], repeat: int, max_rows: int, env: dict | None = None
     runs = [run_child(argv, max_rows, env) for _ in range(repeat)]
     return {"seconds": statistics.median(r[0] for r in runs), "peak_mb": statistics.median(r[1] for r in runs),
             "max_peak_mb": max(r[1] for r in runs), "stdout": runs[-1][2], "runs": len(runs)}
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def same_release(a: Path, b: Path) -> tuple[bool, int, int]:
@@ -234,21 +244,32 @@ def main(argv: list[str] | None = None) -> None:
         for engine in engines:
             lines.append(_row("risk report", fmt, engine, found[engine], found.get("pandas") if engine != "pandas"
                               else None))
+        # apply: pandas writes CSV (its release formats are CSV and XLSX); DuckDB streams Parquet, and CSV to compare
         outs, applied = {}, {}
-        for engine in engines:
-            outs[engine] = work / f"release_{fmt}_{engine}.parquet"
-            apply_args = ["apply", str(path), "--recipe", str(recipe_path), "--out", str(outs[engine]), "--json",
+        runs = [("pandas", ".csv")] if not args.no_pandas else []
+        runs += [("duckdb", ".parquet"), ("duckdb", ".csv")]
+        for engine, suffix in runs:
+            label = f"{engine}{suffix}"
+            outs[label] = work / f"release_{fmt}_{engine}{suffix}"
+            apply_args = ["apply", str(path), "--recipe", str(recipe_path), "--out", str(outs[label]), "--json",
                           "--engine", engine]
-            applied[engine] = measure(apply_args, args.repeat, max_rows)
-            print(f"  apply {fmt} {engine}: {applied[engine]['seconds']:.1f} s, "
-                  f"{applied[engine]['peak_mb']:,.0f} MB", flush=True)
-        if "pandas" in applied:
-            equal, rows, differing = same_release(outs["pandas"], outs["duckdb"])
-            verdicts.append(f"apply {fmt}: the releases are {'equal' if equal else 'NOT equal'} "
-                            f"({rows:,} rows; {differing:,} rows differ)")
-        for engine in engines:
-            lines.append(_row("apply, 5 steps, to Parquet", fmt, engine, applied[engine],
-                              applied.get("pandas") if engine != "pandas" else None))
+            applied[label] = measure(apply_args, args.repeat, max_rows)
+            print(f"  apply {fmt} -> {suffix} {engine}: {applied[label]['seconds']:.1f} s, "
+                  f"{applied[label]['peak_mb']:,.0f} MB", flush=True)
+        if "pandas.csv" in outs:
+            same = _digest(outs["pandas.csv"]) == _digest(outs["duckdb.csv"])
+            verdicts.append(f"apply {fmt}: DuckDB's CSV is {'byte for byte' if same else 'NOT'} the pandas path's")
+            summaries = {k: json.loads(v["stdout"]) for k, v in applied.items()}
+            keep = lambda d: {k: v for k, v in d.items() if k != "out"}  # noqa: E731
+            verdicts.append(f"apply {fmt}: the JSON summaries are "
+                            f"{'equal' if keep(summaries['pandas.csv']) == keep(summaries['duckdb.csv']) else 'NOT equal'}")
+        equal, rows, differing = same_release(outs["duckdb.parquet"], outs["duckdb.csv"])
+        verdicts.append(f"apply {fmt}: DuckDB's Parquet release holds the CSV's rows "
+                        f"({'equal' if equal else 'NOT equal'}; {rows:,} rows, {differing:,} differ)")
+        for label, m in applied.items():
+            engine, suffix = label.split(".")
+            lines.append(_row(f"apply, 5 steps, to {suffix.upper()}", fmt, engine, m,
+                              applied.get("pandas.csv") if engine != "pandas" else None))
         for o in outs.values():
             o.unlink(missing_ok=True)
     print("\n" + "\n".join(lines))
