@@ -81,19 +81,27 @@ class Workspace:
             with terminal.watching(cur):    # the query's own progress on a terminal (ctopen.progress)
                 return cur.execute(text, params or {})
         except Exception as exc:
-            if type(exc).__name__ == "OutOfMemoryException":
-                raise EngineError(f"DuckDB ran out of its memory limit ({self.memory_limit}): raise "
-                                  f"--memory-limit, or give --temp-dir a disk with more free space.") from None
+            self._explain(exc)
             raise
+
+    def _explain(self, exc: BaseException) -> None:
+        """A DuckDB failure a user can act on (memory, disk) as one sentence; anything else is a bug and goes on."""
+        kind = type(exc).__name__
+        if kind == "OutOfMemoryException":
+            raise EngineError(f"DuckDB ran out of its memory limit ({self.memory_limit}): raise --memory-limit, or give "
+                              "--temp-dir a disk with more free space.") from None
+        if kind == "IOException":
+            raise EngineError(f"DuckDB could not read or write its work files in {self.dir.parent} "
+                              f"({_first_line(exc)}): give --temp-dir a folder on a disk with free space.") from None
+        if kind == "InterruptException":
+            raise KeyboardInterrupt from None
 
     def arrow(self, query: str):
         """A query's result as an Arrow table (DuckDB's relation API: no extra copy)."""
         try:
             return self.con.cursor().sql(query).to_arrow_table()
         except Exception as exc:
-            if type(exc).__name__ == "OutOfMemoryException":
-                raise EngineError(f"DuckDB ran out of its memory limit ({self.memory_limit}): raise "
-                                  f"--memory-limit, or give --temp-dir a disk with more free space.") from None
+            self._explain(exc)
             raise
 
     def table_from(self, df: pd.DataFrame, prefix: str) -> str:
@@ -525,7 +533,13 @@ def apply_to(path, recipe: dict, out, *, key: bytes | str | None = None, memory_
         state, log, suppressed, notes = run_recipe(ws, src, recipe, key=key, progress=progress)
         if progress:
             progress("write", state.rows)
-        columns = write(ws, state, recipe, out)
+        part = out.with_name(out.name + ".part")      # the release appears whole, or not at all
+        try:
+            columns = write(ws, state, recipe, part)
+            os.replace(part, out)
+        finally:
+            with contextlib.suppress(OSError):
+                part.unlink()
         summary = {"file": str(path), "out": str(out), "rows_in": int(src.rows), "rows": int(state.rows),
                    "columns": columns, "suppressed": int(suppressed), "log": log}
         if notes:
@@ -834,7 +848,7 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
         from ctopen.publish.socrata import portal_view
         frame = state.frame
         try:
-            if out.suffix.lower() == ".csv":
+            if out.name.lower().removesuffix(".part").endswith(".csv"):
                 out.write_bytes(csv_bytes(portal_view(frame, recipe).rows))
             else:
                 frame.to_parquet(out, index=False)
@@ -843,7 +857,7 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
         return list(frame.columns)
     columns = list(state.columns)
     try:
-        if out.suffix.lower() == ".parquet":
+        if out.name.lower().removesuffix(".part").endswith(".parquet"):
             cols = ", ".join(_q(c) for c in columns) or "NULL AS __ctopen_empty"
             ws.sql(f"COPY (SELECT {cols} FROM {state.table} ORDER BY {ROW}) TO '{_quote_path(out)}' (FORMAT parquet)")
             return columns

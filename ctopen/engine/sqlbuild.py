@@ -127,7 +127,7 @@ def pseudonym_params(key: bytes, dialect: str) -> dict[str, str]:
     Pass them with the query (DuckDB `execute(sql, params)`, Spark `spark.sql(sql, args=...)`, Trino
     `EXECUTE ... USING`); they never appear in the SQL text."""
     dialect = check_dialect(dialect)
-    key = bytes(key)
+    key = key.encode("utf-8") if isinstance(key, str) else bytes(key)
     if dialect == "trino":
         return {"pseudonym_key": key.hex()}
     block = hashlib.sha256(key).digest() if len(key) > 64 else key
