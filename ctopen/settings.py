@@ -84,7 +84,7 @@ MAX_PARQUET_MB = 2_000          # a Parquet file's data, uncompressed, as its me
 # Engines (issue 20): the review on DuckDB for files too large for memory (ctopen.engine)
 ENGINE_AUTO_MB = 150            # a CSV or Parquet file larger than this is reviewed on DuckDB unless --engine says otherwise
                                 # (below MAX_FILE_MB, the largest file the pandas path loads)
-ENGINE_MEMORY_LIMIT = "2GB"     # DuckDB's memory_limit (it spills to the temp directory beyond it)
+ENGINE_MEMORY_LIMIT = "1GB"     # DuckDB's memory_limit (it spills to the temp directory beyond it); the process stays near it
 ENGINE_MEMORY_ENV = "CTOPEN_ENGINE_MEMORY"      # overrides ENGINE_MEMORY_LIMIT (--memory-limit overrides both)
 ENGINE_TEMP_DIR_ENV = "CTOPEN_ENGINE_TEMP_DIR"  # where DuckDB's database and spill files go (default: the system's temp)
 

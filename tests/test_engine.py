@@ -366,3 +366,18 @@ def test_small_and_odd_files_give_the_same_outcome(name, tmp_path):
         assert_same_apply(path, {"version": 1, "steps": [{"op": "generalize", "column": first,
                                                           "hierarchy": "category", "level": 1, "min_count": 2}]},
                           tmp_path)
+
+
+def test_l_diversity_and_disclosing_groups_on_both_paths(tmp_path):
+    """Classes all of two records or more (the entropy summed in ctopen.risk's order) and with singletons (the
+    shortcut); the groups where everyone shares the sensitive value are counted alike."""
+    rows = ["q,s"] + [f"a,{v}" for v in "xxyzz"] + [f"b,{v}" for v in "xxxxx"] + ["c,", "c,", "c,w"] + [f"d,{v}" for v in "uvwuvw"]
+    path = tmp_path / "l.csv"
+    path.write_text("\n".join(rows) + "\n")
+    for extra in ("", "e,x\n"):
+        path.write_text("\n".join(rows) + "\n" + extra)
+        table = load(path)
+        mem = assess(table.df, ["q"], ["s"], k=3)
+        got = duck.risk_report(path, ["q"], ["s"], k=3)
+        assert got.to_dict() == mem.to_dict()
+        assert got.l_diversity["s"] == mem.l_diversity["s"]            # disclosing groups and records too

@@ -425,6 +425,16 @@ def _diversity(ws: Workspace, table: str, classes: str, quasi, s: str, sizes: np
     on = " AND ".join(f"p.{q} IS NOT DISTINCT FROM c.{q}" for q in
                       (sqlbuild.render(ident(x), "duckdb") for x in quasi)) or "true"
     qi = ", ".join(f"{sqlbuild.render(ident(q), 'duckdb')}" for q in quasi)
+    if sizes.min() == 1:
+        # a class of one record holds one value: l is 1 (ctopen.risk's shortcut); the groups of k or more where
+        # everyone shares one value are counted by DuckDB, nothing per class leaves it
+        groups, records = ws.sql(
+            f"WITH per AS (SELECT {qi + ', ' if qi else ''}count(DISTINCT {sv}) + max(CASE WHEN {sv} IS NULL THEN 1 "
+            f"ELSE 0 END) AS __ctopen_d, count(*) AS __ctopen_n FROM {table} GROUP BY ALL) "
+            f"SELECT count(*) FILTER (WHERE __ctopen_d = 1 AND __ctopen_n >= {max(int(k), 2)}), "
+            f"coalesce(sum(__ctopen_n) FILTER (WHERE __ctopen_d = 1 AND __ctopen_n >= {max(int(k), 2)}), 0) "
+            f"FROM per").fetchall()[0]
+        return Diversity(1, 1.0, int(groups), int(records))
     s_card = int(ws.sql(f"SELECT count(DISTINCT {sv}) + max(CASE WHEN {sv} IS NULL THEN 1 ELSE 0 END) "
                         f"FROM {table}").fetchone()[0] or 0)
     dense = len(sizes) * s_card <= _dense_cap(n)
@@ -452,23 +462,40 @@ def _diversity(ws: Workspace, table: str, classes: str, quasi, s: str, sizes: np
 
 
 def _combinations(ws: Workspace, classes: str, quasi: list[str], sizes: np.ndarray, k: int):
-    """ctopen.risk's QI combinations, by ctopen.risk's own code (`_combinations`) on the table of classes: each QI of
-    each class as an integer code (DuckDB numbers each column's distinct values; a missing value is one value), the
-    classes in the order of `sizes` (their first record)."""
-    from ctopen.risk import _combinations as combine
-    codes, cards = [], []
-    joins, picks = [], []
+    """ctopen.risk's QI combinations, counted by DuckDB (whole numbers: exact; memory bounded by DuckDB's limit).
+
+    Each QI of the class table is first numbered (a missing value is one value of its own), then every subset
+    ctopen.risk assesses is one GROUP BY over those numbers: its groups' sizes give uniques, k_min and the records
+    at risk; the order of the list is ctopen.risk's (size, most uniques first, column order)."""
+    from ctopen.risk import MAX_ALL_COMBINATIONS, MAX_SUBSET_SIZE_BEYOND, Combination
+    m = len(quasi)
+    joins, picks, tables = [], [], []
     for j, q in enumerate(quasi):
         d = ws.name("codes")
+        tables.append(d)
         ws.sql(f"CREATE TABLE {d} AS SELECT v, CAST(row_number() OVER () - 1 AS INTEGER) AS code "
                f"FROM (SELECT DISTINCT {_q(q)} AS v FROM {classes})")
-        cards.append(int(ws.sql(f"SELECT count(*) FROM {d}").fetchall()[0][0]))
         joins.append(f"JOIN {d} AS d{j} ON c.{_q(q)} IS NOT DISTINCT FROM d{j}.v")
         picks.append(f"d{j}.code AS k{j}")
-    got = ws.sql(f"SELECT {', '.join(picks)} FROM {classes} AS c {' '.join(joins)} ORDER BY c.__ctopen_first").fetchnumpy()
-    codes = [np.asarray(got[f"k{j}"], dtype=np.int64) for j in range(len(quasi))]
-    del got
-    return combine(codes, cards, sizes, list(quasi), k)
+    coded = ws.name("coded")
+    ws.sql(f"CREATE TABLE {coded} AS SELECT {', '.join(picks)}, c.__ctopen_size AS n FROM {classes} AS c "
+           f"{' '.join(joins)}")
+    for d in tables:
+        ws.sql(f"DROP TABLE {d}")
+    found = {}
+    for subset in sqlbuild.subsets(m):
+        by = ", ".join(f"k{i}" for i in subset)
+        uniques, k_min, at_risk = ws.sql(
+            f"SELECT count(*) FILTER (WHERE g = 1), coalesce(min(g), 0), coalesce(sum(g) FILTER (WHERE g < {int(k)}), 0) "
+            f"FROM (SELECT sum(n) AS g FROM {coded} GROUP BY {by})").fetchall()[0]
+        found[subset] = Combination([quasi[i] for i in subset], int(uniques), int(k_min), int(at_risk))
+    ws.sql(f"DROP TABLE {coded}")
+    note = None
+    if m > MAX_ALL_COMBINATIONS:
+        note = (f"With {m} quasi-identifiers only the combinations of up to {MAX_SUBSET_SIZE_BEYOND} columns "
+                f"and all {m} together are assessed (every subset is assessed up to {MAX_ALL_COMBINATIONS}).")
+    ordered = sorted(found.items(), key=lambda kv: (len(kv[0]), -kv[1].uniques, kv[0]))
+    return [c for _, c in ordered], note
 
 
 # --- roles ----------------------------------------------------------------------------------------
