@@ -390,7 +390,8 @@ def _risk(ws: Workspace, table: str, columns: list[str], n: int, quasi, sensitiv
     else:
         ws.sql(f"CREATE TABLE {classes} AS SELECT count(*) AS __ctopen_size, min({ROW}) AS __ctopen_first FROM {table} "
                f"HAVING count(*) > 0")
-    sizes = ws.sql(f"SELECT __ctopen_size FROM {classes} ORDER BY __ctopen_first").fetchnumpy()["__ctopen_size"]
+    # one entry per class (the figures do not depend on their order; l-diversity's sums fetch theirs in order)
+    sizes = ws.sql(f"SELECT __ctopen_size FROM {classes}").fetchnumpy()["__ctopen_size"]
     sizes = np.asarray(sizes, dtype=np.int64)
     n_classes = len(sizes)
     k_min, at_risk, uniques = R._stats(sizes, k)
@@ -446,6 +447,8 @@ def _diversity(ws: Workspace, table: str, classes: str, quasi, s: str, sizes: np
         f"SELECT c.__ctopen_first AS cls, p.__ctopen_n AS cnt, coalesce(f.__ctopen_sf, 9223372036854775807) AS sf, p.__ctopen_pf AS pf "
         f"FROM pairs p JOIN {classes} c ON {on} JOIN sfirst f ON p.__ctopen_v IS NOT DISTINCT FROM f.__ctopen_v "
         + ("ORDER BY cls, sf" if dense else "ORDER BY pf")).fetchnumpy()
+    sizes = np.asarray(ws.sql(f"SELECT __ctopen_size FROM {classes} ORDER BY __ctopen_first").fetchnumpy()["__ctopen_size"],
+                       dtype=np.int64)                 # in the classes' order (first record), as pair_class counts
     cls_first = np.asarray(got["cls"], dtype=np.int64)
     pair_count = np.asarray(got["cnt"], dtype=np.int64)
     order = np.unique(cls_first)                       # classes in first-appearance order (= sizes' order)
