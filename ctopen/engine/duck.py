@@ -927,7 +927,10 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
 def distinct_table(path_or_source, columns, *, sensitive: str | None = None, ws: Workspace | None = None,
                    memory_limit=None, temp_dir=None, progress=None):
     """(DataFrame of the distinct combinations of `columns` [+ sensitive], record counts), in the order of each
-    combination's first record in the file, every column text as the loader gives it."""
+    combination's first record in the file, every value as the loader gives it.
+
+    Each column comes as a pandas Categorical (its distinct values once, a whole number per row), built from codes
+    DuckDB gives: the table of combinations of a file of tens of millions of records stays a few bytes per cell."""
     own = ws is None
     ws = ws or Workspace(memory_limit, temp_dir)
     try:
@@ -935,10 +938,25 @@ def distinct_table(path_or_source, columns, *, sensitive: str | None = None, ws:
         wanted = set(columns) | ({sensitive} if sensitive else set())
         # the file's order (a recipe lists the columns so); a column the file lacks is left for the caller to name
         wanted = [c for c in src.columns if c in wanted]
-        got = ws.arrow(f"SELECT {', '.join(_q(c) for c in wanted)}, count(*) AS __ctopen_n FROM {src.name} GROUP BY ALL "
-                     f"ORDER BY min({ROW})")
-        df = _frame(got, wanted + ["__ctopen_n"])
-        counts = df.pop("__ctopen_n").astype("int64").to_numpy()
+        combos = ws.name("combos")
+        ws.sql(f"CREATE TABLE {combos} AS SELECT {''.join(_q(c) + ', ' for c in wanted)}count(*) AS __ctopen_n, "
+               f"min({ROW}) AS __ctopen_first FROM {src.name} GROUP BY ALL")
+        joins, picks, categories = [], [], []
+        for j, c in enumerate(wanted):
+            d = ws.name("values")
+            ws.sql(f"CREATE TABLE {d} AS SELECT v, CAST(row_number() OVER () - 1 AS INTEGER) AS code "
+                   f"FROM (SELECT DISTINCT {_q(c)} AS v FROM {combos} WHERE {_q(c)} IS NOT NULL)")
+            values = _frame(ws.arrow(f"SELECT v FROM {d} ORDER BY code"), ["v"])["v"]
+            categories.append(pd.Index(values.to_numpy(dtype=object), dtype=object))
+            joins.append(f"LEFT JOIN {d} AS d{j} ON c.{_q(c)} = d{j}.v")
+            picks.append(f"coalesce(d{j}.code, -1) AS k{j}")
+        got = ws.sql(f"SELECT {''.join(p + ', ' for p in picks)}c.__ctopen_n FROM {combos} AS c {' '.join(joins)} "
+                     f"ORDER BY c.__ctopen_first").fetchnumpy()
+        df = pd.DataFrame({c: pd.Categorical.from_codes(np.asarray(got[f"k{j}"], dtype=np.int32), categories=cats)
+                           for j, (c, cats) in enumerate(zip(wanted, categories))})
+        if not wanted:
+            df = pd.DataFrame(index=range(len(got["__ctopen_n"])))
+        counts = np.asarray(got["__ctopen_n"], dtype=np.int64)
         return df, counts
     finally:
         if own:
