@@ -228,7 +228,35 @@ def _read_csv(ws: Workspace, path: Path, head: bytes, size: int, info):
              f"delim = '{delim}', quote = '\"', escape = '\"', header = false, skip = {header_idx}, "
              f"columns = {columns}, auto_detect = false, null_padding = false, encoding = 'utf-8', "
              f"max_line_size = {4 * settings.MAX_CELL_CHARS + 1024}, strict_mode = true)")
+    _same_head(ws, query, text, size > len(head), info, header_idx, path)
     return query, header, 2          # row 1 is the header row
+
+
+HEAD_CHECK_ROWS = 200
+
+
+def _same_head(ws: Workspace, query: str, text: str, cut: bool, info, header_idx: int, path: Path) -> None:
+    """DuckDB's CSV reader and Python's (the loader's) must read the same cells: the header row and the first
+    HEAD_CHECK_ROWS rows are compared, and a difference (a quote or line break read another way, title rows
+    skipped elsewhere) refuses the file rather than review other records than the loader would."""
+    from ctopen.load import _csv_rows
+    sample = text[:200_000]
+    rows = _csv_rows(sample, info, limit_rows=header_idx + 1 + HEAD_CHECK_ROWS)[header_idx:]
+    if (cut or len(text) > len(sample)) and rows:
+        rows = rows[:-1]                  # the last row read from a cut text may be cut itself
+    try:
+        got = ws.sql(f"SELECT * FROM ({query}) LIMIT {len(rows)}").fetchall() if rows else []
+    except Exception as exc:
+        if isinstance(exc, CtopenError):
+            raise
+        raise EngineError(f"DuckDB could not read '{path.name}' as the loader does ({_first_line(exc)}); use "
+                          "--engine pandas for this file.") from None
+    theirs = [["" if v is None else v for v in r] for r in got]
+    ours = [list(r) + [""] * (len(theirs[0]) - len(r)) if theirs else list(r) for r in rows]
+    if theirs != ours:
+        at = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        raise EngineError(f"DuckDB reads row {header_idx + at + 1} of '{path.name}' otherwise than the loader (quotes or "
+                          "line breaks in a cell, or rows of another length); use --engine pandas for this file.")
 
 
 def _read_parquet(ws: Workspace, path: Path, info):
