@@ -62,6 +62,7 @@ class Workspace:
             self.con.execute(f"SET memory_limit = '{_size_text(limit)}'")
             self.con.execute(f"SET temp_directory = '{_quote_path(self.dir / 'spill')}'")
             self.con.execute("SET preserve_insertion_order = true")
+            self.con.execute("SET autoinstall_known_extensions = false")   # never a download from the network
             if threads:
                 self.con.execute(f"SET threads = {int(threads)}")
         except Exception as exc:   # duckdb.Error: an unusable setting
