@@ -311,3 +311,16 @@ def test_hostile_names_are_quoted_or_refused():
             sql_for_recipe({"version": 1, "steps": []}, table, "duckdb", ["a"])
     with pytest.raises(CtopenError, match="keeps for its own"):
         sql_for_recipe({"version": 1, "steps": []}, "t", "duckdb", ["__ctopen_size"])
+
+
+def test_a_suppress_step_without_columns_needs_every_role():
+    cols = ["a", "b", "id"]
+    step = {"op": "suppress", "k": 2}
+    with pytest.raises(UnsupportedStep, match="names no columns") as info:
+        sql_for_recipe({"version": 1, "roles": {"a": "quasi"}, "steps": [step]}, "t", "trino", cols, order_by="id")
+    assert "“b”" in str(info.value) and "trino" in str(info.value)
+    # a saved review names every column: its quasi-identifiers are the groups, as apply's
+    df = pd.DataFrame({"a": pd.array(list("xxyz"), dtype="str"), "b": pd.array(list("1122"), dtype="str")})
+    recipe = {"version": 1, "roles": {"a": "quasi", "b": "other"}, "steps": [step]}
+    same_table(in_memory(df, {**recipe, "steps": [{**step, "columns": ["a"]}]}),
+               run_sql(df, {**recipe, "roles": {**recipe["roles"], "row": "other"}}))

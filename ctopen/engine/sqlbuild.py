@@ -186,7 +186,9 @@ class Release:
         self.recipe = recipe
         self.source = table_name(table) if isinstance(table, str) else table
         self.columns = list(columns)
+        self.roles_given = roles is not None
         self.roles = roles if roles is not None else (recipe.get("roles") or {})
+        self.source_columns = list(columns)
         self.mapping = mapping
         self.order_by = order_by
         self.keep_order_column = keep_order_column
@@ -319,6 +321,15 @@ class Release:
         share = float(step.get("max_share", settings.DEFAULT_MAX_SUPPRESSION))
         wanted = step.get("columns")
         if wanted is None:
+            # the groups come from the reviewed roles: a saved review records every column's role; anything less
+            # would suppress over fewer columns than `apply` (which detects the rest on the file)
+            missing = [c for c in self.source_columns if c != self.order_by and c not in (self.roles or {})]
+            if not self.roles_given and missing:
+                raise UnsupportedStep(
+                    f"{where.capitalize()} names no columns, so its groups come from the reviewed roles, and the "
+                    f"recipe gives none for {recipes._names(missing[:3])}{' and more' if len(missing) > 3 else ''}: "
+                    f"the {self.dialect} SQL would suppress over other columns than apply. List the quasi-identifiers "
+                    "in the step (\"columns\": [...]), or use a review saved by the app (it records every role).")
             wanted = [c for c, r in (self.roles or {}).items() if r == "quasi"]
         qis = [c for c in wanted if c in self.columns]
         if not qis:
