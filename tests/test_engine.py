@@ -403,3 +403,12 @@ def test_a_file_duckdb_would_read_otherwise_is_refused_never_read_differently(da
         assert "--engine pandas" in str(exc)
         return
     assert got.to_dict() == assess(table.df, list(table.df.columns)[:1]).to_dict()
+
+
+def test_a_file_with_more_rows_than_pandas_loads_goes_to_duckdb(tmp_path, monkeypatch):
+    path = tmp_path / "narrow.csv"
+    path.write_bytes(b"a\n" + b"1\n" * 600_000)                     # 1.2 MB, 600,000 rows
+    monkeypatch.setattr(settings, "MAX_ROWS", 500_000)
+    assert engine.choose(path) == "duckdb"
+    monkeypatch.setattr(settings, "MAX_ROWS", 5_000_000)
+    assert engine.choose(path) == "pandas"

@@ -56,9 +56,23 @@ def choose(path, engine: str | None = None) -> str:
         size = p.stat().st_size
     except OSError:
         return "pandas"          # the loader says why it cannot read it
-    if p.suffix.lower().lstrip(".") in ("csv", "tsv", "txt", "parquet") and size > settings.ENGINE_AUTO_MB * 2**20:
+    kind = p.suffix.lower().lstrip(".")
+    if kind in ("csv", "tsv", "txt", "parquet") and size > settings.ENGINE_AUTO_MB * 2**20:
         return "duckdb"
+    if kind in ("csv", "tsv", "txt") and size > 2**20 and _rows_estimate(p, size) > settings.MAX_ROWS:
+        return "duckdb"          # smaller than ENGINE_AUTO_MB but more rows than the pandas path loads
     return "pandas"
+
+
+def _rows_estimate(path: Path, size: int) -> float:
+    """Rows of a text file, estimated from the line ends of its first megabyte."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(2**20)
+    except OSError:
+        return 0.0
+    lines = head.count(b"\n") or 1
+    return size / (len(head) / lines)
 
 
 def _terminal(path, kwargs: dict) -> dict:
