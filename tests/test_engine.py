@@ -123,6 +123,11 @@ def test_parquet_in_and_out(tmp_path):
     for c in release.columns:
         assert [None if pd.isna(x) else x for x in back[c]] == [None if pd.isna(x) else x for x in release[c]]
     assert duck.risk_report(src, ["town", "n", "flag"]).to_dict() == assess(table.df, ["town", "n", "flag"]).to_dict()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    dup = tmp_path / "names.parquet"          # a repeated and a blank name: renamed as the loader renames them
+    pq.write_table(pa.table([pa.array(["1", "2"]), pa.array(["x", "y"]), pa.array(["p", None])], names=["a", "a", ""]), dup)
+    assert duck.risk_report(dup, ["a_2", "column_3"]).to_dict() == assess(load(dup).df, ["a_2", "column_3"]).to_dict()
     pd.DataFrame({"x": [1.5, 2.5]}).to_parquet(tmp_path / "float.parquet")
     with pytest.raises(CtopenError, match="pandas"):
         duck.risk_report(tmp_path / "float.parquet", ["x"])

@@ -284,7 +284,16 @@ def _read_parquet(ws: Workspace, path: Path, info):
         items.append(f"{sqlbuild.render(e, 'duckdb', False)} AS c{j}")
     query = f"SELECT {', '.join(items) or '1 AS c_none'} FROM read_parquet('{_quote_path(path)}')"
     info.header_row = 1
-    return query, [str(s[0]) for s in schema], 1
+    # the names as the file writes them (DuckDB renames a repeated or blank name; the loader's rule does that here)
+    try:
+        import pyarrow.parquet as pq
+        names = [str(n) for n in pq.read_schema(path).names]
+    except Exception as exc:   # pyarrow's errors: a file DuckDB read but pyarrow cannot describe
+        raise LoadError(f"The file is not a valid Parquet file: {_first_line(exc)}") from None
+    if len(names) != len(schema):
+        raise EngineError(f"'{path.name}' has nested columns the DuckDB engine does not read as the loader does; use "
+                          "--engine pandas.")
+    return query, names, 1
 
 
 def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info) -> Source:
