@@ -253,6 +253,8 @@ def render(info: dict) -> None:
     st.markdown("The recipe as SQL for Spark (or `--dialect trino`, `duckdb`), to run where the data lives; "
                 "docs/large-files.md says how and what it cannot express:")
     st.code(cmd["sql"], language="bash")
+    st.caption("A recipe with a suppress step also needs `--order-by COL`, a column of the warehouse table numbering "
+               "the records in the extract's order (which groups go first when the suppression cap is reached).")
 
 
 def _apply_panel(path: Path, info: dict, data: dict, quasi: list[str], sensitive: list[str], k: int) -> None:
