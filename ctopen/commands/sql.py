@@ -17,7 +17,7 @@ from ctopen.settings import DEFAULT_K
 def register(sub) -> None:
     from ctopen.engine.sqlbuild import DIALECTS
     p = sub.add_parser("sql", help="print the SQL that makes a recipe's release (or its risk figures) in a warehouse",
-                       description=__doc__.splitlines()[2])
+                       description=" ".join(__doc__.split("\n\n")[1].split()))
     p.add_argument("--recipe", metavar="RECIPE.json", help="the saved recipe (or review)")
     p.add_argument("--table", required=True, metavar="T", help="the table holding the records (db.schema.table)")
     p.add_argument("--dialect", required=True, choices=DIALECTS, help="the SQL engine that runs the query")
