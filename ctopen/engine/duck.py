@@ -174,6 +174,10 @@ def open_source(ws: Workspace, path, progress=None) -> Source:
 
     start = time.perf_counter()
     path = Path(path)
+    if any(c in str(path) for c in "*?[]{}"):
+        # DuckDB reads such a path as a pattern: "a*.csv" would also read ab.csv beside it (other records counted)
+        raise EngineError(f"DuckDB reads a path with * ? [ ] {{ }} as a pattern that can match other files: rename "
+                          f"'{path}' without them, or use --engine pandas.")
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
