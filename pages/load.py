@@ -17,6 +17,7 @@ def _load(data: bytes, name: str, sheet: str | None = None) -> None:
         st.session_state["load_error"] = str(exc)
         return
     st.session_state.pop("load_error", None)
+    large_file.forget_upload()      # a large upload's disk copy goes with its review
     state.set_table(table, data)
 
 

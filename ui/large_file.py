@@ -104,6 +104,7 @@ def save_upload(uploaded) -> Path:
 def open_large(path: Path, name: str, uploaded: bool) -> None:
     """Start a review of a large file: like a new file (ui.state.set_table), every key of the previous review
     goes, and no table is held."""
+    _forget_upload(st.session_state.get("large_file"), keep=path)
     for key in [k for k in list(st.session_state) if k not in state.KEEP_ON_NEW_FILE and not str(k).startswith("$$")]:
         st.session_state.pop(key, None)
     for key in ("table", "file_bytes", "load_error"):
@@ -112,6 +113,21 @@ def open_large(path: Path, name: str, uploaded: bool) -> None:
                                   "target": {}, "eligibility": {}}
     st.session_state["large_file"] = {"path": str(path), "name": name, "size": path.stat().st_size,
                                       "uploaded": uploaded}
+
+
+def _forget_upload(previous: dict | None, keep: Path | None = None) -> None:
+    """The disk copy of the previous large upload goes when another file is opened (a copy per upload would fill
+    the disk); a file opened by its path is the officer's own and is never touched."""
+    if not previous or not previous.get("uploaded"):
+        return
+    old = Path(previous["path"])
+    if old != keep and old.parent == settings.state_dir() / "large-files":
+        old.unlink(missing_ok=True)
+
+
+def forget_upload() -> None:
+    """Before an ordinary file is loaded: the previous large upload's disk copy is removed."""
+    _forget_upload(st.session_state.get("large_file"))
 
 
 def current() -> dict | None:
@@ -275,7 +291,8 @@ def _apply_panel(path: Path, info: dict, data: dict, quasi: list[str], sensitive
     suffix = ".parquet" if fmt.startswith("Parquet") else ".csv"
     out_dir = settings.state_dir() / "releases"
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{Path(info['name']).stem}-release{suffix}"
+    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(info["name"]).stem)[-100:] or "release"
+    out = out_dir / f"{stem}-release{suffix}"
     if st.button(f"Apply {up.name} on DuckDB", icon=":material/play_arrow:", type="primary"):
         from ctopen.engine import apply_to, risk_report
         try:

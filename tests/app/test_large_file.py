@@ -150,3 +150,4 @@ def test_an_ordinary_file_after_a_large_one_is_loaded_as_usual(tiny_threshold, m
     assert not errors(at)
     assert "large_file" not in at.session_state and "table" in at.session_state
     assert not any("reviewed on DuckDB" in i.value for i in at.info)
+    assert list((settings.state_dir() / "large-files").iterdir()) == []      # the upload's disk copy is gone
