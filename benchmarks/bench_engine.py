@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pandas-repeat", type=int, default=None,
+                    help="runs of the pandas path (default: --repeat; a 10M-row pandas run takes minutes)")
     ap.add_argument("--formats", nargs="+", default=["parquet", "csv"], choices=["parquet", "csv"])
     ap.add_argument("--no-pandas", action="store_true", help="DuckDB only (pandas needs several GB at 10M rows)")
     ap.add_argument("--folder", type=Path, default=ROOT / "var" / "bench-engine")
@@ -227,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe_path = work / "recipe.json"
     recipe_path.write_text(json.dumps(recipe()), encoding="utf-8")
     engines = ["duckdb"] if args.no_pandas else ["pandas", "duckdb"]
+    repeats = {"duckdb": args.repeat, "pandas": args.pandas_repeat or args.repeat}
     max_rows = args.rows + 10
     lines = ["| task | file | engine | seconds (median) | peak RSS MB (median) | time vs pandas |",
              "|---|---|---|---|---|---|"]
@@ -235,12 +238,13 @@ def main(argv: list[str] | None = None) -> None:
         risk_args = ["risk", str(path), "--qi", *QUASI, "--sensitive", SENSITIVE, "--json"]
         found = {}
         for engine in engines:
-            found[engine] = measure(risk_args + ["--engine", engine], args.repeat, max_rows)
+            found[engine] = measure(risk_args + ["--engine", engine], repeats[engine], max_rows)
             print(f"  risk {fmt} {engine}: {found[engine]['seconds']:.1f} s, {found[engine]['peak_mb']:,.0f} MB",
                   flush=True)
         if "pandas" in found:
             equal = json.loads(found["pandas"]["stdout"]) == json.loads(found["duckdb"]["stdout"])
             verdicts.append(f"risk {fmt}: DuckDB's JSON {'equals' if equal else 'DIFFERS from'} pandas's")
+            print("  " + verdicts[-1], flush=True)
         for engine in engines:
             lines.append(_row("risk report", fmt, engine, found[engine], found.get("pandas") if engine != "pandas"
                               else None))
@@ -253,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
             outs[label] = work / f"release_{fmt}_{engine}{suffix}"
             apply_args = ["apply", str(path), "--recipe", str(recipe_path), "--out", str(outs[label]), "--json",
                           "--engine", engine]
-            applied[label] = measure(apply_args, args.repeat, max_rows)
+            applied[label] = measure(apply_args, repeats[engine], max_rows)
             print(f"  apply {fmt} -> {suffix} {engine}: {applied[label]['seconds']:.1f} s, "
                   f"{applied[label]['peak_mb']:,.0f} MB", flush=True)
         if "pandas.csv" in outs:
@@ -263,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
             keep = lambda d: {k: v for k, v in d.items() if k != "out"}  # noqa: E731
             verdicts.append(f"apply {fmt}: the JSON summaries are "
                             f"{'equal' if keep(summaries['pandas.csv']) == keep(summaries['duckdb.csv']) else 'NOT equal'}")
+            print("  " + "\n  ".join(verdicts[-2:]), flush=True)
         equal, rows, differing = same_release(outs["duckdb.parquet"], outs["duckdb.csv"])
         verdicts.append(f"apply {fmt}: DuckDB's Parquet release holds the CSV's rows "
                         f"({'equal' if equal else 'NOT equal'}; {rows:,} rows, {differing:,} differ)")
@@ -284,7 +289,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"DuckDB's time against pandas: {min(ratios):.2f}x to {max(ratios):.2f}x "
               f"(target <= {TARGET_RATIO:g}x: {'met' if max(ratios) <= TARGET_RATIO else 'NOT met'})")
     print(f"Reproduce: .venv/bin/python -m benchmarks.bench_engine --rows {args.rows} --repeat {args.repeat} "
-          f"--formats {' '.join(args.formats)}")
+          + (f"--pandas-repeat {args.pandas_repeat} " if args.pandas_repeat else "")
+          + f"--formats {' '.join(args.formats)}")
+    print(f"Runs: DuckDB {repeats['duckdb']}, pandas {repeats['pandas']} per measurement (medians).")
 
 
 if __name__ == "__main__":
