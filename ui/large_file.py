@@ -136,18 +136,41 @@ def current() -> dict | None:
 
 # --- the engine's work (outside the page, so that tests can call it) ----------------------------------------------
 
-def inspect(path: Path) -> dict:
-    """Columns, rows, roles proposed from the sample, and the first rows, read by DuckDB."""
+def inspect(path: Path, detector=None) -> dict:
+    """Columns, rows, the first rows, and roles proposed by detection on the whole table up to
+    ENGINE_DETECT_ROWS rows, else on a repeatable uniform sample of that many (in file order); the recipe's
+    recorded decisions win as in the Review (`review.decide_roles`). These are proposals for the officer to
+    choose the quasi-identifiers: the engine never suppresses by roles found on a sample (duck.engine_roles)."""
+    from ctopen.detect import detect
     from ctopen.engine import duck
+    from ctopen.review import decide_roles
     start = time.perf_counter()
     with duck.Workspace() as ws:
         src = duck.open_source(ws, path)
-        roles, said = duck.engine_roles(ws, src, state.recipe())
         cols = ", ".join('"' + c.replace('"', '""') + '"' for c in src.columns)
+        limit = int(settings.ENGINE_DETECT_ROWS)
+        if src.rows <= limit:
+            rows = f"SELECT {cols} FROM {src.name} ORDER BY {duck.ROW}"
+            said = f"detection read all {src.rows:,} rows"
+        else:
+            rows = (f"SELECT {cols} FROM (SELECT * FROM {src.name} USING SAMPLE reservoir({limit} ROWS) "
+                    f"REPEATABLE (20)) ORDER BY {duck.ROW}")
+            said = (f"detection read a uniform sample of {limit:,} of the {src.rows:,} rows (the same sample every "
+                    "time)")
+        sample = duck._frame(ws.arrow(rows), src.columns)
+        found = detector(sample) if detector else detect(sample)
+        roles = {c: r.role for c, r in decide_roles(src.columns, found, state.recipe()).items()}
         head = duck._frame(ws.arrow(f"SELECT {cols} FROM {src.name} ORDER BY {duck.ROW} LIMIT {PREVIEW_ROWS}"),
                            src.columns)
+        del sample
     return {"columns": list(src.columns), "rows": int(src.rows), "roles": roles, "said": said, "head": head,
             "format": src.format, "notes": list(src.notes), "seconds": time.perf_counter() - start}
+
+
+def detect_roles(df):
+    """Detection with the app's one Presidio engine (built once per server)."""
+    from ctopen.detect import detect
+    return detect(df, engine=state.analyzer_engine())
 
 
 def release_quasi(recipe: dict, quasi: list[str], columns: list[str]) -> list[str]:
@@ -201,7 +224,7 @@ def render(info: dict) -> None:
     if st.session_state.get("large_info_for") != key:
         try:
             with st.spinner(f"DuckDB is reading {info['name']}..."):
-                st.session_state["large_info"] = inspect(path)
+                st.session_state["large_info"] = inspect(path, detector=lambda df: detect_roles(df))
         except CtopenError as exc:
             st.error(str(exc), icon=":material/error:")
             return
