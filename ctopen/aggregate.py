@@ -113,11 +113,12 @@ class CountTable:
 # --- public entry points ---------------------------------------------------------------------
 
 def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: bool = True,
-              measures=(), seed: int = 0, categories: dict | None = None) -> CountTable:
+              measures=(), seed: int = 0, categories: dict | None = None, weights=None) -> CountTable:
     """Count the records of `df` by the columns `by` and suppress what could identify someone.
 
     `measures`: [{"column": C, "stat": "sum"|"mean"|"percent"}]. `categories`: {column: [values]} to
-    show categories that have no records (they appear with 0).
+    show categories that have no records (they appear with 0). `weights`: records per row of `df` (a table
+    already counted by its dimensions, as the DuckDB engine gives it; no measures then).
     """
     by = _check_by(df, by)
     threshold = _check_threshold(threshold)
@@ -137,7 +138,9 @@ def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: 
         raise RecipeError(f"A table by {', '.join(by)} would have {ncells:,} cells: choose fewer or "
                           "coarser dimensions (generalize them first).")
     flat = np.ravel_multi_index(codes, shape) if by else np.zeros(len(df), dtype=np.int64)
-    interior = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(np.int64)
+    if weights is not None and measures:
+        raise RecipeError("Measures need the records themselves, not a table of counts.")
+    interior = np.bincount(flat, weights=weights, minlength=int(np.prod(shape))).reshape(shape).astype(np.int64)
     counts = _extend(interior)
 
     rng = np.random.default_rng(seed)
@@ -183,7 +186,8 @@ def aggregate(df: pd.DataFrame, by, threshold: int = DEFAULT_THRESHOLD, totals: 
     n_primary = int((primary_mask & keep).sum())
     return CountTable(
         frame=frame, _reasons=reasons, by=list(by), threshold=threshold, totals=bool(totals),
-        measures=[dict(m) for m in measures], records=int(len(df)), cells=int(keep.sum()),
+        measures=[dict(m) for m in measures], cells=int(keep.sum()),
+        records=int(len(df)) if weights is None else int(np.asarray(weights, dtype=np.int64).sum()),
         suppressed=n_supp, primary=n_primary, complementary=n_supp - n_primary,
         measure_suppressed={k: int((v & keep).sum()) for k, v in msupp_count.items()},
         exact_check=status,

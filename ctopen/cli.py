@@ -11,9 +11,10 @@ import importlib
 import json
 import sys
 
+from ctopen import progress
 from ctopen.errors import CtopenError
 
-COMMANDS = ["profile", "detect", "risk", "apply", "recommend", "check", "metadata", "publish", "inventory", "hierarchy"]
+COMMANDS = ["profile", "detect", "risk", "apply", "recommend", "check", "metadata", "publish", "inventory", "hierarchy", "sql"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def emit(obj, as_json: bool, text: str | None = None) -> None:
     """Print a result: JSON when asked, else the given human text (or indented JSON). A configured secret
     (portal password, app token, pseudonym key) is never printed, even when it was pasted into metadata."""
     from ctopen.publish.socrata import configured_secrets, scrub
+    progress.done()   # the terminal's progress line (stderr) is cleared before the result is printed
     if as_json or text is None:
         out = json.dumps(obj, indent=None if as_json else 2, default=str, ensure_ascii=False)
     else:
@@ -49,12 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     _safe_output()
     parser = build_parser()
     args = parser.parse_args(argv)
+    progress.enable(as_json=bool(getattr(args, "json", False)))   # stderr only, and only on a terminal
     try:
         return int(args.func(args) or 0)
     except CtopenError as exc:
+        progress.done()
         from ctopen.publish.socrata import configured_secrets, scrub
         print(scrub(f"error: {exc}", configured_secrets()), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        progress.done()
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        progress.stop()

@@ -187,7 +187,7 @@ class _AsIs:
 
 
 def _column_ladder(name: str, df: pd.DataFrame, hierarchy, step: dict,
-                   only: int | None = None) -> tuple[_Column, np.ndarray]:
+                   only: int | None = None, weights: np.ndarray | None = None) -> tuple[_Column, np.ndarray]:
     """Generalize one column at every level (or only at level `only`, for a column whose level is
     fixed); returns the column's ladder and its per-row value codes.
 
@@ -207,13 +207,15 @@ def _column_ladder(name: str, df: pd.DataFrame, hierarchy, step: dict,
         codes, uniques = pd.factorize(series)
         codes = np.asarray(codes, dtype=np.int64)
         records, outside = np.bincount(codes[codes >= 0], minlength=len(uniques)), None
+    if weights is not None:       # a table of distinct rows with the records each stands for
+        records = np.bincount(codes[codes >= 0], weights=weights[codes >= 0], minlength=len(uniques)).astype(np.int64)
     # missing values: one distinct value of their own (a group of their own), last
     m = len(uniques)
     value_codes = np.where(codes < 0, m, codes)
     has_na = bool((codes < 0).any())
     if has_na:
         uniques = uniques.insert(m, None) if len(uniques) else pd.Index([None], dtype=object)
-        records = np.append(records, int((codes < 0).sum()))
+        records = np.append(records, int((codes < 0).sum()) if weights is None else int(weights[codes < 0].sum()))
         outside = None if outside is None else np.append(outside, False)
     is_na = np.zeros(len(uniques), dtype=bool)
     is_na[m:] = True
@@ -244,7 +246,8 @@ def _column_ladder(name: str, df: pd.DataFrame, hierarchy, step: dict,
     return col, value_codes
 
 
-def _fixed_column(name: str, df: pd.DataFrame, step: dict | None) -> tuple[_Column | None, np.ndarray | None]:
+def _fixed_column(name: str, df: pd.DataFrame, step: dict | None, weights: np.ndarray | None = None
+                  ) -> tuple[_Column | None, np.ndarray | None]:
     """A quasi-identifier the search leaves where the recipe has it: as is (step None), generalized at
     its level, pseudonymized (the same groups as is, fully lost) or dropped (no column: None)."""
     op = (step or {}).get("op")
@@ -253,8 +256,8 @@ def _fixed_column(name: str, df: pd.DataFrame, step: dict | None) -> tuple[_Colu
     if op == "generalize":
         hierarchy, spec = resolve_hierarchy(name, df[name], step)
         return _column_ladder(name, df, hierarchy, spec, only=hierarchy.check_level(step["level"])
-                              if hasattr(hierarchy, "check_level") else int(step["level"]))
-    col, codes = _column_ladder(name, df, _AsIs(), {"hierarchy": "as is"}, only=0)
+                              if hasattr(hierarchy, "check_level") else int(step["level"]), weights=weights)
+    col, codes = _column_ladder(name, df, _AsIs(), {"hierarchy": "as is"}, only=0, weights=weights)
     if op == "pseudonymize":
         col.column_loss = np.array([1.0])
         col.labels = ["anonymous ID"]
@@ -297,14 +300,15 @@ class _Problem:
     """The distinct-combination table and the per-level code maps, built once."""
 
     def __init__(self, df: pd.DataFrame, quasi: list[str], sensitive: str | None, specs: dict,
-                 fixed: dict | None = None, max_levels: dict | None = None):
-        self.n = len(df)
+                 fixed: dict | None = None, max_levels: dict | None = None, counts: np.ndarray | None = None):
+        weights = None if counts is None else np.asarray(counts, dtype=np.int64)
+        self.n = len(df) if weights is None else int(weights.sum())
         self.quasi = quasi
         cols, value_codes = [], []
         self.not_nested: dict[str, str] = {}
         for name in quasi:
             hierarchy, step = resolve_hierarchy(name, df[name], specs.get(name))
-            col, vc = _column_ladder(name, df, hierarchy, step)
+            col, vc = _column_ladder(name, df, hierarchy, step, weights=weights)
             if name in (max_levels or {}):
                 _limit(col, max_levels[name])
             if not col.nested:
@@ -315,7 +319,7 @@ class _Problem:
         self.dropped = 0          # fixed quasi-identifiers that are dropped: fully lost, in no group
         self.fixed = []
         for name, step in (fixed or {}).items():
-            col, vc = _fixed_column(name, df, step)
+            col, vc = _fixed_column(name, df, step, weights)
             if col is None:
                 self.dropped += 1
                 continue
@@ -331,10 +335,10 @@ class _Problem:
             keys.append(s_codes)
             cards.append(s_card)
             self.sens_card = s_card
-        ids, _ = group(keys, cards, self.n, dense=False)
+        ids, _ = group(keys, cards, len(df), dense=False)
         row_ids, first = np.unique(ids, return_index=True)
         inverse = np.searchsorted(row_ids, ids)
-        self.count = np.bincount(inverse, minlength=len(row_ids)).astype(np.int64)
+        self.count = np.bincount(inverse, weights=weights, minlength=len(row_ids)).astype(np.int64)
         self.rows = len(row_ids)
         self.sens = keys[-1][first] if sensitive is not None else None
         for col, vc in zip(cols, value_codes):
@@ -464,7 +468,7 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
               l: int | None = None, max_suppression: float = settings.DEFAULT_MAX_SUPPRESSION,
               hierarchies: dict | None = None, alternatives: int = 6, exhaustive: bool = False,
               progress=None, fixed: dict | None = None, weights: dict | None = None,
-              max_levels: dict | None = None) -> Recommendation:
+              max_levels: dict | None = None, counts=None) -> Recommendation:
     """The least-loss level vector that meets k (and l) within the suppression budget.
 
     hierarchies: {column: "age" | {"hierarchy": "age", "top_code": 90} | hierarchy object}; columns
@@ -477,18 +481,21 @@ def recommend(df: pd.DataFrame, quasi, k: int = settings.DEFAULT_K, sensitive: s
     default): the search minimises sum_j w_j loss_j / m + suppressed/rows * (1 - the columns' mean loss),
     which is the information lost when every weight is 1; raising a column's weight never makes that
     column coarser in the answer. max_levels: {column: N} the coarsest level a column may take.
+    counts: records per row of df when df is a table of distinct rows (the DuckDB engine's distinct QI
+    combinations, ctopen.engine.distinct_table): the same recommendation as on the records themselves.
     """
     start = time.perf_counter()
     quasi = list(dict.fromkeys(quasi or []))
     fixed = {c: s for c, s in (fixed or {}).items() if c not in quasi}
     if not quasi:
         raise RecommendError("Choose at least one quasi-identifier to recommend a generalization for.")
-    _check_request(df, quasi + list(fixed), k, sensitive, l, max_suppression)
+    records = len(df) if counts is None else int(np.asarray(counts, dtype=np.int64).sum())
+    _check_request(df, quasi + list(fixed), k, sensitive, l, max_suppression, records)
     weights, max_levels = check_priorities(weights, max_levels, quasi, fixed)
-    if len(df) < k:
-        raise RecommendError(f"The file has {len(df)} records, fewer than k = {k}: no generalization can reach it.")
+    if records < k:
+        raise RecommendError(f"The file has {records} records, fewer than k = {k}: no generalization can reach it.")
     with_l = sensitive is not None and l is not None and l > 1
-    p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {}, fixed, max_levels)
+    p = _Problem(df, quasi, sensitive if with_l else None, hierarchies or {}, fixed, max_levels, counts=counts)
     searched = set(quasi)
     heights = [c.height for c in p.cols]
     n_nodes = int(np.prod(heights, dtype=np.int64))
@@ -937,7 +944,7 @@ def suppress_step(quasi: list[str], k: int, max_suppression: float) -> dict:
     return {"op": "suppress", "k": int(k), "columns": list(quasi), "max_share": float(max_suppression)}
 
 
-def _check_request(df, quasi, k, sensitive, l, max_suppression) -> None:
+def _check_request(df, quasi, k, sensitive, l, max_suppression, records: int | None = None) -> None:
     if not quasi:
         raise RecommendError("Choose at least one quasi-identifier to recommend a generalization for.")
     missing = [c for c in quasi + ([sensitive] if sensitive else []) if c not in df.columns]
@@ -953,7 +960,7 @@ def _check_request(df, quasi, k, sensitive, l, max_suppression) -> None:
         raise RecommendError("An l-diversity target needs a sensitive attribute.")
     if not 0 <= float(max_suppression) <= 1:
         raise RecommendError("The suppression budget must be a share between 0 and 1 (0.01 = 1%).")
-    if len(df) == 0:
+    if (len(df) if records is None else records) == 0:
         raise RecommendError("The file has no records.")
 
 

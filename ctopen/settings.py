@@ -94,3 +94,13 @@ MAX_ZIP_MEMBER_MB = 1_000       # one file inside a workbook archive, uncompress
 MAX_ZIP_TOTAL_MB = 1_500        # all files inside a workbook archive together, uncompressed
 MAX_JSON_DEPTH = 100            # nesting of arrays and objects in a JSON file
 MAX_PARQUET_MB = 2_000          # a Parquet file's data, uncompressed, as its metadata declares it
+
+# Engines (issue 20): the review on DuckDB for files too large for memory (ctopen.engine)
+ENGINE_AUTO_MB = 150            # a CSV or Parquet file larger than this is reviewed on DuckDB unless --engine says otherwise
+                                # (below MAX_FILE_MB, the largest file the pandas path loads)
+ENGINE_MEMORY_LIMIT = "1GB"     # DuckDB's memory_limit (it spills to the temp directory beyond it); the process stays near it
+ENGINE_MEMORY_ENV = "CTOPEN_ENGINE_MEMORY"      # overrides ENGINE_MEMORY_LIMIT (--memory-limit overrides both)
+ENGINE_TEMP_DIR_ENV = "CTOPEN_ENGINE_TEMP_DIR"  # where DuckDB's database and spill files go (default: the system's temp)
+
+ENGINE_DETECT_ROWS = 300_000    # a suppress step without columns on the DuckDB path: detection on the whole file up to
+                                # this many rows (the pandas path's roles), refused above (ctopen.engine.duck.engine_roles)

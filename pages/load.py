@@ -4,7 +4,7 @@ import streamlit as st
 from ctopen import settings
 from ctopen.errors import CtopenError
 from ctopen.load import load
-from ui import find_panel, layout, load_view, state, status
+from ui import find_panel, large_file, layout, load_view, state, status
 
 layout.header("pages/load.py")
 
@@ -17,6 +17,7 @@ def _load(data: bytes, name: str, sheet: str | None = None) -> None:
         st.session_state["load_error"] = str(exc)
         return
     st.session_state.pop("load_error", None)
+    large_file.forget_upload()      # a large upload's disk copy goes with its review
     state.set_table(table, data)
 
 
@@ -29,14 +30,38 @@ with upload_tab:
     )
     if uploaded is not None and st.session_state.get("uploaded_id") != uploaded.file_id:
         st.session_state["uploaded_id"] = uploaded.file_id
-        _load(uploaded.getvalue(), uploaded.name)
+        if large_file.too_large(uploaded.name, uploaded.size):
+            # too large to load in memory: copied to the disk and reviewed on DuckDB, never parsed into a table
+            large_file.open_large(large_file.save_upload(uploaded), uploaded.name, uploaded=True)
+        else:
+            _load(uploaded.getvalue(), uploaded.name)
     if st.button("Try a sample: Accidental Drug Related Deaths 2012-2018", icon=":material/science:"):
         _load(settings.SAMPLE_FILE.read_bytes(), settings.SAMPLE_FILE.name)
+    with st.expander("A file too large to upload? Open it by its path on this computer"):
+        st.caption(f"CSV or Parquet files over {settings.ENGINE_AUTO_MB:g} MB are reviewed on DuckDB without loading "
+                   "them into the app (docs/large-files.md). The app opens paths only inside the folders its server "
+                   f"allows: {'; '.join(str(f) for f in large_file.allowed_folders())}.")
+        typed = st.text_input("Full path of the file", key="large_path", placeholder="/data/extracts/claims_2024.csv")
+        if st.button("Open this file", icon=":material/folder_open:"):
+            try:
+                path = large_file.check_path(typed)
+                if large_file.too_large(path.name, path.stat().st_size):
+                    large_file.open_large(path, path.name, uploaded=False)
+                    st.session_state.pop("load_error", None)
+                else:
+                    _load(path.read_bytes(), path.name)
+            except CtopenError as exc:
+                st.session_state["load_error"] = str(exc)
 with find_tab:
     find_panel.render()
 
 if st.session_state.get("load_error"):
     st.error(st.session_state["load_error"], icon=":material/error:")
+
+big = large_file.current()
+if big is not None:
+    large_file.render(big)
+    st.stop()
 
 table = state.table()
 if table is None:

@@ -29,10 +29,15 @@ def register(sub) -> None:
     p.add_argument("--sheet", default=None, help="sheet of a workbook (default: the first with data)")
     p.add_argument("--log", default=None, metavar="LOG.json", help="also write what each step did as JSON")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    from ctopen import engine
+    engine.add_arguments(p)     # --engine duckdb: files larger than memory, written to .csv or .parquet
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ctopen import engine
+    if engine.selected(args) == "duckdb":
+        return _run_duckdb(args)
     out = Path(args.out)
     kind = map_kind(out)
     if out.suffix.lower() not in (".csv", ".xlsx") and kind is None:
@@ -84,6 +89,24 @@ def write_map(df, out: Path, kind: str) -> None:
                 shutil.copyfile(paths[kind], out)
     except OSError as exc:
         raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+
+
+def _run_duckdb(args) -> int:
+    """The same summary (and, for .csv, the same bytes) from the DuckDB engine (ctopen.engine.duck.apply_to)."""
+    import sys
+
+    from ctopen import engine
+    summary = engine.apply_to(args.file, recipes.load(args.recipe), args.out, **engine.options(args))
+    for note in summary.pop("_notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    if args.log:
+        try:
+            Path(args.log).write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
+                                      encoding="utf-8")
+        except OSError as exc:
+            raise CtopenError(f"The log {args.log} could not be written ({exc.strerror or exc}).") from exc
+    emit(summary, args.json, _text(summary))
+    return 0
 
 
 def write(df, out: Path) -> None:

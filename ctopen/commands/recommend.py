@@ -37,22 +37,34 @@ def register(sub) -> None:
                    help="never generalize COL beyond level N (0 keeps it as is); repeat for each column")
     p.add_argument("--sheet", help="workbook sheet (default: the first sheet with data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from ctopen import engine
+    engine.add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if args.l is not None and not args.sensitive:
         raise CtopenError("--l needs --sensitive COL: the attribute whose values each group must vary in.")
-    table = load(args.file, sheet=args.sheet)
+    from ctopen import engine
     saved = recipes.load(args.hierarchies) if args.hierarchies else None
     specs = specs_from_recipe(saved) if saved else None
     weights, limits = priorities_from_recipe(saved)
     weights.update(dict(getattr(args, "weight", None) or []))
     limits.update(dict(getattr(args, "max_level", None) or []))
-    rec = recommend(table.df, args.qi, k=args.k, sensitive=args.sensitive, l=args.l,
+    if engine.selected(args) == "duckdb":
+        # the search runs on the distinct combinations of the columns it reads, with their record counts
+        from pathlib import Path
+        states = [s["state_column"] for s in (specs or {}).values() if isinstance(s, dict) and s.get("state_column")]
+        df, counts = engine.distinct_table(args.file, list(args.qi) + states, sensitive=args.sensitive,
+                                           **engine.options(args))
+        name = Path(args.file).name
+    else:
+        table = load(args.file, sheet=args.sheet)
+        df, counts, name = table.df, None, table.name
+    rec = recommend(df, args.qi, k=args.k, sensitive=args.sensitive, l=args.l,
                     max_suppression=args.max_suppression, hierarchies=specs,
-                    weights=weights or None, max_levels=limits or None)
-    emit(rec.to_dict(), args.json, text(rec, table.name))
+                    weights=weights or None, max_levels=limits or None, counts=counts)
+    emit(rec.to_dict(), args.json, text(rec, name))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ctopen import engine
 from ctopen.cli import emit
 from ctopen.load import load
 from ctopen.population import _pct as pct
@@ -27,6 +28,7 @@ def register(sub) -> None:
                         "population): adds the estimated uniques in that population")
     p.add_argument("--sheet", help="workbook sheet (default: the first sheet with data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    engine.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -43,6 +45,12 @@ def _population(text: str) -> int:
 
 
 def run(args) -> int:
+    if engine.selected(args) == "duckdb":
+        from pathlib import Path
+        report = engine.risk_report(args.file, args.qi, args.sensitive, k=args.k, combinations=True,
+                                    population=getattr(args, "population", None), **engine.options(args))
+        emit(report.to_dict(), args.json, text(report, Path(args.file).name))
+        return 0
     table = load(args.file, sheet=args.sheet)
     report = assess(table.df, args.qi, args.sensitive, k=args.k, combinations=True,
                     population=getattr(args, "population", None))
