@@ -11,7 +11,9 @@ It passes when, in the release:
   every group;
 - a count table (an `aggregate` step, or a `spatial_aggregate` map of counts) is judged by its cells: no published
   count below the threshold, no direct identifier and no nearly-unique column among its dimensions (a hexagon
-  per record is one), and no map dimension holding the records' coordinates;
+  per record is one), no combination of dimensions nearly unique (cells holding records nearly as many as the
+  records: a suppressed cell still says someone with those values is there), and no map dimension holding the
+  records' coordinates;
 - and no answer on the Evaluate checklist is "no" (no exception lifts that).
 
 Anything else blocks unless a recorded exception (recipe["exception"] = {"justification", "by", "at",
@@ -332,6 +334,21 @@ def _published_name(recipe: dict, column: str) -> str:
     return column
 
 
+def _occupied_cells(df, dims: list[str], count: str) -> int | None:
+    """The interior cells of a count table that hold records (a count above 0, or suppressed), totals left out;
+    None when a dimension or the count cannot be found."""
+    import pandas as pd
+    from ctopen.aggregate import TOTAL
+
+    if count not in df.columns or any(c not in df.columns for c in dims):
+        return None
+    interior = pd.Series(True, index=df.index)
+    for c in dims:
+        interior &= df[c].astype("str").ne(TOTAL).fillna(True)
+    counts = pd.to_numeric(df[count], errors="coerce")
+    return int((interior & (counts.isna() | (counts > 0))).sum())
+
+
 def _count_table(review, step: dict, direct: list[str], threshold: int, asked, source: dict,
                  problems: list[dict]) -> GateResult:
     """A release of counts: judged by its published cells."""
@@ -393,6 +410,19 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
                                  f"all distinct ({', '.join(str(df[c].nunique()) for c in listing)} values for "
                                  f"{records:,} records), so the table publishes them (count by a coarser column).",
                          "needs": ("direct", listing)})
+    elif (cells := _occupied_cells(df, [_published_name(recipe, c) for c in by],
+                                   _published_name(recipe, "count"))) is not None \
+            and records and cells >= NEARLY_UNIQUE_MIN and cells >= NEARLY_UNIQUE * records:
+        # each dimension alone repeats, but together they are nearly one per record: every listed cell (its count
+        # suppressed or not) says that a record with those values is there, so the table lists the records (a
+        # hexagon by date, or a town by age, sex and diagnosis: a line per claim, with its diagnosis)
+        what = ((f"its places and {_names(by[1:])} combinations" if by[1:] else "its places") if spatial else
+                f"its {_names(by)} combinations")
+        problems.append({"text": f"The {'map' if spatial else 'count table'} lists the records: {cells:,} of {what} "
+                                 f"hold records, for {records:,} records, so nearly every listed cell is one record (a "
+                                 "suppressed count still says someone with those values is there). Count by fewer or "
+                                 "coarser columns" + (", or into larger places." if spatial else "."),
+                         "needs": ("direct", [_published_name(recipe, c) for c in by])})
     name = _published_name(recipe, "count")     # a fix step may rename the count column: follow it
     if name not in df.columns:
         problems.append({"text": "The count table has no count column the gate can read (it was renamed or "

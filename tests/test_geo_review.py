@@ -1,0 +1,59 @@
+"""Second review of issue 19 (the CT Geo Data Portal), attacker's view: each test failed before its fix.
+Realistic cases use tests/data/geo/claims_homes.csv; exact cases small inline frames."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctopen import geo
+from ctopen.load import load
+from ctopen.review import Review
+from tests.conftest import ROOT
+
+GEO = ROOT / "tests" / "data" / "geo"
+CLAIMS = GEO / "claims_homes.csv"
+HEX = {"op": "spatial_aggregate", "lat": "ResidenceLat", "lon": "ResidenceLon", "method": "h3", "resolution": 7,
+       "by": [], "threshold": 5}
+
+
+@pytest.fixture(scope="module")
+def claims():
+    return load(CLAIMS)
+
+
+@pytest.fixture(scope="module")
+def detection(claims):
+    from ctopen.detect import detect
+    return detect(claims.df)
+
+
+def gate(claims, detection, steps, **extra):
+    return Review(claims.df, {"version": 1, "steps": steps, **extra}, detection=detection).gate
+
+
+def frame(**cols):
+    return pd.DataFrame({k: pd.array([None if v is None else str(v) for v in vals], dtype="str")
+                         for k, vals in cols.items()})
+
+
+# --- a map (or a count table) whose cells are nearly one per record lists the records ----------------------
+
+@pytest.mark.parametrize("steps", [
+    [{**HEX, "by": ["Sex", "Diagnosis"]}],            # every claim's hexagon, sex and diagnosis, counts all hidden
+    [{**HEX, "by": ["ServiceDate"]}],                 # a dot per claim and day
+    [{"op": "spatial_aggregate", "method": "town", "town": "ResidenceTown", "by": ["Age", "Sex", "Diagnosis"]}],
+    [{"op": "aggregate", "by": ["ResidenceTown", "Age", "Sex", "Diagnosis"]}],   # the same table without a map
+], ids=["hexagon-sex-diagnosis", "hexagon-date", "town-map-age-sex-diagnosis", "town-table-age-sex-diagnosis"])
+def test_a_count_table_whose_cells_are_nearly_one_per_record_is_blocked(claims, detection, steps):
+    # no dimension alone is nearly unique and every shown count is above 5 (most are suppressed): before, it passed
+    g = gate(claims, detection, steps)
+    assert not g.passed
+    assert any("lists the records" in r and "2,000 records" in r for r in g.reasons), g.reasons
+
+
+def test_coarse_maps_and_tables_still_pass(claims, detection):
+    for steps in ([HEX], [{"op": "spatial_aggregate", "method": "town", "town": "ResidenceTown", "by": ["Sex"]}],
+                  [{"op": "spatial_aggregate", "method": "county", "town": "ResidenceTown", "by": ["Diagnosis", "Sex"]}],
+                  [{"op": "aggregate", "by": ["ResidenceTown", "Sex"]}]):
+        g = gate(claims, detection, steps)
+        assert g.passed, (steps, g.reasons)
+        assert not any("lists the records" in r for r in g.reasons)
