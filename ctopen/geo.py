@@ -486,9 +486,14 @@ def _pair_codes(a: np.ndarray, b: np.ndarray, decimals: int) -> np.ndarray:
     scale = 10.0 ** decimals
     ia = np.round(a * scale).astype(np.int64)
     ib = np.round(b * scale).astype(np.int64)
-    ib = ib - ib.min() if len(ib) else ib
-    key = ia * (int(ib.max()) + 1 if len(ib) else 1) + ib
-    return np.unique(key, return_inverse=True)[1].reshape(-1)
+    if not len(ia):
+        return np.zeros(0, dtype=np.int64)
+    # each value's rank among its axis' distinct values, then one key per pair of ranks: exact whatever the decimals
+    # (a key made of the scaled values themselves overflows at 9 decimals or more, and two points would then share
+    # a code and pass as one point held by k records)
+    ca, ua = pd.factorize(ia)
+    cb, ub = pd.factorize(ib)
+    return pd.factorize(ca.astype(np.int64) * len(ub) + cb)[0]
 
 
 def _truncate(x: np.ndarray, decimals: int) -> np.ndarray:

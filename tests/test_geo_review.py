@@ -57,3 +57,18 @@ def test_coarse_maps_and_tables_still_pass(claims, detection):
         g = gate(claims, detection, steps)
         assert g.passed, (steps, g.reasons)
         assert not any("lists the records" in r for r in g.reasons)
+
+
+# --- spatial_k: two points must never share a group code -----------------------------------------------------
+
+def test_spatial_k_never_merges_two_distinct_precise_points():
+    # at 10 decimals the old key (lat * (lon range + 1) + lon, in 64-bit integers) overflowed: these two points,
+    # 2**30 units apart in latitude with a longitude range of 2**34 - 1 units, got one code and were published as
+    # one point held by 2 records, each being one record's exact home
+    df = frame(lat=["41.2000000001", "41.3073741825", "41.5000000000"],
+               lon=["-73.5000000002", "-73.5000000002", "-71.7820130819"])
+    out, log = geo.spatial_k(df, {"lat": "lat", "lon": "lon", "k": 2})
+    assert out["lat"].isna().all() and out["lon"].isna().all() and log["blanked"] == 3
+    pairs = np.array([[412000000001, -735000000002], [413073741825, -735000000002], [415000000000, -717820130819]])
+    codes = geo._pair_codes(pairs[:, 0] / 1e10, pairs[:, 1] / 1e10, 10)
+    assert len(set(codes)) == 3
