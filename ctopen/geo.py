@@ -618,7 +618,7 @@ def _geometries(df: pd.DataFrame, where: dict) -> list[dict | None]:
     if kind == "h3":
         import h3
         out = []
-        for cell in df[H3_CELL]:
+        for cell in df[where.get("column", H3_CELL)]:
             out.append({"type": "Polygon", "coordinates": [hexagon(cell)]}
                        if isinstance(cell, str) and h3.is_valid_cell(cell) else None)
         return out
@@ -664,10 +664,11 @@ def _properties(df: pd.DataFrame, drop: list[str]) -> list[dict]:
     return out
 
 
-def to_geojson(df: pd.DataFrame) -> dict:
+def to_geojson(df: pd.DataFrame, where: dict | None = None) -> dict:
     """The release as an RFC 7946 FeatureCollection (WGS84 longitude/latitude; polygons counterclockwise).
-    Rows whose place has no geometry get a null geometry. GeoError when the table has no location."""
-    where = release_location(df)
+    Rows whose place has no geometry get a null geometry. `where`: the release's location as `map_location` reads
+    it from the recipe (else `release_location` guesses it from the table). GeoError when the table has none."""
+    where = where or release_location(df)
     if where is None:
         raise GeoError("This release has no location to map (no hexagon, town, county or point column).")
     geoms = _geometries(df, where)
@@ -679,33 +680,34 @@ def to_geojson(df: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def to_geodataframe(df: pd.DataFrame):
+def to_geodataframe(df: pd.DataFrame, where: dict | None = None):
     import geopandas as gpd
     from shapely.geometry import shape
-    gj = to_geojson(df)
+    gj = to_geojson(df, where)
+    count = (where or {}).get("count", "count")
     geoms = [shape(f["geometry"]) if f["geometry"] is not None else None for f in gj["features"]]
     props = pd.DataFrame([f["properties"] for f in gj["features"]], columns=list(gj["features"][0]["properties"])
                          if gj["features"] else [c for c in df.columns])
     for c in props.columns:
-        if c == "count" or str(c).startswith(("count", "sum_", "mean_", "percent_")):
-            props[c] = pd.to_numeric(props[c], errors="coerce").astype("Int64" if c == "count" else "Float64")
+        if c in (count, "count") or str(c).startswith(("count", "sum_", "mean_", "percent_")):
+            props[c] = pd.to_numeric(props[c], errors="coerce").astype("Int64" if c in (count, "count") else "Float64")
     return gpd.GeoDataFrame(props, geometry=geoms, crs="EPSG:4326")
 
 
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
-def write_map_files(df: pd.DataFrame, directory, stem: str) -> dict[str, Path]:
+def write_map_files(df: pd.DataFrame, directory, stem: str, where: dict | None = None) -> dict[str, Path]:
     """The release written as `stem.geojson`, `stem.shp.zip` (a zipped shapefile) and `stem.gpkg` in
     `directory`: {"geojson": path, "shapefile": path, "geopackage": path}. GeoError without a location."""
     import tempfile
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    gj = to_geojson(df)
+    gj = to_geojson(df, where)
     paths = {"geojson": directory / f"{stem}.geojson", "shapefile": directory / f"{stem}.shp.zip",
              "geopackage": directory / f"{stem}.gpkg"}
     paths["geojson"].write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
-    gdf = to_geodataframe(df)
+    gdf = to_geodataframe(df, where)
     if paths["geopackage"].exists():
         paths["geopackage"].unlink()
     gdf.to_file(paths["geopackage"], driver="GPKG", layer=stem, engine="pyogrio")
@@ -740,10 +742,20 @@ def shapefile_names(columns) -> dict[str, str]:
 
 
 def map_location(df: pd.DataFrame, recipe: dict | None) -> dict | None:
-    """The location of a **map release**, or None: a spatial_aggregate release (hexagons or areas), or a release
-    that publishes points or geometries (a town column alone does not make a record release a map)."""
+    """The location of a **map release**, or None: a spatial_aggregate release (hexagons or areas: read from the
+    step, its place column followed through the renames after it, with the count column's published name), or a
+    release that publishes points or geometries (a town column alone does not make a record release a map)."""
     steps = (recipe or {}).get("steps") or []
-    spatial = any(isinstance(s, dict) and s.get("op") == "spatial_aggregate" for s in steps)
+    step = next((s for s in steps if isinstance(s, dict) and s.get("op") == "spatial_aggregate"), None)
+    spatial = step is not None
+    if step is not None:
+        from ctopen.recipe import renames
+        names = renames(recipe)
+        method = step.get("method", "h3")
+        place = names.get(area_column(step), area_column(step))
+        if place in df.columns and method in METHODS:
+            return {"kind": "h3", "column": place, "count": names.get("count", "count")} if method == "h3" else \
+                {"kind": "area", "column": place, "level": method, "count": names.get("count", "count")}
     where = release_location(df)
     if where is None or (where["kind"] == "area" and not spatial):
         return None
@@ -753,9 +765,9 @@ def map_location(df: pd.DataFrame, recipe: dict | None) -> dict | None:
 MAP_FILES = {"geojson": "map.geojson", "shapefile": "map.shp.zip", "geopackage": "map.gpkg"}
 
 
-def map_file_bytes(df: pd.DataFrame, stem: str = "map") -> dict[str, bytes]:
+def map_file_bytes(df: pd.DataFrame, stem: str = "map", where: dict | None = None) -> dict[str, bytes]:
     """The three map files as {file name: bytes} (for a bundle or a download)."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_map_files(df, tmp, stem)
+        paths = write_map_files(df, tmp, stem, where)
         return {p.name: p.read_bytes() for p in paths.values()}

@@ -171,7 +171,7 @@ def geo_section() -> None:
                  key="pub_arcgis_go"):
         bar = st.progress(0.0, text="Starting")
         try:
-            res = arcgis.publish_logged(geo.to_geojson(release), recipe, portal, acreds, item_id=item or None,
+            res = arcgis.publish_logged(geo.to_geojson(release, located), recipe, portal, acreds, item_id=item or None,
                                         group=arcgis.setting("group", secrets), by=reviewer or None, rows=len(release),
                                         columns=list(release.columns),
                                         progress=lambda share, text: bar.progress(min(max(share, 0.0), 1.0), text=text))

@@ -72,3 +72,45 @@ def test_spatial_k_never_merges_two_distinct_precise_points():
     pairs = np.array([[412000000001, -735000000002], [413073741825, -735000000002], [415000000000, -717820130819]])
     codes = geo._pair_codes(pairs[:, 0] / 1e10, pairs[:, 1] / 1e10, 10)
     assert len(set(codes)) == 3
+
+
+# --- the map's place is read from the recipe, not guessed from the table -------------------------------------
+
+def test_a_renamed_hexagon_column_is_still_a_map_and_its_count_a_number(claims, tmp_path):
+    import geopandas as gpd
+    from ctopen.publish import bundle
+    recipe = {"version": 1, "steps": [HEX, {"op": "rename", "column": "h3_cell", "to": "Hexagon"},
+                                      {"op": "rename", "column": "count", "to": "Claims"}]}
+    r = Review(claims.df, recipe)
+    rows = r.portal_view.rows
+    where = geo.map_location(rows, recipe)
+    assert where == {"kind": "h3", "column": "Hexagon", "count": "Claims"}       # before: None (no map at all)
+    gj = geo.to_geojson(rows, where)
+    assert {f["geometry"]["type"] for f in gj["features"]} == {"Polygon"} and len(gj["features"]) == len(rows)
+    files = bundle.contents(rows, recipe)
+    assert "map.geojson" in files and json_features(files["map.geojson"]) == gj["features"]
+    layer = gpd.read_file(geo.write_map_files(rows, tmp_path, "m", where)["geopackage"])
+    assert pd.api.types.is_numeric_dtype(layer["Claims"])                      # a number on the map, not text
+    assert "Hexagon" in r.gate.reasons[0]                                       # the gate names the published column
+
+
+def json_features(data: bytes) -> list:
+    import json
+    return json.loads(data)["features"]
+
+
+def test_a_county_map_is_drawn_at_the_counties_even_when_their_names_are_towns(claims):
+    # Hartford, New Haven and Fairfield are towns and counties: guessed from the values, the county counts were drawn
+    # at the towns of the same name
+    towns = geo.town_points()
+    keep = claims.df["ResidenceTown"].map(towns["county"]).isin(["Hartford", "New Haven", "Fairfield"])
+    df = claims.df[keep].reset_index(drop=True)
+    recipe = {"version": 1, "steps": [{"op": "spatial_aggregate", "method": "county", "town": "ResidenceTown"}]}
+    rows = Review(df, recipe).portal_view.rows
+    where = geo.map_location(rows, recipe)
+    assert where["kind"] == "area" and where["level"] == "county"
+    counties = geo.county_points()
+    for f in geo.to_geojson(rows, where)["features"]:
+        name = f["properties"]["ResidenceTown"]
+        want = [round(float(counties.loc[name, "lon"]), 6), round(float(counties.loc[name, "lat"]), 6)]
+        assert f["geometry"]["coordinates"] == want, name

@@ -386,6 +386,7 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
     if direct:
         problems.append({"text": f"Direct identifiers are dimensions of the count table: {_names(direct)} "
                                  "(count by coarser dimensions instead).", "needs": ("direct", direct)})
+    shown_by = [_published_name(recipe, c) for c in by]     # the dimensions as the release names them
     listing = []
     from ctopen.aggregate import TOTAL
     for col in by:
@@ -410,19 +411,19 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
                                  f"all distinct ({', '.join(str(df[c].nunique()) for c in listing)} values for "
                                  f"{records:,} records), so the table publishes them (count by a coarser column).",
                          "needs": ("direct", listing)})
-    elif (cells := _occupied_cells(df, [_published_name(recipe, c) for c in by],
+    elif (cells := _occupied_cells(df, shown_by,
                                    _published_name(recipe, "count"))) is not None \
             and records and cells >= NEARLY_UNIQUE_MIN and cells >= NEARLY_UNIQUE * records:
         # each dimension alone repeats, but together they are nearly one per record: every listed cell (its count
         # suppressed or not) says that a record with those values is there, so the table lists the records (a
         # hexagon by date, or a town by age, sex and diagnosis: a line per claim, with its diagnosis)
-        what = ((f"its places and {_names(by[1:])} combinations" if by[1:] else "its places") if spatial else
-                f"its {_names(by)} combinations")
+        what = ((f"its places and {_names(shown_by[1:])} combinations" if by[1:] else "its places") if spatial else
+                f"its {_names(shown_by)} combinations")
         problems.append({"text": f"The {'map' if spatial else 'count table'} lists the records: {cells:,} of {what} "
                                  f"hold records, for {records:,} records, so nearly every listed cell is one record (a "
                                  "suppressed count still says someone with those values is there). Count by fewer or "
                                  "coarser columns" + (", or into larger places." if spatial else "."),
-                         "needs": ("direct", [_published_name(recipe, c) for c in by])})
+                         "needs": ("direct", shown_by)})
     name = _published_name(recipe, "count")     # a fix step may rename the count column: follow it
     if name not in df.columns:
         problems.append({"text": "The count table has no count column the gate can read (it was renamed or "
@@ -439,10 +440,10 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
     if spatial:
         where = ("H3 hexagons" if step.get("method", "h3") == "h3" else
                  "towns' points" if step.get("method") == "town" else "counties' points")
-        ok_intro = (f"The release is a map of counts by {_names(by)} (the published places are {where}, no record's "
+        ok_intro = (f"The release is a map of counts by {_names(shown_by)} (the published places are {where}, no record's "
                     "point)")
     else:
-        ok_intro = f"The release is a count table by {_names(by)}"
+        ok_intro = f"The release is a count table by {_names(shown_by)}"
     ok = [f"{ok_intro}: every published count is at least "
           f"{kmin if kmin is not None else threshold} (threshold {threshold}); counts of 1 to "
           f"{entry.get('threshold', step.get('threshold', 5))} are suppressed, with complementary suppression so "
