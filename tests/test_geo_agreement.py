@@ -181,6 +181,8 @@ def test_the_app_gives_the_same_verdict_and_features(trim, tmp_path, steps, pass
     blocked = any(e.value.startswith("Blocked") for e in at.error)
     assert (shown, blocked) == (passed, not passed)
     assert at.session_state["_review_obj"].gate.reasons == core.gate.reasons
+    preview = at.dataframe[0].value                  # a suppressed count is shown empty, as it is published
+    assert preview["count"].isna().sum() == 0 and (preview["count"] == "").sum() == core.release["count"].head(20).isna().sum()
     features = len(geo.to_geojson(core.portal_view.rows)["features"])
     assert any(f"{features:,} features" in c.value for c in at.caption), [c.value for c in at.caption]
 
