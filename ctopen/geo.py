@@ -312,7 +312,7 @@ def _signed_area(ring) -> float:
 # --- the recipe steps --------------------------------------------------------------------------
 
 SPATIAL_AGGREGATE_KEYS = {"lat", "lon", "point", "method", "resolution", "by", "threshold", "town", "county", "seed"}
-SPATIAL_K_KEYS = {"lat", "lon", "point", "k", "min_decimals"}
+SPATIAL_K_KEYS = {"lat", "lon", "point", "k", "min_decimals", "max_decimals"}
 DEFAULT_RESOLUTION = 7
 # The finest hexagons a map may publish: a listed hexagon says that 1 or more records lie in it even when its count
 # is suppressed, so at resolution 9 (about 0.04 sq mi, a few blocks) a suppressed cell points at a few houses.
@@ -372,6 +372,11 @@ def step_problems(where: str, step: dict) -> list[str]:
         d = step.get("min_decimals", 1)
         if not (isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6):
             out.append(f"{where} (spatial_k) needs \"min_decimals\" as a whole number from 0 to 6")
+        top = step.get("max_decimals")
+        if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and 0 <= top <= 10
+                                    and (not isinstance(d, int) or top >= d)):
+            out.append(f"{where} (spatial_k) needs \"max_decimals\" as a whole number from 0 to 10, at least "
+                       "\"min_decimals\"")
     return out
 
 
@@ -528,6 +533,9 @@ def spatial_k(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
     start = max(_decimals_of(df[cols[0]]), floor)
     if len(cols) == 2:
         start = max(start, _decimals_of(df[cols[1]]))
+    written = start                               # the file's own precision
+    if step.get("max_decimals") is not None:       # no point published finer than this
+        start = max(min(start, int(step["max_decimals"])), floor)
     level = np.full(len(df), -1)                 # decimals each record's point is published at (-1: blanked)
     pending = ok.copy()
     for d in range(start, floor - 1, -1):
@@ -557,14 +565,18 @@ def spatial_k(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
         text = [None if la is None else (f"POINT ({lo} {la})" if w else f"({la}, {lo})")
                 for la, lo, w in zip(new_lat, new_lon, wkt)]
         out[cols[0]] = pd.array(text, dtype="str")
-    coarser = int(((level >= 0) & (level < start)).sum())
+    coarser = int(((level >= 0) & (level < written)).sum())
     changed = int((level >= 0).sum())
-    entry = {"op": "spatial_k", "columns": cols, "k": k, "min_decimals": floor, "decimals_in": start,
+    entry = {"op": "spatial_k", "columns": cols, "k": k, "min_decimals": floor, "decimals_in": written,
              "values_changed": changed, "records_removed": 0, "coarsened_further": coarser,
              "blanked": int(blanked.sum()), "blanked_outside_or_unreadable": int(bad.sum()),
-             "points_out": int(len(set(zip(new_lat[level >= 0], new_lon[level >= 0]))))}
+             "points_out": int(len(set(zip(new_lat[level >= 0], new_lon[level >= 0])))),
+             # the finest precision published: at 3 decimals (about 100 m) or more a point shared by k records may
+             # still be one household's records (ctopen.review keeps such points direct)
+             "decimals_out": int(level.max()) if (level >= 0).any() else None}
     entry["message"] = (f"Every published point of {' and '.join(cols)} is shared by at least {k} records: "
-                        f"{coarser:,} points held by fewer were coarsened below {start} decimals, "
+                        + (f"no point finer than {start} decimals; " if start < written else "")
+                        + f"{coarser:,} points were coarsened below {written} decimals, "
                         f"{int(blanked.sum()):,} still held by fewer than {k} at {floor} decimal"
                         f"{'s' if floor != 1 else ''} were blanked"
                         + (f", and {int(bad.sum()):,} outside Connecticut or unreadable were blanked" if bad.any()

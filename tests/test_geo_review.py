@@ -114,3 +114,55 @@ def test_a_county_map_is_drawn_at_the_counties_even_when_their_names_are_towns(c
         name = f["properties"]["ResidenceTown"]
         want = [round(float(counties.loc[name, "lon"]), 6), round(float(counties.loc[name, "lat"]), 6)]
         assert f["geometry"]["coordinates"] == want, name
+
+
+# --- several claims per member: a home repeats, k counts records -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def repeated(claims):
+    """300 members, each with 5 to 8 claims at the member's home (claims files hold several claims a member)."""
+    from ctopen.detect import detect
+    rng = np.random.default_rng(3)
+    base = claims.df.head(300).reset_index(drop=True)
+    df = base.loc[np.repeat(np.arange(len(base)), rng.integers(5, 9, len(base)))].reset_index(drop=True)
+    df["ClaimID"] = pd.array([f"CLM{i:07d}" for i in range(len(df))], dtype="str")
+    df["Diagnosis"] = pd.array(rng.choice(["Influenza", "Asthma", "Depression", "Back pain", "HIV"], len(df)), dtype="str")
+    return df, detect(df)
+
+
+DROP = [{"op": "drop", "column": c} for c in ("MemberName", "ClaimID", "ServiceDate", "PaidAmount")]
+
+
+def test_homes_that_repeat_with_each_members_claims_are_a_households_location(repeated):
+    df, detection = repeated
+    found = {c.name: c for c in detection.columns}
+    for col in ("ResidenceLat", "ResidenceLon"):         # before: quasi ("places such as a town's centre")
+        assert found[col].role == "direct" and "household's records" in found[col].evidence[1]
+    # before: passed with k = 5 (each group one member's claims), publishing every member's home and diagnoses
+    g = Review(df, {"version": 1, "steps": DROP}, detection=detection).gate
+    assert not g.passed and {"ResidenceLat", "ResidenceLon"} <= set(g.direct)
+
+
+def test_spatial_k_keeping_house_precision_leaves_the_points_direct_and_says_why(repeated):
+    df, detection = repeated
+    step = {"op": "spatial_k", "lat": "ResidenceLat", "lon": "ResidenceLon", "k": 5}
+    r = Review(df, {"version": 1, "steps": DROP + [step]}, detection=detection)
+    assert r.applied.log[-1]["decimals_out"] == 6            # each home holds 5+ claims: kept as it is
+    assert r.release_roles["ResidenceLat"] == "direct" and not r.gate.passed
+    assert any("keeps points of ResidenceLat, ResidenceLon at 6 decimals" in x and '"max_decimals": 2' in x
+               for x in r.gate.reasons), r.gate.reasons
+    capped = Review(df, {"version": 1, "steps": DROP + [{**step, "max_decimals": 2}]}, detection=detection)
+    out = capped.release
+    assert capped.applied.log[-1]["decimals_out"] <= 2
+    assert out["ResidenceLat"].dropna().str.split(".").str[1].str.len().max() <= 2
+    assert capped.release_role_table["ResidenceLat"].origin == "coarsened points"
+
+
+def test_max_decimals_caps_every_published_point_and_is_validated():
+    df = frame(lat=["41.123456"] * 6 + ["41.5"] * 5, lon=["-72.654321"] * 6 + ["-72.5"] * 5)
+    out, log = geo.spatial_k(df, {"lat": "lat", "lon": "lon", "k": 5, "max_decimals": 2})
+    assert set(out["lat"]) == {"41.12", "41.50"} and log["decimals_out"] == 2 and log["decimals_in"] == 6
+    assert "no point finer than 2 decimals" in log["message"]
+    from ctopen.errors import RecipeError
+    with pytest.raises(RecipeError, match="max_decimals"):
+        geo.spatial_k(df, {"lat": "lat", "lon": "lon", "k": 5, "min_decimals": 3, "max_decimals": 2})

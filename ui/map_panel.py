@@ -249,7 +249,8 @@ def _spatial_k(t, points: dict, steps: list[dict]) -> None:
     floor = c2.select_slider("Coarsest precision", options=[0, 1, 2, 3], value=int(current.get("min_decimals", 1)),
                              key="map_floor", format_func=lambda d: {0: "0 decimals (~100 km)", 1: "1 decimal (~10 km)",
                                                                      2: "2 decimals (~1 km)", 3: "3 decimals (~100 m)"}[d])
-    step = {"op": "spatial_k", **points, "k": int(k), "min_decimals": int(floor)}
+    # at most 2 decimals (about 1 km): a finer point shared by k records may be one household's k records
+    step = {"op": "spatial_k", **points, "k": int(k), "min_decimals": int(floor), **({"max_decimals": 2} if floor <= 2 else {})}
     try:
         _out, log = geo.spatial_k(t.df, step)
     except CtopenError as exc:

@@ -194,8 +194,8 @@ def _privacy(review) -> GateResult:
 
     if direct:
         problems.append({"text": f"Direct identifiers are still in the release: {_names(direct)} (drop them, "
-                                 "replace them with an anonymous ID, or record why they must be published).",
-                         "needs": ("direct", direct)})
+                                 "replace them with an anonymous ID, or record why they must be published)."
+                                 + _fine_points(review, direct), "needs": ("direct", direct)})
     if unread:
         problems.append({"text": f"Free text not reviewed: {_names(unread)}. Names inside text can be missed by "
                                  "the detector; read a sample and set the column's role on Identify (or remove "
@@ -233,6 +233,19 @@ def _privacy(review) -> GateResult:
     return _decide(recipe, problems, GateResult(False, [], kmin, threshold, direct, quasi, sensitive, None, source,
                                                 unread=unread, l=l_figures), _notes_ok(df, direct, quasi, kmin,
                                                                                        threshold, review))
+
+
+def _fine_points(review, direct: list[str]) -> str:
+    """Why coordinates a spatial_k step coarsened are still direct: it publishes points at 3 decimals or more."""
+    from ctopen import rules
+    for entry in review.applied.log:
+        fine = entry.get("decimals_out") if entry.get("op") == "spatial_k" else None
+        cols = [c for c in direct if review.lineage.get(c, c) in (entry.get("columns") or [])]
+        if fine is not None and fine >= rules.HOME_POINT_DECIMALS and cols:
+            return (f" The spatial_k step keeps points of {_names(cols)} at {fine} decimals: k counts records, and "
+                    f"at {rules.HOME_POINT_DECIMALS} decimals (about 100 m) or more the records sharing a point may be "
+                    "one household's (several claims of one member); give it \"max_decimals\": 2 (about 1 km).")
+    return ""
 
 
 def _l_targets(recipe: dict) -> dict[str, int]:
