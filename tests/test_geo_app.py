@@ -71,4 +71,5 @@ def test_towns_and_the_spatial_k_step(claims):
     assert steps[0]["town"] == "ResidenceTown"
     at.button(key="map_k_use").click().run()
     assert [s["op"] for s in at.session_state["recipe"]["steps"]] == ["spatial_k", "spatial_aggregate"]
+    assert at.session_state["recipe"]["steps"][0]["max_decimals"] == 2     # no point at a house's precision
     assert not at.exception
