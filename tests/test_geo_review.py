@@ -166,3 +166,41 @@ def test_max_decimals_caps_every_published_point_and_is_validated():
     from ctopen.errors import RecipeError
     with pytest.raises(RecipeError, match="max_decimals"):
         geo.spatial_k(df, {"lat": "lat", "lon": "lon", "k": 5, "min_decimals": 3, "max_decimals": 2})
+
+
+# --- GeoJSON points are written as shapely writes them, faster ---------------------------------------------------
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(x=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**16, 10**16)),
+       y=st.one_of(st.floats(-90, 90), st.integers(-90, 90), st.booleans(), st.none(), st.text(max_size=3)))
+def test_a_plain_point_is_written_as_shapely_writes_it_and_reads_back_exactly(x, y):
+    import shapely
+    from shapely.geometry import shape
+    g = {"type": "Point", "coordinates": [x, y]}
+    fast = geo._point_wkt(g)
+    if fast is None:
+        return                                   # left to shapely, as before
+    back = shapely.from_wkt(fast)
+    assert (back.x, back.y) == (float(x), float(y))                  # the very numbers of the file
+    slow = shapely.from_wkt(shapely.to_wkt(shape(g), rounding_precision=-1))
+    assert back.equals_exact(slow, 1e-12 * max(1.0, abs(float(x))))   # shapely keeps 16 digits, the same point
+    assert fast.startswith("POINT (") and "e" not in fast and ".0 " not in fast + " "
+
+
+def test_a_feature_collection_of_points_loads_its_points_and_refuses_nothing_valid():
+    import io
+    import json
+    from ctopen.load import load
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-72.9, 41.3]}, "properties": {"a": 1}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-72, 41]}},            # no properties
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-72.9, 41.3, 12.5]}, "properties": None},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": ["x", 41.3]}, "properties": {"a": 4}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]}, "properties": {"a": 5}}]}
+    t = load(io.BytesIO(json.dumps(doc).encode()), name="p.geojson")
+    assert t.df["geometry"].tolist()[:3] == ["POINT (-72.9 41.3)", "POINT (-72 41)", "POINT Z (-72.9 41.3 12.5)"]
+    assert pd.isna(t.df["geometry"].iloc[3]) and t.df["geometry"].iloc[4] == "POINT (0 0)"
+    assert any("1 unreadable geometry" in w for w in t.warnings)
