@@ -459,8 +459,18 @@ def spatial_aggregate(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]
         records = records.drop(columns=[place])
     records.insert(0, place, values.to_numpy())
     if not len(records):
+        hint = ""
+        if method == "h3":
+            found = bounds_report(*read_points(df, step.get("lat"), step.get("lon"), step.get("point")))
+            if found["swapped"] * 2 > found["points"] > 0:
+                hint = (" They fall in Connecticut with latitude and longitude exchanged: give the latitude column as "
+                        "\"lat\" and the longitude column as \"lon\"." if "lat" in step else
+                        " They fall in Connecticut read the other way round (a \"(lat, lon)\" text holding longitude "
+                        "first?).")
+            elif found["lost_minus"] * 2 > found["points"] > 0:
+                hint = " They fall in Connecticut with a minus sign before the longitude (west): the file lost it."
         raise RecipeError("No record has a place to count: "
-                          + ("no point could be read in Connecticut." if method == "h3" else
+                          + ("no point could be read in Connecticut." + hint if method == "h3" else
                              f"no value of {step.get('town') or step.get('county')!r} is a Connecticut "
                              f"{'town' if method == 'town' else 'county'}."))
     threshold = step.get("threshold", aggregate.DEFAULT_THRESHOLD)

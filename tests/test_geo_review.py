@@ -204,3 +204,15 @@ def test_a_feature_collection_of_points_loads_its_points_and_refuses_nothing_val
     assert t.df["geometry"].tolist()[:3] == ["POINT (-72.9 41.3)", "POINT (-72 41)", "POINT Z (-72.9 41.3 12.5)"]
     assert pd.isna(t.df["geometry"].iloc[3]) and t.df["geometry"].iloc[4] == "POINT (0 0)"
     assert any("1 unreadable geometry" in w for w in t.warnings)
+
+
+def test_a_map_of_swapped_points_says_they_are_swapped():
+    from ctopen.errors import RecipeError
+    df = frame(lat=["-72.9", "-72.8"] * 5, lon=["41.3", "41.4"] * 5)
+    with pytest.raises(RecipeError, match="latitude and longitude exchanged") as err:
+        geo.spatial_aggregate(df, {"lat": "lat", "lon": "lon"})
+    assert "\n" not in str(err.value)
+    with pytest.raises(RecipeError, match="minus sign"):
+        geo.spatial_aggregate(frame(lat=["41.3"] * 6, lon=["72.9"] * 6), {"lat": "lat", "lon": "lon"})
+    with pytest.raises(RecipeError, match="other way round"):
+        geo.spatial_aggregate(frame(p=["(-72.9, 41.3)"] * 6), {"point": "p"})
