@@ -179,6 +179,7 @@ def location_check(df: pd.DataFrame) -> dict | None:
     report["missing"] = int(blank.sum())
     other = pd.Series(df[where.get("point") or where["lat"]], dtype="str").str.match(_WKT_ANY, na=False) & \
         ~pd.Series(df[where.get("point") or where["lat"]], dtype="str").str.match(r"\s*POINT", case=False, na=False)
+    other &= ~(np.isfinite(lat) & np.isfinite(lon))     # a collection holding a point is read as that point
     report["other_geometries"] = int(other.sum())      # polygons passed through from a GeoJSON file
     report["unreadable"] -= report["other_geometries"]
     report["location"] = where

@@ -216,3 +216,21 @@ def test_a_map_of_swapped_points_says_they_are_swapped():
         geo.spatial_aggregate(frame(lat=["41.3"] * 6, lon=["72.9"] * 6), {"lat": "lat", "lon": "lon"})
     with pytest.raises(RecipeError, match="other way round"):
         geo.spatial_aggregate(frame(p=["(-72.9, 41.3)"] * 6), {"point": "p"})
+
+
+def test_check_on_geojson_geometries_neither_title_cases_them_nor_counts_below_zero():
+    import io
+    import json
+    from ctopen import checks
+    from ctopen.load import load
+    collection = {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [-72.9, 41.3]}]}
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": collection, "properties": {"a": "x"}}] * 3 + [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-72.8 - i / 100, 41.4]},
+         "properties": {"a": "y"}} for i in range(5)]}
+    t = load(io.BytesIO(json.dumps(doc).encode()), name="g.geojson")
+    found = checks.run(t)
+    assert not [f for f in found if f.check == "all_caps" and f.column == "geometry"]     # "Point (...)"? no
+    assert all(f.count >= 0 for f in found) and not any("-3" in f.message for f in found)
+    report = geo.location_check(t.df)
+    assert report["other_geometries"] == 0 and report["unreadable"] == 0 and report["inside"] == 8
