@@ -490,6 +490,8 @@ def spatial_aggregate(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]
         "places": int(frame[place].nunique()), "rows_out": int(len(frame)), "cells": info["cells"],
         "suppressed": info["suppressed"], "primary": info["primary"], "complementary": info["complementary"],
         "records_in_shown_cells": int(shown.sum()), "exact_check": info["exact_check"],
+        # rows that say records are there (a count above 0, or suppressed): nearly one per record lists them
+        "occupied": int((frame["count"].isna() | (frame["count"] > 0)).sum()),
         "values_changed": 0, "records_removed": 0,
         "notes": _map_note(method, step) + " " + info["notes"].replace("Suppressed values are empty, with a companion column ending in "
                                        "\"_suppressed\" set to true.", "Suppressed counts are empty."),
