@@ -399,6 +399,9 @@ def check_all_caps(df: pd.DataFrame, ctx: Context) -> list[Finding]:
             continue  # short codes ("CT", "M", "CSP"): upper case is their normal form
         if int(caps[~spaced].sum()) / n >= 0.8 and len(counts) / max(int(counts.sum()), 1) > 0.5:
             continue  # mostly-unique single tokens: identifiers, whose case may matter
+        from ctopen.geo import _WKT_ANY
+        if int(caps[ci.str.match(_WKT_ANY).to_numpy()].sum()) / n >= 0.5:
+            continue  # map geometries as WKT ("POINT (-72.9 41.3)"): their keywords are upper case
         out.append(Finding("all_caps", name, "info",
                            f"{n:,} value(s) in '{name}' are written in ALL CAPS; Title Case is easier to read.",
                            {"op": "titlecase", "column": name}, n))

@@ -854,12 +854,41 @@ def _homes_across(df: pd.DataFrame, columns: list[ColumnRole], rng: np.random.Ge
                 _raise(c, f"{said} ({precision}): about one point per record, a household's location when the "
                           f"records are people, as precise as a street address ({where}); coarsen to the town or to "
                           f"2 decimals (about 1 km), or drop")
+        elif share < rules.HOME_POINT_SHARE and decimals >= rules.HOME_POINT_DECIMALS and \
+                records / points <= rules.HOME_REPEAT_MAX_RECORDS and \
+                (homes := _not_town_centres(frame)) >= rules.HOME_REPEAT_MIN and homes >= rules.HOME_POINT_SHARE * points:
+            # the points repeat, but most are not towns' centres and each holds a few records: one household's
+            # records (several claims of one member) at its home; counting records would call it k = 5
+            for c in cols:
+                _raise(c, f"{said}: the points repeat, but {homes:,} are not town centres and each holds about "
+                          f"{records / points:.1f} records: a household's records (several claims of one person) at "
+                          f"its home ({where}); coarsen to the town or to 2 decimals (about 1 km), or drop")
         else:
             why = ("points repeat across records: places such as a town's centre, not homes"
                    if share < rules.HOME_POINT_SHARE else
                    f"{points:,} points or fewer than {rules.HOME_POINT_DECIMALS} decimals: could be towns' centres")
             for c in cols:
                 c.evidence.insert(1, f"{said}: {why}")
+
+
+def _not_town_centres(frame: pd.DataFrame) -> int:
+    """Distinct points of a point frame (one "(lat, lon)" column, or lat and lon) in Connecticut and farther than
+    rules.HOME_TOWN_CENTRE_DEGREES from every town's point (a city elsewhere is a city's centre, not a home here)."""
+    from ctopen import geo
+    if frame.shape[1] == 1:
+        lat, lon = geo.parse_points(frame.iloc[:, 0].astype("str"))
+    else:
+        lat, lon = geo.parse_numbers(frame.iloc[:, 0]), geo.parse_numbers(frame.iloc[:, 1])
+    pts = pd.DataFrame({"lat": lat, "lon": lon}).dropna().drop_duplicates().to_numpy()
+    if not len(pts):
+        return 0
+    towns = geo.town_points()[["lat", "lon"]].to_numpy()
+    near = np.zeros(len(pts), dtype=bool)
+    for start in range(0, len(pts), 5000):          # bounded memory: 5,000 points x 169 towns at a time
+        block = pts[start:start + 5000]
+        d = np.maximum(np.abs(block[:, None, 0] - towns[None, :, 0]), np.abs(block[:, None, 1] - towns[None, :, 1]))
+        near[start:start + 5000] = (d <= rules.HOME_TOWN_CENTRE_DEGREES).any(axis=1)
+    return int((~near & ~geo.outside_ct(pts[:, 0], pts[:, 1])).sum())
 
 
 def _across_columns(df: pd.DataFrame, columns: list[ColumnRole], rng: np.random.Generator) -> None:

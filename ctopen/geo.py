@@ -179,6 +179,7 @@ def location_check(df: pd.DataFrame) -> dict | None:
     report["missing"] = int(blank.sum())
     other = pd.Series(df[where.get("point") or where["lat"]], dtype="str").str.match(_WKT_ANY, na=False) & \
         ~pd.Series(df[where.get("point") or where["lat"]], dtype="str").str.match(r"\s*POINT", case=False, na=False)
+    other &= ~(np.isfinite(lat) & np.isfinite(lon))     # a collection holding a point is read as that point
     report["other_geometries"] = int(other.sum())      # polygons passed through from a GeoJSON file
     report["unreadable"] -= report["other_geometries"]
     report["location"] = where
@@ -206,8 +207,8 @@ def feature_records(collection: dict) -> tuple[list[dict], list[dict]]:
             continue
         row = dict(f.get("properties") or {}) if isinstance(f.get("properties"), dict) else {}
         g = f.get("geometry")
-        wkt = None
-        if g is not None:
+        wkt = _point_wkt(g)      # a plain point written directly: a million of them load in seconds, not a minute
+        if wkt is None and g is not None:
             try:
                 wkt = shapely.to_wkt(shape(g), rounding_precision=-1)
             except Exception:   # shapely raises several kinds of error on a malformed geometry
@@ -225,6 +226,30 @@ def feature_records(collection: dict) -> tuple[list[dict], list[dict]]:
         notes.append({"what": f"{not_features} member(s) of \"features\"", "where": "the FeatureCollection",
                       "why": "not a GeoJSON Feature"})
     return records, notes
+
+
+def _plain_number(v) -> str | None:
+    """A coordinate as shapely's WKT writer puts it (shortest round-trip digits, no trailing ".0"), or None for
+    what it writes otherwise (exponents, zero, not a finite number): those go through shapely."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    if isinstance(v, int):
+        return str(v) if v and abs(v) < 10 ** 15 else None
+    if not (1e-4 <= abs(v) < 1e15):
+        return None
+    text = repr(v)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _point_wkt(g) -> str | None:
+    """The WKT of a GeoJSON Point with two plain numbers, written as shapely writes it; None otherwise."""
+    if not isinstance(g, dict) or g.get("type") != "Point":
+        return None
+    c = g.get("coordinates")
+    if not isinstance(c, list) or len(c) != 2:
+        return None
+    x, y = _plain_number(c[0]), _plain_number(c[1])
+    return f"POINT ({x} {y})" if x is not None and y is not None else None
 
 
 # --- reference places --------------------------------------------------------------------------
@@ -312,7 +337,7 @@ def _signed_area(ring) -> float:
 # --- the recipe steps --------------------------------------------------------------------------
 
 SPATIAL_AGGREGATE_KEYS = {"lat", "lon", "point", "method", "resolution", "by", "threshold", "town", "county", "seed"}
-SPATIAL_K_KEYS = {"lat", "lon", "point", "k", "min_decimals"}
+SPATIAL_K_KEYS = {"lat", "lon", "point", "k", "min_decimals", "max_decimals"}
 DEFAULT_RESOLUTION = 7
 # The finest hexagons a map may publish: a listed hexagon says that 1 or more records lie in it even when its count
 # is suppressed, so at resolution 9 (about 0.04 sq mi, a few blocks) a suppressed cell points at a few houses.
@@ -372,6 +397,11 @@ def step_problems(where: str, step: dict) -> list[str]:
         d = step.get("min_decimals", 1)
         if not (isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6):
             out.append(f"{where} (spatial_k) needs \"min_decimals\" as a whole number from 0 to 6")
+        top = step.get("max_decimals")
+        if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and 0 <= top <= 10
+                                    and (not isinstance(d, int) or top >= d)):
+            out.append(f"{where} (spatial_k) needs \"max_decimals\" as a whole number from 0 to 10, at least "
+                       "\"min_decimals\"")
     return out
 
 
@@ -430,8 +460,18 @@ def spatial_aggregate(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]
         records = records.drop(columns=[place])
     records.insert(0, place, values.to_numpy())
     if not len(records):
+        hint = ""
+        if method == "h3":
+            found = bounds_report(*read_points(df, step.get("lat"), step.get("lon"), step.get("point")))
+            if found["swapped"] * 2 > found["points"] > 0:
+                hint = (" They fall in Connecticut with latitude and longitude exchanged: give the latitude column as "
+                        "\"lat\" and the longitude column as \"lon\"." if "lat" in step else
+                        " They fall in Connecticut read the other way round (a \"(lat, lon)\" text holding longitude "
+                        "first?).")
+            elif found["lost_minus"] * 2 > found["points"] > 0:
+                hint = " They fall in Connecticut with a minus sign before the longitude (west): the file lost it."
         raise RecipeError("No record has a place to count: "
-                          + ("no point could be read in Connecticut." if method == "h3" else
+                          + ("no point could be read in Connecticut." + hint if method == "h3" else
                              f"no value of {step.get('town') or step.get('county')!r} is a Connecticut "
                              f"{'town' if method == 'town' else 'county'}."))
     threshold = step.get("threshold", aggregate.DEFAULT_THRESHOLD)
@@ -450,6 +490,8 @@ def spatial_aggregate(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]
         "places": int(frame[place].nunique()), "rows_out": int(len(frame)), "cells": info["cells"],
         "suppressed": info["suppressed"], "primary": info["primary"], "complementary": info["complementary"],
         "records_in_shown_cells": int(shown.sum()), "exact_check": info["exact_check"],
+        # rows that say records are there (a count above 0, or suppressed): nearly one per record lists them
+        "occupied": int((frame["count"].isna() | (frame["count"] > 0)).sum()),
         "values_changed": 0, "records_removed": 0,
         "notes": _map_note(method, step) + " " + info["notes"].replace("Suppressed values are empty, with a companion column ending in "
                                        "\"_suppressed\" set to true.", "Suppressed counts are empty."),
@@ -486,9 +528,14 @@ def _pair_codes(a: np.ndarray, b: np.ndarray, decimals: int) -> np.ndarray:
     scale = 10.0 ** decimals
     ia = np.round(a * scale).astype(np.int64)
     ib = np.round(b * scale).astype(np.int64)
-    ib = ib - ib.min() if len(ib) else ib
-    key = ia * (int(ib.max()) + 1 if len(ib) else 1) + ib
-    return np.unique(key, return_inverse=True)[1].reshape(-1)
+    if not len(ia):
+        return np.zeros(0, dtype=np.int64)
+    # each value's rank among its axis' distinct values, then one key per pair of ranks: exact whatever the decimals
+    # (a key made of the scaled values themselves overflows at 9 decimals or more, and two points would then share
+    # a code and pass as one point held by k records)
+    ca, ua = pd.factorize(ia)
+    cb, ub = pd.factorize(ib)
+    return pd.factorize(ca.astype(np.int64) * len(ub) + cb)[0]
 
 
 def _truncate(x: np.ndarray, decimals: int) -> np.ndarray:
@@ -523,6 +570,9 @@ def spatial_k(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
     start = max(_decimals_of(df[cols[0]]), floor)
     if len(cols) == 2:
         start = max(start, _decimals_of(df[cols[1]]))
+    written = start                               # the file's own precision
+    if step.get("max_decimals") is not None:       # no point published finer than this
+        start = max(min(start, int(step["max_decimals"])), floor)
     level = np.full(len(df), -1)                 # decimals each record's point is published at (-1: blanked)
     pending = ok.copy()
     for d in range(start, floor - 1, -1):
@@ -552,14 +602,18 @@ def spatial_k(df: pd.DataFrame, step: dict) -> tuple[pd.DataFrame, dict]:
         text = [None if la is None else (f"POINT ({lo} {la})" if w else f"({la}, {lo})")
                 for la, lo, w in zip(new_lat, new_lon, wkt)]
         out[cols[0]] = pd.array(text, dtype="str")
-    coarser = int(((level >= 0) & (level < start)).sum())
+    coarser = int(((level >= 0) & (level < written)).sum())
     changed = int((level >= 0).sum())
-    entry = {"op": "spatial_k", "columns": cols, "k": k, "min_decimals": floor, "decimals_in": start,
+    entry = {"op": "spatial_k", "columns": cols, "k": k, "min_decimals": floor, "decimals_in": written,
              "values_changed": changed, "records_removed": 0, "coarsened_further": coarser,
              "blanked": int(blanked.sum()), "blanked_outside_or_unreadable": int(bad.sum()),
-             "points_out": int(len(set(zip(new_lat[level >= 0], new_lon[level >= 0]))))}
+             "points_out": int(len(set(zip(new_lat[level >= 0], new_lon[level >= 0])))),
+             # the finest precision published: at 3 decimals (about 100 m) or more a point shared by k records may
+             # still be one household's records (ctopen.review keeps such points direct)
+             "decimals_out": int(level.max()) if (level >= 0).any() else None}
     entry["message"] = (f"Every published point of {' and '.join(cols)} is shared by at least {k} records: "
-                        f"{coarser:,} points held by fewer were coarsened below {start} decimals, "
+                        + (f"no point finer than {start} decimals; " if start < written else "")
+                        + f"{coarser:,} points were coarsened below {written} decimals, "
                         f"{int(blanked.sum()):,} still held by fewer than {k} at {floor} decimal"
                         f"{'s' if floor != 1 else ''} were blanked"
                         + (f", and {int(bad.sum()):,} outside Connecticut or unreadable were blanked" if bad.any()
@@ -613,7 +667,7 @@ def _geometries(df: pd.DataFrame, where: dict) -> list[dict | None]:
     if kind == "h3":
         import h3
         out = []
-        for cell in df[H3_CELL]:
+        for cell in df[where.get("column", H3_CELL)]:
             out.append({"type": "Polygon", "coordinates": [hexagon(cell)]}
                        if isinstance(cell, str) and h3.is_valid_cell(cell) else None)
         return out
@@ -659,10 +713,11 @@ def _properties(df: pd.DataFrame, drop: list[str]) -> list[dict]:
     return out
 
 
-def to_geojson(df: pd.DataFrame) -> dict:
+def to_geojson(df: pd.DataFrame, where: dict | None = None) -> dict:
     """The release as an RFC 7946 FeatureCollection (WGS84 longitude/latitude; polygons counterclockwise).
-    Rows whose place has no geometry get a null geometry. GeoError when the table has no location."""
-    where = release_location(df)
+    Rows whose place has no geometry get a null geometry. `where`: the release's location as `map_location` reads
+    it from the recipe (else `release_location` guesses it from the table). GeoError when the table has none."""
+    where = where or release_location(df)
     if where is None:
         raise GeoError("This release has no location to map (no hexagon, town, county or point column).")
     geoms = _geometries(df, where)
@@ -674,33 +729,34 @@ def to_geojson(df: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def to_geodataframe(df: pd.DataFrame):
+def to_geodataframe(df: pd.DataFrame, where: dict | None = None):
     import geopandas as gpd
     from shapely.geometry import shape
-    gj = to_geojson(df)
+    gj = to_geojson(df, where)
+    count = (where or {}).get("count", "count")
     geoms = [shape(f["geometry"]) if f["geometry"] is not None else None for f in gj["features"]]
     props = pd.DataFrame([f["properties"] for f in gj["features"]], columns=list(gj["features"][0]["properties"])
                          if gj["features"] else [c for c in df.columns])
     for c in props.columns:
-        if c == "count" or str(c).startswith(("count", "sum_", "mean_", "percent_")):
-            props[c] = pd.to_numeric(props[c], errors="coerce").astype("Int64" if c == "count" else "Float64")
+        if c in (count, "count") or str(c).startswith(("count", "sum_", "mean_", "percent_")):
+            props[c] = pd.to_numeric(props[c], errors="coerce").astype("Int64" if c in (count, "count") else "Float64")
     return gpd.GeoDataFrame(props, geometry=geoms, crs="EPSG:4326")
 
 
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
-def write_map_files(df: pd.DataFrame, directory, stem: str) -> dict[str, Path]:
+def write_map_files(df: pd.DataFrame, directory, stem: str, where: dict | None = None) -> dict[str, Path]:
     """The release written as `stem.geojson`, `stem.shp.zip` (a zipped shapefile) and `stem.gpkg` in
     `directory`: {"geojson": path, "shapefile": path, "geopackage": path}. GeoError without a location."""
     import tempfile
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    gj = to_geojson(df)
+    gj = to_geojson(df, where)
     paths = {"geojson": directory / f"{stem}.geojson", "shapefile": directory / f"{stem}.shp.zip",
              "geopackage": directory / f"{stem}.gpkg"}
     paths["geojson"].write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
-    gdf = to_geodataframe(df)
+    gdf = to_geodataframe(df, where)
     if paths["geopackage"].exists():
         paths["geopackage"].unlink()
     gdf.to_file(paths["geopackage"], driver="GPKG", layer=stem, engine="pyogrio")
@@ -735,10 +791,20 @@ def shapefile_names(columns) -> dict[str, str]:
 
 
 def map_location(df: pd.DataFrame, recipe: dict | None) -> dict | None:
-    """The location of a **map release**, or None: a spatial_aggregate release (hexagons or areas), or a release
-    that publishes points or geometries (a town column alone does not make a record release a map)."""
+    """The location of a **map release**, or None: a spatial_aggregate release (hexagons or areas: read from the
+    step, its place column followed through the renames after it, with the count column's published name), or a
+    release that publishes points or geometries (a town column alone does not make a record release a map)."""
     steps = (recipe or {}).get("steps") or []
-    spatial = any(isinstance(s, dict) and s.get("op") == "spatial_aggregate" for s in steps)
+    step = next((s for s in steps if isinstance(s, dict) and s.get("op") == "spatial_aggregate"), None)
+    spatial = step is not None
+    if step is not None:
+        from ctopen.recipe import renames
+        names = renames(recipe)
+        method = step.get("method", "h3")
+        place = names.get(area_column(step), area_column(step))
+        if place in df.columns and method in METHODS:
+            return {"kind": "h3", "column": place, "count": names.get("count", "count")} if method == "h3" else \
+                {"kind": "area", "column": place, "level": method, "count": names.get("count", "count")}
     where = release_location(df)
     if where is None or (where["kind"] == "area" and not spatial):
         return None
@@ -748,9 +814,9 @@ def map_location(df: pd.DataFrame, recipe: dict | None) -> dict | None:
 MAP_FILES = {"geojson": "map.geojson", "shapefile": "map.shp.zip", "geopackage": "map.gpkg"}
 
 
-def map_file_bytes(df: pd.DataFrame, stem: str = "map") -> dict[str, bytes]:
+def map_file_bytes(df: pd.DataFrame, stem: str = "map", where: dict | None = None) -> dict[str, bytes]:
     """The three map files as {file name: bytes} (for a bundle or a download)."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_map_files(df, tmp, stem)
+        paths = write_map_files(df, tmp, stem, where)
         return {p.name: p.read_bytes() for p in paths.values()}

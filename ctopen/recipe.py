@@ -35,7 +35,7 @@ STEP_SCHEMA = {
     "aggregate": {"by", "threshold", "totals", "measures", "seed", "categories"},
     # ctopen.geo: points counted into H3 hexagons (lat + lon, or one point column) or into towns / counties
     "spatial_aggregate": {"lat", "lon", "point", "method", "resolution", "by", "threshold", "town", "county", "seed"},
-    "spatial_k": {"lat", "lon", "point", "k", "min_decimals"},
+    "spatial_k": {"lat", "lon", "point", "k", "min_decimals", "max_decimals"},
     "format_number": {"column", "unit", "to"},
     "rename": {"column", "to"},
     "titlecase": {"column"},

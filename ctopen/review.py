@@ -413,19 +413,23 @@ class Review:
 
     def _spatial_k_columns(self) -> dict[str, int]:
         """{source column: k} for the coordinate columns a spatial_k step protects at the review's threshold or
-        above (a lower k does not make a household's point safe)."""
+        above (a lower k does not make a household's point safe) and publishes at fewer than
+        rules.HOME_POINT_DECIMALS decimals: k counts records, and a point at about 100 m or finer shared by k
+        records may be one household's k records (five claims of one member), still its home."""
         steps = [s for s in self.recipe.get("steps") or [] if isinstance(s, dict) and s.get("op") == "spatial_k"]
         if not steps:
             return {}
+        from ctopen import rules
         found = {c.name: getattr(c, "entity", None) for c in getattr(self.detection, "columns", None) or []}
+        logs = [e for e in self.applied.log if e.get("op") == "spatial_k"]
         out = {}
-        for step in steps:
-            if isinstance(step, dict) and step.get("op") == "spatial_k":
-                k = step.get("k", 5)
-                if isinstance(k, int) and k >= self.threshold:
-                    for col in (step.get("lat"), step.get("lon"), step.get("point")):
-                        if isinstance(col, str) and found.get(col) == "coordinates":
-                            out[col] = k
+        for step, entry in zip(steps, logs):
+            k = step.get("k", 5)
+            fine = entry.get("decimals_out")
+            if isinstance(k, int) and k >= self.threshold and (fine is None or fine < rules.HOME_POINT_DECIMALS):
+                for col in (step.get("lat"), step.get("lon"), step.get("point")):
+                    if isinstance(col, str) and found.get(col) == "coordinates":
+                        out[col] = k
         return out
 
     @property

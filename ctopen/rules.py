@@ -345,3 +345,9 @@ NAME_LIST_COMMON_SURNAME = 20  # ... and a surname that is also a word ("White",
 HOME_POINT_SHARE = 0.5        # distinct map points per non-empty record from which points are households
 HOME_POINT_MIN = 200          # ... and at least this many points (CT has 169 towns: fewer could be town centres)
 HOME_POINT_DECIMALS = 3       # ... written with at least this many decimals (about 100 m)
+# Points that repeat are households too when they are not town centres and each holds few records (several claims
+# of one member at the member's home): counted on distinct points at HOME_POINT_DECIMALS or more, away from every
+# town point (ctopen/data/ct_town_points.csv) by more than HOME_TOWN_CENTRE_DEGREES
+HOME_REPEAT_MIN = 20          # distinct points in Connecticut that are not town centres (and half the points at least)
+HOME_REPEAT_MAX_RECORDS = 20  # records per distinct point, on average, at most (a school or a clinic holds more)
+HOME_TOWN_CENTRE_DEGREES = 0.005   # about 500 m: a town's geocoded centre

@@ -60,7 +60,9 @@ c1.metric("Cells in the count table" if changes.counts else "Records in the rele
 c2.metric("Columns in the release", len(release.columns))
 c3.metric("Cells suppressed", f"{changes.cells_suppressed:,}")
 st.markdown("\n".join(f"- {line}" for line in changes.lines()))
-st.dataframe(masking.mask_frame(release.head(20), masking.release_direct_columns()), hide_index=True)   # follows renames
+preview = masking.mask_frame(release.head(20), masking.release_direct_columns())   # follows renames
+# a suppressed count is published empty: shown empty here too, not as "None"
+st.dataframe(preview.astype(object).where(preview.notna(), ""), hide_index=True)
 st.caption("The first 20 rows. Direct identifiers are masked on screen only.")
 st.dataframe(pd.DataFrame(socrata.columns_table(view)), hide_index=True)
 
@@ -171,7 +173,7 @@ def geo_section() -> None:
                  key="pub_arcgis_go"):
         bar = st.progress(0.0, text="Starting")
         try:
-            res = arcgis.publish_logged(geo.to_geojson(release), recipe, portal, acreds, item_id=item or None,
+            res = arcgis.publish_logged(geo.to_geojson(release, located), recipe, portal, acreds, item_id=item or None,
                                         group=arcgis.setting("group", secrets), by=reviewer or None, rows=len(release),
                                         columns=list(release.columns),
                                         progress=lambda share, text: bar.progress(min(max(share, 0.0), 1.0), text=text))

@@ -90,9 +90,10 @@ if points:
     home = [c for c in points if roles.get(c) == "direct"]
     coarse = [c for c in points if getattr(table.get(c), "origin", "") == "coarsened points"]
     if home:
-        st.warning(f"Map points {', '.join(home)} are a household's location (about one point per record): they "
-                   "count as direct identifiers, outside the groups below. On Transform, publish a map of counts "
-                   "(hexagons or towns), or coarsen the points until each is shared by at least k records.",
+        st.warning(f"Map points {', '.join(home)} are a household's location (about one point per record, or per "
+                   "person when each holds a few records): they count as direct identifiers, outside the groups "
+                   "below. On Transform, publish a map of counts (hexagons or towns), or coarsen the points to at most "
+                   "2 decimals (about 1 km) until each is shared by at least k records.",
                    icon=":material/home_pin:")
     if coarse:
         st.caption(f"Map points {', '.join(coarse)}: coarsened so that every point is shared by at least k records "

@@ -280,7 +280,9 @@ def test_household_points_in_one_column_are_direct(engine, form):
 
 
 def test_repeated_points_and_few_or_coarse_points_stay_quasi(engine):
-    lat, lon = _points(3000, 169)                        # town centres
+    from ctopen.geo import town_points                   # town centres: the towns' own points, repeated
+    towns = town_points().iloc[np.random.default_rng(4).integers(0, 169, 3000)]
+    lat, lon = [f"{v:.6f}" for v in towns["lat"]], [f"{v:.6f}" for v in towns["lon"]]
     d = detect(frame(ResLat=lat, ResLon=lon), engine=engine)
     assert d.roles() == {"ResLat": "quasi", "ResLon": "quasi"}
     assert any("points repeat" in e for e in d.column("ResLat").evidence)

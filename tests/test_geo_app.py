@@ -71,4 +71,13 @@ def test_towns_and_the_spatial_k_step(claims):
     assert steps[0]["town"] == "ResidenceTown"
     at.button(key="map_k_use").click().run()
     assert [s["op"] for s in at.session_state["recipe"]["steps"]] == ["spatial_k", "spatial_aggregate"]
+    assert at.session_state["recipe"]["steps"][0]["max_decimals"] == 2     # no point at a house's precision
     assert not at.exception
+
+
+def test_a_map_that_lists_the_records_is_flagged_before_it_is_used(claims):
+    at = _at(claims).run()
+    assert not any("lists the records" in w.value for w in at.warning)
+    at.multiselect(key="map_by").set_value(["Sex", "Diagnosis"]).run()
+    assert not at.exception
+    assert any("This map lists the records" in w.value and "gate blocks it" in w.value for w in at.warning)

@@ -128,7 +128,13 @@ def figures(log: dict) -> None:
                f"{log['records_in_shown_cells']:,} in the counts shown"
                + (f"; left out: {log['records_outside_ct']:,} outside Connecticut, {log['records_without_place']:,} "
                   "without a place (the Check findings on Describe list them)" if left else "") + ".")
-    if log["cells"] and log["suppressed"] / log["cells"] > 0.5:
+    from ctopen.publish.gate import NEARLY_UNIQUE, NEARLY_UNIQUE_MIN
+    if log.get("occupied", 0) >= max(NEARLY_UNIQUE_MIN, NEARLY_UNIQUE * log["records_counted"]):
+        st.warning(f"This map lists the records: {log['occupied']:,} of its rows hold records, for "
+                   f"{log['records_counted']:,} records (a suppressed count still says someone with those values is "
+                   "there). The privacy gate blocks it: " + ("use larger hexagons or " if log["method"] == "h3" else "")
+                   + "fewer or coarser \"Also count by\" columns.", icon=":material/warning:")
+    elif log["cells"] and log["suppressed"] / log["cells"] > 0.5:
         st.info(f"Most counts ({log['suppressed'] / log['cells']:.0%}) are suppressed: "
                 + ("larger hexagons (a lower resolution) or fewer \"Also count by\" columns show more."
                    if log["method"] == "h3" else "counties, or fewer \"Also count by\" columns, show more."),
@@ -249,7 +255,8 @@ def _spatial_k(t, points: dict, steps: list[dict]) -> None:
     floor = c2.select_slider("Coarsest precision", options=[0, 1, 2, 3], value=int(current.get("min_decimals", 1)),
                              key="map_floor", format_func=lambda d: {0: "0 decimals (~100 km)", 1: "1 decimal (~10 km)",
                                                                      2: "2 decimals (~1 km)", 3: "3 decimals (~100 m)"}[d])
-    step = {"op": "spatial_k", **points, "k": int(k), "min_decimals": int(floor)}
+    # at most 2 decimals (about 1 km): a finer point shared by k records may be one household's k records
+    step = {"op": "spatial_k", **points, "k": int(k), "min_decimals": int(floor), **({"max_decimals": 2} if floor <= 2 else {})}
     try:
         _out, log = geo.spatial_k(t.df, step)
     except CtopenError as exc:

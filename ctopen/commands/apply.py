@@ -52,7 +52,8 @@ def run(args) -> int:
     # what is written is what would be published: formula-like cells and headers neutralised (unless the recipe's
     # keep_formulas keeps a column as it is)
     if kind is not None:
-        write_map(review.portal_view.rows, out, kind)
+        from ctopen.geo import map_location     # the place as the recipe's spatial_aggregate names it
+        write_map(review.portal_view.rows, out, kind, map_location(review.portal_view.rows, recipe))
     else:
         write(review.portal_view.rows if out.suffix.lower() == ".csv" else result.df, out)
     summary = {"file": str(args.file), "out": str(out), "rows_in": int(len(table.df)), **result.to_dict()}
@@ -74,7 +75,7 @@ def map_kind(out: Path) -> str | None:
     return next((kind for suffix, kind in MAP_SUFFIXES.items() if name.endswith(suffix)), None)
 
 
-def write_map(df, out: Path, kind: str) -> None:
+def write_map(df, out: Path, kind: str, where: dict | None = None) -> None:
     """The release as a map layer (GeoError when it has no location: no hexagon, town, county or point)."""
     import shutil
     import tempfile
@@ -82,9 +83,9 @@ def write_map(df, out: Path, kind: str) -> None:
     stem = out.name[: -len(next(s for s, k in MAP_SUFFIXES.items() if k == kind))] or "map"
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            paths = geo.write_map_files(df, tmp, stem) if kind != "geojson" else None
+            paths = geo.write_map_files(df, tmp, stem, where) if kind != "geojson" else None
             if kind == "geojson":
-                out.write_text(json.dumps(geo.to_geojson(df), ensure_ascii=False), encoding="utf-8")
+                out.write_text(json.dumps(geo.to_geojson(df, where), ensure_ascii=False), encoding="utf-8")
             else:
                 shutil.copyfile(paths[kind], out)
     except OSError as exc:

@@ -242,11 +242,11 @@ def run_arcgis(args) -> int:
                     recipe_sha256=digest, by=by, api="arcgis", message=" ".join(verdict.reasons))
         emit(out, args.json, _text(out))
         return 3
-    if geo.map_location(release, recipe) is None:
+    if (where := geo.map_location(release, recipe)) is None:
         raise ConfigError("This release has no location to put on a map (no hexagon, town or county counts from a "
                           "spatial_aggregate step, and no points): the Geo Data Portal takes map layers. Publish it to "
                           "the Open Data Portal (--to socrata), or add a spatial_aggregate step.")
-    collection = geo.to_geojson(release)
+    collection = geo.to_geojson(release, where)
     if args.dry_run:
         out = _result("dry-run", verdict, len(release), item_id, to="arcgis", features=len(collection["features"]))
         emit(out, args.json, _text(out))

@@ -414,7 +414,10 @@ class Client:
                         f"{what}): check {settings.ARCGIS_ENV['username']} and {settings.ARCGIS_ENV['password']} "
                         f"(or {settings.ARCGIS_ENV['api_key']})." + (" Nothing was sent or shared." if self._user is None
                                                                      else ""))) from None
-                raise self.error("signing in", failed) from None
+                err = self.error("signing in", failed)
+                if self._user is None:          # the first sign-in: nothing was sent to the portal yet
+                    err.message = str(err).rstrip(".") + ". Nothing was sent or shared."
+                raise err from None
 
     def error(self, what: str, failed: _Failed) -> PublishError:
         status, tries = failed.status, (f" after {failed.attempts + 1} tries" if failed.attempts else "")

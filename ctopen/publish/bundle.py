@@ -138,8 +138,8 @@ def contents(df: pd.DataFrame, recipe: Mapping, *, report_html: str | None = Non
     if report_html is not None:
         files["report.html"] = report_html.encode("utf-8")
     from ctopen import geo
-    if geo.map_location(df, recipe) is not None:   # a map release: the layer in three formats, and the item's metadata
-        files.update(geo.map_file_bytes(df, "map"))
+    if (where := geo.map_location(df, recipe)) is not None:   # a map release: the layer in three formats, and the item's metadata
+        files.update(geo.map_file_bytes(df, "map", where))
         from ctopen.publish.arcgis import item_properties
         files["arcgis_item.json"] = _json(item_properties(metadata, list(df.columns)))
     files["README.txt"] = readme(metadata, len(df), maps="map.geojson" in files).encode("utf-8")

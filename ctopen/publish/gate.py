@@ -11,7 +11,9 @@ It passes when, in the release:
   every group;
 - a count table (an `aggregate` step, or a `spatial_aggregate` map of counts) is judged by its cells: no published
   count below the threshold, no direct identifier and no nearly-unique column among its dimensions (a hexagon
-  per record is one), and no map dimension holding the records' coordinates;
+  per record is one), no combination of dimensions nearly unique (cells holding records nearly as many as the
+  records: a suppressed cell still says someone with those values is there), and no map dimension holding the
+  records' coordinates;
 - and no answer on the Evaluate checklist is "no" (no exception lifts that).
 
 Anything else blocks unless a recorded exception (recipe["exception"] = {"justification", "by", "at",
@@ -192,8 +194,8 @@ def _privacy(review) -> GateResult:
 
     if direct:
         problems.append({"text": f"Direct identifiers are still in the release: {_names(direct)} (drop them, "
-                                 "replace them with an anonymous ID, or record why they must be published).",
-                         "needs": ("direct", direct)})
+                                 "replace them with an anonymous ID, or record why they must be published)."
+                                 + _fine_points(review, direct), "needs": ("direct", direct)})
     if unread:
         problems.append({"text": f"Free text not reviewed: {_names(unread)}. Names inside text can be missed by "
                                  "the detector; read a sample and set the column's role on Identify (or remove "
@@ -231,6 +233,19 @@ def _privacy(review) -> GateResult:
     return _decide(recipe, problems, GateResult(False, [], kmin, threshold, direct, quasi, sensitive, None, source,
                                                 unread=unread, l=l_figures), _notes_ok(df, direct, quasi, kmin,
                                                                                        threshold, review))
+
+
+def _fine_points(review, direct: list[str]) -> str:
+    """Why coordinates a spatial_k step coarsened are still direct: it publishes points at 3 decimals or more."""
+    from ctopen import rules
+    for entry in review.applied.log:
+        fine = entry.get("decimals_out") if entry.get("op") == "spatial_k" else None
+        cols = [c for c in direct if review.lineage.get(c, c) in (entry.get("columns") or [])]
+        if fine is not None and fine >= rules.HOME_POINT_DECIMALS and cols:
+            return (f" The spatial_k step keeps points of {_names(cols)} at {fine} decimals: k counts records, and "
+                    f"at {rules.HOME_POINT_DECIMALS} decimals (about 100 m) or more the records sharing a point may be "
+                    "one household's (several claims of one member); give it \"max_decimals\": 2 (about 1 km).")
+    return ""
 
 
 def _l_targets(recipe: dict) -> dict[str, int]:
@@ -332,6 +347,21 @@ def _published_name(recipe: dict, column: str) -> str:
     return column
 
 
+def _occupied_cells(df, dims: list[str], count: str) -> int | None:
+    """The interior cells of a count table that hold records (a count above 0, or suppressed), totals left out;
+    None when a dimension or the count cannot be found."""
+    import pandas as pd
+    from ctopen.aggregate import TOTAL
+
+    if count not in df.columns or any(c not in df.columns for c in dims):
+        return None
+    interior = pd.Series(True, index=df.index)
+    for c in dims:
+        interior &= df[c].astype("str").ne(TOTAL).fillna(True)
+    counts = pd.to_numeric(df[count], errors="coerce")
+    return int((interior & (counts.isna() | (counts > 0))).sum())
+
+
 def _count_table(review, step: dict, direct: list[str], threshold: int, asked, source: dict,
                  problems: list[dict]) -> GateResult:
     """A release of counts: judged by its published cells."""
@@ -369,6 +399,7 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
     if direct:
         problems.append({"text": f"Direct identifiers are dimensions of the count table: {_names(direct)} "
                                  "(count by coarser dimensions instead).", "needs": ("direct", direct)})
+    shown_by = [_published_name(recipe, c) for c in by]     # the dimensions as the release names them
     listing = []
     from ctopen.aggregate import TOTAL
     for col in by:
@@ -393,6 +424,19 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
                                  f"all distinct ({', '.join(str(df[c].nunique()) for c in listing)} values for "
                                  f"{records:,} records), so the table publishes them (count by a coarser column).",
                          "needs": ("direct", listing)})
+    elif (cells := _occupied_cells(df, shown_by,
+                                   _published_name(recipe, "count"))) is not None \
+            and records and cells >= NEARLY_UNIQUE_MIN and cells >= NEARLY_UNIQUE * records:
+        # each dimension alone repeats, but together they are nearly one per record: every listed cell (its count
+        # suppressed or not) says that a record with those values is there, so the table lists the records (a
+        # hexagon by date, or a town by age, sex and diagnosis: a line per claim, with its diagnosis)
+        what = ((f"its places and {_names(shown_by[1:])} combinations" if by[1:] else "its places") if spatial else
+                f"its {_names(shown_by)} combinations")
+        problems.append({"text": f"The {'map' if spatial else 'count table'} lists the records: {cells:,} of {what} "
+                                 f"hold records, for {records:,} records, so nearly every listed cell is one record (a "
+                                 "suppressed count still says someone with those values is there). Count by fewer or "
+                                 "coarser columns" + (", or into larger places." if spatial else "."),
+                         "needs": ("direct", shown_by)})
     name = _published_name(recipe, "count")     # a fix step may rename the count column: follow it
     if name not in df.columns:
         problems.append({"text": "The count table has no count column the gate can read (it was renamed or "
@@ -409,10 +453,10 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
     if spatial:
         where = ("H3 hexagons" if step.get("method", "h3") == "h3" else
                  "towns' points" if step.get("method") == "town" else "counties' points")
-        ok_intro = (f"The release is a map of counts by {_names(by)} (the published places are {where}, no record's "
+        ok_intro = (f"The release is a map of counts by {_names(shown_by)} (the published places are {where}, no record's "
                     "point)")
     else:
-        ok_intro = f"The release is a count table by {_names(by)}"
+        ok_intro = f"The release is a count table by {_names(shown_by)}"
     ok = [f"{ok_intro}: every published count is at least "
           f"{kmin if kmin is not None else threshold} (threshold {threshold}); counts of 1 to "
           f"{entry.get('threshold', step.get('threshold', 5))} are suppressed, with complementary suppression so "
