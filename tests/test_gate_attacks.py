@@ -158,3 +158,54 @@ def test_a_record_number_of_people_running_1_to_n_is_not_a_harmless_row_number()
     roles = {c.name: (c.role, c.entity) for c in detect(df).columns}
     assert roles["MedicalRecordNumber"] == ("direct", "record_id")
     assert roles["Serial Number"] == ("other", "row_number") and roles["ID"] == ("other", "row_number")
+
+
+# --- zeros beside a suppressed count (found while closing issue 19) ---------------------------------------------
+
+def _claims_by_town(one_value_town: bool):
+    towns = ["Avon"] * 40 + ["Canaan"] * 8
+    diag = ["Depression", "Asthma", "Diabetes", "Back pain"] * 10
+    diag += ["Depression"] * 8 if one_value_town else ["Depression", "Asthma"] * 4
+    return pd.DataFrame({"Town": towns, "Diagnosis": diag}, dtype="str")
+
+
+def test_a_count_table_whose_group_has_one_sensitive_category_is_blocked():
+    """Canaan's 8 claims are all Depression: the table shows Canaan x Depression = 8 and every other diagnosis 0, so
+    the small-cell rule (which hides 1 to 5, not zeros) lets it tell that every counted resident has depression."""
+    recipe = {"version": 1, "roles": {"Town": "quasi", "Diagnosis": "sensitive"},
+              "steps": [{"op": "aggregate", "by": ["Town", "Diagnosis"], "threshold": 5, "totals": False}]}
+    verdict = Review(_claims_by_town(True), recipe).gate
+    assert not verdict.passed
+    assert any("discloses Diagnosis for whole groups: in 1 of its 2 Town combinations" in r for r in verdict.reasons)
+    assert verdict.l == {"Diagnosis": (1, 2)}
+    # the same counts with two diagnoses in Canaan: nothing stands out (Canaan's 4 and 4 are suppressed)
+    assert Review(_claims_by_town(False), recipe).gate.passed
+    # Diagnosis not sensitive here (a reviewed decision): no attribute to disclose
+    lowered = json.loads(json.dumps(recipe))
+    lowered["roles"]["Diagnosis"] = "other"
+    lowered["decisions"] = [{"column": "Diagnosis", "role": "other", "previous": "sensitive", "by": "A. Officer",
+                             "reason": "the categories are service lines, not health"}]
+    assert not any("discloses" in r for r in Review(_claims_by_town(True), lowered).gate.reasons)
+
+
+def test_an_exception_covering_l_1_lets_a_disclosing_count_table_through():
+    recipe = {"version": 1, "roles": {"Town": "quasi", "Diagnosis": "sensitive"},
+              "steps": [{"op": "aggregate", "by": ["Town", "Diagnosis"], "threshold": 5, "totals": False}]}
+    verdict = Review(_claims_by_town(True), recipe).gate
+    from ctopen.publish.gate import record_exception
+    assert record_exception(recipe, "Statewide program counts published by statute with the agency's approval",
+                            "A. Officer", verdict=verdict) is None
+    assert recipe["exception"]["covers"]["l"] == {"Diagnosis": 1}
+    again = Review(_claims_by_town(True), recipe).gate
+    assert again.passed and again.exception is not None
+
+
+def test_a_map_of_diagnoses_by_hexagon_is_blocked_when_a_hexagon_has_one_diagnosis():
+    from tests.conftest import ROOT
+    df = pd.read_csv(ROOT / "tests" / "data" / "geo" / "claims_homes.csv", dtype="str")
+    recipe = {"version": 1, "steps": [{"op": "spatial_aggregate", "lat": "ResidenceLat", "lon": "ResidenceLon",
+                                       "method": "h3", "resolution": 6, "by": ["Diagnosis"], "threshold": 5}]}
+    verdict = Review(df, recipe).gate
+    assert not verdict.passed and any("map discloses Diagnosis" in r for r in verdict.reasons)
+    recipe["steps"][0]["by"] = ["Sex"]           # sex is not sensitive: the hexagon layer by sex passes
+    assert Review(df, recipe).gate.passed

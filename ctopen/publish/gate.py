@@ -12,8 +12,10 @@ It passes when, in the release:
 - a count table (an `aggregate` step, or a `spatial_aggregate` map of counts) is judged by its cells: no published
   count below the threshold, no direct identifier and no nearly-unique column among its dimensions (a hexagon
   per record is one), no combination of dimensions nearly unique (cells holding records nearly as many as the
-  records: a suppressed cell still says someone with those values is there), and no map dimension holding the
-  records' coordinates;
+  records: a suppressed cell still says someone with those values is there), no map dimension holding the
+  records' coordinates, and no sensitive dimension disclosed for a whole group (every record of a combination of
+  the other dimensions in one category of it, the others 0: zeros are not suppressed; an exception must cover
+  l = 1 for that column);
 - and no answer on the Evaluate checklist is "no" (no exception lifts that).
 
 Anything else blocks unless a recorded exception (recipe["exception"] = {"justification", "by", "at",
@@ -362,6 +364,31 @@ def _occupied_cells(df, dims: list[str], count: str) -> int | None:
     return int((interior & (counts.isna() | (counts > 0))).sum())
 
 
+def _one_value_groups(df, dims: list[str], count: str, sensitive: list[str]) -> list[tuple[str, int, int]]:
+    """For each sensitive dimension of a count table: (column, groups of the other dimensions whose records all
+    have one value of it, groups holding records), when there are such groups. Interior cells only (totals left
+    out); a suppressed count holds records (1 or more), a published 0 holds none."""
+    import pandas as pd
+    from ctopen.aggregate import TOTAL
+
+    if count not in df.columns or any(c not in df.columns for c in dims):
+        return []
+    interior = pd.Series(True, index=df.index)
+    for c in dims:
+        interior &= df[c].astype("str").ne(TOTAL).fillna(True)
+    counts = pd.to_numeric(df[count], errors="coerce")
+    holding = df[interior & (counts.isna() | (counts > 0))]
+    out = []
+    for col in sensitive:
+        others = [c for c in dims if c != col]
+        if not others or holding[col].nunique(dropna=False) < 2:
+            continue      # no other dimension, or one value in the whole table: no group stands out
+        kinds = holding.groupby(others, dropna=False, observed=True)[col].nunique(dropna=False)
+        if int((kinds == 1).sum()):
+            out.append((col, int((kinds == 1).sum()), len(kinds)))
+    return out
+
+
 def _count_table(review, step: dict, direct: list[str], threshold: int, asked, source: dict,
                  problems: list[dict]) -> GateResult:
     """A release of counts: judged by its published cells."""
@@ -438,6 +465,19 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
                                  "coarser columns" + (", or into larger places." if spatial else "."),
                          "needs": ("direct", shown_by)})
     name = _published_name(recipe, "count")     # a fix step may rename the count column: follow it
+    release_roles = review.release_role_table
+    disclosed = {}
+    for col, groups, of in _one_value_groups(df, shown_by, name, [c for c in shown_by if c in release_roles
+                                                                  and release_roles[c].role == "sensitive"]):
+        # the small-cell rule hides small counts, not zeros: a group whose records all fall in one category of a
+        # sensitive column (every other category 0) tells that category of everyone counted there
+        problems.append({"text": f"The {'map' if spatial else 'count table'} discloses {col} for whole groups: in "
+                                 f"{groups:,} of its {of:,} {_names([c for c in shown_by if c != col])} combinations "
+                                 f"that hold records, every record has the same {col} (its other categories are 0), "
+                                 f"so anyone known to be counted there has it, whether or not the count is "
+                                 f"suppressed. Count {col} in broader categories, count by fewer or coarser columns, "
+                                 "or record an exception covering l = 1 for it.", "needs": ("l", col, 1)})
+        disclosed[col] = (1, 2)       # measured l = 1 where a group is one category; any two would do
     if name not in df.columns:
         problems.append({"text": "The count table has no count column the gate can read (it was renamed or "
                                  "removed after counting).", "needs": None})
@@ -461,5 +501,5 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
           f"{kmin if kmin is not None else threshold} (threshold {threshold}); counts of 1 to "
           f"{entry.get('threshold', step.get('threshold', 5))} are suppressed, with complementary suppression so "
           "that none can be worked out from the totals (the CT Open Data Handbook's rules)."]
-    result = GateResult(False, [], kmin, threshold, direct, [], [], None, source, counts=True)
+    result = GateResult(False, [], kmin, threshold, direct, [], [], None, source, counts=True, l=disclosed)
     return _decide(recipe, problems, result, ok)
