@@ -417,3 +417,26 @@ def test_a_file_with_more_rows_than_pandas_loads_goes_to_duckdb(tmp_path, monkey
     assert engine.choose(path) == "duckdb"
     monkeypatch.setattr(settings, "MAX_ROWS", 5_000_000)
     assert engine.choose(path) == "pandas"
+
+
+# --- second review (R20): what DuckDB reads otherwise than the loader ---------------------------------------
+
+def test_columns_differing_only_by_case_are_refused_never_read_one_for_the_other(tmp_path, capsys):
+    # DuckDB matches names without regard to case, even quoted: the risk over "A" was computed over "a" (k 1, 3
+    # classes, where "A" has 2 classes) and a pseudonymized "Town" could leave "TOWN" as it is
+    path = tmp_path / "case.csv"
+    path.write_bytes(b"a,A,Town,TOWN\n1,x,Hartford,Kent\n1,y,Hartford,Kent\n2,x,Kent,Kent\n3,x,Kent,Kent\n")
+    with pytest.raises(CtopenError, match="differ only by case"):
+        duck.risk_report(path, ["A"])
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"version": 1, "steps": [{"op": "drop", "column": "Town"}]}))
+    for argv in (["risk", str(path), "--qi", "A", "--engine", "duckdb"],
+                 ["apply", str(path), "--recipe", str(recipe), "--out", str(tmp_path / "o.csv"), "--engine", "duckdb"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "differ only by case" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.csv").exists()
+    odd = tmp_path / "own.csv"                      # the engine's own names, in another case
+    odd.write_bytes(b"__CTOPEN_ROW,b\n1,2\n")
+    with pytest.raises(CtopenError, match="keeps for its own"):
+        duck.risk_report(odd, ["b"])

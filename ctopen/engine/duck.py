@@ -379,10 +379,16 @@ def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info)
                              "where": "column(s) " + ", ".join(_col_letter(j) for j in dropped),
                              "why": "no header and no values"})
     names = _unique_headers([header[j] for j in keep_cols], keep_cols, info)
-    own = [n for n in names if n.startswith(sqlbuild.INTERNAL)]
+    own = [n for n in names if sqlbuild.is_internal(n)]
     if own:
         raise EngineError(f"The column {own[0]!r} has a name the DuckDB engine keeps for its own work (beginning "
                           f"{sqlbuild.INTERNAL!r}): rename it, or use --engine pandas.")
+    twins = sqlbuild.case_clash(names)
+    if twins:
+        # DuckDB matches names without regard to case, even quoted: "A" would read the column a
+        raise EngineError(f"The columns {twins[0]!r} and {twins[1]!r} of '{info.file}' differ only by case, which "
+                          "DuckDB does not tell apart (it would read one for the other): rename one of them, or use "
+                          "--engine pandas.")
     items = [f"c{j} AS {sqlbuild.render(ident(nm), 'duckdb')}" for j, nm in zip(keep_cols, names)]
     table = ws.name("src")
     # the record's order is its row number in the file (gaps where rows were skipped: only the order matters)
