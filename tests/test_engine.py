@@ -440,3 +440,56 @@ def test_columns_differing_only_by_case_are_refused_never_read_one_for_the_other
     odd.write_bytes(b"__CTOPEN_ROW,b\n1,2\n")
     with pytest.raises(CtopenError, match="keeps for its own"):
         duck.risk_report(odd, ["b"])
+
+
+PAD = "h1,h2,h3\n" + "".join(f"{i},p{i % 9},q\n" for i in range(250))     # past the rows compared with the loader
+
+
+@pytest.mark.parametrize("tail", ['"x" ,2,3\n', ' "x",2,3\n', 'x,2, ""\n', 'x,2, """y"""\n', 'x\t2\t"3" \n'])
+def test_spaces_beside_quotes_past_the_first_rows_are_refused(tail, tmp_path):
+    # DuckDB drops the spaces between a delimiter and a quote (` "x"` is x to it, ` "x"` to the loader): past the
+    # rows compared with the loader, such a record was counted with the x's
+    path = tmp_path / "spaced.csv"
+    body = PAD.replace(",", "\t") if "\t" in tail else PAD
+    path.write_bytes((body + tail).encode())
+    load(path)                                   # the loader reads it
+    with pytest.raises(CtopenError, match=r"Line 252 .*space beside a quote"):
+        duck.risk_report(path, ["h1"])
+
+
+def test_quoted_text_with_doubled_quotes_is_still_read(tmp_path):
+    path = tmp_path / "speech.csv"
+    path.write_bytes((PAD + '"He said, ""no"" twice",2,3\n"a "" b",x,y\n').encode())
+    table = load(path)
+    assert duck.risk_report(path, ["h1", "h2"]).to_dict() == assess(table.df, ["h1", "h2"]).to_dict()
+    monkey = duck.SCAN_BYTES
+    try:                                         # a pattern cut by the scan's chunks is still found
+        duck.SCAN_BYTES = 7
+        spaced = tmp_path / "cut.csv"
+        spaced.write_bytes(b'a,b\n1,2\nxx,"y"      \n3,4\n')
+        with pytest.raises(CtopenError, match="Line 3 "):
+            duck._spaced_quotes(spaced, ",")
+    finally:
+        duck.SCAN_BYTES = monkey
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(body=st.lists(st.sampled_from(['a', ' ', '"', ',', '\n', '\r\n', '\r', 'x y', '""', ' "', '" ', '\t', '1']),
+                     min_size=1, max_size=25))
+def test_odd_quoting_past_the_first_rows_is_read_as_the_loader_reads_it_or_refused(tmp_path, body):
+    path = tmp_path / "odd.csv"
+    path.write_bytes((PAD + "".join(body)).encode())
+    try:
+        table = load(path)
+    except CtopenError:
+        return
+    try:
+        with duck.Workspace() as ws:
+            src = duck.open_source(ws, path)
+            rows = duck._frame(ws.arrow(f"SELECT * EXCLUDE ({duck.ROW}) FROM {src.name} ORDER BY {duck.ROW}"),
+                               src.columns)
+    except CtopenError as exc:
+        assert "--engine pandas" in str(exc)
+        return
+    assert src.columns == list(table.df.columns)
+    pd.testing.assert_frame_equal(rows.reset_index(drop=True), table.df.reset_index(drop=True), check_dtype=False)
