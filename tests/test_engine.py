@@ -493,3 +493,14 @@ def test_odd_quoting_past_the_first_rows_is_read_as_the_loader_reads_it_or_refus
         return
     assert src.columns == list(table.df.columns)
     pd.testing.assert_frame_equal(rows.reset_index(drop=True), table.df.reset_index(drop=True), check_dtype=False)
+
+
+def test_an_unusable_temp_dir_or_memory_limit_is_one_sentence(tmp_path, capsys):
+    path = DATA / "licenses_zip_300.csv"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for extra, said in ((["--temp-dir", str(blocker / "sub")], "--temp-dir"), (["--temp-dir", str(blocker)], "--temp-dir"),
+                        (["--memory-limit", "0"], "not a size"), (["--memory-limit", "0.0GB"], "not a size")):
+        assert main(["risk", str(path), "--qi", "zip", "--engine", "duckdb", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert said in err and len(err.splitlines()) == 1 and "Traceback" not in err

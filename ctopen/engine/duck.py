@@ -53,13 +53,22 @@ class Workspace:
         import duckdb
 
         base = temp_dir or os.environ.get(settings.ENGINE_TEMP_DIR_ENV) or None
-        if base:
-            Path(base).mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="ctopen-duckdb-", dir=base))
-        self.con = duckdb.connect(str(self.dir / "work.duckdb"))
         limit = memory_limit or os.environ.get(settings.ENGINE_MEMORY_ENV) or settings.ENGINE_MEMORY_LIMIT
+        limit_text = _size_text(limit)         # a bad size is refused before anything is made
+        self.dir = None
         try:
-            self.con.execute(f"SET memory_limit = '{_size_text(limit)}'")
+            if base:
+                Path(base).mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix="ctopen-duckdb-", dir=base))
+            self.con = duckdb.connect(str(self.dir / "work.duckdb"))
+        except Exception as exc:   # OSError, duckdb.IOException: a folder that cannot be made or written
+            if self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+            raise EngineError(f"The DuckDB engine cannot work in {base or tempfile.gettempdir()} ({reason}): give "
+                              f"--temp-dir (or ${settings.ENGINE_TEMP_DIR_ENV}) a folder it can write to.") from None
+        try:
+            self.con.execute(f"SET memory_limit = '{limit_text}'")
             self.con.execute(f"SET temp_directory = '{_quote_path(self.dir / 'spill')}'")
             self.con.execute("SET preserve_insertion_order = true")
             self.con.execute("SET autoinstall_known_extensions = false")   # never a download from the network
@@ -131,7 +140,7 @@ class Workspace:
 def _size_text(limit) -> str:
     text = str(limit).strip().upper().replace(" ", "")
     import re
-    if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?", text):
+    if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?", text) or not float(re.match(r"[\d.]+", text)[0]):
         raise EngineError(f"The memory limit {limit!r} is not a size such as 2GB or 512MB.")
     return text if not text[-1].isdigit() else text + "B"
 
