@@ -504,3 +504,16 @@ def test_an_unusable_temp_dir_or_memory_limit_is_one_sentence(tmp_path, capsys):
         assert main(["risk", str(path), "--qi", "zip", "--engine", "duckdb", *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert said in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_relative_path_is_the_file_the_loader_reads(tmp_path, monkeypatch):
+    # DuckDB reads "~/x.csv" in the home folder; the loader reads the folder named "~" here
+    (tmp_path / "~").mkdir()
+    (tmp_path / "~" / "x.csv").write_bytes(b"a,b\n1,2\n1,3\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "x.csv").write_bytes(b"a,b\n9,9\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    got = duck.risk_report(Path("~/x.csv"), ["a"])
+    assert got.to_dict() == assess(load(Path("~/x.csv")).df, ["a"]).to_dict() and got.rows == 2

@@ -187,6 +187,9 @@ def open_source(ws: Workspace, path, progress=None) -> Source:
         # DuckDB reads such a path as a pattern: "a*.csv" would also read ab.csv beside it (other records counted)
         raise EngineError(f"DuckDB reads a path with * ? [ ] {{ }} as a pattern that can match other files: rename "
                           f"'{path}' without them, or use --engine pandas.")
+    # DuckDB reads "~/x.csv" in the home folder and "s3://..." over the network: it is given the absolute path of
+    # the file the loader would read
+    path = Path(os.path.abspath(path))
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
