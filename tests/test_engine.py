@@ -517,3 +517,13 @@ def test_a_relative_path_is_the_file_the_loader_reads(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     got = duck.risk_report(Path("~/x.csv"), ["a"])
     assert got.to_dict() == assess(load(Path("~/x.csv")).df, ["a"]).to_dict() and got.rows == 2
+
+
+def test_signed_numbers_are_not_formulas_and_formulas_are_neutralised_alike(tmp_path):
+    from ctopen.checks import PLAIN_NUMBER, is_formula
+    values = ["-12", "+3.50", "-0.", "-1e5", "-", "--", "-x", "=1+2", "+A1", "-12 ", " -12", "-١٢", "-1,200", "@sum", "-+1"]
+    path = tmp_path / "signs.csv"
+    path.write_bytes(csv_bytes(pd.DataFrame({"amount": values, "n": [str(i) for i in range(len(values))]})))
+    assert_same_apply(path, {"version": 1, "steps": [{"op": "drop", "column": "n"}]}, tmp_path)
+    for v in ("-12", "+3.50", "-0."):          # what the engine's filter leaves in DuckDB is never a formula
+        assert re.fullmatch(r"[-+][0-9]+(\.[0-9]*)?", v) and PLAIN_NUMBER.match(v) and not is_formula(v)

@@ -1008,8 +1008,11 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
             if c in keep:
                 items.append(_q(c))
                 continue
+            # signed whole or decimal numbers (-12, +3.50: checks.PLAIN_NUMBER, never formulas) stay in DuckDB: a column
+            # of millions of negative amounts is not fetched into memory to be told apart
             starts = [r[0] for r in ws.sql(f"SELECT DISTINCT {_q(c)} FROM {state.table} WHERE "
-                                            f"regexp_matches({_q(c)}, '^[=+\\-@\\t\\r]')").fetchall()]
+                                            f"regexp_matches({_q(c)}, '^[=+\\-@\\t\\r]') AND NOT "
+                                            f"regexp_full_match({_q(c)}, '[-+][0-9]+(\\.[0-9]*)?')").fetchall()]
             bad = [v for v in starts if is_formula(v)]
             if bad:
                 name = ws.table_from(pd.DataFrame({"v": pd.array(bad, dtype="str")}), "formulas")
