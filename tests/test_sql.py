@@ -342,6 +342,10 @@ def test_names_sql_takes_for_one_are_refused():
             sql_for_recipe({"version": 1, "steps": [{"op": "aggregate", "by": ["Count"]}]}, "t", dialect, ["Count"])
         with pytest.raises(CtopenError, match="keeps for its own"):
             sql_for_recipe({"version": 1, "steps": []}, "t", dialect, ["__Ctopen_size"])
+    with pytest.raises(CtopenError, match="differ only by case"):
+        risk_sql("t", ["Town", "town"], "trino")
+    with pytest.raises(CtopenError, match="keeps for its own"):
+        risk_sql("t", ["Town"], "spark", sensitive=["__ctopen_size"])
     # a rename that changes only the case of its own column is fine
     assert '"SEX"' in sql_for_recipe({"version": 1, "steps": [{"op": "rename", "column": "Sex", "to": "SEX"}]}, "t",
                                      "duckdb", ["Sex"])

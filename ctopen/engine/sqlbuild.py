@@ -445,6 +445,13 @@ def risk_queries(table, quasi: list[str], dialect: str, sensitive: list[str] = (
       grouping id, uniques, k_min, records_at_risk)."""
     dialect = check_dialect(dialect)
     src = table_name(table) if isinstance(table, str) else table
+    twins = case_clash(list(quasi) + list(sensitive))
+    own = [c for c in list(quasi) + list(sensitive) if is_internal(c)]
+    if twins or own:
+        raise RecipeError(f"The columns {twins[0]!r} and {twins[1]!r} differ only by case, and {dialect} SQL does not "
+                          "tell them apart: rename one of them first." if twins else
+                          f"The column {own[0]!r} has a name ctopen keeps for its own queries (they begin "
+                          f"{INTERNAL!r}): rename it first.")
     qis = [col(q) for q in quasi]
     groups = exp.select(*qis, exp.alias_(exp.Count(this=exp.Star()), INTERNAL + "size")).from_(src.copy())
     if qis:
