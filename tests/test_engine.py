@@ -527,3 +527,38 @@ def test_signed_numbers_are_not_formulas_and_formulas_are_neutralised_alike(tmp_
     assert_same_apply(path, {"version": 1, "steps": [{"op": "drop", "column": "n"}]}, tmp_path)
     for v in ("-12", "+3.50", "-0."):          # what the engine's filter leaves in DuckDB is never a formula
         assert re.fullmatch(r"[-+][0-9]+(\.[0-9]*)?", v) and PLAIN_NUMBER.match(v) and not is_formula(v)
+
+
+def test_empty_lines_are_read_as_the_loader_reads_them_or_refused_with_notes(tmp_path):
+    rows = "".join(f"{i},x,y,z\n" for i in range(30))
+    for name, text in (("end", "a,b,c,d\n" + rows + "\n\n"), ("head", "a,b,c,d\n\n" + rows), ("crlf", ("a,b,c,d\n" + rows + "\n").replace("\n", "\r\n"))):
+        path = tmp_path / f"{name}.csv"                 # a blank line used to refuse the file (DuckDB skips it)
+        path.write_bytes(text.encode())
+        assert duck.risk_report(path, ["a", "b"]).to_dict() == assess(load(path).df, ["a", "b"]).to_dict()
+    # the loader's walk over notes counts empty lines (at most 20 rows) and DuckDB's reader skips them: here the
+    # loader keeps 2 of the 12 notes as records and DuckDB took all 12 for notes
+    notes = "".join(f"Note {i}: see the text.,,,\n\n" for i in range(12))
+    path = tmp_path / "notes.csv"
+    path.write_bytes(("a,b,c,d\n" + rows + notes).encode())
+    assert len(load(path).df) == 32
+    with pytest.raises(CtopenError, match="empty lines"):
+        duck.risk_report(path, ["a"])
+    path.write_bytes(("a,b,c,d\n" + rows + notes.replace("\n\n", "\n") + "\n\n").encode())    # no empty line among
+    assert duck.risk_report(path, ["a"]).to_dict() == assess(load(path).df, ["a"]).to_dict()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64])
+def test_the_scan_finds_spaced_quotes_and_empty_lines_across_its_chunks(size, tmp_path, monkeypatch):
+    monkeypatch.setattr(duck, "SCAN_BYTES", size)
+    for i, (text, blank) in enumerate([(b"a,b\n1,2\n", False), (b"a,b\n1,2\n\n\n", False), (b"a,b\n\n1,2\n", True),
+                                       (b"a,b\r\n1,2\r\n\r\n", False), (b"a,b\r\n\r\n1,2\r\n", True), (b"a,b\r1,2\r\r3,4", True),
+                                       (b"a,b\n1,2\n\n\n\n\n\nx,y\n", True), (b"a,b\n1,2\n\r\n3,4", True)]):
+        (tmp_path / f"{i}.csv").write_bytes(text)
+        assert duck._spaced_quotes(tmp_path / f"{i}.csv", ",") is blank, text
+    for i, (text, line) in enumerate([(b'a,b\n1,2\nxx,"y"      \n3,4\n', 3), (b'a,b\n1,2\nxx,   "y"\n', 3),
+                                      (b'a,b\r\n1,2\r\n3,4\r\n5,6 "\r\n7, "8"', 5), (b'a,b\n\n\n "x",1\n', 4)]):
+        (tmp_path / f"q{i}.csv").write_bytes(text)
+        with pytest.raises(CtopenError, match=f"Line {line} "):
+            duck._spaced_quotes(tmp_path / f"q{i}.csv", ",")
+    (tmp_path / "ok.csv").write_bytes(b'a,b\n1,2\nxx, ""b"" c\n')
+    assert duck._spaced_quotes(tmp_path / "ok.csv", ",") is False

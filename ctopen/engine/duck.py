@@ -201,15 +201,16 @@ def open_source(ws: Workspace, path, progress=None) -> Source:
     fmt = _format_of(path.name, head)
     info = SourceInfo(file=path.name, format=fmt, size_bytes=size)
     if fmt in CSV_FORMATS:
-        raw, header, body_start = _read_csv(ws, path, head, size, info)
+        raw, header, body_start, blank_lines = _read_csv(ws, path, head, size, info)
     elif fmt == "parquet":
         raw, header, body_start = _read_parquet(ws, path, info)
+        blank_lines = False
     else:
         raise EngineError(f"The DuckDB engine reads CSV and Parquet files; '{path.name}' is {fmt.upper()}: use "
                           "--engine pandas (or save it as CSV).")
     if progress:
         progress("read", None)
-    src = _finish(ws, raw, header, body_start, info)
+    src = _finish(ws, raw, header, body_start, info, blank_lines)
     src.path, src.format, src.seconds = path, fmt, time.perf_counter() - start
     return src
 
@@ -246,20 +247,22 @@ def _read_csv(ws: Workspace, path: Path, head: bytes, size: int, info):
              f"columns = {columns}, auto_detect = false, null_padding = false, encoding = 'utf-8', "
              f"max_line_size = {4 * settings.MAX_CELL_CHARS + 1024}, strict_mode = true)")
     _same_head(ws, query, text, size > len(head), info, header_idx, path)
-    _spaced_quotes(path, info.delimiter)
-    return query, header, 2          # row 1 is the header row
+    blank_lines = _spaced_quotes(path, info.delimiter)
+    return query, header, 2, blank_lines          # row 1 is the header row
 
 
 SCAN_BYTES = 16 << 20
 
 
-def _spaced_quotes(path: Path, delimiter: str) -> None:
+def _spaced_quotes(path: Path, delimiter: str) -> bool:
     """DuckDB's CSV reader drops spaces between a delimiter (or a line's start) and an opening quote, and between a
     closing quote and the next delimiter (or the line's end): ` "x"` and `"x" ` are x to it, but ` "x"` and `x `
     to the loader (Python's csv), so records could be counted in other groups than the loader's. The whole file is
     scanned (a quick byte search; the pattern only where a space touches a quote) and such a file is refused. Inside
     a quoted text, `"" ,` looks the same and is refused too (fail closed); `, ""a` is not (DuckDB refuses it
-    outside a quoted text, so it cannot be read otherwise unnoticed)."""
+    outside a quoted text, so it cannot be read otherwise unnoticed).
+
+    Returns whether the file has an empty line before its last line (in the same pass: see _finish's notes)."""
     import re
     d = re.escape(delimiter.encode("utf-8"))
     # ` ""a` (a doubled quote inside a quoted text after ", ") is an error to DuckDB outside a quoted text: not a match.
@@ -267,7 +270,8 @@ def _spaced_quotes(path: Path, delimiter: str) -> None:
     # pair of bytes occurs: about 150 MB/s where quoted text is everywhere, a byte search elsewhere.
     opening = re.compile(rb'[\r\n' + d + rb'] +"(?!"[^"\r\n' + d + rb'])')
     closing = re.compile(rb'" +[\r\n' + d + rb']')
-    carry, line = b"\n", 0            # the file's start is a line's start (a virtual line end before it)
+    carry, line, blank = b"\n", 0, False   # the file's start is a line's start (a virtual line end before it)
+    lone_cr = re.compile(rb"\n\r(?!\n)")
     try:
         with path.open("rb") as f:
             while True:
@@ -279,11 +283,18 @@ def _spaced_quotes(path: Path, delimiter: str) -> None:
                 if last:
                     head = buf + b"\n"                      # the file's end is a line's end
                 elif cut <= 0:
-                    # no line end: a line longer than DuckDB's max_line_size is refused by DuckDB itself
-                    carry = buf if len(buf) <= 4 * SCAN_BYTES else b"\n" + buf[-SCAN_BYTES:]
+                    # no line end yet: the line is kept whole up to DuckDB's max_line_size (a longer one is refused by
+                    # DuckDB itself)
+                    longest = 4 * settings.MAX_CELL_CHARS + 1024
+                    carry = buf if len(buf) <= longest + 8 else b"\n" + buf[-8:]
                     continue
                 else:
-                    head, carry = buf[:cut + 1], buf[cut:]
+                    head = buf[:cut + 1]
+                run = len(buf.rstrip(b"\r\n"))       # where the line ends at the end of buf begin
+                # the next round starts at the last line end; when buf ends with line ends, at their run (its last 4
+                # bytes: they hold two line ends, an empty line, whenever the run is longer), so that an empty line
+                # is counted only once text follows it
+                keep_from = max(run, len(buf) - 4) if run < len(buf) else cut
                 hits = [m for m in ((opening.search(head) if b' "' in head else None),
                                     (closing.search(head) if b'" ' in head else None)) if m]
                 if hits:
@@ -293,9 +304,14 @@ def _spaced_quotes(path: Path, delimiter: str) -> None:
                         f"Line {at:,} of '{path.name}' has a space beside a quote (` \"` or `\" ` around a "
                         "value), which DuckDB reads otherwise than the loader (it drops those spaces); remove the "
                         "spaces in the file, or use --engine pandas.")
+                if not blank:
+                    text = buf[:run]                # empty lines at the end of buf (of the file) do not count
+                    blank = (b"\n\n" in text or b"\r\r" in text or b"\n\r\n" in text
+                             or (b"\n\r" in text and lone_cr.search(text) is not None))
                 if last:
-                    return
-                line += buf.count(b"\n", 0, cut)
+                    return blank
+                line += buf.count(b"\n", 0, keep_from)
+                carry = buf[keep_from:]
     except OSError as exc:
         raise LoadError(f"The file {path} could not be read ({exc.strerror or exc}).") from None
 
@@ -312,6 +328,11 @@ def _same_head(ws: Workspace, query: str, text: str, cut: bool, info, header_idx
     rows = _csv_rows(sample, info, limit_rows=header_idx + 1 + HEAD_CHECK_ROWS)[header_idx:]
     if (cut or len(text) > len(sample)) and rows:
         rows = rows[:-1]                  # the last row read from a cut text may be cut itself
+    # an empty line is a row of no cells to Python's reader and, in a file of several columns, no row to DuckDB's
+    # (anywhere in the file; in a file of one column, a row with a missing value): neither makes a record (the
+    # loader drops empty rows), so a file ending with a blank line is not refused for it
+    if max((len(r) for r in rows), default=0) > 1:
+        rows = [r for r in rows if r]
     try:
         got = ws.sql(f"SELECT * FROM ({query}) LIMIT {len(rows)}").fetchall() if rows else []
     except Exception as exc:
@@ -363,7 +384,7 @@ def _read_parquet(ws: Workspace, path: Path, info):
     return query, names, 1
 
 
-def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info) -> Source:
+def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info, blank_lines: bool = False) -> Source:
     """ctopen.load._finish in SQL: the cell limit, blanks, trailing notes, empty rows and columns, unique headers.
 
     One pass over the file writes the body: each record's row number, its cells with blanks as missing, how many
@@ -418,6 +439,12 @@ def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info)
                     start -= 1
                 else:
                     break
+            if 0 < start < last and blank_lines:
+                # the loader's walk over the notes (at most 20 rows) and its typical row count both count empty
+                # lines, which DuckDB's reader skips: with notes found, they could take other rows for notes
+                raise EngineError(f"'{info.file}' has note rows below the table and empty lines, which the loader "
+                                  "counts as rows and DuckDB's reader skips, so the two could take other rows for "
+                                  "notes: delete the empty lines (or the notes), or use --engine pandas.")
             if 0 < start < last:
                 texts = [", ".join(cells(i)) for i in range(start + 1, last + 1) if by_row[i][1]]
                 info.skipped.append({"what": f"{len(texts)} note or footnote row(s) below the data",
