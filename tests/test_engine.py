@@ -562,3 +562,15 @@ def test_the_scan_finds_spaced_quotes_and_empty_lines_across_its_chunks(size, tm
             duck._spaced_quotes(tmp_path / f"q{i}.csv", ",")
     (tmp_path / "ok.csv").write_bytes(b'a,b\n1,2\nxx, ""b"" c\n')
     assert duck._spaced_quotes(tmp_path / "ok.csv", ",") is False
+
+
+def test_an_output_that_cannot_be_written_is_named_as_given(tmp_path, capsys):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"version": 1, "steps": [{"op": "drop", "column": "zip"}]}))
+    for out in (tmp_path / "nope" / "x.parquet", tmp_path / "nope" / "x.csv"):
+        assert main(["apply", str(DATA / "licenses_zip_300.csv"), "--recipe", str(recipe), "--out", str(out),
+                     "--engine", "duckdb"]) == 2
+        err = capsys.readouterr().err.strip()
+        # the output is named (not its .part file), and the temp dir is not blamed
+        assert err.startswith(f"error: The output {out} could not be written") and "--temp-dir" not in err
+        assert len(err.splitlines()) == 1

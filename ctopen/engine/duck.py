@@ -1021,13 +1021,22 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
             else:
                 frame.to_parquet(out, index=False)
         except OSError as exc:
-            raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+            raise CtopenError(f"The output {_shown(out)} could not be written ({exc.strerror or exc}).") from exc
         return list(frame.columns)
     columns = list(state.columns)
     try:
         if out.name.lower().removesuffix(".part").endswith(".parquet"):
             cols = ", ".join(_q(c) for c in columns) or "NULL AS __ctopen_empty"
-            ws.sql(f"COPY (SELECT {cols} FROM {state.table} ORDER BY {ROW}) TO '{_quote_path(out)}' (FORMAT parquet)")
+            try:
+                cur = ws.con.cursor()
+                with terminal.watching(cur):
+                    cur.execute(f"COPY (SELECT {cols} FROM {state.table} ORDER BY {ROW}) TO '{_quote_path(out)}' "
+                                "(FORMAT parquet)")
+            except Exception as exc:    # duckdb.IOException: the output's folder, not the work files
+                if type(exc).__name__ != "IOException":
+                    ws._explain(exc)
+                    raise
+                raise CtopenError(f"The output {_shown(out)} could not be written ({_first_line(exc)}).") from None
             return columns
         keep = set(c for c in recipe.get("keep_formulas") or [] if c in columns)
         items = []
@@ -1059,8 +1068,13 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
                     df = _frame(pa.Table.from_batches([batch]), headers)
                     f.write(df.to_csv(index=False, header=False, lineterminator="\r\n").encode("utf-8"))
     except OSError as exc:
-        raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+        raise CtopenError(f"The output {_shown(out)} could not be written ({exc.strerror or exc}).") from exc
     return columns
+
+
+def _shown(out: Path) -> Path:
+    """The output as the user named it (the release is written beside it as NAME.part first)."""
+    return out.with_name(out.name[:-len(".part")]) if out.name.endswith(".part") else out
 
 
 # --- the distinct table for recommend ---------------------------------------------------------------
