@@ -183,12 +183,14 @@ def test_what_the_engine_cannot_read_is_refused_in_one_sentence(tmp_path):
 # --- random tables and recipes (hypothesis) ------------------------------------------------------------
 
 POOLS = {
-    "age": ["34", "35", "36", "90", "91", " 44 ", "abc", "", " ", "1,200", "(5)", "12.5"],
-    "town": ["Hartford", "hartford, ct", "N Haven", "Kent", "Boston", "", "Stafford Spgs", "WARREN"],
+    "age": ["34", "35", "36", "90", "91", " 44 ", "abc", "", " ", "1,200", "(5)", "12.5", "N/A", "0034", "\u0663\u0664"],
+    "town": ["Hartford", "hartford, ct", "N Haven", "Kent", "Boston", "", "Stafford Spgs", "WARREN", "O'Brien", "École",
+             "NULL", "new haven\u00a0"],
     "state": ["CT", "OH", "", "c.t."],
-    "date": ["2013-03-21", "03/21/2013", "3/5/13", "41000", "12/31/9999", "", "abc", "2013-03"],
-    "zip": ["06001", "6001", "06001-2101", "03601", "10001", "", "x"],
-    "kind": ["A", "B", "C", "=1+2", "-5", "@x", ""],
+    "date": ["2013-03-21", "03/21/2013", "3/5/13", "41000", "12/31/9999", "", "abc", "2013-03", "9999-12-31",
+             "0001-01-01", "2013-03-21T10:00:00-05:00"],
+    "zip": ["06001", "6001", "06001-2101", "03601", "10001", "", "x", "\uff10\uff16\uff10\uff10\uff11", "NA"],
+    "kind": ["A", "B", "C", "=1+2", "-5", "@x", "", "\u3000", "+1.5%", "-", "na"],
 }
 COLUMNS = list(POOLS)
 
@@ -417,3 +419,160 @@ def test_a_file_with_more_rows_than_pandas_loads_goes_to_duckdb(tmp_path, monkey
     assert engine.choose(path) == "duckdb"
     monkeypatch.setattr(settings, "MAX_ROWS", 5_000_000)
     assert engine.choose(path) == "pandas"
+
+
+# --- second review (R20): what DuckDB reads otherwise than the loader ---------------------------------------
+
+def test_columns_differing_only_by_case_are_refused_never_read_one_for_the_other(tmp_path, capsys):
+    # DuckDB matches names without regard to case, even quoted: the risk over "A" was computed over "a" (k 1, 3
+    # classes, where "A" has 2 classes) and a pseudonymized "Town" could leave "TOWN" as it is
+    path = tmp_path / "case.csv"
+    path.write_bytes(b"a,A,Town,TOWN\n1,x,Hartford,Kent\n1,y,Hartford,Kent\n2,x,Kent,Kent\n3,x,Kent,Kent\n")
+    with pytest.raises(CtopenError, match="differ only by case"):
+        duck.risk_report(path, ["A"])
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"version": 1, "steps": [{"op": "drop", "column": "Town"}]}))
+    for argv in (["risk", str(path), "--qi", "A", "--engine", "duckdb"],
+                 ["apply", str(path), "--recipe", str(recipe), "--out", str(tmp_path / "o.csv"), "--engine", "duckdb"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "differ only by case" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.csv").exists()
+    odd = tmp_path / "own.csv"                      # the engine's own names, in another case
+    odd.write_bytes(b"__CTOPEN_ROW,b\n1,2\n")
+    with pytest.raises(CtopenError, match="keeps for its own"):
+        duck.risk_report(odd, ["b"])
+
+
+PAD = "h1,h2,h3\n" + "".join(f"{i},p{i % 9},q\n" for i in range(250))     # past the rows compared with the loader
+
+
+@pytest.mark.parametrize("tail", ['"x" ,2,3\n', ' "x",2,3\n', 'x,2, ""\n', 'x,2, """y"""\n', 'x\t2\t"3" \n'])
+def test_spaces_beside_quotes_past_the_first_rows_are_refused(tail, tmp_path):
+    # DuckDB drops the spaces between a delimiter and a quote (` "x"` is x to it, ` "x"` to the loader): past the
+    # rows compared with the loader, such a record was counted with the x's
+    path = tmp_path / "spaced.csv"
+    body = PAD.replace(",", "\t") if "\t" in tail else PAD
+    path.write_bytes((body + tail).encode())
+    load(path)                                   # the loader reads it
+    with pytest.raises(CtopenError, match=r"Line 252 .*space beside a quote"):
+        duck.risk_report(path, ["h1"])
+
+
+def test_quoted_text_with_doubled_quotes_is_still_read(tmp_path):
+    path = tmp_path / "speech.csv"
+    path.write_bytes((PAD + '"He said, ""no"" twice",2,3\n"a "" b",x,y\n').encode())
+    table = load(path)
+    assert duck.risk_report(path, ["h1", "h2"]).to_dict() == assess(table.df, ["h1", "h2"]).to_dict()
+    monkey = duck.SCAN_BYTES
+    try:                                         # a pattern cut by the scan's chunks is still found
+        duck.SCAN_BYTES = 7
+        spaced = tmp_path / "cut.csv"
+        spaced.write_bytes(b'a,b\n1,2\nxx,"y"      \n3,4\n')
+        with pytest.raises(CtopenError, match="Line 3 "):
+            duck._spaced_quotes(spaced, ",")
+    finally:
+        duck.SCAN_BYTES = monkey
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(body=st.lists(st.sampled_from(['a', ' ', '"', ',', '\n', '\r\n', '\r', 'x y', '""', ' "', '" ', '\t', '1']),
+                     min_size=1, max_size=25))
+def test_odd_quoting_past_the_first_rows_is_read_as_the_loader_reads_it_or_refused(tmp_path, body):
+    path = tmp_path / "odd.csv"
+    path.write_bytes((PAD + "".join(body)).encode())
+    try:
+        table = load(path)
+    except CtopenError:
+        return
+    try:
+        with duck.Workspace() as ws:
+            src = duck.open_source(ws, path)
+            rows = duck._frame(ws.arrow(f"SELECT * EXCLUDE ({duck.ROW}) FROM {src.name} ORDER BY {duck.ROW}"),
+                               src.columns)
+    except CtopenError as exc:
+        assert "--engine pandas" in str(exc)
+        return
+    assert src.columns == list(table.df.columns)
+    pd.testing.assert_frame_equal(rows.reset_index(drop=True), table.df.reset_index(drop=True), check_dtype=False)
+
+
+def test_an_unusable_temp_dir_or_memory_limit_is_one_sentence(tmp_path, capsys):
+    path = DATA / "licenses_zip_300.csv"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for extra, said in ((["--temp-dir", str(blocker / "sub")], "--temp-dir"), (["--temp-dir", str(blocker)], "--temp-dir"),
+                        (["--memory-limit", "0"], "not a size"), (["--memory-limit", "0.0GB"], "not a size")):
+        assert main(["risk", str(path), "--qi", "zip", "--engine", "duckdb", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert said in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_relative_path_is_the_file_the_loader_reads(tmp_path, monkeypatch):
+    # DuckDB reads "~/x.csv" in the home folder; the loader reads the folder named "~" here
+    (tmp_path / "~").mkdir()
+    (tmp_path / "~" / "x.csv").write_bytes(b"a,b\n1,2\n1,3\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "x.csv").write_bytes(b"a,b\n9,9\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    got = duck.risk_report(Path("~/x.csv"), ["a"])
+    assert got.to_dict() == assess(load(Path("~/x.csv")).df, ["a"]).to_dict() and got.rows == 2
+
+
+def test_signed_numbers_are_not_formulas_and_formulas_are_neutralised_alike(tmp_path):
+    from ctopen.checks import PLAIN_NUMBER, is_formula
+    values = ["-12", "+3.50", "-0.", "-1e5", "-", "--", "-x", "=1+2", "+A1", "-12 ", " -12", "-١٢", "-1,200", "@sum", "-+1"]
+    path = tmp_path / "signs.csv"
+    path.write_bytes(csv_bytes(pd.DataFrame({"amount": values, "n": [str(i) for i in range(len(values))]})))
+    assert_same_apply(path, {"version": 1, "steps": [{"op": "drop", "column": "n"}]}, tmp_path)
+    for v in ("-12", "+3.50", "-0."):          # what the engine's filter leaves in DuckDB is never a formula
+        assert re.fullmatch(r"[-+][0-9]+(\.[0-9]*)?", v) and PLAIN_NUMBER.match(v) and not is_formula(v)
+
+
+def test_empty_lines_are_read_as_the_loader_reads_them_or_refused_with_notes(tmp_path):
+    rows = "".join(f"{i},x,y,z\n" for i in range(30))
+    for name, text in (("end", "a,b,c,d\n" + rows + "\n\n"), ("head", "a,b,c,d\n\n" + rows), ("crlf", ("a,b,c,d\n" + rows + "\n").replace("\n", "\r\n"))):
+        path = tmp_path / f"{name}.csv"                 # a blank line used to refuse the file (DuckDB skips it)
+        path.write_bytes(text.encode())
+        assert duck.risk_report(path, ["a", "b"]).to_dict() == assess(load(path).df, ["a", "b"]).to_dict()
+    # the loader's walk over notes counts empty lines (at most 20 rows) and DuckDB's reader skips them: here the
+    # loader keeps 2 of the 12 notes as records and DuckDB took all 12 for notes
+    notes = "".join(f"Note {i}: see the text.,,,\n\n" for i in range(12))
+    path = tmp_path / "notes.csv"
+    path.write_bytes(("a,b,c,d\n" + rows + notes).encode())
+    assert len(load(path).df) == 32
+    with pytest.raises(CtopenError, match="empty lines"):
+        duck.risk_report(path, ["a"])
+    path.write_bytes(("a,b,c,d\n" + rows + notes.replace("\n\n", "\n") + "\n\n").encode())    # no empty line among
+    assert duck.risk_report(path, ["a"]).to_dict() == assess(load(path).df, ["a"]).to_dict()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64])
+def test_the_scan_finds_spaced_quotes_and_empty_lines_across_its_chunks(size, tmp_path, monkeypatch):
+    monkeypatch.setattr(duck, "SCAN_BYTES", size)
+    for i, (text, blank) in enumerate([(b"a,b\n1,2\n", False), (b"a,b\n1,2\n\n\n", False), (b"a,b\n\n1,2\n", True),
+                                       (b"a,b\r\n1,2\r\n\r\n", False), (b"a,b\r\n\r\n1,2\r\n", True), (b"a,b\r1,2\r\r3,4", True),
+                                       (b"a,b\n1,2\n\n\n\n\n\nx,y\n", True), (b"a,b\n1,2\n\r\n3,4", True)]):
+        (tmp_path / f"{i}.csv").write_bytes(text)
+        assert duck._spaced_quotes(tmp_path / f"{i}.csv", ",") is blank, text
+    for i, (text, line) in enumerate([(b'a,b\n1,2\nxx,"y"      \n3,4\n', 3), (b'a,b\n1,2\nxx,   "y"\n', 3),
+                                      (b'a,b\r\n1,2\r\n3,4\r\n5,6 "\r\n7, "8"', 5), (b'a,b\n\n\n "x",1\n', 4)]):
+        (tmp_path / f"q{i}.csv").write_bytes(text)
+        with pytest.raises(CtopenError, match=f"Line {line} "):
+            duck._spaced_quotes(tmp_path / f"q{i}.csv", ",")
+    (tmp_path / "ok.csv").write_bytes(b'a,b\n1,2\nxx, ""b"" c\n')
+    assert duck._spaced_quotes(tmp_path / "ok.csv", ",") is False
+
+
+def test_an_output_that_cannot_be_written_is_named_as_given(tmp_path, capsys):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"version": 1, "steps": [{"op": "drop", "column": "zip"}]}))
+    for out in (tmp_path / "nope" / "x.parquet", tmp_path / "nope" / "x.csv"):
+        assert main(["apply", str(DATA / "licenses_zip_300.csv"), "--recipe", str(recipe), "--out", str(out),
+                     "--engine", "duckdb"]) == 2
+        err = capsys.readouterr().err.strip()
+        # the output is named (not its .part file), and the temp dir is not blamed
+        assert err.startswith(f"error: The output {out} could not be written") and "--temp-dir" not in err
+        assert len(err.splitlines()) == 1

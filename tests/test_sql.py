@@ -324,3 +324,28 @@ def test_a_suppress_step_without_columns_needs_every_role():
     recipe = {"version": 1, "roles": {"a": "quasi", "b": "other"}, "steps": [step]}
     same_table(in_memory(df, {**recipe, "steps": [{**step, "columns": ["a"]}]}),
                run_sql(df, {**recipe, "roles": {**recipe["roles"], "row": "other"}}))
+
+
+def test_names_sql_takes_for_one_are_refused():
+    # DuckDB, Spark and Trino match identifiers without regard to case: two such columns, or a rename onto one,
+    # would make a query read one column for the other
+    for dialect in ("duckdb", "spark", "trino"):
+        with pytest.raises(CtopenError, match="differ only by case"):
+            sql_for_recipe({"version": 1, "steps": []}, "t", dialect, ["Zip", "ZIP"])
+        with pytest.raises(UnsupportedStep, match="Sex"):
+            sql_for_recipe({"version": 1, "steps": [{"op": "rename", "column": "Gender", "to": "SEX"}]}, "t", dialect,
+                           ["Gender", "Sex", "Age"])
+        with pytest.raises(UnsupportedStep, match="keeps for its own"):
+            sql_for_recipe({"version": 1, "steps": [{"op": "rename", "column": "Age", "to": "__CTOPEN_row"}]}, "t",
+                           dialect, ["Age"])
+        with pytest.raises(UnsupportedStep, match="count"):
+            sql_for_recipe({"version": 1, "steps": [{"op": "aggregate", "by": ["Count"]}]}, "t", dialect, ["Count"])
+        with pytest.raises(CtopenError, match="keeps for its own"):
+            sql_for_recipe({"version": 1, "steps": []}, "t", dialect, ["__Ctopen_size"])
+    with pytest.raises(CtopenError, match="differ only by case"):
+        risk_sql("t", ["Town", "town"], "trino")
+    with pytest.raises(CtopenError, match="keeps for its own"):
+        risk_sql("t", ["Town"], "spark", sensitive=["__ctopen_size"])
+    # a rename that changes only the case of its own column is fine
+    assert '"SEX"' in sql_for_recipe({"version": 1, "steps": [{"op": "rename", "column": "Sex", "to": "SEX"}]}, "t",
+                                     "duckdb", ["Sex"])

@@ -53,13 +53,22 @@ class Workspace:
         import duckdb
 
         base = temp_dir or os.environ.get(settings.ENGINE_TEMP_DIR_ENV) or None
-        if base:
-            Path(base).mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="ctopen-duckdb-", dir=base))
-        self.con = duckdb.connect(str(self.dir / "work.duckdb"))
         limit = memory_limit or os.environ.get(settings.ENGINE_MEMORY_ENV) or settings.ENGINE_MEMORY_LIMIT
+        limit_text = _size_text(limit)         # a bad size is refused before anything is made
+        self.dir = None
         try:
-            self.con.execute(f"SET memory_limit = '{_size_text(limit)}'")
+            if base:
+                Path(base).mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix="ctopen-duckdb-", dir=base))
+            self.con = duckdb.connect(str(self.dir / "work.duckdb"))
+        except Exception as exc:   # OSError, duckdb.IOException: a folder that cannot be made or written
+            if self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+            raise EngineError(f"The DuckDB engine cannot work in {base or tempfile.gettempdir()} ({reason}): give "
+                              f"--temp-dir (or ${settings.ENGINE_TEMP_DIR_ENV}) a folder it can write to.") from None
+        try:
+            self.con.execute(f"SET memory_limit = '{limit_text}'")
             self.con.execute(f"SET temp_directory = '{_quote_path(self.dir / 'spill')}'")
             self.con.execute("SET preserve_insertion_order = true")
             self.con.execute("SET autoinstall_known_extensions = false")   # never a download from the network
@@ -131,7 +140,7 @@ class Workspace:
 def _size_text(limit) -> str:
     text = str(limit).strip().upper().replace(" ", "")
     import re
-    if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?", text):
+    if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?", text) or not float(re.match(r"[\d.]+", text)[0]):
         raise EngineError(f"The memory limit {limit!r} is not a size such as 2GB or 512MB.")
     return text if not text[-1].isdigit() else text + "B"
 
@@ -178,6 +187,9 @@ def open_source(ws: Workspace, path, progress=None) -> Source:
         # DuckDB reads such a path as a pattern: "a*.csv" would also read ab.csv beside it (other records counted)
         raise EngineError(f"DuckDB reads a path with * ? [ ] {{ }} as a pattern that can match other files: rename "
                           f"'{path}' without them, or use --engine pandas.")
+    # DuckDB reads "~/x.csv" in the home folder and "s3://..." over the network: it is given the absolute path of
+    # the file the loader would read
+    path = Path(os.path.abspath(path))
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -189,15 +201,16 @@ def open_source(ws: Workspace, path, progress=None) -> Source:
     fmt = _format_of(path.name, head)
     info = SourceInfo(file=path.name, format=fmt, size_bytes=size)
     if fmt in CSV_FORMATS:
-        raw, header, body_start = _read_csv(ws, path, head, size, info)
+        raw, header, body_start, blank_lines = _read_csv(ws, path, head, size, info)
     elif fmt == "parquet":
         raw, header, body_start = _read_parquet(ws, path, info)
+        blank_lines = False
     else:
         raise EngineError(f"The DuckDB engine reads CSV and Parquet files; '{path.name}' is {fmt.upper()}: use "
                           "--engine pandas (or save it as CSV).")
     if progress:
         progress("read", None)
-    src = _finish(ws, raw, header, body_start, info)
+    src = _finish(ws, raw, header, body_start, info, blank_lines)
     src.path, src.format, src.seconds = path, fmt, time.perf_counter() - start
     return src
 
@@ -234,7 +247,84 @@ def _read_csv(ws: Workspace, path: Path, head: bytes, size: int, info):
              f"columns = {columns}, auto_detect = false, null_padding = false, encoding = 'utf-8', "
              f"max_line_size = {4 * settings.MAX_CELL_CHARS + 1024}, strict_mode = true)")
     _same_head(ws, query, text, size > len(head), info, header_idx, path)
-    return query, header, 2          # row 1 is the header row
+    blank_lines = _spaced_quotes(path, info.delimiter)
+    return query, header, 2, blank_lines          # row 1 is the header row
+
+
+SCAN_BYTES = 16 << 20
+
+
+def _spaced_quotes(path: Path, delimiter: str) -> bool:
+    """DuckDB's CSV reader drops spaces between a delimiter (or a line's start) and an opening quote, and between a
+    closing quote and the next delimiter (or the line's end): ` "x"` and `"x" ` are x to it, but ` "x"` and `x `
+    to the loader (Python's csv), so records could be counted in other groups than the loader's. The whole file is
+    scanned (a quick byte search; the pattern only where a space touches a quote) and such a file is refused. Inside
+    a quoted text, `"" ,` looks the same and is refused too (fail closed); `, ""a` is not (DuckDB refuses it
+    outside a quoted text, so it cannot be read otherwise unnoticed).
+
+    Returns whether the file has an empty line before its last line (in the same pass: see _finish's notes)."""
+    import re
+    d = re.escape(delimiter.encode("utf-8"))
+    # ` ""a` (a doubled quote inside a quoted text after ", ") is an error to DuckDB outside a quoted text: not a match.
+    # Two patterns, each beginning with a byte class (Python's re scans for it quickly), each run only where its
+    # pair of bytes occurs (465 MB: 2.4 s without quotes, 474 MB of quoted text everywhere: 4.3 s, on a loaded machine).
+    opening = re.compile(rb'[\r\n' + d + rb'] +"(?!"[^"\r\n' + d + rb'])')
+    closing = re.compile(rb'" +[\r\n' + d + rb']')
+    carry, offset, blank = b"\n", -1, False  # the file's start is a line's start (a virtual line end before it)
+    try:
+        with path.open("rb") as f:
+            while True:
+                chunk = f.read(SCAN_BYTES)
+                last = not chunk
+                buf = carry + chunk + (b"\n" if last else b"")    # the file's end is a line's end
+                # a match lies within one line and its line ends: search up to the last line end, keep the rest
+                cut = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
+                if cut <= 0 and not last:
+                    # no line end yet: the line is kept whole up to DuckDB's max_line_size (a longer one is refused by
+                    # DuckDB itself)
+                    longest = 4 * settings.MAX_CELL_CHARS + 1024
+                    keep_from = 0 if len(buf) <= longest + 8 else len(buf) - 8
+                    offset += keep_from
+                    carry = (b"" if keep_from == 0 else b"\n") + buf[keep_from:]
+                    offset -= 0 if keep_from == 0 else 1
+                    continue
+                end = len(buf) if last else cut + 1
+                hits = [m for m in ((opening.search(buf, 0, end) if buf.find(b' "', 0, end) != -1 else None),
+                                    (closing.search(buf, 0, end) if buf.find(b'" ', 0, end) != -1 else None)) if m]
+                if hits:
+                    at = _line_of(path, offset + min(m.start() for m in hits) + 1)
+                    raise EngineError(
+                        f"Line {at:,} of '{path.name}' has a space beside a quote (` \"` or `\" ` around a "
+                        "value), which DuckDB reads otherwise than the loader (it drops those spaces); remove the "
+                        "spaces in the file, or use --engine pandas.")
+                run = len(buf.rstrip(b"\r\n"))       # where the line ends at the end of buf begin
+                if not blank:
+                    # two line ends in a row before that run ("\n\r" is followed there by a line end or text: both
+                    # are an empty line); empty lines at the end of buf (of the file) are counted once text follows
+                    blank = (buf.find(b"\n\n", 0, run) != -1 or buf.find(b"\r\r", 0, run) != -1
+                             or buf.find(b"\n\r", 0, run) != -1)
+                if last:
+                    return blank
+                # the next round starts at the last line end; when buf ends with line ends, at their run (its last 4
+                # bytes: they hold two line ends, an empty line, whenever the run is longer)
+                keep_from = max(run, len(buf) - 4) if run < len(buf) else cut
+                offset += keep_from
+                carry = buf[keep_from:]
+    except OSError as exc:
+        raise LoadError(f"The file {path} could not be read ({exc.strerror or exc}).") from None
+
+
+def _line_of(path: Path, at: int) -> int:
+    """The line number of the byte at offset `at` of the file (for a message: read again, line ends counted)."""
+    n, done = 1, 0
+    with path.open("rb") as f:
+        while done < at:
+            block = f.read(min(SCAN_BYTES, at - done))
+            if not block:
+                break
+            n += block.count(b"\n")
+            done += len(block)
+    return n
 
 
 HEAD_CHECK_ROWS = 200
@@ -249,6 +339,11 @@ def _same_head(ws: Workspace, query: str, text: str, cut: bool, info, header_idx
     rows = _csv_rows(sample, info, limit_rows=header_idx + 1 + HEAD_CHECK_ROWS)[header_idx:]
     if (cut or len(text) > len(sample)) and rows:
         rows = rows[:-1]                  # the last row read from a cut text may be cut itself
+    # an empty line is a row of no cells to Python's reader and, in a file of several columns, no row to DuckDB's
+    # (anywhere in the file; in a file of one column, a row with a missing value): neither makes a record (the
+    # loader drops empty rows), so a file ending with a blank line is not refused for it
+    if max((len(r) for r in rows), default=0) > 1:
+        rows = [r for r in rows if r]
     try:
         got = ws.sql(f"SELECT * FROM ({query}) LIMIT {len(rows)}").fetchall() if rows else []
     except Exception as exc:
@@ -300,7 +395,7 @@ def _read_parquet(ws: Workspace, path: Path, info):
     return query, names, 1
 
 
-def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info) -> Source:
+def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info, blank_lines: bool = False) -> Source:
     """ctopen.load._finish in SQL: the cell limit, blanks, trailing notes, empty rows and columns, unique headers.
 
     One pass over the file writes the body: each record's row number, its cells with blanks as missing, how many
@@ -355,6 +450,12 @@ def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info)
                     start -= 1
                 else:
                     break
+            if 0 < start < last and blank_lines:
+                # the loader's walk over the notes (at most 20 rows) and its typical row count both count empty
+                # lines, which DuckDB's reader skips: with notes found, they could take other rows for notes
+                raise EngineError(f"'{info.file}' has note rows below the table and empty lines, which the loader "
+                                  "counts as rows and DuckDB's reader skips, so the two could take other rows for "
+                                  "notes: delete the empty lines (or the notes), or use --engine pandas.")
             if 0 < start < last:
                 texts = [", ".join(cells(i)) for i in range(start + 1, last + 1) if by_row[i][1]]
                 info.skipped.append({"what": f"{len(texts)} note or footnote row(s) below the data",
@@ -379,10 +480,16 @@ def _finish(ws: Workspace, query: str, header: list[str], body_start: int, info)
                              "where": "column(s) " + ", ".join(_col_letter(j) for j in dropped),
                              "why": "no header and no values"})
     names = _unique_headers([header[j] for j in keep_cols], keep_cols, info)
-    own = [n for n in names if n.startswith(sqlbuild.INTERNAL)]
+    own = [n for n in names if sqlbuild.is_internal(n)]
     if own:
         raise EngineError(f"The column {own[0]!r} has a name the DuckDB engine keeps for its own work (beginning "
                           f"{sqlbuild.INTERNAL!r}): rename it, or use --engine pandas.")
+    twins = sqlbuild.case_clash(names)
+    if twins:
+        # DuckDB matches names without regard to case, even quoted: "A" would read the column a
+        raise EngineError(f"The columns {twins[0]!r} and {twins[1]!r} of '{info.file}' differ only by case, which "
+                          "DuckDB does not tell apart (it would read one for the other): rename one of them, or use "
+                          "--engine pandas.")
     items = [f"c{j} AS {sqlbuild.render(ident(nm), 'duckdb')}" for j, nm in zip(keep_cols, names)]
     table = ws.name("src")
     # the record's order is its row number in the file (gaps where rows were skipped: only the order matters)
@@ -925,13 +1032,22 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
             else:
                 frame.to_parquet(out, index=False)
         except OSError as exc:
-            raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+            raise CtopenError(f"The output {_shown(out)} could not be written ({exc.strerror or exc}).") from exc
         return list(frame.columns)
     columns = list(state.columns)
     try:
         if out.name.lower().removesuffix(".part").endswith(".parquet"):
             cols = ", ".join(_q(c) for c in columns) or "NULL AS __ctopen_empty"
-            ws.sql(f"COPY (SELECT {cols} FROM {state.table} ORDER BY {ROW}) TO '{_quote_path(out)}' (FORMAT parquet)")
+            try:
+                cur = ws.con.cursor()
+                with terminal.watching(cur):
+                    cur.execute(f"COPY (SELECT {cols} FROM {state.table} ORDER BY {ROW}) TO '{_quote_path(out)}' "
+                                "(FORMAT parquet)")
+            except Exception as exc:    # duckdb.IOException: the output's folder, not the work files
+                if type(exc).__name__ != "IOException":
+                    ws._explain(exc)
+                    raise
+                raise CtopenError(f"The output {_shown(out)} could not be written ({_first_line(exc)}).") from None
             return columns
         keep = set(c for c in recipe.get("keep_formulas") or [] if c in columns)
         items = []
@@ -939,8 +1055,11 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
             if c in keep:
                 items.append(_q(c))
                 continue
+            # signed whole or decimal numbers (-12, +3.50: checks.PLAIN_NUMBER, never formulas) stay in DuckDB: a column
+            # of millions of negative amounts is not fetched into memory to be told apart
             starts = [r[0] for r in ws.sql(f"SELECT DISTINCT {_q(c)} FROM {state.table} WHERE "
-                                            f"regexp_matches({_q(c)}, '^[=+\\-@\\t\\r]')").fetchall()]
+                                            f"regexp_matches({_q(c)}, '^[=+\\-@\\t\\r]') AND NOT "
+                                            f"regexp_full_match({_q(c)}, '[-+][0-9]+(\\.[0-9]*)?')").fetchall()]
             bad = [v for v in starts if is_formula(v)]
             if bad:
                 name = ws.table_from(pd.DataFrame({"v": pd.array(bad, dtype="str")}), "formulas")
@@ -960,8 +1079,13 @@ def write(ws: Workspace, state: _State, recipe: dict, out: Path) -> list[str]:
                     df = _frame(pa.Table.from_batches([batch]), headers)
                     f.write(df.to_csv(index=False, header=False, lineterminator="\r\n").encode("utf-8"))
     except OSError as exc:
-        raise CtopenError(f"The output {out} could not be written ({exc.strerror or exc}).") from exc
+        raise CtopenError(f"The output {_shown(out)} could not be written ({exc.strerror or exc}).") from exc
     return columns
+
+
+def _shown(out: Path) -> Path:
+    """The output as the user named it (the release is written beside it as NAME.part first)."""
+    return out.with_name(out.name[:-len(".part")]) if out.name.endswith(".part") else out
 
 
 # --- the distinct table for recommend ---------------------------------------------------------------

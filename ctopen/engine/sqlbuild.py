@@ -40,6 +40,30 @@ class UnsupportedStep(RecipeError):
     """A recipe step a dialect cannot express exactly (the message names the step and the dialect)."""
 
 
+def same_name(a: str, b: str) -> bool:
+    """Whether two column names are one name to SQL: DuckDB, Spark and Trino match identifiers without regard to
+    case, even quoted ("A" finds a column named a)."""
+    a, b = str(a), str(b)
+    return a != b and (a.lower() == b.lower() or a.casefold() == b.casefold())
+
+
+def case_clash(names) -> tuple[str, str] | None:
+    """The first two names that SQL takes for one (see same_name), or None."""
+    seen: dict[str, str] = {}
+    for n in map(str, names):
+        for key in (n.lower(), n.casefold()):
+            if key in seen and seen[key] != n:
+                return seen[key], n
+        seen.setdefault(n.lower(), n)
+        seen.setdefault(n.casefold(), n)
+    return None
+
+
+def is_internal(name: str) -> bool:
+    """A name beginning like the queries' own names (in any case: SQL does not tell __CTOPEN_ROW from __ctopen_row)."""
+    return str(name).lower().startswith(INTERNAL) or str(name).casefold().startswith(INTERNAL)
+
+
 def table_name(text: str) -> exp.Table:
     """A table named catalog.schema.table (one to three parts of letters, digits and _): anything else is refused,
     so a name never carries SQL of its own."""
@@ -177,10 +201,15 @@ class Release:
                  mapping: Callable | None = None, order_by: str | None = None, keep_order_column: bool = False,
                  steps: list | None = None, first_index: int = 0):
         self.dialect = check_dialect(dialect)
-        clash = [c for c in columns if str(c).startswith(INTERNAL) and c != order_by]
+        clash = [c for c in columns if is_internal(c) and c != order_by]
         if clash:
             raise RecipeError(f"The column {clash[0]!r} has a name ctopen keeps for its own queries (they begin "
                               f"{INTERNAL!r}): rename it first.")
+        twins = case_clash(columns)
+        if twins:
+            raise RecipeError(f"The columns {twins[0]!r} and {twins[1]!r} differ only by case, and {self.dialect} SQL "
+                              "does not tell them apart (a query would read one for the other): rename one of them "
+                              "first, or use --engine pandas.")
         if steps is None:
             recipes.validate(recipe, columns=list(columns))
         self.recipe = recipe
@@ -259,6 +288,15 @@ class Release:
         elif op == "aggregate":
             self._aggregate(step, where)
         elif op == "rename":
+            twin = next((c for c in self.columns if c != step["column"] and
+                         (c == step["to"] or same_name(c, step["to"]))), None)
+            if is_internal(step["to"]):
+                raise UnsupportedStep(f"{where.capitalize()} renames “{step['column']}” to “{step['to']}”, a name "
+                                      f"ctopen keeps for its own queries (they begin {INTERNAL!r}): choose another name.")
+            if twin is not None:
+                raise UnsupportedStep(f"{where.capitalize()} renames “{step['column']}” to “{step['to']}”, which "
+                                      f"{self.dialect} SQL does not tell apart from the column “{twin}” (names are "
+                                      "matched without regard to case): choose another name.")
             self._select({(step["to"] if c == step["column"] else c): col(c) for c in self.columns})
         elif op == "reorder":
             wanted = [c for c in step["columns"] if c in self.columns]
@@ -379,7 +417,7 @@ class Release:
             raise UnsupportedStep(f"{where.capitalize()} with measures cannot be written as {self.dialect} SQL by "
                                   "ctopen (numbers are read by ctopen's own reader): count by the dimensions only, or "
                                   "run it with --engine pandas.")
-        if "count" in by:
+        if any(str(b).lower() == "count" for b in by):
             raise UnsupportedStep(f"{where.capitalize()} counts by a column named “count”, the name of the count "
                                   "column: rename it first.")
         q = (exp.select(*[col(b) for b in by], exp.alias_(exp.Count(this=exp.Star()), "count"))
@@ -407,6 +445,13 @@ def risk_queries(table, quasi: list[str], dialect: str, sensitive: list[str] = (
       grouping id, uniques, k_min, records_at_risk)."""
     dialect = check_dialect(dialect)
     src = table_name(table) if isinstance(table, str) else table
+    twins = case_clash(list(quasi) + list(sensitive))
+    own = [c for c in list(quasi) + list(sensitive) if is_internal(c)]
+    if twins or own:
+        raise RecipeError(f"The columns {twins[0]!r} and {twins[1]!r} differ only by case, and {dialect} SQL does not "
+                          "tell them apart: rename one of them first." if twins else
+                          f"The column {own[0]!r} has a name ctopen keeps for its own queries (they begin "
+                          f"{INTERNAL!r}): rename it first.")
     qis = [col(q) for q in quasi]
     groups = exp.select(*qis, exp.alias_(exp.Count(this=exp.Star()), INTERNAL + "size")).from_(src.copy())
     if qis:
