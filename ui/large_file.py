@@ -190,7 +190,28 @@ def commands(path: str, quasi: list[str], sensitive: list[str], k: int, recipe_n
              "duckdb"]
     table = "".join(c if c.isalnum() else "_" for c in Path(path).stem).strip("_").lower() or "extract"
     sql = ["python", "-m", "ctopen", "sql", "--recipe", q(recipe_name), "--table", table, "--dialect", "spark"]
-    return {"risk": " ".join(risk), "apply": " ".join(apply), "sql": " ".join(sql)}
+    return {"risk": _wrap(risk), "apply": _wrap(apply), "sql": _wrap(sql)}
+
+
+def _wrap(words: list[str], width: int = 100) -> str:
+    """A command over several lines (a shell's backslash continuation), never splitting an option from its value."""
+    groups, i = [], 0
+    while i < len(words):
+        if words[i].startswith("--") and i + 1 < len(words) and not words[i + 1].startswith("--"):
+            groups.append(f"{words[i]} {words[i + 1]}")
+            i += 2
+        else:
+            groups.append(words[i])
+            i += 1
+    lines, line = [], ""
+    for g in groups:
+        if line and len(line) + 1 + len(g) > width:
+            lines.append(line)
+            line = "    " + g
+        else:
+            line = f"{line} {g}" if line else g
+    lines.append(line)
+    return " \\\n".join(lines)
 
 
 # --- the panel ------------------------------------------------------------------------------------------------
@@ -284,7 +305,8 @@ def render(info: dict) -> None:
     _apply_panel(path, info, data, quasi, sensitive, k)
 
     st.subheader("The same from a terminal, or in a warehouse")
-    cmd = commands(str(path), quasi, sensitive, k)
+    named = st.session_state.get("large_recipe")
+    cmd = commands(str(path), quasi, sensitive, k, recipe_name=getattr(named, "name", None) or "recipe.json")
     st.markdown("Risk figures (DuckDB, within its memory limit; `--memory-limit 1GB --temp-dir DIR` to set them):")
     st.code(cmd["risk"], language="bash")
     st.markdown("Apply a saved recipe to the whole file (`.csv` or `.parquet`):")

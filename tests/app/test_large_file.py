@@ -106,7 +106,7 @@ def test_a_saved_recipe_is_applied_by_the_engine_to_a_release_file(tiny_threshol
 def test_the_exact_commands_are_shown(tiny_threshold):
     at = _upload_large(app().run())
     at.multiselect(key="large_quasi").set_value(["Age", "Sex"]).run()
-    code = [c.value for c in at.code]
+    code = [" ".join(c.value.replace("\\\n", " ").split()) for c in at.code]      # one line each
     saved = next((settings.state_dir() / "large-files").iterdir())
     assert any(c.startswith(f"python -m ctopen risk {saved}") and "--qi Age --qi Sex" in c
                and c.endswith("--engine duckdb") for c in code)
