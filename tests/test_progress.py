@@ -216,3 +216,12 @@ def test_an_error_clears_the_line_before_its_message(tmp_path):
     assert code == 2
     last = err.rstrip("\r\n").split("\x1b[K")[-1]
     assert last.lstrip("\r\n").startswith("error: ") and "NoSuchColumn" in last
+
+
+def test_recommend_on_duckdb_names_its_search(tmp_path):
+    out, err, code = _run(["recommend", str(SAMPLE), "--qi", "Age", "Sex", "Race", "--engine", "duckdb"], True,
+                          tmp_path)
+    assert code == 0, err
+    assert "ctopen: Reading drug_deaths_600.csv" in err
+    assert re.search(r"Searching the generalizations over [0-9,]+ distinct combinations", err)
+    assert err.rstrip("\n").endswith("\r\x1b[K") and "\x1b" not in out
