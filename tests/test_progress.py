@@ -72,6 +72,17 @@ def test_a_phase_is_drawn_at_once_and_cleared():
     assert len(term.getvalue()) == size
 
 
+def test_a_name_cannot_drive_the_terminal():
+    """A file or column name holding an escape sequence is printed with its control characters as '?'."""
+    term = Terminal()
+    progress.enable(stream=term)
+    progress.phase("Reading \x1b]0;owned\x07claims\x9b2J.csv")
+    drawn = term.getvalue()
+    assert "\x07" not in drawn and "\x9b" not in drawn and "\x1b]" not in drawn
+    assert "Reading ?]0;owned?claims?2J.csv" in drawn
+    assert drawn.count("\x1b") == 1                       # only the line's own erase-to-end (ESC [ K)
+
+
 def test_rows_are_redrawn_at_most_ten_times_a_second():
     term = Terminal()
     progress.enable(stream=term)

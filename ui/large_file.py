@@ -59,7 +59,9 @@ def allowed_folders() -> list[Path]:
     raw = os.environ.get(FOLDERS_ENV, "")
     folders = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
     if not folders:
-        folders = [settings.state_dir() / "data"]
+        default = settings.state_dir() / "data"
+        default.mkdir(parents=True, exist_ok=True)      # a place to put large files, there from the start
+        folders = [default]
     return [f.resolve() for f in folders]
 
 
