@@ -250,6 +250,7 @@ def render(info: dict) -> None:
                 st.session_state["large_info"] = inspect(path, detector=lambda df: detect_roles(df))
         except CtopenError as exc:
             st.error(str(exc), icon=":material/error:")
+            _offer_memory(path, info)
             return
         st.session_state["large_info_for"] = key
         for k in ("large_risk", "large_applied"):
@@ -318,6 +319,27 @@ def render(info: dict) -> None:
     st.code(cmd["sql"], language="bash")
     st.caption("A recipe with a suppress step also needs `--order-by COL`, a column of the warehouse table numbering "
                "the records in the extract's order (which groups go first when the suppression cap is reached).")
+
+
+def _offer_memory(path: Path, info: dict) -> None:
+    """A file DuckDB cannot read but small enough for the loader (under MAX_FILE_MB) may be loaded as usual."""
+    if info["size"] > settings.MAX_FILE_MB * 2**20:
+        st.caption(f"It is over {settings.MAX_FILE_MB} MB, the most the app loads into memory: save it as UTF-8 CSV "
+                   "or Parquet, or split it, and open it again.")
+        return
+    if st.button(f"Load it into the app instead ({_size(info['size'])}, under {settings.MAX_FILE_MB} MB)",
+                 icon=":material/upload_file:"):
+        from ctopen.load import load
+        data = path.read_bytes()
+        try:
+            with st.spinner(f"Reading {info['name']}..."):
+                table = load(data, name=info["name"])
+        except CtopenError as exc:
+            st.error(str(exc), icon=":material/error:")
+            return
+        forget_upload()
+        state.set_table(table, data)
+        st.rerun()
 
 
 def _apply_panel(path: Path, info: dict, data: dict, quasi: list[str], sensitive: list[str], k: int) -> None:
