@@ -45,7 +45,7 @@ def test_a_file_too_large_for_the_app_is_reviewed_on_duckdb(large_app, browser, 
         assert metric(page, "Rows") == f"{ROWS:,}"
         assert page.get_by_text("On DuckDB: claims_2200000_20.csv is too large to load here").count() == 1
         shot(page, "large-file-opened")
-        page.get_by_text("Roles proposed from a sample").first.scroll_into_view_if_needed()
+        page.get_by_role("heading", name="First rows").first.scroll_into_view_if_needed()
         shot(page, "large-file-roles")
 
         page.get_by_role("button", name="Compute the risk figures on DuckDB").click()
