@@ -15,7 +15,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
