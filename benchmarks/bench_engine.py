@@ -4,8 +4,8 @@
 Each measurement is one `python -m ctopen ...` command in a child process (the path a data officer runs), timed
 from start to exit; its peak memory is the child's maximum resident set size (`os.wait4`'s rusage, so one
 child's figure never mixes with another's). Medians of `--repeat` runs (3 by default). The pandas path is the
-same command with `--engine pandas` and the loader's row limit (ctopen.settings.MAX_ROWS, 5M) raised for the
-child, so that it is measured "where pandas fits at all". Every DuckDB result is checked against pandas's (the
+same command with `--engine pandas` and the loader's limits (ctopen.settings.MAX_ROWS, 5M rows; MAX_FILE_MB, 200 MB)
+raised for the child, so that it is measured "where pandas fits at all". Every DuckDB result is checked against pandas's (the
 risk JSON equal, the release equal as a multiset of rows) before its figures are printed.
 
 Targets (issue 20): DuckDB's peak memory under 1.5 GB; its time within 2x of pandas's.
@@ -138,10 +138,10 @@ def generate(folder: Path, rows: int, seed: int = 20, formats=("parquet", "csv")
 
 # --- one measured command ----------------------------------------------------------------------------------------
 
-# The child: the CLI with the loader's row limit raised (the pandas path refuses more than MAX_ROWS rows, and
-# the benchmark measures it where memory allows; DuckDB never reads through that loader).
+# The child: the CLI with the loader's row and size limits raised (the pandas path refuses more than MAX_ROWS rows
+# and files over MAX_FILE_MB; the benchmark measures it where memory allows; DuckDB never reads through that loader).
 CHILD = ("import sys, os; os.environ.setdefault('TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS', ''); "
-         "import ctopen.settings as s; s.MAX_ROWS = int(sys.argv[1]); "
+         "import ctopen.settings as s; s.MAX_ROWS = int(sys.argv[1]); s.MAX_FILE_MB = 100_000; "
          "from ctopen.cli import main; raise SystemExit(main(sys.argv[2:]))")
 
 

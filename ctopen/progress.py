@@ -124,10 +124,16 @@ def active() -> bool:
     return _line.on
 
 
+def _printable(text: str) -> str:
+    """A file or column name as plain text: a control character (an escape sequence hidden in a file name would
+    drive the terminal) is shown as '?'."""
+    return "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in str(text))
+
+
 def phase(name: str, rows: int | None = None, total: int | None = None) -> None:
     """Start a phase ("Reading data.csv", "Counting the classes"); rows/total when already known."""
     with _line.lock:
-        _line.name = str(name)
+        _line.name = _printable(name)
         _line.share = None
         _line.phase_started = time.monotonic()
         if rows is not None:

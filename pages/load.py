@@ -58,27 +58,28 @@ with find_tab:
 if st.session_state.get("load_error"):
     st.error(st.session_state["load_error"], icon=":material/error:")
 
-big = large_file.current()
-if big is not None:
-    large_file.render(big)
-    st.stop()
+def _ordinary(table) -> None:
+    src = table.source
+    if len(src.sheets) > 1:
+        choice = st.selectbox("Sheet to review (the portal imports only the first tab)", src.sheets,
+                              index=src.sheets.index(src.sheet))
+        if choice != src.sheet and st.session_state.get("file_bytes"):
+            _load(st.session_state["file_bytes"], src.file, sheet=choice)
+            st.rerun()
+    status.offer_previous()
+    load_view.summary(table)
+    load_view.preview(table)
+    load_view.column_profile(table)
+    layout.next_step("pages/load.py", "Next: Evaluate whether this dataset may be published")
 
+
+big = large_file.current()
 table = state.table()
-if table is None:
+if big is not None:
+    large_file.render(big)      # no st.stop(): the sidebar is drawn again after the page (it names the file)
+elif table is None:
     st.info("Upload a file or try the sample to begin. The review follows the state's open data guidance, "
             "one step per tab at the top.", icon=":material/info:")
     st.stop()
-
-src = table.source
-if len(src.sheets) > 1:
-    choice = st.selectbox("Sheet to review (the portal imports only the first tab)", src.sheets,
-                          index=src.sheets.index(src.sheet))
-    if choice != src.sheet and st.session_state.get("file_bytes"):
-        _load(st.session_state["file_bytes"], src.file, sheet=choice)
-        st.rerun()
-
-status.offer_previous()
-load_view.summary(table)
-load_view.preview(table)
-load_view.column_profile(table)
-layout.next_step("pages/load.py", "Next: Evaluate whether this dataset may be published")
+else:
+    _ordinary(table)

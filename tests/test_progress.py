@@ -72,6 +72,17 @@ def test_a_phase_is_drawn_at_once_and_cleared():
     assert len(term.getvalue()) == size
 
 
+def test_a_name_cannot_drive_the_terminal():
+    """A file or column name holding an escape sequence is printed with its control characters as '?'."""
+    term = Terminal()
+    progress.enable(stream=term)
+    progress.phase("Reading \x1b]0;owned\x07claims\x9b2J.csv")
+    drawn = term.getvalue()
+    assert "\x07" not in drawn and "\x9b" not in drawn and "\x1b]" not in drawn
+    assert "Reading ?]0;owned?claims?2J.csv" in drawn
+    assert drawn.count("\x1b") == 1                       # only the line's own erase-to-end (ESC [ K)
+
+
 def test_rows_are_redrawn_at_most_ten_times_a_second():
     term = Terminal()
     progress.enable(stream=term)
@@ -118,7 +129,9 @@ def test_watching_a_query_shows_its_share_and_the_rows_read():
     progress.enable(stream=term)
     query = Query()
     with progress.watching(query, "Counting the classes", total=8_000_000):
-        time.sleep(progress.POLL * 5.5)
+        deadline = time.monotonic() + 10                   # the poller's third read, however busy the machine
+        while query.calls < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
     text = term.getvalue()
     assert "Counting the classes" in text
     assert re.search(r"[1-8],000,000 rows of 8,000,000 · (25|50|75|100)%", text), text
@@ -216,3 +229,12 @@ def test_an_error_clears_the_line_before_its_message(tmp_path):
     assert code == 2
     last = err.rstrip("\r\n").split("\x1b[K")[-1]
     assert last.lstrip("\r\n").startswith("error: ") and "NoSuchColumn" in last
+
+
+def test_recommend_on_duckdb_names_its_search(tmp_path):
+    out, err, code = _run(["recommend", str(SAMPLE), "--qi", "Age", "Sex", "Race", "--engine", "duckdb"], True,
+                          tmp_path)
+    assert code == 0, err
+    assert "ctopen: Reading drug_deaths_600.csv" in err
+    assert re.search(r"Searching the generalizations over [0-9,]+ distinct combinations", err)
+    assert err.rstrip("\n").endswith("\r\x1b[K") and "\x1b" not in out

@@ -7,7 +7,6 @@ installs Debian's default-jre-headless when it is missing; without it the tests 
 (and CI, which never skips, fails)."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import re

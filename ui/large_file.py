@@ -59,7 +59,9 @@ def allowed_folders() -> list[Path]:
     raw = os.environ.get(FOLDERS_ENV, "")
     folders = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
     if not folders:
-        folders = [settings.state_dir() / "data"]
+        default = settings.state_dir() / "data"
+        default.mkdir(parents=True, exist_ok=True)      # a place to put large files, there from the start
+        folders = [default]
     return [f.resolve() for f in folders]
 
 
@@ -190,7 +192,28 @@ def commands(path: str, quasi: list[str], sensitive: list[str], k: int, recipe_n
              "duckdb"]
     table = "".join(c if c.isalnum() else "_" for c in Path(path).stem).strip("_").lower() or "extract"
     sql = ["python", "-m", "ctopen", "sql", "--recipe", q(recipe_name), "--table", table, "--dialect", "spark"]
-    return {"risk": " ".join(risk), "apply": " ".join(apply), "sql": " ".join(sql)}
+    return {"risk": _wrap(risk), "apply": _wrap(apply), "sql": _wrap(sql)}
+
+
+def _wrap(words: list[str], width: int = 100) -> str:
+    """A command over several lines (a shell's backslash continuation), never splitting an option from its value."""
+    groups, i = [], 0
+    while i < len(words):
+        if words[i].startswith("--") and i + 1 < len(words) and not words[i + 1].startswith("--"):
+            groups.append(f"{words[i]} {words[i + 1]}")
+            i += 2
+        else:
+            groups.append(words[i])
+            i += 1
+    lines, line = [], ""
+    for g in groups:
+        if line and len(line) + 1 + len(g) > width:
+            lines.append(line)
+            line = "    " + g
+        else:
+            line = f"{line} {g}" if line else g
+    lines.append(line)
+    return " \\\n".join(lines)
 
 
 # --- the panel ------------------------------------------------------------------------------------------------
@@ -227,6 +250,7 @@ def render(info: dict) -> None:
                 st.session_state["large_info"] = inspect(path, detector=lambda df: detect_roles(df))
         except CtopenError as exc:
             st.error(str(exc), icon=":material/error:")
+            _offer_memory(path, info)
             return
         st.session_state["large_info_for"] = key
         for k in ("large_risk", "large_applied"):
@@ -284,7 +308,8 @@ def render(info: dict) -> None:
     _apply_panel(path, info, data, quasi, sensitive, k)
 
     st.subheader("The same from a terminal, or in a warehouse")
-    cmd = commands(str(path), quasi, sensitive, k)
+    named = st.session_state.get("large_recipe")
+    cmd = commands(str(path), quasi, sensitive, k, recipe_name=getattr(named, "name", None) or "recipe.json")
     st.markdown("Risk figures (DuckDB, within its memory limit; `--memory-limit 1GB --temp-dir DIR` to set them):")
     st.code(cmd["risk"], language="bash")
     st.markdown("Apply a saved recipe to the whole file (`.csv` or `.parquet`):")
@@ -294,6 +319,27 @@ def render(info: dict) -> None:
     st.code(cmd["sql"], language="bash")
     st.caption("A recipe with a suppress step also needs `--order-by COL`, a column of the warehouse table numbering "
                "the records in the extract's order (which groups go first when the suppression cap is reached).")
+
+
+def _offer_memory(path: Path, info: dict) -> None:
+    """A file DuckDB cannot read but small enough for the loader (under MAX_FILE_MB) may be loaded as usual."""
+    if info["size"] > settings.MAX_FILE_MB * 2**20:
+        st.caption(f"It is over {settings.MAX_FILE_MB} MB, the most the app loads into memory: save it as UTF-8 CSV "
+                   "or Parquet, or split it, and open it again.")
+        return
+    if st.button(f"Load it into the app instead ({_size(info['size'])}, under {settings.MAX_FILE_MB} MB)",
+                 icon=":material/upload_file:"):
+        from ctopen.load import load
+        data = path.read_bytes()
+        try:
+            with st.spinner(f"Reading {info['name']}..."):
+                table = load(data, name=info["name"])
+        except CtopenError as exc:
+            st.error(str(exc), icon=":material/error:")
+            return
+        forget_upload()
+        state.set_table(table, data)
+        st.rerun()
 
 
 def _apply_panel(path: Path, info: dict, data: dict, quasi: list[str], sensitive: list[str], k: int) -> None:

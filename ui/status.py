@@ -35,7 +35,12 @@ def render(place) -> None:
     except CtopenError as exc:
         place.error(str(exc))
         return
+    big = st.session_state.get("large_file") if state.table() is None else None
     with place.container():
+        if big:   # a file too large to load (ui.large_file): reviewed on DuckDB from the Load page
+            st.markdown(f":material/database: **Load** · On DuckDB: {big['name']} is too large to load here; its "
+                        "figures and release are on the Load page.")
+            return
         for step in now.steps:
             st.markdown(f"{ICONS[step.state]} **{step.title}** · {step.word}: {step.text}")
         if now.blockers:

@@ -87,18 +87,29 @@ def _terminal(path, kwargs: dict) -> dict:
 
 
 def risk_report(path, quasi, sensitive=(), k: int = settings.DEFAULT_K, combinations: bool = True, **kwargs):
+    from ctopen import progress
     from ctopen.engine import duck
-    return duck.risk_report(path, quasi, sensitive, k, combinations, **_terminal(path, kwargs))
+    try:
+        return duck.risk_report(path, quasi, sensitive, k, combinations, **_terminal(path, kwargs))
+    finally:
+        progress.done()     # the engine's work is over: its line goes before anything else is printed
 
 
 def apply_to(path, recipe: dict, out, **kwargs) -> dict:
+    from ctopen import progress
     from ctopen.engine import duck
-    return duck.apply_to(path, recipe, out, **_terminal(path, kwargs))
+    try:
+        return duck.apply_to(path, recipe, out, **_terminal(path, kwargs))
+    finally:
+        progress.done()
 
 
 def distinct_table(path, columns, **kwargs):
+    from ctopen import progress
     from ctopen.engine import duck
-    return duck.distinct_table(path, columns, **_terminal(path, kwargs))
+    result = duck.distinct_table(path, columns, **_terminal(path, kwargs))
+    progress.phase(f"Searching the generalizations over {len(result[0]):,} distinct combinations")
+    return result
 
 
 # --- the command line's engine options (risk, apply, recommend) ---------------------------------------

@@ -106,7 +106,7 @@ def test_a_saved_recipe_is_applied_by_the_engine_to_a_release_file(tiny_threshol
 def test_the_exact_commands_are_shown(tiny_threshold):
     at = _upload_large(app().run())
     at.multiselect(key="large_quasi").set_value(["Age", "Sex"]).run()
-    code = [c.value for c in at.code]
+    code = [" ".join(c.value.replace("\\\n", " ").split()) for c in at.code]      # one line each
     saved = next((settings.state_dir() / "large-files").iterdir())
     assert any(c.startswith(f"python -m ctopen risk {saved}") and "--qi Age --qi Sex" in c
                and c.endswith("--engine duckdb") for c in code)
@@ -151,3 +151,35 @@ def test_an_ordinary_file_after_a_large_one_is_loaded_as_usual(tiny_threshold, m
     assert "large_file" not in at.session_state and "table" in at.session_state
     assert not any("reviewed on DuckDB" in i.value for i in at.info)
     assert list((settings.state_dir() / "large-files").iterdir()) == []      # the upload's disk copy is gone
+
+
+def test_a_large_file_duckdb_cannot_read_gets_one_sentence(tiny_threshold, tmp_path, monkeypatch):
+    """A Windows-1252 CSV over the threshold: DuckDB reads UTF-8 only; the page says so and what to do."""
+    data = ("Name,Town\n" + "".join(f"Zoë {i},Norwalk\n" for i in range(2000))).encode("cp1252")
+    at = app().run()
+    at.file_uploader[0].upload("latin.csv", data, "text/csv").run()
+    assert not errors(at)
+    message = next(e.value for e in at.error)
+    assert "UTF-8" in message and "--engine pandas" in message
+    assert tiny_threshold == []
+    # under MAX_FILE_MB, the officer may load it into the app as usual (the loader reads Windows-1252)
+    next(b for b in at.button if b.label.startswith("Load it into the app instead")).click().run()
+    assert not errors(at)
+    assert "table" in at.session_state and "large_file" not in at.session_state
+    assert at.session_state["table"].df.shape == (2000, 2)
+    assert list((settings.state_dir() / "large-files").iterdir()) == []
+
+
+def test_a_path_to_a_workbook_is_refused_with_what_to_do(tiny_threshold, monkeypatch, tmp_path):
+    folder = tmp_path / "extracts"
+    folder.mkdir()
+    (folder / "claims.xlsx").write_bytes(b"PK\x03\x04" + b"\0" * 20_000)
+    monkeypatch.setenv("CTOPEN_DATA_FOLDERS", str(folder))
+    at = app().run()
+    at.text_input(key="large_path").set_value(str(folder / "claims.xlsx"))
+    next(b for b in at.button if b.label == "Open this file").click().run()
+    assert not errors(at)
+    assert any("not a CSV or Parquet file" in e.value for e in at.error)
+    at.text_input(key="large_path").set_value("claims.csv")
+    next(b for b in at.button if b.label == "Open this file").click().run()
+    assert any("is not a full path" in e.value for e in at.error)

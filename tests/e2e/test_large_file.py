@@ -43,13 +43,17 @@ def test_a_file_too_large_for_the_app_is_reviewed_on_duckdb(large_app, browser, 
         wait_idle(page, timeout=180)
         no_exception(page)
         assert metric(page, "Rows") == f"{ROWS:,}"
+        assert page.get_by_text("On DuckDB: claims_2200000_20.csv is too large to load here").count() == 1
         shot(page, "large-file-opened")
+        page.get_by_role("heading", name="First rows").first.scroll_into_view_if_needed()
+        shot(page, "large-file-roles")
 
         page.get_by_role("button", name="Compute the risk figures on DuckDB").click()
         page.get_by_test_id("stMetric").filter(has_text="Smallest group (k)").first.wait_for()
         wait_idle(page, timeout=180)
         no_exception(page)
         assert metric(page, "Rows kept").replace(",", "").isdigit()
+        page.get_by_text("Risk over every record").first.scroll_into_view_if_needed()
         shot(page, "large-file-risk")
 
         saved = tmp_path / "claims.recipe.json"
@@ -61,7 +65,10 @@ def test_a_file_too_large_for_the_app_is_reviewed_on_duckdb(large_app, browser, 
         wait_idle(page, timeout=180)
         no_exception(page)
         assert page.get_by_role("button", name="Download the release").count() == 1
+        page.get_by_text("records written").first.scroll_into_view_if_needed()
         shot(page, "large-file-applied")
+        page.get_by_text("The same from a terminal, or in a warehouse").first.scroll_into_view_if_needed()
+        shot(page, "large-file-commands")
     except Exception:
         shot(page, "FAILED-large-file")
         raise
