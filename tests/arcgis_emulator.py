@@ -30,15 +30,15 @@ import email.parser
 import email.policy
 import json
 import secrets as _secrets
-import ssl
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 from tests.dsmapi_emulator import make_certificate  # noqa: F401  (the one test certificate, re-exported)
+from tests.loopback_server import LoopbackServer
 
 REST = "/sharing/rest"
 
@@ -58,8 +58,10 @@ class Fault:
             self.path is None or "/" + self.path.strip("/") + "/" in path.rstrip("/") + "/")
 
 
-class ArcgisEmulator:
+class ArcgisEmulator(LoopbackServer):
     """`with ArcgisEmulator(cert, key) as emu:`; `emu.url` is the portal (https://127.0.0.1:PORT)."""
+
+    handler = None     # the request handler, set below its definition (start, stop, url: LoopbackServer)
 
     def __init__(self, certfile: str, keyfile: str, username: str = "publisher_ctgeo",
                  password: str = "s3cret-Geo-Pa55", api_key: str | None = None, job_polls: int = 1,
@@ -81,38 +83,6 @@ class ArcgisEmulator:
         self.service_host: str | None = None     # the host named in serviceurl (default: this server)
         self.requests: list[dict] = []           # {"method", "path", "headers", "body"}
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "ArcgisEmulator":
-        emu = self
-
-        class Handler(_Handler):
-            emulator = emu
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.certfile, self.keyfile)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"https://{host}:{port}"
 
     # --- test helpers ---------------------------------------------------------------------------
     def fail(self, kind, method=None, path=None, times=1, processed=False, delay=2.0) -> None:
@@ -460,3 +430,6 @@ class _Handler(BaseHTTPRequestHandler):
         if args.get("returnCountOnly") == "true":
             return 200, {"count": len(features)}
         return 200, {"type": "FeatureCollection", "features": features}
+
+
+ArcgisEmulator.handler = _Handler

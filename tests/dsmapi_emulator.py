@@ -35,15 +35,16 @@ import datetime as dt
 import json
 import random
 import re
-import ssl
 import string
 import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from tests.loopback_server import LoopbackServer
 
 V1 = "/api/publishing/v1"
 
@@ -105,8 +106,10 @@ class Dataset:
     revisions: list = field(default_factory=list)
 
 
-class DsmapiEmulator:
+class DsmapiEmulator(LoopbackServer):
     """`with DsmapiEmulator(cert, key) as emu:`; `emu.url` is the portal (https://127.0.0.1:PORT)."""
+
+    handler = None     # the request handler, set below its definition (start, stop, url: LoopbackServer)
 
     def __init__(self, certfile: str, keyfile: str, username: str = "publisher@ct.gov",
                  password: str = "s3cret-Pa55word", default_public: bool = False, job_polls: int = 1,
@@ -130,38 +133,6 @@ class DsmapiEmulator:
         self.headers: list[dict] = []
         self.lock = threading.RLock()
         self._ids = iter(range(1, 10 ** 9))
-        self._server: ThreadingHTTPServer | None = None
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "DsmapiEmulator":
-        emu = self
-
-        class Handler(_Handler):
-            emulator = emu
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.certfile, self.keyfile)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"https://{host}:{port}"
 
     # --- test helpers ---------------------------------------------------------------------------
     def fail(self, kind, method=None, path=None, times=1, processed=False, delay=2.0, retry_after=None) -> None:
@@ -754,3 +725,6 @@ def _error_page(out: dict, ins: dict, query: dict) -> list:
     return [{"output_columns": cols}] + [
         {"row": [{"error": {"message": "Unable to convert"}} if c["transform"]["error_count"] else {"ok": None}
                  for c in cols]} for _ in page]
+
+
+DsmapiEmulator.handler = _Handler

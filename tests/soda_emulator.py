@@ -26,8 +26,10 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+
+from tests.loopback_server import LoopbackServer
 
 
 @dataclass
@@ -51,8 +53,10 @@ class Dataset:
     published: bool = False
 
 
-class SodaEmulator:
+class SodaEmulator(LoopbackServer):
     """Start with `with SodaEmulator(username=..., password=...) as emu:`; `emu.url` is the portal."""
+
+    handler = None     # the request handler, set below its definition (start, stop, url: LoopbackServer)
 
     def __init__(self, username: str = "publisher@ct.gov", password: str = "s3cret-Pa55word",
                  app_token: str | None = None, default_public: bool = False):
@@ -64,37 +68,6 @@ class SodaEmulator:
         self.bodies: list[bytes] = []                   # every request body as received
         self.headers: list[dict] = []                   # every request's headers
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle --------------------------------------------------------------------------
-    def start(self) -> "SodaEmulator":
-        emu = self
-
-        class Handler(_Handler):
-            emulator = emu
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # --- test helpers -----------------------------------------------------------------------
     def fail(self, kind: int | str, method: str | None = None, path: str | None = None,
@@ -297,3 +270,6 @@ def _upsert(ds: Dataset, data: list[dict]) -> dict:
             created += 1
     return {"Rows Created": created, "Rows Updated": updated, "Rows Deleted": deleted, "Errors": 0,
             "By RowIdentifier": updated if ident else 0}
+
+
+SodaEmulator.handler = _Handler
