@@ -88,6 +88,25 @@ def drop(df: pd.DataFrame, step: dict):
     return df.drop(columns=[col]), _entry("drop", col, changed, 0, f"Removed the column “{col}”.")
 
 
+def generalize_message(col: str, h, level: int, changed: int, unknown: list, unknown_records: int, outside: int,
+                       state_column: str | None) -> str:
+    """What a generalize step did, in words (the log's message; the DuckDB engine writes the same)."""
+    message = (f"Generalized “{col}” to {h.label(level)}: {changed:,} values changed." if level else
+               f"Kept “{col}” as is: {changed:,} values changed.")
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5]) + (", and more" if len(unknown) > 5 else "")
+        what = ("could not be read as a date (a date before 1677 or after 2262, such as the \"no end date\" "
+                "12/31/9999, counts as none)" if h.name == "date" else
+                "are not in the hierarchy's table (never guessed)" if h.name == "table" else
+                f"could not be read as {h.name}")
+        message += (f" {len(unknown):,} distinct values ({unknown_records:,} records) {what}"
+                    f"{' and were written * at this level' if level else ' (they are written * at higher levels)'}"
+                    f": {shown}.")
+    if outside:
+        message += f" {outside:,} records whose “{state_column}” is not Connecticut were written *."
+    return message
+
+
 def generalize(df: pd.DataFrame, step: dict):
     col = step["column"]
     h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
@@ -105,21 +124,9 @@ def generalize(df: pd.DataFrame, step: dict):
         in_ct = before[~outside]
         unknown = h.unknown(in_ct)
     out = _replace(df, col, after)
-    message = (f"Generalized “{col}” to {h.label(level)}: {changed:,} values changed." if level else
-               f"Kept “{col}” as is: {changed:,} values changed.")
-    if unknown:
-        shown = ", ".join(repr(u) for u in unknown[:5]) + (", and more" if len(unknown) > 5 else "")
-        n = int(in_ct.isin(unknown).sum())
-        what = ("could not be read as a date (a date before 1677 or after 2262, such as the \"no end date\" "
-                "12/31/9999, counts as none)" if h.name == "date" else
-                "are not in the hierarchy's table (never guessed)" if h.name == "table" else
-                f"could not be read as {h.name}")
-        message += (f" {len(unknown):,} distinct values ({n:,} records) {what}"
-                    f"{' and were written * at this level' if level else ' (they are written * at higher levels)'}"
-                    f": {shown}.")
+    n = int(in_ct.isin(unknown).sum()) if unknown else 0
     n_outside = int((outside & before.notna()).sum()) if outside is not None and 0 < level < h.top else 0
-    if n_outside:
-        message += (f" {n_outside:,} records whose “{step['state_column']}” is not Connecticut were written *.")
+    message = generalize_message(col, h, level, changed, unknown, n, n_outside, step.get("state_column"))
     entry = _entry("generalize", col, changed, 0, message)
     entry.update(hierarchy=h.name, level=level, label=h.label(level), unknown=unknown[:50],
                  unknown_count=len(unknown), outside_ct=n_outside)

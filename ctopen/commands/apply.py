@@ -57,6 +57,11 @@ def run(args) -> int:
     else:
         write(review.portal_view.rows if out.suffix.lower() == ".csv" else result.df, out)
     summary = {"file": str(args.file), "out": str(out), "rows_in": int(len(table.df)), **result.to_dict()}
+    return _report(args, summary)
+
+
+def _report(args, summary: dict) -> int:
+    """The summary in the --log file (when asked) and on the output, whichever engine made the release."""
     if args.log:
         try:
             Path(args.log).write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
@@ -100,14 +105,7 @@ def _run_duckdb(args) -> int:
     summary = engine.apply_to(args.file, recipes.load(args.recipe), args.out, **engine.options(args))
     for note in summary.pop("_notes", []):
         print(f"note: {note}", file=sys.stderr)
-    if args.log:
-        try:
-            Path(args.log).write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
-                                      encoding="utf-8")
-        except OSError as exc:
-            raise CtopenError(f"The log {args.log} could not be written ({exc.strerror or exc}).") from exc
-    emit(summary, args.json, _text(summary))
-    return 0
+    return _report(args, summary)
 
 
 def write(df, out: Path) -> None:

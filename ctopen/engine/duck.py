@@ -801,7 +801,7 @@ def _run_step(ws: Workspace, state: _State, recipe: dict, step: dict, index: int
 def _generalize(ws: Workspace, state: _State, recipe: dict, step: dict, index: int) -> dict:
     """transform.generalize on DuckDB: the distinct values (with the state column's verdict) mapped by ctopen."""
     from ctopen import hierarchies
-    from ctopen.transform import _entry, _outside_ct, generalize_distinct
+    from ctopen.transform import _entry, _outside_ct, generalize_distinct, generalize_message
 
     h = hierarchies.get(step["hierarchy"], **recipes.hierarchy_options(step))
     level = h.check_level(step["level"])
@@ -863,20 +863,9 @@ def _generalize(ws: Workspace, state: _State, recipe: dict, step: dict, index: i
         ws.sql(f"DROP TABLE {name}")
     else:
         _run_step(ws, state, recipe, step, index, None)
-    message = (f"Generalized “{column}” to {h.label(level)}: {changed:,} values changed." if level else
-               f"Kept “{column}” as is: {changed:,} values changed.")
-    if unknown:
-        shown = ", ".join(repr(u) for u in unknown[:5]) + (", and more" if len(unknown) > 5 else "")
-        what = ("could not be read as a date (a date before 1677 or after 2262, such as the \"no end date\" "
-                "12/31/9999, counts as none)" if h.name == "date" else
-                "are not in the hierarchy's table (never guessed)" if h.name == "table" else
-                f"could not be read as {h.name}")
-        message += (f" {len(unknown):,} distinct values ({in_ct_unknown_records:,} records) {what}"
-                    f"{' and were written * at this level' if level else ' (they are written * at higher levels)'}"
-                    f": {shown}.")
     n_outside = int(counts_all[present & outside_rows].sum()) if outside is not None and 0 < level < h.top else 0
-    if n_outside:
-        message += f" {n_outside:,} records whose “{step['state_column']}” is not Connecticut were written *."
+    message = generalize_message(column, h, level, changed, unknown, in_ct_unknown_records if unknown else 0,
+                                 n_outside, step.get("state_column"))
     entry = _entry("generalize", column, changed, 0, message)
     entry.update(hierarchy=h.name, level=level, label=h.label(level), unknown=unknown[:50],
                  unknown_count=len(unknown), outside_ct=n_outside)
