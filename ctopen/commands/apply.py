@@ -139,6 +139,6 @@ def write(df, out: Path) -> None:
 
 def _text(s: dict) -> str:
     lines = [f"{s['file']}: {s['rows_in']:,} rows in, {s['rows']:,} rows out "
-             f"({s['suppressed']:,} suppressed) -> {s['out']}"]
+             f"({s['suppressed']:,} records suppressed) -> {s['out']}"]
     lines += [f"  {i}. {e.get('message', e.get('op'))}" for i, e in enumerate(s["log"], start=1)]
     return "\n".join(lines)
