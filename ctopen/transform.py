@@ -166,22 +166,48 @@ def generalize_distinct(h, uniques, counts, level, outside=None) -> np.ndarray:
     return mapped
 
 
-def suppress(df: pd.DataFrame, step: dict, roles: dict | None = None):
-    """Remove whole equivalence classes smaller than k, smallest first, up to max_share of the rows."""
+def suppress_plan(step: dict, roles: dict | None, present, n: int) -> tuple[int, list, list, dict]:
+    """What a suppress step asks, read once for both engines: (k, the columns to group over, those not in the
+    table at this step, the log entry so far; it is complete, nothing removed, when there are no columns)."""
     k = int(step.get("k", settings.DEFAULT_K))
     share = float(step.get("max_share", settings.DEFAULT_MAX_SUPPRESSION))
     wanted = step.get("columns")
     if wanted is None:
         wanted = [c for c, r in (roles or {}).items() if r == "quasi"]
-    columns = [c for c in wanted if c in df.columns]
-    ignored = [c for c in wanted if c not in df.columns]
-    n = len(df)
+    columns = [c for c in wanted if c in present]
+    ignored = [c for c in wanted if c not in present]
     cap = int(np.floor(share * n + 1e-9))
     entry = {"op": "suppress", "columns": columns, "k": k, "max_share": share, "cap": cap}
     if not columns:
         entry.update(values_changed=0, records_removed=0, k_reached=False, classes_removed=0,
                      records_at_risk=0,
                      message="No quasi-identifier columns to suppress over: nothing was removed.")
+    return k, columns, ignored, entry
+
+
+def suppress_outcome(entry: dict, n: int, at_risk: int, removed: int, taken: int, ignored: list) -> dict:
+    """The suppress step's log entry, from what it removed (both engines)."""
+    k, cap, share = entry["k"], entry["cap"], entry["max_share"]
+    reached = removed == at_risk
+    if reached:
+        message = (f"Removed {removed:,} records in {taken:,} groups smaller than {k}: "
+                   f"every remaining group has at least {k} records." if removed else
+                   f"Every group already has at least {k} records: nothing was removed.")
+    else:
+        message = (f"{at_risk:,} records sit in groups smaller than {k}, more than the cap of {cap:,} "
+                   f"({share:.1%} of {n:,}); removed {removed:,} (the smallest groups): k = {k} was NOT reached.")
+    if ignored:
+        message += f" Ignored {recipes._names(ignored)}: not in the table at this step (dropped earlier)."
+    entry.update(values_changed=0, records_removed=removed, k_reached=bool(reached), classes_removed=int(taken),
+                 records_at_risk=at_risk, message=message, ignored=ignored)
+    return entry
+
+
+def suppress(df: pd.DataFrame, step: dict, roles: dict | None = None):
+    """Remove whole equivalence classes smaller than k, smallest first, up to max_share of the rows."""
+    n = len(df)
+    k, columns, ignored, entry = suppress_plan(step, roles, set(df.columns), n)
+    if not columns:
         return df, entry
     codes, groups = risk.classes(df, columns)
     sizes = np.bincount(codes, minlength=groups)
@@ -190,23 +216,10 @@ def suppress(df: pd.DataFrame, step: dict, roles: dict | None = None):
     # smallest classes first; ties by first appearance in the file
     order = small[np.lexsort((_first_row(codes, groups, sizes < k)[small], sizes[small]))]
     cum = np.cumsum(sizes[order])
-    take = order[cum <= cap]
+    take = order[cum <= entry["cap"]]
     removed_mask = np.isin(codes, take)
     removed = int(removed_mask.sum())
-    reached = removed == at_risk
-    out = df.loc[~removed_mask]
-    if reached:
-        message = (f"Removed {removed:,} records in {len(take):,} groups smaller than {k}: "
-                   f"every remaining group has at least {k} records." if removed else
-                   f"Every group already has at least {k} records: nothing was removed.")
-    else:
-        message = (f"{at_risk:,} records sit in groups smaller than {k}, more than the cap of {cap:,} "
-                   f"({share:.1%} of {n:,}); removed {removed:,} (the smallest groups): k = {k} was NOT reached.")
-    if ignored:
-        message += f" Ignored {recipes._names(ignored)}: not in the table at this step (dropped earlier)."
-    entry.update(values_changed=0, records_removed=removed, k_reached=bool(reached), classes_removed=int(len(take)),
-                 records_at_risk=at_risk, message=message, ignored=ignored)
-    return out, entry
+    return df.loc[~removed_mask], suppress_outcome(entry, n, at_risk, removed, len(take), ignored)
 
 
 CT_STATE = {"CT", "CONN", "CONNECTICUT"}

@@ -47,6 +47,25 @@ def drug_table():
     return load(real_file(DRUG))
 
 
+# the generated claims file with residence coordinates (tests/data/geo/make_claims.py) and its map step
+GEO = ROOT / "tests" / "data" / "geo"
+CLAIMS = GEO / "claims_homes.csv"
+HEX = {"op": "spatial_aggregate", "lat": "ResidenceLat", "lon": "ResidenceLon", "method": "h3", "resolution": 7,
+       "by": [], "threshold": 5}
+
+
+@pytest.fixture(scope="session")
+def claims_homes():
+    from ctopen.load import load
+    return load(CLAIMS)
+
+
+@pytest.fixture(scope="session")
+def claims_homes_detection(claims_homes):
+    from ctopen.detect import detect
+    return detect(claims_homes.df)
+
+
 @pytest.fixture(autouse=True)
 def _state_dir(tmp_path, monkeypatch):
     """Each test writes its publish log and caches in its own folder."""

@@ -22,23 +22,17 @@ from ctopen.load import load
 from ctopen.publish import bundle
 from ctopen.review import Review
 from ctopen.transform import apply
-from tests.conftest import ROOT
-
-GEO = ROOT / "tests" / "data" / "geo"
-CLAIMS = GEO / "claims_homes.csv"
-HEX = {"op": "spatial_aggregate", "lat": "ResidenceLat", "lon": "ResidenceLon", "method": "h3", "resolution": 7,
-       "by": [], "threshold": 5}
+from tests.conftest import CLAIMS, GEO, HEX, ROOT
 
 
 @pytest.fixture(scope="module")
-def claims():
-    return load(CLAIMS)
+def claims(claims_homes):
+    return claims_homes
 
 
 @pytest.fixture(scope="module")
-def claims_detection(claims):
-    from ctopen.detect import detect
-    return detect(claims.df)
+def claims_detection(claims_homes_detection):
+    return claims_homes_detection
 
 
 def review(table, steps, detection=None, **extra):

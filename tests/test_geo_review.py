@@ -5,25 +5,18 @@ import pandas as pd
 import pytest
 
 from ctopen import geo
-from ctopen.load import load
 from ctopen.review import Review
-from tests.conftest import ROOT
-
-GEO = ROOT / "tests" / "data" / "geo"
-CLAIMS = GEO / "claims_homes.csv"
-HEX = {"op": "spatial_aggregate", "lat": "ResidenceLat", "lon": "ResidenceLon", "method": "h3", "resolution": 7,
-       "by": [], "threshold": 5}
+from tests.conftest import HEX
 
 
 @pytest.fixture(scope="module")
-def claims():
-    return load(CLAIMS)
+def claims(claims_homes):
+    return claims_homes
 
 
 @pytest.fixture(scope="module")
-def detection(claims):
-    from ctopen.detect import detect
-    return detect(claims.df)
+def detection(claims_homes_detection):
+    return claims_homes_detection
 
 
 def gate(claims, detection, steps, **extra):

@@ -874,21 +874,12 @@ def _generalize(ws: Workspace, state: _State, recipe: dict, step: dict, index: i
 
 def _suppress(ws: Workspace, state: _State, recipe: dict, step: dict, index: int, roles) -> dict:
     """transform.suppress on DuckDB (the SQL of sqlbuild; the figures for the log from the same groups)."""
-    k = int(step.get("k", settings.DEFAULT_K))
-    share = float(step.get("max_share", settings.DEFAULT_MAX_SUPPRESSION))
-    wanted = step.get("columns")
-    if wanted is None:
-        wanted = [c for c, r in (roles or {}).items() if r == "quasi"]
-    columns = [c for c in wanted if c in state.columns]
-    ignored = [c for c in wanted if c not in state.columns]
+    from ctopen.transform import suppress_outcome, suppress_plan
     n = state.rows
-    cap = int(np.floor(share * n + 1e-9))
-    entry = {"op": "suppress", "columns": columns, "k": k, "max_share": share, "cap": cap}
+    k, columns, ignored, entry = suppress_plan(step, roles, set(state.columns), n)
     if not columns:
-        entry.update(values_changed=0, records_removed=0, k_reached=False, classes_removed=0,
-                     records_at_risk=0,
-                     message="No quasi-identifier columns to suppress over: nothing was removed.")
         return entry
+    cap = entry["cap"]
     qi = ", ".join(_q(c) for c in columns)
     at_risk, removed, taken = ws.sql(
         f"WITH g AS (SELECT count(*) AS sz, min({ROW}) AS first FROM {state.table} GROUP BY {qi}), "
@@ -901,20 +892,7 @@ def _suppress(ws: Workspace, state: _State, recipe: dict, step: dict, index: int
     if state.rows != n - removed:      # the SQL and the figures must agree, or nothing is written
         raise EngineError("The suppress step removed another number of records than its groups add up to; "
                           "nothing was written (please report this).")
-    from ctopen import recipe as R
-    reached = removed == at_risk
-    if reached:
-        message = (f"Removed {removed:,} records in {taken:,} groups smaller than {k}: "
-                   f"every remaining group has at least {k} records." if removed else
-                   f"Every group already has at least {k} records: nothing was removed.")
-    else:
-        message = (f"{at_risk:,} records sit in groups smaller than {k}, more than the cap of {cap:,} "
-                   f"({share:.1%} of {n:,}); removed {removed:,} (the smallest groups): k = {k} was NOT reached.")
-    if ignored:
-        message += f" Ignored {R._names(ignored)}: not in the table at this step (dropped earlier)."
-    entry.update(values_changed=0, records_removed=removed, k_reached=bool(reached), classes_removed=taken,
-                 records_at_risk=at_risk, message=message, ignored=ignored)
-    return entry
+    return suppress_outcome(entry, n, at_risk, removed, taken, ignored)
 
 
 def _pseudonymize(ws: Workspace, state: _State, recipe: dict, step: dict, index: int, key) -> dict:
