@@ -128,8 +128,8 @@ def figures(log: dict) -> None:
                f"{log['records_in_shown_cells']:,} in the counts shown"
                + (f"; left out: {log['records_outside_ct']:,} outside Connecticut, {log['records_without_place']:,} "
                   "without a place (the Check findings on Describe list them)" if left else "") + ".")
-    from ctopen.publish.gate import NEARLY_UNIQUE, NEARLY_UNIQUE_MIN
-    if log.get("occupied", 0) >= max(NEARLY_UNIQUE_MIN, NEARLY_UNIQUE * log["records_counted"]):
+    from ctopen.publish.gate import nearly_one_per_record
+    if nearly_one_per_record(log.get("occupied", 0), log["records_counted"]):
         st.warning(f"This map lists the records: {log['occupied']:,} of its rows hold records, for "
                    f"{log['records_counted']:,} records (a suppressed count still says someone with those values is "
                    "there). The privacy gate blocks it: " + ("use larger hexagons or " if log["method"] == "h3" else "")

@@ -37,6 +37,11 @@ MIN_K = 2      # a threshold of 1 would let every table pass
 MAX_K = 1000
 NEARLY_UNIQUE = 0.8   # a count table's dimension whose distinct values are this share of the records lists people
 NEARLY_UNIQUE_MIN = 10
+
+
+def nearly_one_per_record(n: int, records: int) -> bool:
+    """Are n distinct values (or cells holding records) nearly one per record? Then a count table lists them."""
+    return bool(records) and n >= NEARLY_UNIQUE_MIN and n >= NEARLY_UNIQUE * records
 ROLES = ("direct", "quasi", "sensitive", "other")
 
 
@@ -437,7 +442,7 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
             problems.append({"text": f"The count table's dimension {col} cannot be found in the release.", "needs": None})
             continue
         values = df[col][df[col] != TOTAL].dropna().nunique()
-        if values >= NEARLY_UNIQUE_MIN and records and values >= NEARLY_UNIQUE * records:
+        if nearly_one_per_record(values, records):
             listing.append(col)
     roles = review.role_table
     for m in step.get("measures") or []:
@@ -453,7 +458,7 @@ def _count_table(review, step: dict, direct: list[str], threshold: int, asked, s
                          "needs": ("direct", listing)})
     elif (cells := _occupied_cells(df, shown_by,
                                    _published_name(recipe, "count"))) is not None \
-            and records and cells >= NEARLY_UNIQUE_MIN and cells >= NEARLY_UNIQUE * records:
+            and nearly_one_per_record(cells, records):
         # each dimension alone repeats, but together they are nearly one per record: every listed cell (its count
         # suppressed or not) says that a record with those values is there, so the table lists the records (a
         # hexagon by date, or a town by age, sex and diagnosis: a line per claim, with its diagnosis)
